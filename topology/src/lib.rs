@@ -1,0 +1,25 @@
+//! The service-dependency graph of rootcause.
+//!
+//! A [`Topology`] holds [`Service`]s joined by [`Dependency`] edges (`caller → callee`; faults
+//! propagate against the arrow). It is read from and written to YAML or JSON
+//! [`TopologyDocument`]s whose errors name the path of every problem, changed one validated step
+//! at a time, compared with [`TopologyDiff`], and queried: callers and callees within k hops,
+//! hop distance, propagation paths, blast radius and single points of failure.
+//!
+//! Pure: no I/O, no clock. Callers read files and keep versions.
+
+mod diff;
+mod document;
+mod error;
+mod graph;
+mod model;
+mod query;
+
+pub use diff::{DependencyKey, TopologyDiff};
+pub use document::{Format, parse, to_json, to_yaml};
+pub use error::{DocumentError, Problem, TopologyError};
+pub use graph::{MAX_NAME_LEN, Topology};
+pub use model::{
+    Criticality, Dependency, DependencySource, Service, ServiceKind, TopologyDocument,
+};
+pub use query::{Reach, SinglePointOfFailure};

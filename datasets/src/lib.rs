@@ -1,0 +1,9 @@
+//! Data for rootcause to learn from and be measured on.
+//!
+//! - [`examples`]: topologies of public benchmark systems (Online Boutique, Sock Shop, Train
+//!   Ticket), bundled in the binary so the service runs with no configuration.
+//! - [`synthetic`]: generated topologies of any size with a realistic shape (gateways, tiers of
+//!   services, shared databases, caches and queues), deterministic by seed.
+
+pub mod examples;
+pub mod synthetic;

@@ -1,0 +1,137 @@
+//! Start-up and shutdown: build the application from a [`Config`], serve until told to stop.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::live_topology::{LiveTopology, TopologySpec};
+use crate::store::Store;
+use crate::{routes, telemetry};
+
+/// How often histograms are compacted for `/metrics`.
+const METRICS_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// What every request handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// The current topology.
+    pub topology: Arc<LiveTopology>,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+}
+
+/// A built application: store open, topology loaded, listener bound, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+impl Application {
+    /// Opens the store (running migrations), loads the topology and binds the listener.
+    pub async fn build(config: &Config) -> anyhow::Result<Application> {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!(
+                "cannot create the data directory {}",
+                config.data_dir.display()
+            )
+        })?;
+        let url = config.database_url();
+        let store = Store::open(url.expose(), &config.store)
+            .await
+            .with_context(|| format!("cannot open the database {url}"))?;
+        let configured = config
+            .topology
+            .as_deref()
+            .map(TopologySpec::parse)
+            .transpose()?;
+        let topology = LiveTopology::start(store.clone(), configured.as_ref()).await?;
+        let state = AppState {
+            store,
+            topology: Arc::new(topology),
+            metrics: telemetry::metrics(),
+        };
+        let router = routes::router(state.clone(), &config.http);
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        tracing::info!(
+            listen = %listener.local_addr()?,
+            database = %url,
+            engine = ?state.store.engine(),
+            topology_version = state.topology.current().version.id,
+            "rootcause is ready"
+        );
+        Ok(Application {
+            listener,
+            router,
+            state,
+        })
+    }
+
+    /// The address the listener is bound to (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then lets requests in flight finish (each is bounded
+    /// by the request timeout) and closes the database.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let metrics = self.state.metrics.clone();
+        let upkeep = tokio::spawn(async move {
+            let mut interval = tokio::time::interval(METRICS_UPKEEP_INTERVAL);
+            loop {
+                interval.tick().await;
+                metrics.run_upkeep();
+            }
+        });
+        let served = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        upkeep.abort();
+        self.state.store.close().await;
+        served.context("HTTP server failed")?;
+        tracing::info!("stopped cleanly");
+        Ok(())
+    }
+}
+
+/// Completes on ctrl-c or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("ctrl-c received; shutting down"),
+        () = terminate => tracing::info!("SIGTERM received; shutting down"),
+    }
+}

@@ -1,0 +1,249 @@
+//! The command line.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use rootcause_datasets::examples;
+use rootcause_topology::{Format, Topology, to_json, to_yaml};
+
+use crate::app::{Application, shutdown_signal};
+use crate::config::{Config, LogFormat, Overrides};
+use crate::live_topology::TopologySpec;
+use crate::telemetry;
+
+/// rootcause: correlates alert storms into incidents across a service-dependency graph and ranks
+/// their likely root causes.
+#[derive(Debug, Parser)]
+#[command(name = "rootcause", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP service (embedded SQLite and a bundled topology unless told otherwise).
+    Serve(ServeArgs),
+    /// Print the configuration `serve` would use (defaults, file, environment and flags merged).
+    Config(ServeArgs),
+    /// Check and inspect topology documents.
+    #[command(subcommand)]
+    Topology(TopologyCommand),
+}
+
+/// Where settings come from besides defaults: flags here, `ROOTCAUSE_*` variables, a TOML file.
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, value_name = "FILE", env = "ROOTCAUSE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on [env: ROOTCAUSE_LISTEN] [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Directory for the SQLite database [env: ROOTCAUSE_DATA_DIR] [default: rootcause-data].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// sqlite://PATH or postgres://USER@HOST/DB [env: ROOTCAUSE_DATABASE_URL]
+    /// [default: sqlite://DATA_DIR/rootcause.db].
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+    /// Topology file (YAML/JSON) or bundled example name [env: ROOTCAUSE_TOPOLOGY] [default: the
+    /// newest stored version, else online-boutique].
+    #[arg(long, value_name = "FILE|NAME")]
+    topology: Option<String>,
+    /// Log format [env: ROOTCAUSE_LOG_FORMAT] [default: pretty].
+    #[arg(long, value_name = "FORMAT")]
+    log_format: Option<LogFormat>,
+}
+
+impl ServeArgs {
+    fn load(&self) -> Result<Config, crate::config::ConfigError> {
+        let overrides = Overrides {
+            listen: self.listen,
+            data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
+            topology: self.topology.clone(),
+            log_format: self.log_format,
+        };
+        Config::load(self.config.as_deref(), &overrides)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum TopologyCommand {
+    /// Check a topology file; print every problem with its path and line. Exit 1 if invalid.
+    Validate {
+        /// YAML or JSON file.
+        file: PathBuf,
+    },
+    /// Print a topology: services with callers, callees, blast radius and single points of
+    /// failure, or the normalised document.
+    Show {
+        /// YAML or JSON file, or the name of a bundled example.
+        topology: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ShowFormat::Table)]
+        format: ShowFormat,
+    },
+    /// List the bundled example topologies.
+    Examples,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ShowFormat {
+    /// A table of services and a summary.
+    Table,
+    /// The normalised YAML document.
+    Yaml,
+    /// The normalised JSON document.
+    Json,
+}
+
+impl Cli {
+    /// Runs the command and returns the process exit code.
+    pub fn run(self) -> ExitCode {
+        let result = match self.command {
+            Command::Serve(args) => serve(&args),
+            Command::Config(args) => args.load().map_err(Into::into).map(|config| {
+                print!("{}", config.to_toml());
+            }),
+            Command::Topology(TopologyCommand::Validate { file }) => return validate(&file),
+            Command::Topology(TopologyCommand::Show { topology, format }) => {
+                show(&topology, format)
+            }
+            Command::Topology(TopologyCommand::Examples) => {
+                for example in &examples::ALL {
+                    println!("{:<16} {}", example.name, example.description);
+                }
+                Ok(())
+            }
+        };
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    let config = args.load()?;
+    telemetry::init_tracing(config.log_format, &config.log_filter)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(async {
+        let application = Application::build(&config).await?;
+        application.run_until_stopped(shutdown_signal()).await
+    });
+    if let Err(error) = &result {
+        tracing::error!(
+            error = format!("{error:#}"),
+            "rootcause stopped with an error"
+        );
+    }
+    result
+}
+
+fn validate(file: &std::path::Path) -> ExitCode {
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(error) => {
+            eprintln!("error: cannot read {}: {error}", file.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    match Topology::parse(&text, Format::from_path(file)) {
+        Ok(topology) => {
+            println!(
+                "ok: {}: {} services, {} dependencies, {} entry points, digest {}",
+                file.display(),
+                topology.service_count(),
+                topology.dependency_count(),
+                topology.entry_points().len(),
+                &topology.digest()[..12]
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("{}: {error}", file.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn show(spec: &str, format: ShowFormat) -> anyhow::Result<()> {
+    let topology = TopologySpec::parse(spec)?.load()?;
+    match format {
+        ShowFormat::Yaml => print!("{}", to_yaml(&topology.to_document())),
+        ShowFormat::Json => println!("{}", to_json(&topology.to_document())),
+        ShowFormat::Table => print!("{}", table(&topology)),
+    }
+    Ok(())
+}
+
+/// The services of a topology as a text table, then entry points and single points of failure.
+fn table(topology: &Topology) -> String {
+    let spofs = topology.single_points_of_failure();
+    let spof_names: HashSet<&str> = spofs.iter().map(|s| s.service).collect();
+    let document = topology.to_document();
+    let width = document
+        .services
+        .iter()
+        .map(|s| s.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let mut out = format!(
+        "{:<width$}  {:<8}  {:<12}  {:<11}  {:>7}  {:>7}  {:>5}  {}\n",
+        "NAME", "KIND", "TEAM", "CRITICALITY", "CALLERS", "CALLEES", "BLAST", "SPOF"
+    );
+    for service in &document.services {
+        let count = |result: Result<Vec<_>, _>| result.map_or(0, |v: Vec<_>| v.len());
+        out.push_str(&format!(
+            "{:<width$}  {:<8}  {:<12}  {:<11}  {:>7}  {:>7}  {:>5}  {}\n",
+            service.name,
+            service.kind.as_str(),
+            service.team.as_deref().unwrap_or("-"),
+            service
+                .criticality
+                .map_or("-".to_owned(), |c| format!("{c:?}").to_lowercase()),
+            count(topology.callers(&service.name, 1)),
+            count(topology.callees(&service.name, 1)),
+            count(topology.blast_radius(&service.name)),
+            if spof_names.contains(service.name.as_str()) {
+                "yes"
+            } else {
+                ""
+            },
+        ));
+    }
+    out.push_str(&format!(
+        "\n{} services, {} dependencies\nentry points: {}\n",
+        topology.service_count(),
+        topology.dependency_count(),
+        topology.entry_points().join(", ")
+    ));
+    out.push_str("single points of failure:\n");
+    if spofs.is_empty() {
+        out.push_str("  none\n");
+    }
+    for spof in &spofs {
+        out.push_str(&format!(
+            "  {}: cuts off {} service(s){}\n",
+            spof.service,
+            spof.dependents.len(),
+            if spof.articulation_point {
+                "; splits the graph"
+            } else {
+                ""
+            }
+        ));
+    }
+    out
+}

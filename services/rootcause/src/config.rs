@@ -1,0 +1,314 @@
+//! Configuration: defaults, then a TOML file, then `ROOTCAUSE_*` environment variables, then
+//! command-line flags; each later source overrides the earlier ones key by key.
+//!
+//! Nested keys are reached from the environment with a double underscore:
+//! `ROOTCAUSE_HTTP__BODY_LIMIT_BYTES=1048576` sets `[http] body_limit_bytes`. Unknown keys in the
+//! file are errors, so a typo cannot silently fall back to a default.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::store::{StoreOptions, redact_url};
+
+/// Prefix of every environment variable the service reads.
+pub const ENV_PREFIX: &str = "ROOTCAUSE_";
+
+/// Top-level configuration keys; environment variables naming anything else are ignored (CI and
+/// tests set other `ROOTCAUSE_*` variables for themselves).
+const TOP_LEVEL_KEYS: [&str; 8] = [
+    "listen",
+    "data_dir",
+    "database_url",
+    "topology",
+    "log_format",
+    "log_filter",
+    "http",
+    "store",
+];
+
+/// Everything `serve` can be told.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// Directory for the SQLite database; created if missing.
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`. Unset: SQLite file
+    /// `rootcause.db` in `data_dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<DatabaseUrl>,
+    /// Topology to load at start-up: a YAML/JSON file, or the name of a bundled example
+    /// (`online-boutique`, `sock-shop`, `train-ticket`, or `builtin:NAME`). Unset: the newest
+    /// stored version, or the bundled `online-boutique` on an empty store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topology: Option<String>,
+    /// Log output: `pretty` (one line per event, coloured on a terminal) or `json`.
+    pub log_format: LogFormat,
+    /// Which events to log, in `tracing-subscriber` EnvFilter syntax.
+    pub log_filter: String,
+    /// HTTP server limits.
+    pub http: HttpConfig,
+    /// Database connections.
+    pub store: StoreOptions,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("rootcause-data"),
+            database_url: None,
+            topology: None,
+            log_format: LogFormat::Pretty,
+            log_filter: "info".to_owned(),
+            http: HttpConfig::default(),
+            store: StoreOptions::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads the configuration: defaults, then `file` (which must exist when given), then the
+    /// environment, then `overrides`.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.is_file() {
+                return Err(ConfigError(format!(
+                    "configuration file {} does not exist",
+                    file.display()
+                )));
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        let env = Env::prefixed(ENV_PREFIX).split("__").filter(|key| {
+            let top = key.as_str().split('.').next().unwrap_or_default();
+            TOP_LEVEL_KEYS.iter().any(|k| k.eq_ignore_ascii_case(top))
+        });
+        figment
+            .merge(env)
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .map_err(|e| ConfigError(e.to_string()))
+    }
+
+    /// The database URL to connect to.
+    pub fn database_url(&self) -> DatabaseUrl {
+        self.database_url.clone().unwrap_or_else(|| {
+            DatabaseUrl(format!(
+                "sqlite://{}",
+                self.data_dir.join("rootcause.db").display()
+            ))
+        })
+    }
+
+    /// The configuration as TOML, with any database password hidden.
+    pub fn to_toml(&self) -> String {
+        let mut shown = self.clone();
+        shown.database_url = Some(DatabaseUrl(self.database_url().to_string()));
+        toml::to_string_pretty(&shown).expect("the configuration always serializes")
+    }
+}
+
+/// Values given as command-line flags; `None` leaves the key to the other sources.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Overrides {
+    /// `--listen`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// `--data-dir`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// `--database-url`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    /// `--topology`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topology: Option<String>,
+    /// `--log-format`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+}
+
+/// HTTP server limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Largest request body accepted; larger ones get 413.
+    pub body_limit_bytes: usize,
+    /// Longest a request may take before it is answered 503; also bounds the drain at shutdown.
+    pub request_timeout_secs: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            body_limit_bytes: 16 * 1024 * 1024,
+            request_timeout_secs: 30,
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable, one line per event.
+    Pretty,
+    /// One JSON object per event.
+    Json,
+}
+
+/// A database URL; its password never appears in `Debug` or `Display` output.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// The URL itself, password included: only for connecting.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", redact_url(&self.0))
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact_url(&self.0))
+    }
+}
+
+/// The configuration could not be loaded; the message names the key and where it came from.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(String);
+
+#[cfg(test)]
+// figment's `Jail` closures must return `figment::Result`, whose error is large.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use figment::Jail;
+
+    use super::*;
+
+    fn load_in(
+        jail: &Jail,
+        file: Option<&str>,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        let path = file.map(|_| jail.directory().join("rootcause.toml"));
+        if let (Some(text), Some(path)) = (file, &path) {
+            std::fs::write(path, text).unwrap();
+        }
+        Config::load(path.as_deref(), overrides)
+    }
+
+    #[test]
+    fn defaults_need_nothing() {
+        Jail::expect_with(|jail| {
+            let config = load_in(jail, None, &Overrides::default()).unwrap();
+            assert_eq!(config.listen, "127.0.0.1:8080".parse().unwrap());
+            assert_eq!(config.data_dir, PathBuf::from("rootcause-data"));
+            assert_eq!(
+                config.database_url().expose(),
+                "sqlite://rootcause-data/rootcause.db"
+            );
+            assert_eq!(config.topology, None);
+            assert_eq!(config.log_format, LogFormat::Pretty);
+            assert_eq!(config.http.body_limit_bytes, 16 * 1024 * 1024);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn flags_beat_environment_beats_file_beats_defaults() {
+        Jail::expect_with(|jail| {
+            let file = "listen = \"127.0.0.1:1111\"\ndata_dir = \"/from/file\"\ntopology = \"sock-shop\"\nlog_filter = \"debug\"\n[http]\nbody_limit_bytes = 1000\n";
+            jail.set_env("ROOTCAUSE_LISTEN", "127.0.0.1:2222");
+            jail.set_env("ROOTCAUSE_DATA_DIR", "/from/env");
+            jail.set_env("ROOTCAUSE_HTTP__REQUEST_TIMEOUT_SECS", "7");
+            // Variables that are not configuration keys are left alone.
+            jail.set_env("ROOTCAUSE_REQUIRE_E2E", "1");
+            jail.set_env("ROOTCAUSE_CONFIG", "/elsewhere.toml");
+            let overrides = Overrides {
+                listen: Some("127.0.0.1:3333".parse().unwrap()),
+                ..Overrides::default()
+            };
+            let config = load_in(jail, Some(file), &overrides).unwrap();
+            assert_eq!(config.listen, "127.0.0.1:3333".parse().unwrap()); // flag
+            assert_eq!(config.data_dir, PathBuf::from("/from/env")); // env over file
+            assert_eq!(config.topology.as_deref(), Some("sock-shop")); // file
+            assert_eq!(config.log_filter, "debug"); // file
+            assert_eq!(config.http.body_limit_bytes, 1000); // file, nested
+            assert_eq!(config.http.request_timeout_secs, 7); // env, nested
+            assert_eq!(config.store.max_connections, 8); // default inside a section
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors_that_say_where() {
+        Jail::expect_with(|jail| {
+            let error = load_in(jail, Some("lisen = \"x\"\n"), &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("lisen"), "{error}");
+
+            let error = load_in(
+                jail,
+                Some("[http]\nbody_limit = 5\n"),
+                &Overrides::default(),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(error.contains("body_limit"), "{error}");
+
+            jail.set_env("ROOTCAUSE_LISTEN", "not an address");
+            let error = load_in(jail, None, &Overrides::default())
+                .unwrap_err()
+                .to_string()
+                .to_lowercase();
+            assert!(error.contains("\"listen\""), "{error}");
+            assert!(error.contains("rootcause_"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_named_config_file_must_exist() {
+        let error = Config::load(
+            Some(Path::new("/no/such/rootcause.toml")),
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("/no/such/rootcause.toml"), "{error}");
+    }
+
+    #[test]
+    fn passwords_stay_hidden() {
+        Jail::expect_with(|jail| {
+            jail.set_env("ROOTCAUSE_DATABASE_URL", "postgres://app:hunter2@db/rc");
+            let config = load_in(jail, None, &Overrides::default()).unwrap();
+            assert_eq!(
+                config.database_url().expose(),
+                "postgres://app:hunter2@db/rc"
+            );
+            assert!(!format!("{config:?}").contains("hunter2"));
+            assert!(!config.to_toml().contains("hunter2"));
+            assert!(config.to_toml().contains("postgres://app:***@db/rc"));
+            Ok(())
+        });
+    }
+}

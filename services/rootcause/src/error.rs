@@ -1,0 +1,241 @@
+//! The one error type of the HTTP API, and the JSON body every error response carries.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rootcause_topology::{DocumentError, Problem, TopologyError};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use utoipa::ToSchema;
+
+use crate::live_topology::ChangeError;
+use crate::store::StoreError;
+
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable machine-readable code: `invalid_topology`, `malformed_json`, `not_found`, ...
+    pub code: &'static str,
+    /// What went wrong, in words.
+    pub message: String,
+    /// For bad input: each problem and where it is (`dependencies[3].callee`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<Problem>,
+}
+
+/// An error answer: a status, a code and a message, plus the problems of bad input.
+///
+/// 5xx errors keep their cause for the log and show the client only a generic message.
+#[derive(Debug, thiserror::Error)]
+#[error("{status} {code}: {message}")]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    problems: Vec<Problem>,
+    internal: Option<String>,
+}
+
+impl ApiError {
+    /// An error with no problem list.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            problems: Vec::new(),
+            internal: None,
+        }
+    }
+
+    /// 404 for a thing that does not exist.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// 400 for a request that cannot be understood.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// A 500 whose cause is logged, not shown.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        ApiError {
+            internal: Some(cause.to_string()),
+            ..ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error; see the server log",
+            )
+        }
+    }
+
+    /// Adds the problems of bad input.
+    pub fn with_problems(mut self, problems: Vec<Problem>) -> Self {
+        self.problems = problems;
+        self
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// A rejected topology document: 400 when it is not YAML/JSON at all, 422 when it is but
+    /// breaks the schema or a graph rule.
+    pub fn invalid_topology(error: DocumentError) -> Self {
+        let (status, code) = if error.syntax {
+            (StatusCode::BAD_REQUEST, "malformed_document")
+        } else {
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_topology")
+        };
+        let message = match error.problems.as_slice() {
+            [one] => format!("invalid topology: {one}"),
+            many => format!("invalid topology: {} problems", many.len()),
+        };
+        ApiError::new(status, code, message).with_problems(error.problems)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Some(cause) = &self.internal {
+            tracing::error!(status = %self.status, code = self.code, %cause, "request failed");
+        }
+        let body = ErrorBody {
+            code: self.code,
+            message: self.message,
+            problems: self.problems,
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict(message) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", message)
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<ChangeError> for ApiError {
+    fn from(error: ChangeError) -> Self {
+        match error {
+            ChangeError::Invalid(error) => {
+                let (status, code) = match &error {
+                    TopologyError::UnknownService(_) | TopologyError::UnknownDependency { .. } => {
+                        (StatusCode::NOT_FOUND, "not_found")
+                    }
+                    TopologyError::DuplicateService(_)
+                    | TopologyError::DuplicateDependency { .. }
+                    | TopologyError::AliasConflict { .. } => (StatusCode::CONFLICT, "conflict"),
+                    _ => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_topology"),
+                };
+                ApiError::new(status, code, error.to_string())
+            }
+            error @ ChangeError::VersionMismatch { .. } => ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                "version_mismatch",
+                error.to_string(),
+            ),
+            ChangeError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "request body is larger than the configured limit (http.body_limit_bytes)",
+            )
+        } else {
+            ApiError::bad_request("unreadable_body", rejection.body_text())
+        }
+    }
+}
+
+/// A JSON request body whose errors are [`ApiError`]s: 415 without a JSON content type, 413
+/// over the size limit, 400 for malformed JSON (with line and column), 422 for JSON of the
+/// wrong shape (with the path of the offending field).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json(request.headers()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "expected a body with content-type application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(request, state).await?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Whether the request says its body is JSON (`application/json` or `application/*+json`).
+pub fn is_json(headers: &HeaderMap) -> bool {
+    media_type(headers).is_some_and(|media| {
+        media == "application/json"
+            || (media.starts_with("application/") && media.ends_with("+json"))
+    })
+}
+
+/// The request's media type, lowercased, without parameters.
+pub fn media_type(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    Some(value.split(';').next()?.trim().to_ascii_lowercase())
+}
+
+/// Deserializes JSON, reporting where it went wrong.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let (path, inner) = match serde_path_to_error::deserialize(&mut deserializer) {
+        Ok(value) => match deserializer.end() {
+            Ok(()) => return Ok(value),
+            Err(inner) => (String::new(), inner),
+        },
+        Err(error) => {
+            let path = error.path().to_string();
+            (
+                if path == "." { String::new() } else { path },
+                error.into_inner(),
+            )
+        }
+    };
+    let syntax = !matches!(inner.classify(), serde_json::error::Category::Data);
+    let message = inner.to_string();
+    let problem = Problem {
+        path,
+        message: message
+            .split(" at line ")
+            .next()
+            .unwrap_or(&message)
+            .to_owned(),
+        line: Some(inner.line()),
+        column: Some(inner.column()),
+    };
+    let error = if syntax {
+        ApiError::bad_request("malformed_json", format!("malformed JSON: {problem}"))
+    } else {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            format!("invalid request body: {problem}"),
+        )
+    };
+    Err(error.with_problems(vec![problem]))
+}

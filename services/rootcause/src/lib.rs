@@ -1,0 +1,24 @@
+//! The rootcause service.
+//!
+//! - [`cli`]: the command line (`serve`, `topology validate|show|examples`, `config`).
+//! - [`config`]: defaults, TOML file, `ROOTCAUSE_*` environment, flags.
+//! - [`app`]: start-up ([`Application::build`]) and graceful shutdown.
+//! - [`live_topology`]: the current topology version in memory, changes stored as versions.
+//! - [`store`]: the repository over SQLite or PostgreSQL, with embedded migrations.
+//! - [`error`]: the API's error type and JSON error body.
+//! - [`telemetry`]: logging and Prometheus metrics.
+//!
+//! HTTP handlers live in private `routes` modules, one per resource.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod live_topology;
+mod routes;
+pub mod store;
+pub mod telemetry;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+pub use app::{AppState, Application, shutdown_signal};

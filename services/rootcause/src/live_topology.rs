@@ -1,0 +1,558 @@
+//! The topology the service works with: the newest stored version, held in memory for lock-free
+//! reads and replaced atomically when a change is stored.
+//!
+//! Every change is validated by the topology crate, stored as a new version whose parent is the
+//! version it was made from, and only then made current. Writers in this process queue on a
+//! mutex; writers in other processes (replicas on one PostgreSQL) are stopped by the store's
+//! one-child-per-version rule, after which the change is retried on the newer version.
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use chrono::{DateTime, TimeZone, Utc};
+use rootcause_datasets::examples::{self, Example};
+use rootcause_topology::{Format, Topology, TopologyError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::store::{NewTopologyVersion, Store, StoreError, StoredTopology, TopologyVersionRow};
+use crate::telemetry::names;
+
+/// How many times a change is retried when another replica stored a version first.
+const CONFLICT_RETRIES: usize = 3;
+
+/// What is known about a stored topology version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct TopologyVersion {
+    /// Version id: increasing, never reused.
+    pub id: i64,
+    /// The version this one replaced; absent for the first.
+    pub parent_id: Option<i64>,
+    /// When it was stored.
+    pub created_at: DateTime<Utc>,
+    /// Who or what made it: `api`, `file:PATH`, `builtin:NAME`.
+    pub source: String,
+    /// Free text given with the change.
+    pub note: String,
+    /// SHA-256 of the canonical document: equal graphs have equal digests.
+    pub digest: String,
+    /// Number of services.
+    pub services: usize,
+    /// Number of dependencies.
+    pub dependencies: usize,
+}
+
+impl From<TopologyVersionRow> for TopologyVersion {
+    fn from(row: TopologyVersionRow) -> Self {
+        TopologyVersion {
+            id: row.id,
+            parent_id: row.parent_id,
+            created_at: Utc
+                .timestamp_millis_opt(row.created_at_ms)
+                .single()
+                .unwrap_or_default(),
+            source: row.source,
+            note: row.note,
+            digest: row.digest,
+            services: usize::try_from(row.service_count).unwrap_or_default(),
+            dependencies: usize::try_from(row.dependency_count).unwrap_or_default(),
+        }
+    }
+}
+
+/// A service whose loss cuts others off (see [`Topology::single_points_of_failure`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct SinglePointOfFailure {
+    /// The service.
+    pub service: String,
+    /// Removing it splits the graph (call direction ignored).
+    pub articulation_point: bool,
+    /// Entry points that reach some services only through it.
+    pub entry_points: Vec<String>,
+    /// Services that some entry point reaches only through it.
+    pub dependents: Vec<String>,
+}
+
+/// The current version and its graph.
+#[derive(Debug)]
+pub struct Current {
+    /// The stored version.
+    pub version: TopologyVersion,
+    /// The graph.
+    pub topology: Topology,
+    single_points_of_failure: OnceLock<Vec<SinglePointOfFailure>>,
+}
+
+impl Current {
+    fn new(version: TopologyVersion, topology: Topology) -> Current {
+        Current {
+            version,
+            topology,
+            single_points_of_failure: OnceLock::new(),
+        }
+    }
+
+    fn from_stored(stored: StoredTopology) -> anyhow::Result<Current> {
+        let id = stored.version.id;
+        let topology = Topology::parse(&stored.document, Format::Json)
+            .with_context(|| format!("stored topology version {id} is unreadable"))?;
+        Ok(Current::new(stored.version.into(), topology))
+    }
+
+    /// Single points of failure of this version, computed once on first use.
+    pub fn single_points_of_failure(&self) -> &[SinglePointOfFailure] {
+        self.single_points_of_failure.get_or_init(|| {
+            self.topology
+                .single_points_of_failure()
+                .into_iter()
+                .map(|spof| SinglePointOfFailure {
+                    service: spof.service.to_owned(),
+                    articulation_point: spof.articulation_point,
+                    entry_points: spof.entry_points.iter().map(|s| s.to_string()).collect(),
+                    dependents: spof.dependents.iter().map(|s| s.to_string()).collect(),
+                })
+                .collect()
+        })
+    }
+}
+
+/// The result of a change that was accepted.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// A new version was stored and is now current.
+    Stored {
+        /// The version the change was made from.
+        previous: Arc<Current>,
+        /// The new current version.
+        current: Arc<Current>,
+    },
+    /// The change left the graph as it was; no version was stored.
+    Unchanged(Arc<Current>),
+}
+
+impl Outcome {
+    /// The version current after the change.
+    pub fn current(&self) -> &Arc<Current> {
+        match self {
+            Outcome::Stored { current, .. } | Outcome::Unchanged(current) => current,
+        }
+    }
+}
+
+/// Why a change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    /// The change breaks a graph rule (or names a service that does not exist).
+    #[error(transparent)]
+    Invalid(#[from] TopologyError),
+    /// The caller based the change on a version that is no longer current.
+    #[error(
+        "the change was made from topology version {expected}, but the current version is {current}"
+    )]
+    VersionMismatch {
+        /// The version the caller expected.
+        expected: i64,
+        /// The current version.
+        current: i64,
+    },
+    /// The store failed, or kept losing races with other replicas.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Where a configured start-up topology comes from.
+#[derive(Debug, Clone)]
+pub enum TopologySpec {
+    /// A YAML or JSON file.
+    File(PathBuf),
+    /// A bundled example.
+    Example(&'static Example),
+}
+
+impl TopologySpec {
+    /// Reads a `topology` setting: `builtin:NAME`, an existing file, or a bundled example's name.
+    pub fn parse(value: &str) -> anyhow::Result<TopologySpec> {
+        let unknown = || {
+            let names: Vec<&str> = examples::ALL.iter().map(|e| e.name).collect();
+            anyhow::anyhow!(
+                "topology {value:?} is neither a file nor a bundled example ({})",
+                names.join(", ")
+            )
+        };
+        if let Some(name) = value.strip_prefix("builtin:") {
+            return examples::find(name)
+                .map(TopologySpec::Example)
+                .ok_or_else(unknown);
+        }
+        let path = PathBuf::from(value);
+        if path.is_file() {
+            return Ok(TopologySpec::File(path));
+        }
+        examples::find(value)
+            .map(TopologySpec::Example)
+            .ok_or_else(unknown)
+    }
+
+    /// Reads and checks the topology.
+    pub fn load(&self) -> anyhow::Result<Topology> {
+        match self {
+            TopologySpec::Example(example) => Ok(example.topology()),
+            TopologySpec::File(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read topology file {}", path.display()))?;
+                Topology::parse(&text, Format::from_path(path))
+                    .with_context(|| format!("topology file {}", path.display()))
+            }
+        }
+    }
+
+    /// The `source` recorded with a version loaded from here.
+    pub fn source(&self) -> String {
+        match self {
+            TopologySpec::Example(example) => format!("builtin:{}", example.name),
+            TopologySpec::File(path) => format!("file:{}", path.display()),
+        }
+    }
+}
+
+/// The live topology.
+#[derive(Debug)]
+pub struct LiveTopology {
+    current: ArcSwap<Current>,
+    writer: tokio::sync::Mutex<()>,
+    store: Store,
+}
+
+impl LiveTopology {
+    /// Loads the topology at start-up.
+    ///
+    /// With a configured topology, it becomes current (stored as a new version unless the newest
+    /// stored version has the same content). Without one, the newest stored version is current,
+    /// or, on an empty store, the bundled default example.
+    pub async fn start(store: Store, configured: Option<&TopologySpec>) -> anyhow::Result<Self> {
+        let latest = store.latest_topology_version().await?;
+        let default_spec;
+        let spec = match (configured, latest) {
+            (None, Some(stored)) => {
+                let current = Current::from_stored(stored)?;
+                tracing::info!(
+                    version = current.version.id,
+                    services = current.version.services,
+                    "using the newest stored topology"
+                );
+                return Ok(LiveTopology::with_current(store, current));
+            }
+            (Some(spec), _) => spec,
+            (None, None) => {
+                default_spec = TopologySpec::Example(
+                    examples::find(examples::DEFAULT).expect("the default example is bundled"),
+                );
+                &default_spec
+            }
+        };
+        let topology = spec.load()?;
+        let latest = store.latest_topology_version().await?;
+        let current = match latest {
+            Some(stored) if stored.version.digest == topology.digest() => {
+                Current::from_stored(stored)?
+            }
+            latest => {
+                let parent = latest.map(|stored| stored.version.id);
+                let row = insert(
+                    &store,
+                    parent,
+                    &topology,
+                    &spec.source(),
+                    "loaded at start-up",
+                )
+                .await?;
+                tracing::info!(version = row.id, source = %row.source, "stored the start-up topology as a new version");
+                Current::new(row.into(), topology)
+            }
+        };
+        Ok(LiveTopology::with_current(store, current))
+    }
+
+    fn with_current(store: Store, current: Current) -> LiveTopology {
+        publish_gauges(&current);
+        LiveTopology {
+            current: ArcSwap::from_pointee(current),
+            writer: tokio::sync::Mutex::new(()),
+            store,
+        }
+    }
+
+    /// The current version. Cheap: readers never wait for writers.
+    pub fn current(&self) -> Arc<Current> {
+        self.current.load_full()
+    }
+
+    /// Replaces the whole topology. With `expected`, refuses unless that is the current version.
+    pub async fn replace(
+        &self,
+        topology: Topology,
+        expected: Option<i64>,
+        source: &str,
+        note: &str,
+    ) -> Result<Outcome, ChangeError> {
+        self.modify(expected, source, note, move |t| {
+            *t = topology.clone();
+            Ok(())
+        })
+        .await
+        .map(|((), outcome)| outcome)
+    }
+
+    /// Applies `change` to a copy of the current topology and stores the result as a new version.
+    /// With `expected`, refuses unless that is the current version. `change` may run more than
+    /// once if another replica stores a version first.
+    pub async fn modify<T>(
+        &self,
+        expected: Option<i64>,
+        source: &str,
+        note: &str,
+        change: impl Fn(&mut Topology) -> Result<T, TopologyError>,
+    ) -> Result<(T, Outcome), ChangeError> {
+        let _writer = self.writer.lock().await;
+        let mut attempt = 0;
+        loop {
+            let base = self.current();
+            if let Some(expected) = expected
+                && expected != base.version.id
+            {
+                return Err(ChangeError::VersionMismatch {
+                    expected,
+                    current: base.version.id,
+                });
+            }
+            let mut topology = base.topology.clone();
+            let value = change(&mut topology)?;
+            if topology.digest() == base.version.digest {
+                return Ok((value, Outcome::Unchanged(base)));
+            }
+            match insert(&self.store, Some(base.version.id), &topology, source, note).await {
+                Ok(row) => {
+                    let current = Arc::new(Current::new(row.into(), topology));
+                    publish_gauges(&current);
+                    metrics::counter!(names::TOPOLOGY_CHANGES, "source" => source_kind(source))
+                        .increment(1);
+                    self.current.store(current.clone());
+                    tracing::info!(
+                        version = current.version.id,
+                        parent = base.version.id,
+                        source,
+                        services = current.version.services,
+                        dependencies = current.version.dependencies,
+                        "stored a new topology version"
+                    );
+                    return Ok((
+                        value,
+                        Outcome::Stored {
+                            previous: base,
+                            current,
+                        },
+                    ));
+                }
+                Err(StoreError::Conflict(why)) if attempt < CONFLICT_RETRIES => {
+                    attempt += 1;
+                    tracing::warn!(%why, attempt, "topology changed elsewhere; retrying on the newest version");
+                    self.reload().await?;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+
+    /// Makes the newest stored version current (after another replica changed it).
+    async fn reload(&self) -> Result<(), ChangeError> {
+        if let Some(stored) = self.store.latest_topology_version().await? {
+            let current =
+                Current::from_stored(stored).map_err(|e| StoreError::Conflict(format!("{e:#}")))?;
+            publish_gauges(&current);
+            self.current.store(Arc::new(current));
+        }
+        Ok(())
+    }
+}
+
+async fn insert(
+    store: &Store,
+    parent: Option<i64>,
+    topology: &Topology,
+    source: &str,
+    note: &str,
+) -> Result<TopologyVersionRow, StoreError> {
+    let document = serde_json::to_string(&topology.to_document())
+        .expect("a topology document always serializes");
+    store
+        .insert_topology_version(&NewTopologyVersion {
+            parent,
+            created_at: Utc::now(),
+            source,
+            note,
+            digest: &topology.digest(),
+            service_count: topology.service_count(),
+            dependency_count: topology.dependency_count(),
+            document: &document,
+        })
+        .await
+}
+
+fn publish_gauges(current: &Current) {
+    metrics::gauge!(names::TOPOLOGY_SERVICES).set(current.version.services as f64);
+    metrics::gauge!(names::TOPOLOGY_DEPENDENCIES).set(current.version.dependencies as f64);
+    metrics::gauge!(names::TOPOLOGY_VERSION).set(current.version.id as f64);
+}
+
+/// The part of a source before any `:`, so that metric labels stay few (`file`, `api`, ...).
+fn source_kind(source: &str) -> String {
+    source.split(':').next().unwrap_or(source).to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use rootcause_topology::{Service, ServiceKind};
+
+    use super::*;
+    use crate::store::tests::sqlite_store;
+
+    #[tokio::test]
+    async fn an_empty_store_starts_on_the_default_example_and_keeps_changes() {
+        let (store, _dir) = sqlite_store().await;
+        let live = LiveTopology::start(store.clone(), None).await.unwrap();
+        let first = live.current();
+        assert_eq!(first.version.id, 1);
+        assert_eq!(first.version.source, "builtin:online-boutique");
+
+        let (_, outcome) = live
+            .modify(None, "api", "add a service", |t| {
+                t.add_service(Service::new("fraud-check", ServiceKind::Service))
+            })
+            .await
+            .unwrap();
+        let Outcome::Stored { previous, current } = outcome else {
+            panic!("a new service is a change")
+        };
+        assert_eq!(previous.version.id, 1);
+        assert_eq!(current.version.parent_id, Some(1));
+        assert_eq!(live.current().version.id, current.version.id);
+
+        // Restarting without a configured topology continues from the newest stored version.
+        let restarted = LiveTopology::start(store.clone(), None).await.unwrap();
+        assert_eq!(restarted.current().version.id, current.version.id);
+        assert!(
+            restarted
+                .current()
+                .topology
+                .service("fraud-check")
+                .is_some()
+        );
+    }
+
+    #[tokio::test]
+    async fn refused_and_empty_changes_store_nothing() {
+        let (store, _dir) = sqlite_store().await;
+        let live = LiveTopology::start(store.clone(), None).await.unwrap();
+        let error = live
+            .modify(None, "api", "", |t| t.remove_service("nope"))
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            error,
+            ChangeError::Invalid(TopologyError::UnknownService(_))
+        ));
+        let same = live.current().topology.clone();
+        let outcome = live.replace(same, Some(1), "api", "").await.unwrap();
+        assert!(matches!(outcome, Outcome::Unchanged(_)));
+        let stale = live
+            .replace(Topology::new(), Some(7), "api", "")
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            stale,
+            ChangeError::VersionMismatch {
+                expected: 7,
+                current: 1
+            }
+        ));
+        assert_eq!(store.topology_versions(None, 10).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_configured_topology_wins_at_start_but_is_not_stored_twice() {
+        let (store, _dir) = sqlite_store().await;
+        LiveTopology::start(store.clone(), None).await.unwrap();
+        let sock_shop = TopologySpec::parse("sock-shop").unwrap();
+        let live = LiveTopology::start(store.clone(), Some(&sock_shop))
+            .await
+            .unwrap();
+        assert_eq!(live.current().version.id, 2);
+        assert_eq!(live.current().version.source, "builtin:sock-shop");
+        let again = LiveTopology::start(store.clone(), Some(&sock_shop))
+            .await
+            .unwrap();
+        assert_eq!(
+            again.current().version.id,
+            2,
+            "same content: no new version"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_replica_that_lost_a_race_retries_on_the_newer_version() {
+        let (store, _dir) = sqlite_store().await;
+        let replica_a = LiveTopology::start(store.clone(), None).await.unwrap();
+        let replica_b = LiveTopology::start(store.clone(), None).await.unwrap();
+        replica_a
+            .modify(None, "api", "", |t| {
+                t.add_service(Service::new("from-a", ServiceKind::Service))
+            })
+            .await
+            .unwrap();
+        // B still holds version 1 in memory; its change must land on top of A's, not replace it.
+        let (_, outcome) = replica_b
+            .modify(None, "api", "", |t| {
+                t.add_service(Service::new("from-b", ServiceKind::Service))
+            })
+            .await
+            .unwrap();
+        let current = outcome.current();
+        assert_eq!(current.version.id, 3);
+        assert!(current.topology.service("from-a").is_some());
+        assert!(current.topology.service("from-b").is_some());
+        // With an expected version the change is refused once the newer version is seen, never
+        // applied on top of it.
+        let error = replica_a
+            .modify(Some(2), "api", "", |t| t.remove_service("from-a").map(drop))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                ChangeError::VersionMismatch {
+                    expected: 2,
+                    current: 3
+                }
+            ),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn topology_settings_name_files_or_examples() {
+        assert!(matches!(
+            TopologySpec::parse("builtin:train-ticket").unwrap(),
+            TopologySpec::Example(e) if e.name == "train-ticket"
+        ));
+        assert!(matches!(
+            TopologySpec::parse("sock-shop").unwrap(),
+            TopologySpec::Example(_)
+        ));
+        let error = TopologySpec::parse("no-such-thing")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("online-boutique"), "{error}");
+    }
+}

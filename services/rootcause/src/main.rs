@@ -1,0 +1,7 @@
+//! The `rootcause` binary: everything it does lives in the library.
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    rootcause::cli::Cli::parse().run()
+}

@@ -1,0 +1,243 @@
+//! The HTTP API: one module per resource, each owning its routes; this module assembles them,
+//! produces the OpenAPI document from the handlers' annotations, and adds the cross-cutting
+//! layers (request ids, tracing spans, metrics, body limit, timeout).
+
+mod health;
+mod services;
+mod topology;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
+use tracing::Level;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::app::AppState;
+use crate::config::HttpConfig;
+use crate::error::ApiError;
+use crate::telemetry::names;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "rootcause",
+        description = "Root-cause analysis for alert storms: alerts are correlated into incidents \
+                       across a service-dependency graph and the likely root causes ranked. \
+                       Every error answer has the body `ErrorBody`."
+    ),
+    components(schemas(crate::error::ErrorBody)),
+    tags(
+        (name = "operations", description = "Health, readiness and metrics"),
+        (name = "topology", description = "The service-dependency graph and its versions"),
+        (name = "services", description = "Services, their neighbours and blast radius"),
+    )
+)]
+struct ApiDoc;
+
+/// The whole application: API routes, OpenAPI document and layers.
+pub fn router(state: AppState, http: &HttpConfig) -> Router {
+    let v1 = OpenApiRouter::new()
+        .merge(topology::router())
+        .merge(services::router());
+    let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(health::router())
+        .nest("/api/v1", v1)
+        .split_for_parts();
+    let openapi = Arc::new(openapi);
+
+    router
+        .route(
+            "/api/v1/openapi.json",
+            get(move || {
+                let openapi = openapi.clone();
+                async move { Json(openapi) }
+            }),
+        )
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not accept that method",
+            )
+        })
+        .layer(DefaultBodyLimit::max(http.body_limit_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(http.request_timeout_secs),
+        ))
+        .layer(middleware::from_fn(record_metrics))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request| {
+                    let request_id = request
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default();
+                    tracing::info_span!(
+                        "request",
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                        request_id,
+                    )
+                })
+                .on_response(DefaultOnResponse::new().level(Level::DEBUG))
+                .on_failure(DefaultOnFailure::new().level(Level::ERROR)),
+        )
+        .layer(SetRequestIdLayer::x_request_id(CountingRequestId::default()))
+        .with_state(state)
+}
+
+/// Counts requests and their latency by matched route (never by raw path, which would let
+/// clients create unbounded label values).
+async fn record_metrics(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let method = request.method().to_string();
+    let response = next.run(request).await;
+    metrics::counter!(
+        names::HTTP_REQUESTS,
+        "method" => method.clone(),
+        "route" => route.clone(),
+        "status" => response.status().as_u16().to_string(),
+    )
+    .increment(1);
+    metrics::histogram!(names::HTTP_DURATION, "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Request ids `<process start, hex>-<counter>`: unique within a process, short in logs, and
+/// unlikely to repeat across restarts. A client's own `x-request-id` is kept.
+#[derive(Clone)]
+struct CountingRequestId {
+    prefix: Arc<str>,
+    next: Arc<AtomicU64>,
+}
+
+impl Default for CountingRequestId {
+    fn default() -> Self {
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis();
+        CountingRequestId {
+            prefix: format!("{:x}", started & 0xff_ffff_ffff).into(),
+            next: Arc::new(AtomicU64::new(1)),
+        }
+    }
+}
+
+impl MakeRequestId for CountingRequestId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        HeaderValue::from_str(&format!("{}-{n}", self.prefix))
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+/// The version a write was made from, from an `If-Match` header (`"7"`, `W/"7"` or `7`);
+/// `None` when absent or `*`.
+fn expected_version(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or_default().trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    text.trim_start_matches("W/")
+        .trim_matches('"')
+        .parse()
+        .map(Some)
+        .map_err(|_| {
+            ApiError::bad_request(
+                "invalid_if_match",
+                format!("If-Match must be a topology version id such as \"7\", got {text:?}"),
+            )
+        })
+}
+
+/// An `ETag` naming a topology version.
+fn version_etag(id: i64) -> (header::HeaderName, String) {
+    (header::ETAG, format!("\"{id}\""))
+}
+
+/// Answers 400 for a query parameter outside its range.
+fn check_range(
+    name: &str,
+    value: usize,
+    range: std::ops::RangeInclusive<usize>,
+) -> Result<(), ApiError> {
+    if range.contains(&value) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_parameter",
+            format!(
+                "{name} must be between {} and {}, got {value}",
+                range.start(),
+                range.end()
+            ),
+        ))
+    }
+}
+
+/// A response from a topology change: `stored` (201 for a PUT, 200 for a DELETE) with the new
+/// version, or 200 when nothing changed.
+fn change_response(outcome: crate::live_topology::Outcome, stored: StatusCode) -> Response {
+    use crate::live_topology::Outcome;
+    let (status, body) = match &outcome {
+        Outcome::Stored { previous, current } => (
+            stored,
+            topology::TopologyChange {
+                changed: true,
+                version: current.version.clone(),
+                diff: rootcause_topology::TopologyDiff::between(
+                    &previous.topology,
+                    &current.topology,
+                ),
+            },
+        ),
+        Outcome::Unchanged(current) => (
+            StatusCode::OK,
+            topology::TopologyChange {
+                changed: false,
+                version: current.version.clone(),
+                diff: rootcause_topology::TopologyDiff::default(),
+            },
+        ),
+    };
+    let id = body.version.id;
+    (
+        status,
+        [
+            version_etag(id),
+            (header::LOCATION, format!("/api/v1/topology/versions/{id}")),
+        ],
+        Json(body),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

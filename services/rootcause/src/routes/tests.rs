@@ -1,0 +1,647 @@
+//! API contract tests: the real router on a real (temporary) SQLite store, driven without a
+//! socket. The end-to-end suite repeats the essentials against the binary on both engines.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use super::router;
+use crate::app::AppState;
+use crate::config::HttpConfig;
+use crate::live_topology::LiveTopology;
+use crate::store::tests::sqlite_store;
+use crate::telemetry;
+
+struct TestApp {
+    router: Router,
+    _dir: tempfile::TempDir,
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    text: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    fn problem_paths(&self) -> Vec<String> {
+        self.json()["problems"]
+            .as_array()
+            .map(|problems| {
+                problems
+                    .iter()
+                    .map(|p| p["path"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+async fn app_with(http: HttpConfig) -> TestApp {
+    let (store, dir) = sqlite_store().await;
+    let topology = LiveTopology::start(store.clone(), None).await.unwrap();
+    let state = AppState {
+        store,
+        topology: Arc::new(topology),
+        metrics: telemetry::metrics(),
+    };
+    TestApp {
+        router: router(state, &http),
+        _dir: dir,
+    }
+}
+
+async fn app() -> TestApp {
+    app_with(HttpConfig::default()).await
+}
+
+impl TestApp {
+    async fn send(
+        &self,
+        method: Method,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Answer {
+        let mut request = Request::builder().method(method).uri(uri);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = self
+            .router
+            .clone()
+            .oneshot(request.body(Body::from(body.to_owned())).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        Answer {
+            status,
+            headers,
+            text: String::from_utf8(bytes.to_vec()).unwrap(),
+        }
+    }
+
+    async fn get(&self, uri: &str) -> Answer {
+        self.send(Method::GET, uri, &[], "").await
+    }
+
+    async fn put_json(&self, uri: &str, body: &Value) -> Answer {
+        self.send(
+            Method::PUT,
+            uri,
+            &[("content-type", "application/json")],
+            &body.to_string(),
+        )
+        .await
+    }
+}
+
+fn small_topology() -> Value {
+    json!({
+        "services": [
+            {"name": "web", "kind": "gateway"},
+            {"name": "api", "kind": "service", "team": "core", "aliases": ["api-v2"]},
+            {"name": "db", "kind": "database"},
+        ],
+        "dependencies": [
+            {"caller": "web", "callee": "api"},
+            {"caller": "api", "callee": "db", "protocol": "sql"},
+        ]
+    })
+}
+
+#[tokio::test]
+async fn the_bundled_topology_is_served_with_its_version() {
+    let app = app().await;
+    let answer = app.get("/api/v1/topology").await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.headers[header::ETAG], "\"1\"");
+    let services = answer.json()["services"].as_array().unwrap().len();
+    assert!(services >= 10, "{services}");
+
+    let yaml = app.get("/api/v1/topology?format=yaml").await;
+    assert_eq!(yaml.headers[header::CONTENT_TYPE], "application/yaml");
+    assert!(yaml.text.contains("services:"));
+    let by_accept = app
+        .send(
+            Method::GET,
+            "/api/v1/topology",
+            &[("accept", "application/yaml")],
+            "",
+        )
+        .await;
+    assert_eq!(by_accept.text, yaml.text);
+    assert_eq!(
+        app.get("/api/v1/topology?format=xml").await.status,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn a_put_topology_is_stored_as_a_new_version_and_served_back() {
+    let app = app().await;
+    let answer = app
+        .put_json("/api/v1/topology?note=initial", &small_topology())
+        .await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
+    assert_eq!(answer.headers[header::ETAG], "\"2\"");
+    assert_eq!(
+        answer.headers[header::LOCATION],
+        "/api/v1/topology/versions/2"
+    );
+    let body = answer.json();
+    assert_eq!(body["changed"], true);
+    assert_eq!(body["version"]["id"], 2);
+    assert_eq!(body["version"]["parent_id"], 1);
+    assert_eq!(body["version"]["note"], "initial");
+    assert_eq!(body["version"]["services"], 3);
+    assert_eq!(body["diff"]["services_added"], json!(["api", "db", "web"]));
+    assert!(body["diff"]["services_removed"].as_array().unwrap().len() >= 10);
+
+    let served = app.get("/api/v1/topology").await.json();
+    assert_eq!(served["services"].as_array().unwrap().len(), 3);
+    assert_eq!(served["services"][0]["aliases"], json!(["api-v2"]));
+
+    // The same graph again, in another order: nothing new is stored.
+    let reordered = json!({
+        "dependencies": small_topology()["dependencies"],
+        "services": small_topology()["services"].as_array().unwrap().iter().rev().cloned().collect::<Vec<_>>(),
+    });
+    let again = app.put_json("/api/v1/topology", &reordered).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.json()["changed"], false);
+    assert_eq!(again.json()["version"]["id"], 2);
+
+    let yaml = "services:\n  - {name: a, kind: service}\n  - {name: b, kind: cache}\ndependencies:\n  - {caller: a, callee: b}\n";
+    let answer = app
+        .send(
+            Method::PUT,
+            "/api/v1/topology",
+            &[("content-type", "application/yaml")],
+            yaml,
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
+    assert_eq!(answer.json()["version"]["id"], 3);
+}
+
+#[tokio::test]
+async fn a_broken_topology_is_refused_with_every_problem_and_its_path() {
+    let app = app().await;
+    let broken = json!({
+        "services": [
+            {"name": "a", "kind": "service"},
+            {"name": "a", "kind": "service"},
+            {"name": "", "kind": "cache"},
+        ],
+        "dependencies": [{"caller": "a", "callee": "nope"}, {"caller": "a", "callee": "a"}]
+    });
+    let answer = app.put_json("/api/v1/topology", &broken).await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(answer.json()["code"], "invalid_topology");
+    assert_eq!(
+        answer.problem_paths(),
+        [
+            "services[1].name",
+            "services[2].name",
+            "dependencies[0].callee",
+            "dependencies[1]"
+        ]
+    );
+    assert!(answer.text.contains("nope"));
+
+    let unknown_kind = json!({"services": [{"name": "a", "kind": "mainframe"}]});
+    let answer = app.put_json("/api/v1/topology", &unknown_kind).await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(answer.problem_paths(), ["services[0].kind"]);
+    assert!(answer.text.contains("mainframe"));
+
+    let answer = app
+        .send(
+            Method::PUT,
+            "/api/v1/topology",
+            &[("content-type", "application/json")],
+            "{\"services\": [",
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer.json()["code"], "malformed_document");
+    assert_eq!(answer.json()["problems"][0]["line"], 1);
+
+    let answer = app
+        .send(
+            Method::PUT,
+            "/api/v1/topology",
+            &[("content-type", "text/csv")],
+            "a,b",
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(answer.json()["code"], "unsupported_media_type");
+
+    // Nothing was stored by any of these.
+    let versions = app.get("/api/v1/topology/versions").await.json();
+    assert_eq!(versions["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_oversized_body_gets_413_with_a_json_body() {
+    let app = app_with(HttpConfig {
+        body_limit_bytes: 64,
+        ..HttpConfig::default()
+    })
+    .await;
+    let answer = app.put_json("/api/v1/topology", &small_topology()).await;
+    assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(answer.json()["code"], "body_too_large");
+}
+
+#[tokio::test]
+async fn if_match_makes_a_change_conditional() {
+    let app = app().await;
+    let put = |version: &'static str| {
+        let body = small_topology().to_string();
+        let app = &app;
+        async move {
+            app.send(
+                Method::PUT,
+                "/api/v1/topology",
+                &[("content-type", "application/json"), ("if-match", version)],
+                &body,
+            )
+            .await
+        }
+    };
+    let stale = put("\"7\"").await;
+    assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(stale.json()["code"], "version_mismatch");
+    assert_eq!(put("not-a-version").await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(put("\"1\"").await.status, StatusCode::CREATED);
+    assert_eq!(put("W/\"1\"").await.status, StatusCode::PRECONDITION_FAILED);
+}
+
+#[tokio::test]
+async fn versions_are_paged_and_diffed() {
+    let app = app().await;
+    app.put_json("/api/v1/topology", &small_topology()).await;
+    let mut changed = small_topology();
+    changed["services"][2]["kind"] = json!("cache");
+    changed["dependencies"].as_array_mut().unwrap().pop();
+    assert_eq!(
+        app.put_json("/api/v1/topology", &changed).await.status,
+        StatusCode::CREATED
+    );
+
+    let page = app.get("/api/v1/topology/versions?limit=2").await.json();
+    let ids: Vec<i64> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [3, 2]);
+    assert_eq!(page["next_before"], 2);
+    let last = app
+        .get("/api/v1/topology/versions?limit=2&before=2")
+        .await
+        .json();
+    assert_eq!(last["items"][0]["id"], 1);
+    assert_eq!(last["items"][0]["source"], "builtin:online-boutique");
+    assert!(last.get("next_before").is_none());
+    assert_eq!(
+        app.get("/api/v1/topology/versions?limit=0").await.status,
+        StatusCode::BAD_REQUEST
+    );
+
+    let old = app.get("/api/v1/topology/versions/2").await;
+    assert_eq!(old.status, StatusCode::OK);
+    assert_eq!(old.json()["services"][1]["kind"], "database");
+    assert_eq!(
+        app.get("/api/v1/topology/versions/99").await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    let diff = app.get("/api/v1/topology/diff?from=2").await.json();
+    assert_eq!(diff["to"], 3);
+    assert_eq!(diff["diff"]["services_changed"], json!(["db"]));
+    assert_eq!(
+        diff["diff"]["dependencies_removed"],
+        json!([{"caller": "api", "callee": "db"}])
+    );
+    assert_eq!(
+        app.get("/api/v1/topology/diff?from=42").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn a_service_shows_its_neighbours_blast_radius_and_spof_status() {
+    let app = app().await;
+    app.put_json("/api/v1/topology", &small_topology()).await;
+    let answer = app.get("/api/v1/services/db?hops=1").await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let db = answer.json();
+    assert_eq!(db["service"]["kind"], "database");
+    assert_eq!(db["callers"], json!([{"service": "api", "hops": 1}]));
+    assert_eq!(db["callees"], json!([]));
+    assert_eq!(db["blast_radius"]["count"], 2);
+    assert!(db.get("single_point_of_failure").is_none());
+
+    let api = app.get("/api/v1/services/api-v2").await.json();
+    assert_eq!(api["service"]["name"], "api", "aliases resolve");
+    assert_eq!(api["single_point_of_failure"]["dependents"], json!(["db"]));
+    assert_eq!(
+        api["single_point_of_failure"]["entry_points"],
+        json!(["web"])
+    );
+
+    assert_eq!(
+        app.get("/api/v1/services/nope").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get("/api/v1/services/db?hops=0").await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        app.get("/api/v1/services/db?hops=x").await.status,
+        StatusCode::BAD_REQUEST
+    );
+
+    let list = app.get("/api/v1/services").await.json();
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["api", "db", "web"]);
+    assert_eq!(list["items"][0]["callers"], 1);
+    assert_eq!(list["items"][0]["callees"], 1);
+}
+
+#[tokio::test]
+async fn services_and_dependencies_are_changed_one_at_a_time() {
+    let app = app().await;
+    app.put_json("/api/v1/topology", &small_topology()).await;
+
+    let cache = json!({"name": "cache", "kind": "cache", "criticality": "high"});
+    let answer = app.put_json("/api/v1/services/cache", &cache).await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
+    assert_eq!(answer.json()["diff"]["services_added"], json!(["cache"]));
+    let again = app.put_json("/api/v1/services/cache", &cache).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.json()["changed"], false);
+
+    let mismatch = app.put_json("/api/v1/services/other", &cache).await;
+    assert_eq!(mismatch.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(mismatch.problem_paths(), ["name"]);
+    let clash = app
+        .put_json(
+            "/api/v1/services/cache",
+            &json!({"name": "cache", "kind": "cache", "aliases": ["api-v2"]}),
+        )
+        .await;
+    assert_eq!(clash.status, StatusCode::CONFLICT);
+    assert!(clash.text.contains("api-v2"));
+    let bad_kind = app
+        .put_json(
+            "/api/v1/services/cache",
+            &json!({"name": "cache", "kind": "blob"}),
+        )
+        .await;
+    assert_eq!(bad_kind.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad_kind.problem_paths(), ["kind"]);
+    let malformed = app
+        .send(
+            Method::PUT,
+            "/api/v1/services/cache",
+            &[("content-type", "application/json")],
+            "{\"name\":",
+        )
+        .await;
+    assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
+    assert_eq!(malformed.json()["code"], "malformed_json");
+    let no_type = app
+        .send(
+            Method::PUT,
+            "/api/v1/services/cache",
+            &[],
+            &cache.to_string(),
+        )
+        .await;
+    assert_eq!(no_type.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    let edge = json!({"caller": "api", "callee": "cache", "error_rate": 0.02});
+    let answer = app.put_json("/api/v1/dependencies", &edge).await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
+    assert_eq!(
+        answer.json()["diff"]["dependencies_added"],
+        json!([{"caller": "api", "callee": "cache"}])
+    );
+    let unknown = app
+        .put_json(
+            "/api/v1/dependencies",
+            &json!({"caller": "api", "callee": "ghost"}),
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert!(unknown.text.contains("ghost"));
+    let out_of_range = app
+        .put_json(
+            "/api/v1/dependencies",
+            &json!({"caller": "api", "callee": "cache", "error_rate": 2}),
+        )
+        .await;
+    assert_eq!(out_of_range.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(out_of_range.text.contains("error_rate"));
+
+    let removed = app
+        .send(
+            Method::DELETE,
+            "/api/v1/dependencies?caller=api&callee=cache",
+            &[],
+            "",
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::OK);
+    assert_eq!(
+        removed.json()["diff"]["dependencies_removed"],
+        json!([{"caller": "api", "callee": "cache"}])
+    );
+    let gone = app
+        .send(Method::DELETE, "/api/v1/services/db", &[], "")
+        .await;
+    assert_eq!(gone.status, StatusCode::OK);
+    assert_eq!(gone.json()["diff"]["services_removed"], json!(["db"]));
+    assert_eq!(
+        gone.json()["diff"]["dependencies_removed"],
+        json!([{"caller": "api", "callee": "db"}])
+    );
+    let missing = app
+        .send(Method::DELETE, "/api/v1/services/db", &[], "")
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+
+    // Every accepted change is a version: bundled + put topology + service + edge + 2 deletes.
+    let versions = app.get("/api/v1/topology/versions").await.json();
+    assert_eq!(versions["items"].as_array().unwrap().len(), 6);
+    assert_eq!(versions["items"][0]["note"], "delete service db");
+}
+
+#[tokio::test]
+async fn propagation_paths_and_single_points_of_failure() {
+    let app = app().await;
+    app.put_json("/api/v1/topology", &small_topology()).await;
+    let paths = app
+        .get("/api/v1/topology/paths?root=db&impacted=web")
+        .await
+        .json();
+    assert_eq!(paths["paths"], json!([["db", "api", "web"]]));
+    assert_eq!(paths["version"], 2);
+    let none = app
+        .get("/api/v1/topology/paths?root=web&impacted=db")
+        .await
+        .json();
+    assert_eq!(none["paths"], json!([]));
+    assert_eq!(
+        app.get("/api/v1/topology/paths?root=db&impacted=nope")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get("/api/v1/topology/paths?root=db&impacted=web&max_edges=11")
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        app.get("/api/v1/topology/paths?root=db").await.status,
+        StatusCode::BAD_REQUEST
+    );
+    let spofs = app
+        .get("/api/v1/topology/single-points-of-failure")
+        .await
+        .json();
+    let services: Vec<&str> = spofs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["service"].as_str().unwrap())
+        .collect();
+    assert_eq!(services, ["api"]);
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_json() {
+    let app = app().await;
+    let missing = app.get("/api/v1/nothing-here").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(missing.json()["code"], "not_found");
+    let wrong = app.send(Method::POST, "/api/v1/topology", &[], "").await;
+    assert_eq!(wrong.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(wrong.json()["code"], "method_not_allowed");
+}
+
+#[tokio::test]
+async fn health_readiness_metrics_and_request_ids() {
+    let app = app().await;
+    let health = app.get("/healthz").await;
+    assert_eq!(health.status, StatusCode::OK);
+    assert_eq!(health.json()["status"], "ok");
+    assert!(health.headers.contains_key("x-request-id"));
+    let kept = app
+        .send(Method::GET, "/healthz", &[("x-request-id", "abc-123")], "")
+        .await;
+    assert_eq!(kept.headers["x-request-id"], "abc-123");
+
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status, StatusCode::OK);
+    assert_eq!(ready.json(), json!({"status": "ready", "store": "sqlite"}));
+
+    let metrics = app.get("/metrics").await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    assert!(
+        metrics.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    assert!(
+        metrics
+            .text
+            .contains("# TYPE rootcause_http_requests_total counter")
+    );
+    assert!(
+        metrics.text.contains("route=\"/readyz\",status=\"200\""),
+        "{}",
+        metrics.text
+    );
+    assert!(
+        metrics
+            .text
+            .contains("# TYPE rootcause_topology_services gauge")
+    );
+    assert!(
+        metrics
+            .text
+            .contains("# TYPE rootcause_http_request_duration_seconds histogram")
+    );
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route() {
+    let app = app().await;
+    let spec = app.get("/api/v1/openapi.json").await.json();
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = spec["paths"].as_object().unwrap();
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/api/v1/topology",
+        "/api/v1/topology/versions",
+        "/api/v1/topology/versions/{id}",
+        "/api/v1/topology/diff",
+        "/api/v1/topology/paths",
+        "/api/v1/topology/single-points-of-failure",
+        "/api/v1/services",
+        "/api/v1/services/{name}",
+        "/api/v1/dependencies",
+    ] {
+        assert!(paths.contains_key(path), "missing {path}");
+    }
+    // Every operation is documented from its handler's doc comment.
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().unwrap() {
+            let described = operation
+                .get("summary")
+                .or_else(|| operation.get("description"));
+            assert!(described.is_some(), "{method} {path} has no description");
+        }
+    }
+    let schemas = spec["components"]["schemas"].as_object().unwrap();
+    for schema in [
+        "ErrorBody",
+        "TopologyDocument",
+        "Service",
+        "ServiceKind",
+        "TopologyChange",
+        "Problem",
+    ] {
+        assert!(schemas.contains_key(schema), "missing schema {schema}");
+    }
+    assert!(paths["/api/v1/topology"]["put"]["responses"]["422"].is_object());
+}

@@ -1,0 +1,351 @@
+//! `/api/v1/topology`: the whole graph, its versions, diffs, propagation paths and single points
+//! of failure.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rootcause_topology::{Format, Topology, TopologyDiff, TopologyDocument, to_yaml};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{change_response, check_range, expected_version, version_etag};
+use crate::app::AppState;
+use crate::error::{ApiError, ErrorBody, is_json, media_type};
+use crate::live_topology::{SinglePointOfFailure, TopologyVersion};
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_topology, put_topology))
+        .routes(routes!(list_versions))
+        .routes(routes!(get_version))
+        .routes(routes!(diff_versions))
+        .routes(routes!(propagation_paths))
+        .routes(routes!(single_points_of_failure))
+}
+
+/// The answer to a change of the topology.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct TopologyChange {
+    /// True when a new version was stored; false when the graph was already like that.
+    pub changed: bool,
+    /// The current version after the request.
+    pub version: TopologyVersion,
+    /// What changed from the previous version (empty when nothing did).
+    pub diff: TopologyDiff,
+}
+
+/// Output format of a topology document.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct DocumentFormat {
+    /// `json` (default) or `yaml`; `Accept: application/yaml` also selects YAML.
+    format: Option<String>,
+}
+
+/// A topology document in the requested format.
+fn document_response(
+    document: &TopologyDocument,
+    id: i64,
+    query: &DocumentFormat,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let wants_yaml = match query.format.as_deref() {
+        Some("yaml") => true,
+        Some("json") => false,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid_parameter",
+                format!("format must be json or yaml, got {other:?}"),
+            ));
+        }
+        None => headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|accept| accept.contains("yaml")),
+    };
+    let etag = version_etag(id);
+    Ok(if wants_yaml {
+        (
+            [(header::CONTENT_TYPE, "application/yaml".to_owned()), etag],
+            to_yaml(document),
+        )
+            .into_response()
+    } else {
+        ([etag], Json(document)).into_response()
+    })
+}
+
+/// The current topology document. Its `ETag` is the version id; send it back as `If-Match` to
+/// change the topology only if nobody else has changed it since.
+#[utoipa::path(get, path = "/topology", tag = "topology", params(DocumentFormat),
+    responses((status = 200, description = "The current topology", body = TopologyDocument,
+               headers(("ETag" = String, description = "The version id, quoted")))))]
+async fn get_topology(
+    State(state): State<AppState>,
+    Query(query): Query<DocumentFormat>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let current = state.topology.current();
+    document_response(
+        &current.topology.to_document(),
+        current.version.id,
+        &query,
+        &headers,
+    )
+}
+
+/// Note recorded with a change.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct ChangeNote {
+    /// Free text stored with the new version (who and why).
+    pub note: Option<String>,
+}
+
+/// Replaces the whole topology with the document in the body (JSON, or YAML with
+/// `content-type: application/yaml`). The document is checked completely first: a broken one is
+/// refused with every problem and its path, and nothing is stored. An identical graph stores no
+/// new version.
+#[utoipa::path(put, path = "/topology", tag = "topology", params(ChangeNote),
+    request_body(content(
+        (TopologyDocument = "application/json"),
+        (TopologyDocument = "application/yaml"),
+    )),
+    responses(
+        (status = 201, description = "Stored as a new version", body = TopologyChange),
+        (status = 200, description = "Same graph as the current version; nothing stored", body = TopologyChange),
+        (status = 400, description = "Not JSON/YAML", body = ErrorBody),
+        (status = 412, description = "If-Match names a version that is no longer current", body = ErrorBody),
+        (status = 413, description = "Body over the size limit", body = ErrorBody),
+        (status = 415, description = "Neither JSON nor YAML", body = ErrorBody),
+        (status = 422, description = "Breaks the schema or a graph rule; every problem listed with its path", body = ErrorBody),
+    ))]
+async fn put_topology(
+    State(state): State<AppState>,
+    Query(note): Query<ChangeNote>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let format = document_format(&headers)?;
+    let body = body?;
+    let text = std::str::from_utf8(&body).map_err(|e| {
+        ApiError::bad_request("malformed_document", format!("body is not UTF-8: {e}"))
+    })?;
+    let topology = Topology::parse(text, format).map_err(ApiError::invalid_topology)?;
+    let expected = expected_version(&headers)?;
+    let outcome = state
+        .topology
+        .replace(
+            topology,
+            expected,
+            "api",
+            note.note.as_deref().unwrap_or_default(),
+        )
+        .await?;
+    Ok(change_response(outcome, StatusCode::CREATED))
+}
+
+/// The document format a request's content type names.
+fn document_format(headers: &HeaderMap) -> Result<Format, ApiError> {
+    if headers.get(header::CONTENT_TYPE).is_none() || is_json(headers) {
+        return Ok(Format::Json);
+    }
+    match media_type(headers).as_deref() {
+        Some("application/yaml" | "application/x-yaml" | "text/yaml" | "text/x-yaml") => {
+            Ok(Format::Yaml)
+        }
+        other => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!(
+                "a topology is JSON (application/json) or YAML (application/yaml), not {}",
+                other.unwrap_or("?")
+            ),
+        )),
+    }
+}
+
+/// Paging through versions.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct VersionPageQuery {
+    /// Only versions older than this id (the `next_before` of the previous page).
+    before: Option<i64>,
+    /// Page size, 1 to 500; default 50.
+    limit: Option<u32>,
+}
+
+/// A page of versions, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+struct VersionPage {
+    /// The versions.
+    items: Vec<TopologyVersion>,
+    /// Pass as `before` to get the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_before: Option<i64>,
+}
+
+/// Stored versions of the topology, newest first.
+#[utoipa::path(get, path = "/topology/versions", tag = "topology", params(VersionPageQuery),
+    responses((status = 200, description = "A page of versions", body = VersionPage),
+              (status = 400, description = "Bad paging parameters", body = ErrorBody)))]
+async fn list_versions(
+    State(state): State<AppState>,
+    Query(query): Query<VersionPageQuery>,
+) -> Result<Json<VersionPage>, ApiError> {
+    let limit = query.limit.unwrap_or(50);
+    check_range("limit", limit as usize, 1..=500)?;
+    let rows = state.store.topology_versions(query.before, limit).await?;
+    let next_before = (rows.len() == limit as usize)
+        .then(|| rows.last().map(|row| row.id))
+        .flatten();
+    Ok(Json(VersionPage {
+        items: rows.into_iter().map(TopologyVersion::from).collect(),
+        next_before,
+    }))
+}
+
+/// The document of one stored version.
+#[utoipa::path(get, path = "/topology/versions/{id}", tag = "topology",
+    params(("id" = i64, Path, description = "Version id"), DocumentFormat),
+    responses((status = 200, description = "The document of that version", body = TopologyDocument),
+              (status = 404, description = "No such version", body = ErrorBody)))]
+async fn get_version(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Query(query): Query<DocumentFormat>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let topology = load_version(&state, id).await?;
+    document_response(&topology.to_document(), id, &query, &headers)
+}
+
+async fn load_version(state: &AppState, id: i64) -> Result<Topology, ApiError> {
+    let current = state.topology.current();
+    if current.version.id == id {
+        return Ok(current.topology.clone());
+    }
+    let stored = state
+        .store
+        .topology_version(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no topology version {id}")))?;
+    Topology::parse(&stored.document, Format::Json)
+        .map_err(|e| ApiError::internal(format!("stored topology version {id}: {e}")))
+}
+
+/// The two versions to compare.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct DiffQuery {
+    /// The older version.
+    from: i64,
+    /// The newer version; default the current one.
+    to: Option<i64>,
+}
+
+/// What changed between two versions.
+#[derive(Debug, Serialize, ToSchema)]
+struct VersionDiff {
+    /// The older version.
+    from: i64,
+    /// The newer version.
+    to: i64,
+    /// The changes.
+    diff: TopologyDiff,
+}
+
+/// Services and dependencies added, removed or changed from one version to another.
+#[utoipa::path(get, path = "/topology/diff", tag = "topology", params(DiffQuery),
+    responses((status = 200, description = "The differences", body = VersionDiff),
+              (status = 404, description = "A version does not exist", body = ErrorBody)))]
+async fn diff_versions(
+    State(state): State<AppState>,
+    Query(query): Query<DiffQuery>,
+) -> Result<Json<VersionDiff>, ApiError> {
+    let to = query.to.unwrap_or(state.topology.current().version.id);
+    let old = load_version(&state, query.from).await?;
+    let new = load_version(&state, to).await?;
+    Ok(Json(VersionDiff {
+        from: query.from,
+        to,
+        diff: TopologyDiff::between(&old, &new),
+    }))
+}
+
+/// Which propagation paths to find.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct PathsQuery {
+    /// The suspected root cause.
+    root: String,
+    /// The service showing symptoms.
+    impacted: String,
+    /// Longest path in edges, 1 to 10; default 5.
+    max_edges: Option<usize>,
+    /// Most paths returned, 1 to 100; default 10.
+    limit: Option<usize>,
+}
+
+/// Ways a fault can travel.
+#[derive(Debug, Serialize, ToSchema)]
+struct PropagationPaths {
+    /// The topology version used.
+    version: i64,
+    /// Each path from the root cause to the impacted service, shortest first.
+    paths: Vec<Vec<String>>,
+}
+
+/// The chains of callers through which a fault in `root` reaches `impacted` (symptoms climb
+/// from callee to caller), shortest first.
+#[utoipa::path(get, path = "/topology/paths", tag = "topology", params(PathsQuery),
+    responses((status = 200, description = "The paths (empty when none)", body = PropagationPaths),
+              (status = 400, description = "A parameter is out of range", body = ErrorBody),
+              (status = 404, description = "A service does not exist", body = ErrorBody)))]
+async fn propagation_paths(
+    State(state): State<AppState>,
+    Query(query): Query<PathsQuery>,
+) -> Result<Json<PropagationPaths>, ApiError> {
+    let max_edges = query.max_edges.unwrap_or(5);
+    let limit = query.limit.unwrap_or(10);
+    check_range("max_edges", max_edges, 1..=10)?;
+    check_range("limit", limit, 1..=100)?;
+    let current = state.topology.current();
+    let paths = current
+        .topology
+        .propagation_paths(&query.root, &query.impacted, max_edges, limit)
+        .map_err(|e| ApiError::not_found(e.to_string()))?
+        .into_iter()
+        .map(|path| path.into_iter().map(str::to_owned).collect())
+        .collect();
+    Ok(Json(PropagationPaths {
+        version: current.version.id,
+        paths,
+    }))
+}
+
+/// Single points of failure of the current version.
+#[derive(Debug, Serialize, ToSchema)]
+struct SinglePointsOfFailure {
+    /// The topology version used.
+    version: i64,
+    /// Most dependents first.
+    items: Vec<SinglePointOfFailure>,
+}
+
+/// Services whose loss cuts an entry point off from other services (they dominate them in the
+/// call graph), or splits the graph (articulation points).
+#[utoipa::path(get, path = "/topology/single-points-of-failure", tag = "topology",
+    responses((status = 200, description = "Most dependents first", body = SinglePointsOfFailure)))]
+async fn single_points_of_failure(State(state): State<AppState>) -> Json<SinglePointsOfFailure> {
+    let current = state.topology.current();
+    Json(SinglePointsOfFailure {
+        version: current.version.id,
+        items: current.single_points_of_failure().to_vec(),
+    })
+}

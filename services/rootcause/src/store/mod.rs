@@ -1,0 +1,287 @@
+//! Durable state: one repository API over SQLite (the default, a file in the data directory) or
+//! PostgreSQL (when the database URL is `postgres://…`).
+//!
+//! Both engines run the same SQL text wherever the dialects agree (`$1` placeholders work in
+//! both); each has its own migrations directory because their DDL does not (identity columns).
+//! The two directories hold the same migration versions, which a test checks. Timestamps are
+//! stored as epoch milliseconds (`BIGINT`), documents as `TEXT`.
+
+mod topology;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use thiserror::Error;
+
+pub use topology::{NewTopologyVersion, StoredTopology, TopologyVersionRow};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Runs `$body` with `$pool` bound to whichever typed pool the store has. The body is compiled
+/// once per engine, so the same query text and bind calls serve both.
+macro_rules! with_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Sqlite($pool) => $body,
+            $crate::store::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use with_pool;
+
+/// Why a store operation failed.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The database URL is neither `sqlite:` nor `postgres:`/`postgresql:`.
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://USER@HOST/DB")]
+    UnsupportedUrl(String),
+    /// A write lost a race or broke a uniqueness rule.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Running the embedded migrations failed.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Anything else the database said.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    /// Turns a unique-key violation into [`StoreError::Conflict`] with the given explanation.
+    fn conflict_on_unique(error: sqlx::Error, explanation: &str) -> StoreError {
+        match error.as_database_error() {
+            Some(db) if db.is_unique_violation() => StoreError::Conflict(explanation.to_owned()),
+            _ => StoreError::Database(error),
+        }
+    }
+}
+
+/// Which database engine a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// An SQLite file (WAL mode).
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// How SQLite commits reach the disk (`PRAGMA synchronous`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteDurability {
+    /// fsync on every commit: a commit survives power loss.
+    #[default]
+    Full,
+    /// fsync at WAL checkpoints: a commit survives a crash of the process, not of the machine.
+    Normal,
+}
+
+/// Connection settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreOptions {
+    /// Largest number of open connections.
+    pub max_connections: u32,
+    /// SQLite only: how commits reach the disk.
+    pub sqlite_synchronous: SqliteDurability,
+    /// How long to wait for a connection (and, on SQLite, for a lock) before failing.
+    pub acquire_timeout_secs: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            max_connections: 8,
+            sqlite_synchronous: SqliteDurability::Full,
+            acquire_timeout_secs: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The repository: every query the service makes goes through a method of this type.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub(crate) backend: Backend,
+}
+
+impl Store {
+    /// Connects to the database at `url`, creating an SQLite file if needed, and applies the
+    /// embedded migrations.
+    pub async fn open(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
+        let acquire_timeout = Duration::from_secs(options.acquire_timeout_secs);
+        let backend = match engine_of(url)? {
+            Engine::Sqlite => {
+                let connect = SqliteConnectOptions::from_str(url)?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(match options.sqlite_synchronous {
+                        SqliteDurability::Full => SqliteSynchronous::Full,
+                        SqliteDurability::Normal => SqliteSynchronous::Normal,
+                    })
+                    .foreign_keys(true)
+                    .busy_timeout(acquire_timeout);
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(options.max_connections)
+                    .acquire_timeout(acquire_timeout)
+                    .connect_with(connect)
+                    .await?;
+                SQLITE_MIGRATIONS.run(&pool).await?;
+                Backend::Sqlite(pool)
+            }
+            Engine::Postgres => {
+                let connect = PgConnectOptions::from_str(url)?.application_name("rootcause");
+                let pool = PgPoolOptions::new()
+                    .max_connections(options.max_connections)
+                    .acquire_timeout(acquire_timeout)
+                    .connect_with(connect)
+                    .await?;
+                POSTGRES_MIGRATIONS.run(&pool).await?;
+                Backend::Postgres(pool)
+            }
+        };
+        Ok(Store { backend })
+    }
+
+    /// The engine behind this store.
+    pub fn engine(&self) -> Engine {
+        match self.backend {
+            Backend::Sqlite(_) => Engine::Sqlite,
+            Backend::Postgres(_) => Engine::Postgres,
+        }
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        with_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(drop))?;
+        Ok(())
+    }
+
+    /// Closes every connection, waiting for queries in flight.
+    pub async fn close(&self) {
+        with_pool!(self, pool => pool.close().await)
+    }
+}
+
+/// The engine a URL names.
+pub fn engine_of(url: &str) -> Result<Engine, StoreError> {
+    let scheme = url.split(':').next().unwrap_or_default();
+    match scheme {
+        "sqlite" => Ok(Engine::Sqlite),
+        "postgres" | "postgresql" => Ok(Engine::Postgres),
+        _ => Err(StoreError::UnsupportedUrl(redact_url(url))),
+    }
+}
+
+/// The URL with any password replaced by `***`, for logs and error messages.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest
+        .split_once('/')
+        .map_or((rest, None), |(a, p)| (a, Some(p)));
+    let authority = match authority.rsplit_once('@') {
+        Some((user_info, host)) => match user_info.split_once(':') {
+            Some((user, _password)) => format!("{user}:***@{host}"),
+            None => authority.to_owned(),
+        },
+        None => authority.to_owned(),
+    };
+    match path {
+        Some(path) => format!("{scheme}://{authority}/{path}"),
+        None => format!("{scheme}://{authority}"),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::testing::TestDatabase;
+
+    /// A fresh SQLite store in its own temporary directory (kept alive by the returned guard).
+    pub(crate) async fn sqlite_store() -> (Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        (
+            Store::open(&url, &StoreOptions::default()).await.unwrap(),
+            dir,
+        )
+    }
+
+    /// Runs `check` against a fresh SQLite store and a fresh PostgreSQL database (when one is
+    /// reachable; see [`TestDatabase::create`] for what happens when it is not).
+    pub(crate) async fn on_both_engines<F, Fut>(check: F)
+    where
+        F: Fn(Store) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        let (store, _dir) = sqlite_store().await;
+        check(store.clone()).await;
+        store.close().await;
+        if let Some(database) = TestDatabase::create().await {
+            let store = Store::open(&database.url, &StoreOptions::default())
+                .await
+                .unwrap();
+            assert_eq!(store.engine(), Engine::Postgres);
+            check(store.clone()).await;
+            store.close().await;
+            database.drop().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn opens_twice_and_answers_pings() {
+        on_both_engines(|store| async move {
+            store.ping().await.unwrap();
+            // Migrations already applied: opening again must be a no-op, not an error.
+            let again = match &store.backend {
+                Backend::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
+                Backend::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
+            };
+            again.unwrap();
+        })
+        .await;
+    }
+
+    #[test]
+    fn both_engines_have_the_same_migrations() {
+        let versions = |m: &Migrator| -> Vec<(i64, String)> {
+            m.iter()
+                .map(|m| (m.version, m.description.to_string()))
+                .collect()
+        };
+        assert_eq!(versions(&SQLITE_MIGRATIONS), versions(&POSTGRES_MIGRATIONS));
+        assert!(SQLITE_MIGRATIONS.iter().count() > 0);
+    }
+
+    #[test]
+    fn urls_pick_the_engine_and_passwords_never_show() {
+        assert_eq!(engine_of("sqlite://x.db").unwrap(), Engine::Sqlite);
+        assert_eq!(engine_of("sqlite::memory:").unwrap(), Engine::Sqlite);
+        assert_eq!(engine_of("postgres://u@h/db").unwrap(), Engine::Postgres);
+        assert_eq!(engine_of("postgresql://u@h/db").unwrap(), Engine::Postgres);
+        let error = engine_of("mysql://root:secret@h/db")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("mysql://root:***@h/db"), "{error}");
+        assert_eq!(
+            redact_url("postgres://app:hunter2@db:5432/rc?sslmode=require"),
+            "postgres://app:***@db:5432/rc?sslmode=require"
+        );
+        assert_eq!(redact_url("postgres://app@db/rc"), "postgres://app@db/rc");
+    }
+}

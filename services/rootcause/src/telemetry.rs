@@ -1,0 +1,91 @@
+//! Logs (tracing) and metrics (Prometheus text format at `/metrics`).
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::LogFormat;
+
+/// Metric names, in one place so that dashboards and code agree.
+pub mod names {
+    /// Counter: HTTP requests answered, by method, matched route and status.
+    pub const HTTP_REQUESTS: &str = "rootcause_http_requests_total";
+    /// Histogram: seconds to answer an HTTP request, by method and matched route.
+    pub const HTTP_DURATION: &str = "rootcause_http_request_duration_seconds";
+    /// Gauge: services in the current topology.
+    pub const TOPOLOGY_SERVICES: &str = "rootcause_topology_services";
+    /// Gauge: dependencies in the current topology.
+    pub const TOPOLOGY_DEPENDENCIES: &str = "rootcause_topology_dependencies";
+    /// Gauge: id of the current topology version.
+    pub const TOPOLOGY_VERSION: &str = "rootcause_topology_version";
+    /// Counter: topology versions stored by this process, by source.
+    pub const TOPOLOGY_CHANGES: &str = "rootcause_topology_changes_total";
+    /// Gauge: always 1, labelled with the version of the binary.
+    pub const BUILD_INFO: &str = "rootcause_build_info";
+}
+
+/// Sets up logging to stderr. `filter` uses EnvFilter syntax (`info,sqlx=warn`).
+pub fn init_tracing(format: LogFormat, filter: &str) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_new(filter)
+        .map_err(|e| anyhow::anyhow!("invalid log_filter {filter:?}: {e}"))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = match format {
+        LogFormat::Pretty => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+    result.map_err(|e| anyhow::anyhow!("logging already set up: {e}"))
+}
+
+/// The process-wide Prometheus recorder, installed on first use. The `metrics` facade allows one
+/// recorder per process, so tests that build several apps share it.
+pub fn metrics() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let handle = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full(names::HTTP_DURATION.to_owned()),
+                    &[
+                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                        5.0, 10.0,
+                    ],
+                )
+                .expect("bucket list is not empty")
+                .install_recorder()
+                .expect("no other metrics recorder is installed");
+            describe();
+            metrics::gauge!(names::BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        names::HTTP_REQUESTS,
+        "HTTP requests answered, by method, matched route and status"
+    );
+    describe_histogram!(
+        names::HTTP_DURATION,
+        Unit::Seconds,
+        "Time to answer an HTTP request, by method and matched route"
+    );
+    describe_gauge!(names::TOPOLOGY_SERVICES, "Services in the current topology");
+    describe_gauge!(
+        names::TOPOLOGY_DEPENDENCIES,
+        "Dependencies in the current topology"
+    );
+    describe_gauge!(
+        names::TOPOLOGY_VERSION,
+        "Id of the current topology version"
+    );
+    describe_counter!(
+        names::TOPOLOGY_CHANGES,
+        "Topology versions stored by this process, by source"
+    );
+    describe_gauge!(names::BUILD_INFO, "Always 1; the label carries the version");
+}

@@ -15,6 +15,9 @@ mod graph;
 mod model;
 mod query;
 
+#[cfg(test)]
+mod proptests;
+
 pub use diff::{DependencyKey, TopologyDiff};
 pub use document::{Format, parse, to_json, to_yaml};
 pub use error::{DocumentError, Problem, TopologyError};

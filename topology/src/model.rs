@@ -122,6 +122,18 @@ pub enum Criticality {
     Critical,
 }
 
+impl Criticality {
+    /// The lowercase name used in documents.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Criticality::Low => "low",
+            Criticality::Medium => "medium",
+            Criticality::High => "high",
+            Criticality::Critical => "critical",
+        }
+    }
+}
+
 /// An edge `caller → callee`. Faults propagate against it: a failing callee shows symptoms in its
 /// callers.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

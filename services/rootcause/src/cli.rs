@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use rootcause_datasets::examples;
-use rootcause_topology::{Format, Topology, to_json, to_yaml};
+use rootcause_topology::{Criticality, Format, Topology, to_json, to_yaml};
 
 use crate::app::{Application, shutdown_signal};
 use crate::config::{Config, LogFormat, Overrides};
@@ -205,14 +205,12 @@ fn table(topology: &Topology) -> String {
     );
     for service in &document.services {
         let count = |result: Result<Vec<_>, _>| result.map_or(0, |v: Vec<_>| v.len());
-        out.push_str(&format!(
-            "{:<width$}  {:<8}  {:<12}  {:<11}  {:>7}  {:>7}  {:>5}  {}\n",
+        let row = format!(
+            "{:<width$}  {:<8}  {:<12}  {:<11}  {:>7}  {:>7}  {:>5}  {}",
             service.name,
             service.kind.as_str(),
             service.team.as_deref().unwrap_or("-"),
-            service
-                .criticality
-                .map_or("-".to_owned(), |c| format!("{c:?}").to_lowercase()),
+            service.criticality.map_or("-", Criticality::as_str),
             count(topology.callers(&service.name, 1)),
             count(topology.callees(&service.name, 1)),
             count(topology.blast_radius(&service.name)),
@@ -221,7 +219,9 @@ fn table(topology: &Topology) -> String {
             } else {
                 ""
             },
-        ));
+        );
+        out.push_str(row.trim_end());
+        out.push('\n');
     }
     out.push_str(&format!(
         "\n{} services, {} dependencies\nentry points: {}\n",

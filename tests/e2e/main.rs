@@ -1,0 +1,5 @@
+//! End-to-end tests: the real binary, started as a process, over real sockets, on SQLite and on
+//! PostgreSQL. One test binary, one module per area.
+
+mod cli;
+mod serve;

@@ -257,6 +257,29 @@ pub(crate) mod tests {
         .await;
     }
 
+    #[tokio::test]
+    async fn sqlite_runs_in_wal_mode_with_foreign_keys() {
+        let (store, _dir) = sqlite_store().await;
+        let Backend::Sqlite(pool) = &store.backend else {
+            unreachable!()
+        };
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        assert_eq!(foreign_keys, 1);
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        assert_eq!(synchronous, 2, "FULL by default");
+    }
+
     #[test]
     fn both_engines_have_the_same_migrations() {
         let versions = |m: &Migrator| -> Vec<(i64, String)> {

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use rootcause_e2e::{Server, ServerOptions, TestDatabase, workspace_root};
+use rootcause_e2e::{Server, ServerOptions, TestDatabase, run_cli, workspace_root};
 use serde_json::{Value, json};
 
 fn sock_shop_yaml() -> String {
@@ -182,24 +182,24 @@ async fn configuration_comes_from_file_environment_and_flags() {
     );
 }
 
-#[tokio::test]
-async fn bad_configuration_stops_the_start_with_a_clear_message() {
+#[test]
+fn bad_configuration_stops_the_start_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
     let config = dir.path().join("rootcause.toml");
     std::fs::write(
         &config,
         "listen = \"127.0.0.1:0\"\n[http]\nbody_limt_bytes = 5\n",
     )
     .unwrap();
-    let output = std::process::Command::new(rootcause_e2e::binary())
-        .args(["serve", "--config"])
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (status, _, stderr) = run_cli(&[
+        "serve",
+        "--config",
+        config.to_str().unwrap(),
+        "--data-dir",
+        data_dir,
+    ]);
+    assert_eq!(status.code(), Some(1));
     assert!(stderr.contains("body_limt_bytes"), "{stderr}");
 
     let broken = dir.path().join("broken.yaml");
@@ -208,15 +208,16 @@ async fn bad_configuration_stops_the_start_with_a_clear_message() {
         "services:\n  - {name: a, kind: service}\ndependencies:\n  - {caller: a, callee: ghost}\n",
     )
     .unwrap();
-    let output = std::process::Command::new(rootcause_e2e::binary())
-        .args(["serve", "--listen", "127.0.0.1:0", "--topology"])
-        .arg(&broken)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (status, _, stderr) = run_cli(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--topology",
+        broken.to_str().unwrap(),
+        "--data-dir",
+        data_dir,
+    ]);
+    assert_eq!(status.code(), Some(1));
     assert!(stderr.contains("dependencies[0].callee"), "{stderr}");
     assert!(stderr.contains("ghost"), "{stderr}");
 }

@@ -233,8 +233,7 @@ impl LiveTopology {
     /// or, on an empty store, the bundled default example.
     pub async fn start(store: Store, configured: Option<&TopologySpec>) -> anyhow::Result<Self> {
         let latest = store.latest_topology_version().await?;
-        let default_spec;
-        let spec = match (configured, latest) {
+        let (spec, latest) = match (configured, latest) {
             (None, Some(stored)) => {
                 let current = Current::from_stored(stored)?;
                 tracing::info!(
@@ -244,31 +243,26 @@ impl LiveTopology {
                 );
                 return Ok(LiveTopology::with_current(store, current));
             }
-            (Some(spec), _) => spec,
-            (None, None) => {
-                default_spec = TopologySpec::Example(
+            (Some(spec), latest) => (spec.clone(), latest),
+            (None, None) => (
+                TopologySpec::Example(
                     examples::find(examples::DEFAULT).expect("the default example is bundled"),
-                );
-                &default_spec
-            }
+                ),
+                None,
+            ),
         };
         let topology = spec.load()?;
-        let latest = store.latest_topology_version().await?;
+        let digest = topology.digest();
         let current = match latest {
-            Some(stored) if stored.version.digest == topology.digest() => {
-                Current::from_stored(stored)?
+            Some(stored) if stored.version.digest == digest => {
+                Current::new(stored.version.into(), topology)
             }
             latest => {
                 let parent = latest.map(|stored| stored.version.id);
-                let row = insert(
-                    &store,
-                    parent,
-                    &topology,
-                    &spec.source(),
-                    "loaded at start-up",
-                )
-                .await?;
-                tracing::info!(version = row.id, source = %row.source, "stored the start-up topology as a new version");
+                let source = spec.source();
+                let note = "loaded at start-up";
+                let row = insert(&store, parent, &topology, &digest, &source, note).await?;
+                tracing::info!(version = row.id, %source, "stored the start-up topology as a new version");
                 Current::new(row.into(), topology)
             }
         };
@@ -287,22 +281,6 @@ impl LiveTopology {
     /// The current version. Cheap: readers never wait for writers.
     pub fn current(&self) -> Arc<Current> {
         self.current.load_full()
-    }
-
-    /// Replaces the whole topology. With `expected`, refuses unless that is the current version.
-    pub async fn replace(
-        &self,
-        topology: Topology,
-        expected: Option<i64>,
-        source: &str,
-        note: &str,
-    ) -> Result<Outcome, ChangeError> {
-        self.modify(expected, source, note, move |t| {
-            *t = topology.clone();
-            Ok(())
-        })
-        .await
-        .map(|((), outcome)| outcome)
     }
 
     /// Applies `change` to a copy of the current topology and stores the result as a new version.
@@ -329,10 +307,12 @@ impl LiveTopology {
             }
             let mut topology = base.topology.clone();
             let value = change(&mut topology)?;
-            if topology.digest() == base.version.digest {
+            let digest = topology.digest();
+            if digest == base.version.digest {
                 return Ok((value, Outcome::Unchanged(base)));
             }
-            match insert(&self.store, Some(base.version.id), &topology, source, note).await {
+            let parent = Some(base.version.id);
+            match insert(&self.store, parent, &topology, &digest, source, note).await {
                 Ok(row) => {
                     let current = Arc::new(Current::new(row.into(), topology));
                     publish_gauges(&current);
@@ -381,6 +361,7 @@ async fn insert(
     store: &Store,
     parent: Option<i64>,
     topology: &Topology,
+    digest: &str,
     source: &str,
     note: &str,
 ) -> Result<TopologyVersionRow, StoreError> {
@@ -392,7 +373,7 @@ async fn insert(
             created_at: Utc::now(),
             source,
             note,
-            digest: &topology.digest(),
+            digest,
             service_count: topology.service_count(),
             dependency_count: topology.dependency_count(),
             document: &document,
@@ -463,11 +444,13 @@ mod tests {
             error,
             ChangeError::Invalid(TopologyError::UnknownService(_))
         ));
-        let same = live.current().topology.clone();
-        let outcome = live.replace(same, Some(1), "api", "").await.unwrap();
+        let (_, outcome) = live.modify(Some(1), "api", "", |_| Ok(())).await.unwrap();
         assert!(matches!(outcome, Outcome::Unchanged(_)));
         let stale = live
-            .replace(Topology::new(), Some(7), "api", "")
+            .modify(Some(7), "api", "", |t| {
+                *t = Topology::new();
+                Ok(())
+            })
             .await
             .unwrap_err();
         assert!(matches!(

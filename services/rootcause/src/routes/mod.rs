@@ -16,6 +16,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use rootcause_topology::{Topology, TopologyError};
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
@@ -200,6 +201,25 @@ fn check_range(
             ),
         ))
     }
+}
+
+/// Applies a change made through the API: conditional on `If-Match` when the request has one,
+/// recorded with the caller's note or `default_note`, answered by [`change_response`].
+async fn apply_change<T>(
+    state: &AppState,
+    headers: &HeaderMap,
+    note: Option<String>,
+    default_note: impl FnOnce() -> String,
+    stored: StatusCode,
+    change: impl Fn(&mut Topology) -> Result<T, TopologyError>,
+) -> Result<Response, ApiError> {
+    let expected = expected_version(headers)?;
+    let note = note.unwrap_or_else(default_note);
+    let (_, outcome) = state
+        .topology
+        .modify(expected, "api", &note, change)
+        .await?;
+    Ok(change_response(outcome, stored))
 }
 
 /// A response from a topology change: `stored` (201 for a PUT, 200 for a DELETE) with the new

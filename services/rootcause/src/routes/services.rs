@@ -12,7 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::topology::{ChangeNote, TopologyChange};
-use super::{change_response, check_range, expected_version};
+use super::{apply_change, check_range};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiJson, ErrorBody};
 use crate::live_topology::SinglePointOfFailure;
@@ -180,19 +180,22 @@ async fn put_service(
             format!("expected {name:?}, got {:?}", service.name),
         )]));
     }
-    let expected = expected_version(&headers)?;
-    let note = note.note.unwrap_or_else(|| format!("put service {name}"));
-    let ((), outcome) = state
-        .topology
-        .modify(expected, "api", &note, |topology| {
+    let default_note = || format!("put service {name}");
+    apply_change(
+        &state,
+        &headers,
+        note.note,
+        default_note,
+        StatusCode::CREATED,
+        |topology| {
             if topology.service(&service.name).is_some() {
                 topology.replace_service(service.clone()).map(drop)
             } else {
                 topology.add_service(service.clone())
             }
-        })
-        .await?;
-    Ok(change_response(outcome, StatusCode::CREATED))
+        },
+    )
+    .await
 }
 
 /// Removes a service and every dependency that touches it.
@@ -209,17 +212,16 @@ async fn delete_service(
     Query(note): Query<ChangeNote>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let expected = expected_version(&headers)?;
-    let note = note
-        .note
-        .unwrap_or_else(|| format!("delete service {name}"));
-    let ((), outcome) = state
-        .topology
-        .modify(expected, "api", &note, |topology| {
-            topology.remove_service(&name).map(drop)
-        })
-        .await?;
-    Ok(change_response(outcome, StatusCode::OK))
+    let default_note = || format!("delete service {name}");
+    apply_change(
+        &state,
+        &headers,
+        note.note,
+        default_note,
+        StatusCode::OK,
+        |topology| topology.remove_service(&name),
+    )
+    .await
 }
 
 /// Adds a `caller → callee` dependency, or replaces the attributes of an existing one.
@@ -238,20 +240,21 @@ async fn put_dependency(
     headers: HeaderMap,
     ApiJson(dependency): ApiJson<Dependency>,
 ) -> Result<Response, ApiError> {
-    let expected = expected_version(&headers)?;
-    let note = note.note.unwrap_or_else(|| {
+    let default_note = || {
         format!(
             "put dependency {} -> {}",
             dependency.caller, dependency.callee
         )
-    });
-    let (_, outcome) = state
-        .topology
-        .modify(expected, "api", &note, |topology| {
-            topology.set_dependency(dependency.clone())
-        })
-        .await?;
-    Ok(change_response(outcome, StatusCode::CREATED))
+    };
+    apply_change(
+        &state,
+        &headers,
+        note.note,
+        default_note,
+        StatusCode::CREATED,
+        |topology| topology.set_dependency(dependency.clone()),
+    )
+    .await
 }
 
 /// The dependency to remove.
@@ -278,16 +281,14 @@ async fn delete_dependency(
     Query(query): Query<DependencyQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let expected = expected_version(&headers)?;
-    let note = query
-        .note
-        .clone()
-        .unwrap_or_else(|| format!("delete dependency {} -> {}", query.caller, query.callee));
-    let (_, outcome) = state
-        .topology
-        .modify(expected, "api", &note, |topology| {
-            topology.remove_dependency(&query.caller, &query.callee)
-        })
-        .await?;
-    Ok(change_response(outcome, StatusCode::OK))
+    let default_note = || format!("delete dependency {} -> {}", query.caller, query.callee);
+    apply_change(
+        &state,
+        &headers,
+        query.note.clone(),
+        default_note,
+        StatusCode::OK,
+        |topology| topology.remove_dependency(&query.caller, &query.callee),
+    )
+    .await
 }

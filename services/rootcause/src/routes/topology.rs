@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{change_response, check_range, expected_version, version_etag};
+use super::{apply_change, check_range, version_etag};
 use crate::app::AppState;
 use crate::error::{ApiError, ErrorBody, is_json, media_type};
 use crate::live_topology::{SinglePointOfFailure, TopologyVersion};
@@ -137,17 +137,18 @@ async fn put_topology(
         ApiError::bad_request("malformed_document", format!("body is not UTF-8: {e}"))
     })?;
     let topology = Topology::parse(text, format).map_err(ApiError::invalid_topology)?;
-    let expected = expected_version(&headers)?;
-    let outcome = state
-        .topology
-        .replace(
-            topology,
-            expected,
-            "api",
-            note.note.as_deref().unwrap_or_default(),
-        )
-        .await?;
-    Ok(change_response(outcome, StatusCode::CREATED))
+    apply_change(
+        &state,
+        &headers,
+        note.note,
+        String::new,
+        StatusCode::CREATED,
+        |t| {
+            *t = topology.clone();
+            Ok(())
+        },
+    )
+    .await
 }
 
 /// The document format a request's content type names.

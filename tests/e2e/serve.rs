@@ -180,6 +180,57 @@ async fn configuration_comes_from_file_environment_and_flags() {
         server.log().contains("\"level\":\"DEBUG\""),
         "log_filter from the file applies"
     );
+    server.terminate(Duration::from_secs(10));
+
+    // A flag beats the file.
+    let server = Server::start(ServerOptions {
+        args: vec![
+            "--config".into(),
+            config.display().to_string(),
+            "--topology".into(),
+            "sock-shop".into(),
+        ],
+        ..ServerOptions::default()
+    })
+    .await;
+    let topology = json_of(server.get("/api/v1/topology").await).await;
+    assert_eq!(
+        topology["services"].as_array().unwrap().len(),
+        15,
+        "sock-shop from the flag"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_lets_a_request_in_flight_finish() {
+    use std::io::{Read, Write};
+
+    let server = Server::start(ServerOptions::default()).await;
+    let body = sock_shop_yaml();
+    let (first, rest) = body.as_bytes().split_at(body.len() / 2);
+    let address = server.url.trim_start_matches("http://").to_owned();
+    let mut connection = std::net::TcpStream::connect(&address).unwrap();
+    write!(
+        connection,
+        "PUT /api/v1/topology HTTP/1.1\r\nhost: {address}\r\ncontent-type: application/yaml\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    connection.write_all(first).unwrap();
+    connection.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+
+    // Half the body is in; stop the server, then send the rest.
+    server.send_sigterm();
+    std::thread::sleep(Duration::from_millis(300));
+    connection.write_all(rest).unwrap();
+    let mut response = String::new();
+    connection.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 201"), "{response}");
+
+    let status = server.wait_for_exit(Duration::from_secs(10));
+    assert!(status.success(), "{status:?}");
 }
 
 #[test]

@@ -59,12 +59,43 @@ pub fn binary() -> &'static Path {
     })
 }
 
-/// Runs `rootcause ARGS...` to completion and returns (exit status, stdout, stderr).
+/// How long a command-line run may take before the test fails.
+const CLI_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A command for the binary with none of the developer's own `ROOTCAUSE_*` settings, which must
+/// not leak into what is under test.
+fn rootcause_command() -> Command {
+    let mut command = Command::new(binary());
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("ROOTCAUSE_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+/// Runs `rootcause ARGS...` to completion and returns (exit status, stdout, stderr). Fails the
+/// test if it runs longer than a minute (a `serve` that unexpectedly starts, say).
 pub fn run_cli(args: &[&str]) -> (ExitStatus, String, String) {
-    let output = Command::new(binary())
+    let child = rootcause_command()
         .args(args)
-        .output()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("the binary runs");
+    let pid = Pid::from_raw(i32::try_from(child.id()).expect("a pid fits in i32"));
+    let (done_tx, done_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done_tx.send(child.wait_with_output());
+    });
+    let output = match done_rx.recv_timeout(CLI_TIMEOUT) {
+        Ok(output) => output.expect("the binary's output is readable"),
+        Err(_) => {
+            let _ = kill(pid, Signal::SIGKILL);
+            panic!("rootcause {args:?} did not finish within {CLI_TIMEOUT:?}");
+        }
+    };
     (
         output.status,
         String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -109,13 +140,7 @@ impl Server {
                 (dir.path().to_path_buf(), Some(dir))
             }
         };
-        let mut command = Command::new(binary());
-        // A developer's own ROOTCAUSE_* settings must not leak into the server under test.
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("ROOTCAUSE_") {
-                command.env_remove(name);
-            }
-        }
+        let mut command = rootcause_command();
         command
             .arg("serve")
             .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
@@ -179,9 +204,19 @@ impl Server {
     }
 
     /// Sends SIGTERM and waits (up to `timeout`) for the process to exit.
-    pub fn terminate(mut self, timeout: Duration) -> ExitStatus {
+    pub fn terminate(self, timeout: Duration) -> ExitStatus {
+        self.send_sigterm();
+        self.wait_for_exit(timeout)
+    }
+
+    /// Sends SIGTERM without waiting.
+    pub fn send_sigterm(&self) {
         let pid = Pid::from_raw(i32::try_from(self.child.id()).expect("a pid fits in i32"));
         kill(pid, Signal::SIGTERM).expect("signal the server");
+    }
+
+    /// Waits (up to `timeout`) for the process to exit.
+    pub fn wait_for_exit(mut self, timeout: Duration) -> ExitStatus {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait().expect("wait for the server") {
@@ -189,7 +224,7 @@ impl Server {
             }
             if Instant::now() > deadline {
                 panic!(
-                    "the server did not exit within {timeout:?} of SIGTERM; its log:\n{}",
+                    "the server did not exit within {timeout:?}; its log:\n{}",
                     self.log()
                 );
             }

@@ -11,6 +11,15 @@ use crate::document::{self, Format};
 use crate::error::{DocumentError, Problem, TopologyError};
 use crate::model::{Dependency, Service, TopologyDocument};
 
+/// A topology's canonical JSON document and its SHA-256 digest (hex).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Canonical {
+    /// Compact JSON of [`Topology::to_document`].
+    pub json: String,
+    /// SHA-256 of `json`, lowercase hex.
+    pub digest: String,
+}
+
 /// Longest service name or alias accepted, in bytes (a DNS name's limit).
 pub const MAX_NAME_LEN: usize = 253;
 
@@ -40,6 +49,7 @@ impl Topology {
         let mut topology = Topology::new();
         let mut problems = Vec::new();
         let mut first_definition: HashMap<String, usize> = HashMap::new();
+        let declared: HashSet<String> = document.services.iter().map(|s| s.name.clone()).collect();
 
         for (i, service) in document.services.into_iter().enumerate() {
             let name = service.name.clone();
@@ -68,8 +78,13 @@ impl Topology {
                 ("caller", &dependency.caller),
                 ("callee", &dependency.callee),
             ] {
-                if !topology.names.contains_key(name.as_str()) {
-                    endpoints_known = false;
+                if topology.names.contains_key(name.as_str()) {
+                    continue;
+                }
+                endpoints_known = false;
+                // A service that is listed but was refused has its own problem already; saying
+                // "unknown service" at every edge that names it would only mislead.
+                if !declared.contains(name.as_str()) {
                     problems.push(Problem::at(
                         format!("dependencies[{i}].{field}"),
                         TopologyError::UnknownService(name.clone()).to_string(),
@@ -116,15 +131,22 @@ impl Topology {
         }
     }
 
+    /// The canonical JSON document (see [`to_document`](Topology::to_document)) and its digest,
+    /// computed together so that a caller storing both serializes once.
+    pub fn canonical(&self) -> Canonical {
+        let json = serde_json::to_string(&self.to_document())
+            .expect("a topology document always serializes");
+        let digest = Sha256::digest(json.as_bytes())
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        Canonical { json, digest }
+    }
+
     /// A content hash (SHA-256 of the canonical JSON document, hex): equal graphs, equal digests,
     /// whatever order their documents listed things in.
     pub fn digest(&self) -> String {
-        let canonical =
-            serde_json::to_vec(&self.to_document()).expect("a topology document always serializes");
-        Sha256::digest(&canonical)
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect()
+        self.canonical().digest
     }
 
     /// How many successful changes were made since this value was built or parsed.
@@ -448,6 +470,16 @@ mod tests {
             ]
         );
         assert!(found[0].message.contains("unknown service \"nope\""));
+    }
+
+    #[test]
+    fn a_refused_service_does_not_make_its_edges_fail_too() {
+        let found = problems(
+            "services:\n- {name: a, kind: service, aliases: [x]}\n- {name: b, kind: service, aliases: [x]}\ndependencies:\n- {caller: a, callee: b}\n- {caller: b, callee: ghost}\n",
+        );
+        let paths: Vec<&str> = found.iter().map(|p| p.path.as_str()).collect();
+        // b's alias clash, and the edge to a service nobody declared; not "unknown service b".
+        assert_eq!(paths, ["services[1].aliases[0]", "dependencies[1].callee"]);
     }
 
     #[test]

@@ -21,8 +21,8 @@ mod proptests;
 pub use diff::{DependencyKey, TopologyDiff};
 pub use document::{Format, parse, to_json, to_yaml};
 pub use error::{DocumentError, Problem, TopologyError};
-pub use graph::{MAX_NAME_LEN, Topology};
+pub use graph::{Canonical, MAX_NAME_LEN, Topology};
 pub use model::{
     Criticality, Dependency, DependencySource, Service, ServiceKind, TopologyDocument,
 };
-pub use query::{Reach, SinglePointOfFailure};
+pub use query::{PATH_SEARCH_BUDGET, PropagationPaths, Reach, SPOF_EXAMPLES, SinglePointOfFailure};

@@ -82,17 +82,6 @@ pub enum ServiceKind {
 }
 
 impl ServiceKind {
-    /// Every kind, in declaration order.
-    pub const ALL: [ServiceKind; 7] = [
-        ServiceKind::Service,
-        ServiceKind::Database,
-        ServiceKind::Cache,
-        ServiceKind::Queue,
-        ServiceKind::Gateway,
-        ServiceKind::External,
-        ServiceKind::Host,
-    ];
-
     /// The lowercase name used in documents.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -97,39 +97,111 @@ proptest! {
     }
 
     #[test]
-    fn propagation_paths_are_simple_caller_chains(topology in topologies()) {
+    fn propagation_paths_are_every_simple_caller_chain_shortest_first(topology in topologies()) {
         let all = names(&topology);
         for root in &all {
             for impacted in &all {
-                let paths = topology.propagation_paths(root, impacted, 4, 20).unwrap();
-                for path in &paths {
-                    prop_assert_eq!(path.first().copied(), Some(root.as_str()));
-                    prop_assert_eq!(path.last().copied(), Some(impacted.as_str()));
-                    prop_assert!(path.len() <= 5);
-                    let distinct: HashSet<&&str> = path.iter().collect();
-                    prop_assert_eq!(distinct.len(), path.len());
-                    for pair in path.windows(2) {
-                        // A fault moves from a callee to a service that calls it.
-                        prop_assert!(topology.dependency(pair[1], pair[0]).is_some());
-                    }
-                }
-                prop_assert!(paths.windows(2).all(|w| w[0].len() <= w[1].len()), "shortest first");
+                let found = topology.propagation_paths(root, impacted, 4, 100_000).unwrap();
+                prop_assert!(found.complete);
+                let expected = naive_paths(&topology, root, impacted, 4);
+                let got: BTreeSet<Vec<String>> = found
+                    .paths
+                    .iter()
+                    .map(|p| p.iter().map(|s| s.to_string()).collect())
+                    .collect();
+                prop_assert_eq!(got.len(), found.paths.len(), "no path twice");
+                prop_assert_eq!(&got, &expected);
+                prop_assert!(found.paths.windows(2).all(|w| w[0].len() <= w[1].len()), "shortest first");
+                // A limit keeps the first paths of the full answer.
+                let limited = topology.propagation_paths(root, impacted, 4, 3).unwrap();
+                let keep = found.paths.len().min(3);
+                prop_assert_eq!(&limited.paths[..], &found.paths[..keep]);
             }
         }
     }
 
     #[test]
-    fn a_single_point_of_failure_really_cuts_its_dependents_off(topology in topologies()) {
-        for spof in topology.single_points_of_failure() {
-            for dependent in &spof.dependents {
-                let cut_off = spof.entry_points.iter().any(|entry| {
-                    reachable_down(&topology, entry, None).contains(*dependent)
-                        && !reachable_down(&topology, entry, Some(spof.service)).contains(*dependent)
-                });
-                prop_assert!(cut_off, "{} does not cut {} off", spof.service, dependent);
+    fn single_points_of_failure_are_exactly_the_services_that_cut_entry_points_off(
+        topology in topologies()
+    ) {
+        let spofs = topology.single_points_of_failure();
+        for service in names(&topology) {
+            let mut best = 0;
+            let mut cutting_entries = Vec::new();
+            for entry in topology.entry_points() {
+                if entry == service {
+                    continue;
+                }
+                let with = reachable_down(&topology, entry, None);
+                if !with.contains(&service) {
+                    continue;
+                }
+                let without = reachable_down(&topology, entry, Some(&service));
+                let cut = with.len() - without.len() - 1;
+                if cut > 0 {
+                    cutting_entries.push(entry.to_owned());
+                    best = best.max(cut);
+                }
+            }
+            let listed = spofs.iter().find(|s| s.service == service);
+            match listed {
+                Some(spof) => {
+                    prop_assert_eq!(&spof.entry_points, &cutting_entries);
+                    prop_assert_eq!(spof.cut_off, best);
+                    prop_assert_eq!(spof.examples.len(), best.min(crate::SPOF_EXAMPLES));
+                    for example in &spof.examples {
+                        let cut_from_some_entry = cutting_entries.iter().any(|entry| {
+                            !reachable_down(&topology, entry, Some(&service)).contains(example)
+                        });
+                        prop_assert!(cut_from_some_entry, "{} is not cut off by {}", example, service);
+                    }
+                }
+                None => prop_assert!(cutting_entries.is_empty(), "{} is missing", service),
             }
         }
     }
+}
+
+/// Every simple path of at most `max_edges` call edges from `impacted` down to `root`, listed
+/// root first (the naive definition).
+fn naive_paths(
+    topology: &Topology,
+    root: &str,
+    impacted: &str,
+    max_edges: usize,
+) -> BTreeSet<Vec<String>> {
+    fn walk(
+        topology: &Topology,
+        path: &mut Vec<String>,
+        root: &str,
+        max_edges: usize,
+        out: &mut BTreeSet<Vec<String>>,
+    ) {
+        let last = path.last().unwrap().clone();
+        if last == root {
+            out.insert(path.iter().rev().cloned().collect());
+            return;
+        }
+        if path.len() > max_edges {
+            return;
+        }
+        for dependency in topology.dependencies().filter(|d| d.caller == last) {
+            if !path.contains(&dependency.callee) {
+                path.push(dependency.callee.clone());
+                walk(topology, path, root, max_edges, out);
+                path.pop();
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(
+        topology,
+        &mut vec![impacted.to_owned()],
+        root,
+        max_edges,
+        &mut out,
+    );
+    out
 }
 
 /// Connected components ignoring direction, without the `removed` service.

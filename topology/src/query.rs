@@ -2,11 +2,10 @@
 //! how a fault travels from a root cause to an impacted service, what a failure can reach, and
 //! which services are single points of failure.
 
-use std::collections::hash_map::RandomState;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use petgraph::Direction;
-use petgraph::algo::{all_simple_paths, dominators};
+use petgraph::algo::dominators;
 use petgraph::stable_graph::NodeIndex;
 use petgraph::visit::{NodeIndexable, Visitable};
 use serde::Serialize;
@@ -25,17 +24,51 @@ pub struct Reach<'a> {
     pub hops: usize,
 }
 
+/// Most partial paths [`Topology::propagation_paths`] extends before it stops looking.
+pub const PATH_SEARCH_BUDGET: usize = 100_000;
+
+/// The result of a propagation-path search.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PropagationPaths<'a> {
+    /// Each path from the root cause to the impacted service, shortest first.
+    pub paths: Vec<Vec<&'a str>>,
+    /// False when the search budget ran out before every path up to the limit was examined.
+    pub complete: bool,
+}
+
+/// Most cut-off services [`SinglePointOfFailure::examples`] lists.
+pub const SPOF_EXAMPLES: usize = 10;
+
 /// A service whose loss cuts other services off.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SinglePointOfFailure<'a> {
+pub struct SinglePointOfFailure {
     /// The service.
-    pub service: &'a str,
+    pub service: String,
     /// Removing it splits the graph (ignoring call direction) into more pieces.
     pub articulation_point: bool,
-    /// Entry points that reach some services only through it.
-    pub entry_points: Vec<&'a str>,
-    /// The services that at least one entry point reaches only through it, sorted.
-    pub dependents: Vec<&'a str>,
+    /// Entry points that reach some services only through it, sorted.
+    pub entry_points: Vec<String>,
+    /// The most services any one of those entry points reaches only through it.
+    pub cut_off: usize,
+    /// Up to ten of those services, the nearest first (those it directly cuts off).
+    pub examples: Vec<String>,
+}
+
+/// Up to `limit` nodes below `node` in a dominator tree, breadth first.
+fn nearest_dominated(children: &[Vec<NodeIndex>], node: NodeIndex, limit: usize) -> Vec<NodeIndex> {
+    let mut found = Vec::new();
+    let mut queue = VecDeque::from([node]);
+    while let Some(next) = queue.pop_front() {
+        for &child in &children[next.index()] {
+            if found.len() == limit {
+                return found;
+            }
+            found.push(child);
+            queue.push_back(child);
+        }
+    }
+    found
 }
 
 /// Which edges a walk follows.
@@ -97,39 +130,112 @@ impl Topology {
     }
 
     /// The ways a fault in `root` can travel to `impacted`: chains of callers, each path listed
-    /// from `root` to `impacted`, at most `max_edges` edges long, shortest first, at most `limit`.
+    /// from `root` to `impacted`, at most `max_edges` edges long, shortest first (alphabetical
+    /// within a length), at most `limit` of them.
+    ///
+    /// The number of simple paths can grow exponentially with their length, so the search
+    /// extends at most [`PATH_SEARCH_BUDGET`] partial paths and says whether it finished.
     pub fn propagation_paths(
         &self,
         root: &str,
         impacted: &str,
         max_edges: usize,
         limit: usize,
-    ) -> Result<Vec<Vec<&str>>, TopologyError> {
+    ) -> Result<PropagationPaths<'_>, TopologyError> {
         let (root, impacted) = (self.node(root)?, self.node(impacted)?);
+        let mut found = PropagationPaths {
+            paths: Vec::new(),
+            complete: true,
+        };
         if root == impacted {
-            return Ok(vec![vec![self.name(root)]]);
+            found.paths.push(vec![self.name(root)]);
+            return Ok(found);
         }
-        let mut paths = Vec::new();
-        // Symptoms climb from callee to caller, so search the call edges from the impacted
-        // service down to the root, one length at a time so the shortest come first.
-        for edges in 1..=max_edges {
-            if paths.len() >= limit {
+        // Symptoms climb from callee to caller, so the search follows call edges from the
+        // impacted service down to the root. Knowing every node's distance to the root prunes
+        // each branch that cannot arrive in time.
+        let to_root = self.distances(root, max_edges, Walk::Up);
+        let mut budget = PATH_SEARCH_BUDGET;
+        let shortest = to_root[impacted.index()];
+        for length in shortest..=max_edges {
+            if found.paths.len() >= limit || !found.complete {
                 break;
             }
-            let intermediate = edges - 1;
-            let mut level: Vec<Vec<&str>> = all_simple_paths::<Vec<NodeIndex>, _, RandomState>(
-                &self.graph,
-                impacted,
-                root,
-                intermediate,
-                Some(intermediate),
-            )
-            .map(|path| path.into_iter().rev().map(|node| self.name(node)).collect())
-            .collect();
-            level.sort();
-            paths.extend(level.into_iter().take(limit - paths.len()));
+            let mut on_path = self.graph.visit_map();
+            on_path.insert(impacted.index());
+            let mut path = vec![impacted];
+            let mut frames = vec![self.next_steps(impacted, 0, length, root, &to_root)];
+            while let Some(frame) = frames.last_mut() {
+                let Some(next) = frame.pop() else {
+                    frames.pop();
+                    if let Some(node) = path.pop() {
+                        on_path.set(node.index(), false);
+                    }
+                    continue;
+                };
+                if on_path.contains(next.index()) {
+                    continue;
+                }
+                if budget == 0 {
+                    found.complete = false;
+                    break;
+                }
+                budget -= 1;
+                if next == root {
+                    let mut complete_path: Vec<&str> =
+                        path.iter().map(|&node| self.name(node)).collect();
+                    complete_path.push(self.name(root));
+                    complete_path.reverse();
+                    found.paths.push(complete_path);
+                    if found.paths.len() >= limit {
+                        break;
+                    }
+                    continue;
+                }
+                let steps = self.next_steps(next, path.len(), length, root, &to_root);
+                on_path.insert(next.index());
+                path.push(next);
+                frames.push(steps);
+            }
         }
-        Ok(paths)
+        Ok(found)
+    }
+
+    /// Callees of `node` (reached with `used` edges) that can still reach `root` in exactly
+    /// `length` edges in all, in reverse alphabetical order so that popping yields them A–Z.
+    fn next_steps(
+        &self,
+        node: NodeIndex,
+        used: usize,
+        length: usize,
+        root: NodeIndex,
+        to_root: &[usize],
+    ) -> Vec<NodeIndex> {
+        let left = length - used - 1;
+        let mut steps: Vec<NodeIndex> = self
+            .graph
+            .neighbors_directed(node, Direction::Outgoing)
+            .filter(|&next| {
+                if next == root {
+                    left == 0
+                } else {
+                    left > 0 && to_root[next.index()] <= left
+                }
+            })
+            .collect();
+        steps.sort_unstable_by(|a, b| self.name(*b).cmp(self.name(*a)));
+        steps
+    }
+
+    /// Hop counts from `start` along `walk`, up to `max_hops`; `usize::MAX` beyond or unreached.
+    fn distances(&self, start: NodeIndex, max_hops: usize, walk: Walk) -> Vec<usize> {
+        let mut distance = vec![usize::MAX; self.graph.node_bound()];
+        distance[start.index()] = 0;
+        for reach in self.reach(start, max_hops, walk) {
+            let node = self.node(reach.service).expect("reach returns services");
+            distance[node.index()] = reach.hops;
+        }
+        distance
     }
 
     /// Entry points: services nothing calls, and gateways. Sorted by name.
@@ -151,56 +257,89 @@ impl Topology {
         entries
     }
 
-    /// Single points of failure, most dependents first.
+    /// Single points of failure, those that cut off most first.
     ///
     /// A service qualifies when some entry point reaches other services only through it (it
     /// dominates them in the call graph seen from that entry point), or when removing it
-    /// disconnects the graph (an articulation point, call direction ignored).
-    pub fn single_points_of_failure(&self) -> Vec<SinglePointOfFailure<'_>> {
+    /// disconnects the graph (an articulation point, call direction ignored). This is about the
+    /// shape of the graph only: a shared leaf (one database every flow needs) cuts nothing off
+    /// and shows up in its blast radius instead.
+    ///
+    /// Cost: one dominator tree per entry point, O(entry points × (services + dependencies)),
+    /// and memory linear in the graph.
+    pub fn single_points_of_failure(&self) -> Vec<SinglePointOfFailure> {
         #[derive(Default)]
         struct Found {
             articulation_point: bool,
             entry_points: BTreeSet<NodeIndex>,
-            dependents: BTreeSet<NodeIndex>,
+            cut_off: usize,
+            examples: Vec<NodeIndex>,
         }
         let mut found: HashMap<NodeIndex, Found> = HashMap::new();
-
         for node in self.articulation_points() {
             found.entry(node).or_default().articulation_point = true;
         }
+
+        let bound = self.graph.node_bound();
+        let mut children: Vec<Vec<NodeIndex>> = vec![Vec::new(); bound];
+        let mut size = vec![0usize; bound];
         for entry_name in self.entry_points() {
-            let start = self.node(entry_name).expect("entry points are services");
-            let tree = dominators::simple_fast(&self.graph, start);
+            let entry = self.node(entry_name).expect("entry points are services");
+            let tree = dominators::simple_fast(&self.graph, entry);
+            // The dominator tree as child lists (alphabetical), and each node's subtree size.
+            let mut order = vec![entry];
+            let mut next = 0;
+            children.iter_mut().for_each(Vec::clear);
             for node in self.graph.node_indices() {
-                if node == start {
+                if let Some(parent) = tree.immediate_dominator(node) {
+                    children[parent.index()].push(node);
+                }
+            }
+            while next < order.len() {
+                let node = order[next];
+                next += 1;
+                let kids = &mut children[node.index()];
+                kids.sort_unstable_by(|a, b| self.name(*a).cmp(self.name(*b)));
+                order.extend(kids.iter().copied());
+            }
+            for &node in order.iter().rev() {
+                size[node.index()] = 1 + children[node.index()]
+                    .iter()
+                    .map(|c| size[c.index()])
+                    .sum::<usize>();
+            }
+            for &node in &order[1..] {
+                let cut_off = size[node.index()] - 1;
+                if cut_off == 0 {
                     continue;
                 }
-                let Some(chain) = tree.strict_dominators(node) else {
-                    continue; // not reachable from this entry point
-                };
-                for dominator in chain.filter(|&d| d != start) {
-                    let spof = found.entry(dominator).or_default();
-                    spof.entry_points.insert(start);
-                    spof.dependents.insert(node);
+                let spof = found.entry(node).or_default();
+                spof.entry_points.insert(entry);
+                if cut_off > spof.cut_off {
+                    spof.cut_off = cut_off;
+                    spof.examples = nearest_dominated(&children, node, SPOF_EXAMPLES);
                 }
             }
         }
 
-        let names = |nodes: BTreeSet<NodeIndex>| {
-            let mut names: Vec<&str> = nodes.into_iter().map(|n| self.name(n)).collect();
-            names.sort_unstable();
-            names
+        let names = |nodes: &mut dyn Iterator<Item = NodeIndex>| -> Vec<String> {
+            nodes.map(|node| self.name(node).to_owned()).collect()
         };
-        let mut spofs: Vec<SinglePointOfFailure<'_>> = found
+        let mut spofs: Vec<SinglePointOfFailure> = found
             .into_iter()
-            .map(|(node, f)| SinglePointOfFailure {
-                service: self.name(node),
-                articulation_point: f.articulation_point,
-                entry_points: names(f.entry_points),
-                dependents: names(f.dependents),
+            .map(|(node, f)| {
+                let mut entry_points = names(&mut f.entry_points.into_iter());
+                entry_points.sort_unstable();
+                SinglePointOfFailure {
+                    service: self.name(node).to_owned(),
+                    articulation_point: f.articulation_point,
+                    entry_points,
+                    cut_off: f.cut_off,
+                    examples: names(&mut f.examples.into_iter()),
+                }
             })
             .collect();
-        spofs.sort_by(|a, b| (b.dependents.len(), a.service).cmp(&(a.dependents.len(), b.service)));
+        spofs.sort_by(|a, b| (b.cut_off, &a.service).cmp(&(a.cut_off, &b.service)));
         spofs
     }
 
@@ -424,23 +563,34 @@ dependencies:
     #[test]
     fn propagation_paths_run_from_root_to_impacted_shortest_first() {
         let t = shop();
-        let paths = t.propagation_paths("db", "lb", 4, 10).unwrap();
+        let paths = |root, impacted, max_edges, limit| {
+            let found = t
+                .propagation_paths(root, impacted, max_edges, limit)
+                .unwrap();
+            assert!(found.complete);
+            found.paths
+        };
         assert_eq!(
-            paths,
+            paths("db", "lb", 4, 10),
             [
                 vec!["db", "cart", "web", "lb"],
                 vec!["db", "orders", "web", "lb"],
                 vec!["db", "search", "web", "lb"],
             ]
         );
-        assert!(t.propagation_paths("db", "lb", 2, 10).unwrap().is_empty());
-        assert_eq!(t.propagation_paths("db", "lb", 4, 2).unwrap().len(), 2);
+        assert!(paths("db", "lb", 2, 10).is_empty());
+        assert_eq!(paths("db", "lb", 4, 2).len(), 2);
         // Faults do not travel from caller to callee.
-        assert!(t.propagation_paths("web", "db", 5, 10).unwrap().is_empty());
+        assert!(paths("web", "db", 5, 10).is_empty());
+        assert_eq!(paths("db", "db", 3, 10), [vec!["db"]]);
         assert_eq!(
-            t.propagation_paths("db", "db", 3, 10).unwrap(),
-            [vec!["db"]]
+            paths("index", "web", 3, 10),
+            [vec!["index", "search", "web"]]
         );
+    }
+
+    fn strs(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
     }
 
     #[test]
@@ -448,14 +598,16 @@ dependencies:
         let t = shop();
         assert_eq!(t.entry_points(), ["batch", "lb"]);
         let spofs = t.single_points_of_failure();
-        let summary: Vec<(&str, bool, Vec<&str>, Vec<&str>)> = spofs
+        type Summary<'a> = (&'a str, bool, Vec<&'a str>, usize, Vec<&'a str>);
+        let summary: Vec<Summary<'_>> = spofs
             .iter()
             .map(|s| {
                 (
-                    s.service,
+                    s.service.as_str(),
                     s.articulation_point,
-                    s.entry_points.clone(),
-                    s.dependents.clone(),
+                    strs(&s.entry_points),
+                    s.cut_off,
+                    strs(&s.examples),
                 )
             })
             .collect();
@@ -466,11 +618,13 @@ dependencies:
                     "web",
                     true,
                     vec!["lb"],
-                    vec!["cart", "db", "index", "orders", "search"]
+                    5,
+                    // Nearest first: what web directly cuts off, then what search does.
+                    vec!["cart", "db", "orders", "search", "index"]
                 ),
-                ("search", true, vec!["lb"], vec!["index"]),
+                ("search", true, vec!["lb"], 1, vec!["index"]),
                 // batch hangs off db alone: an articulation point that dominates nothing.
-                ("db", true, vec![], vec![]),
+                ("db", true, vec![], 0, vec![]),
             ]
         );
     }
@@ -497,6 +651,7 @@ dependencies:
         assert_eq!(spofs.len(), 1);
         assert_eq!(spofs[0].service, "b");
         assert!(!spofs[0].articulation_point);
-        assert_eq!(spofs[0].dependents, ["c"]);
+        assert_eq!(spofs[0].examples, ["c"]);
+        assert_eq!(spofs[0].cut_off, 1);
     }
 }

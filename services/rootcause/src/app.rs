@@ -12,11 +12,14 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::live_topology::{LiveTopology, TopologySpec};
-use crate::store::Store;
+use crate::store::{Store, sqlite_directory};
 use crate::{routes, telemetry};
 
 /// How often histograms are compacted for `/metrics`.
 const METRICS_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How often the service looks for topology versions that other replicas stored.
+const TOPOLOGY_REFRESH_INTERVAL: Duration = Duration::from_secs(5);
 
 /// What every request handler can reach.
 #[derive(Clone)]
@@ -39,13 +42,15 @@ pub struct Application {
 impl Application {
     /// Opens the store (running migrations), loads the topology and binds the listener.
     pub async fn build(config: &Config) -> anyhow::Result<Application> {
-        std::fs::create_dir_all(&config.data_dir).with_context(|| {
-            format!(
-                "cannot create the data directory {}",
-                config.data_dir.display()
-            )
-        })?;
         let url = config.database_url();
+        if let Some(directory) = sqlite_directory(url.expose())? {
+            std::fs::create_dir_all(&directory).with_context(|| {
+                format!(
+                    "cannot create the database directory {}",
+                    directory.display()
+                )
+            })?;
+        }
         let store = Store::open(url.expose(), &config.store)
             .await
             .with_context(|| format!("cannot open the database {url}"))?;
@@ -97,10 +102,21 @@ impl Application {
                 metrics.run_upkeep();
             }
         });
+        let topology = self.state.topology.clone();
+        let refresh = tokio::spawn(async move {
+            let mut interval = tokio::time::interval(TOPOLOGY_REFRESH_INTERVAL);
+            loop {
+                interval.tick().await;
+                if let Err(error) = topology.refresh().await {
+                    tracing::warn!(%error, "cannot look for newer topology versions");
+                }
+            }
+        });
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;
         upkeep.abort();
+        refresh.abort();
         self.state.store.close().await;
         served.context("HTTP server failed")?;
         tracing::info!("stopped cleanly");

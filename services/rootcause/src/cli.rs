@@ -190,7 +190,7 @@ fn show(spec: &str, format: ShowFormat) -> anyhow::Result<()> {
 /// The services of a topology as a text table, then entry points and single points of failure.
 fn table(topology: &Topology) -> String {
     let spofs = topology.single_points_of_failure();
-    let spof_names: HashSet<&str> = spofs.iter().map(|s| s.service).collect();
+    let spof_names: HashSet<&str> = spofs.iter().map(|s| s.service.as_str()).collect();
     let document = topology.to_document();
     let width = document
         .services
@@ -237,7 +237,7 @@ fn table(topology: &Topology) -> String {
         out.push_str(&format!(
             "  {}: cuts off {} service(s){}\n",
             spof.service,
-            spof.dependents.len(),
+            spof.cut_off,
             if spof.articulation_point {
                 "; splits the graph"
             } else {

@@ -2,8 +2,8 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rootcause_topology::{DocumentError, Problem, TopologyError};
@@ -146,9 +146,32 @@ impl From<ChangeError> for ApiError {
                 error.to_string(),
             ),
             ChangeError::Store(error) => error.into(),
+            ChangeError::Internal(cause) => ApiError::internal(cause),
         }
     }
 }
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError::bad_request("invalid_parameter", rejection.body_text())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        ApiError::new(rejection.status(), "invalid_path", rejection.body_text())
+    }
+}
+
+/// Query parameters whose errors are [`ApiError`]s (400 with a JSON body).
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
+
+/// Path parameters whose errors are [`ApiError`]s (JSON bodies).
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);
 
 impl From<BytesRejection> for ApiError {
     fn from(rejection: BytesRejection) -> Self {
@@ -218,11 +241,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     };
     let syntax = !matches!(inner.classify(), serde_json::error::Category::Data);
     let message = inner.to_string();
+    let position = format!(" at line {} column {}", inner.line(), inner.column());
     let problem = Problem {
         path,
         message: message
-            .split(" at line ")
-            .next()
+            .strip_suffix(&position)
             .unwrap_or(&message)
             .to_owned(),
         line: Some(inner.line()),

@@ -5,6 +5,9 @@
 //! version it was made from, and only then made current. Writers in this process queue on a
 //! mutex; writers in other processes (replicas on one PostgreSQL) are stopped by the store's
 //! one-child-per-version rule, after which the change is retried on the newer version.
+//! [`LiveTopology::refresh`] picks up versions other replicas stored; the service calls it
+//! every few seconds. Graph work that grows with the topology (copying, checking, hashing,
+//! parsing) runs on the blocking thread pool, never on the async workers.
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -13,7 +16,7 @@ use anyhow::Context;
 use arc_swap::ArcSwap;
 use chrono::{DateTime, TimeZone, Utc};
 use rootcause_datasets::examples::{self, Example};
-use rootcause_topology::{Format, Topology, TopologyError};
+use rootcause_topology::{Canonical, Format, SinglePointOfFailure, Topology, TopologyError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -62,20 +65,7 @@ impl From<TopologyVersionRow> for TopologyVersion {
     }
 }
 
-/// A service whose loss cuts others off (see [`Topology::single_points_of_failure`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct SinglePointOfFailure {
-    /// The service.
-    pub service: String,
-    /// Removing it splits the graph (call direction ignored).
-    pub articulation_point: bool,
-    /// Entry points that reach some services only through it.
-    pub entry_points: Vec<String>,
-    /// Services that some entry point reaches only through it.
-    pub dependents: Vec<String>,
-}
-
-/// The current version and its graph.
+/// A version and its graph.
 #[derive(Debug)]
 pub struct Current {
     /// The stored version.
@@ -94,27 +84,19 @@ impl Current {
         }
     }
 
-    fn from_stored(stored: StoredTopology) -> anyhow::Result<Current> {
+    /// A stored version, parsed. CPU-bound on large topologies: call it off the async workers.
+    pub fn from_stored(stored: StoredTopology) -> anyhow::Result<Current> {
         let id = stored.version.id;
         let topology = Topology::parse(&stored.document, Format::Json)
             .with_context(|| format!("stored topology version {id} is unreadable"))?;
         Ok(Current::new(stored.version.into(), topology))
     }
 
-    /// Single points of failure of this version, computed once on first use.
+    /// Single points of failure of this version, computed once on first use. CPU-bound on
+    /// large topologies: call it off the async workers.
     pub fn single_points_of_failure(&self) -> &[SinglePointOfFailure] {
-        self.single_points_of_failure.get_or_init(|| {
-            self.topology
-                .single_points_of_failure()
-                .into_iter()
-                .map(|spof| SinglePointOfFailure {
-                    service: spof.service.to_owned(),
-                    articulation_point: spof.articulation_point,
-                    entry_points: spof.entry_points.iter().map(|s| s.to_string()).collect(),
-                    dependents: spof.dependents.iter().map(|s| s.to_string()).collect(),
-                })
-                .collect()
-        })
+        self.single_points_of_failure
+            .get_or_init(|| self.topology.single_points_of_failure())
     }
 }
 
@@ -160,6 +142,9 @@ pub enum ChangeError {
     /// The store failed, or kept losing races with other replicas.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Something that should not happen: an unreadable stored version, a crashed worker.
+    #[error("{0}")]
+    Internal(String),
 }
 
 /// Where a configured start-up topology comes from.
@@ -221,6 +206,8 @@ impl TopologySpec {
 #[derive(Debug)]
 pub struct LiveTopology {
     current: ArcSwap<Current>,
+    /// Serializes changes and reloads in this process, so a reload never swaps in an older
+    /// version than a change just stored.
     writer: tokio::sync::Mutex<()>,
     store: Store,
 }
@@ -252,16 +239,16 @@ impl LiveTopology {
             ),
         };
         let topology = spec.load()?;
-        let digest = topology.digest();
+        let canonical = topology.canonical();
         let current = match latest {
-            Some(stored) if stored.version.digest == digest => {
+            Some(stored) if stored.version.digest == canonical.digest => {
                 Current::new(stored.version.into(), topology)
             }
             latest => {
                 let parent = latest.map(|stored| stored.version.id);
                 let source = spec.source();
                 let note = "loaded at start-up";
-                let row = insert(&store, parent, &topology, &digest, &source, note).await?;
+                let row = insert(&store, parent, &topology, &canonical, &source, note).await?;
                 tracing::info!(version = row.id, %source, "stored the start-up topology as a new version");
                 Current::new(row.into(), topology)
             }
@@ -286,39 +273,53 @@ impl LiveTopology {
     /// Applies `change` to a copy of the current topology and stores the result as a new version.
     /// With `expected`, refuses unless that is the current version. `change` may run more than
     /// once if another replica stores a version first.
-    pub async fn modify<T>(
+    pub async fn modify<T, F>(
         &self,
         expected: Option<i64>,
         source: &str,
         note: &str,
-        change: impl Fn(&mut Topology) -> Result<T, TopologyError>,
-    ) -> Result<(T, Outcome), ChangeError> {
+        change: F,
+    ) -> Result<(T, Outcome), ChangeError>
+    where
+        T: Send + 'static,
+        F: Fn(&mut Topology) -> Result<T, TopologyError> + Send + Sync + 'static,
+    {
+        let change = Arc::new(change);
         let _writer = self.writer.lock().await;
         let mut attempt = 0;
         loop {
-            let base = self.current();
+            let mut base = self.current();
             if let Some(expected) = expected
                 && expected != base.version.id
             {
-                return Err(ChangeError::VersionMismatch {
-                    expected,
-                    current: base.version.id,
-                });
+                // The caller may have read that version from another replica: look first.
+                self.reload_if_newer().await?;
+                base = self.current();
+                if expected != base.version.id {
+                    return Err(ChangeError::VersionMismatch {
+                        expected,
+                        current: base.version.id,
+                    });
+                }
             }
-            let mut topology = base.topology.clone();
-            let value = change(&mut topology)?;
-            let digest = topology.digest();
-            if digest == base.version.digest {
+            let (value, topology, canonical) = {
+                let (base, change) = (base.clone(), change.clone());
+                blocking(move || {
+                    let mut topology = base.topology.clone();
+                    let value = change(&mut topology)?;
+                    let canonical = topology.canonical();
+                    Ok::<_, ChangeError>((value, topology, canonical))
+                })
+                .await??
+            };
+            if canonical.digest == base.version.digest {
                 return Ok((value, Outcome::Unchanged(base)));
             }
             let parent = Some(base.version.id);
-            match insert(&self.store, parent, &topology, &digest, source, note).await {
+            match insert(&self.store, parent, &topology, &canonical, source, note).await {
                 Ok(row) => {
                     let current = Arc::new(Current::new(row.into(), topology));
-                    publish_gauges(&current);
-                    metrics::counter!(names::TOPOLOGY_CHANGES, "source" => source_kind(source))
-                        .increment(1);
-                    self.current.store(current.clone());
+                    self.make_current(current.clone());
                     tracing::info!(
                         version = current.version.id,
                         parent = base.version.id,
@@ -338,45 +339,76 @@ impl LiveTopology {
                 Err(StoreError::Conflict(why)) if attempt < CONFLICT_RETRIES => {
                     attempt += 1;
                     tracing::warn!(%why, attempt, "topology changed elsewhere; retrying on the newest version");
-                    self.reload().await?;
+                    self.reload_if_newer().await?;
                 }
                 Err(error) => return Err(error.into()),
             }
         }
     }
 
-    /// Makes the newest stored version current (after another replica changed it).
-    async fn reload(&self) -> Result<(), ChangeError> {
-        if let Some(stored) = self.store.latest_topology_version().await? {
-            let current =
-                Current::from_stored(stored).map_err(|e| StoreError::Conflict(format!("{e:#}")))?;
-            publish_gauges(&current);
-            self.current.store(Arc::new(current));
-        }
-        Ok(())
+    /// Makes the newest stored version current if another replica stored a newer one. Returns
+    /// whether it did.
+    pub async fn refresh(&self) -> Result<bool, ChangeError> {
+        let _writer = self.writer.lock().await;
+        self.reload_if_newer().await
     }
+
+    /// [`refresh`](LiveTopology::refresh) for a caller that holds the writer lock.
+    async fn reload_if_newer(&self) -> Result<bool, ChangeError> {
+        let newest = self.store.latest_topology_version_id().await?;
+        let Some(newest) = newest.filter(|&id| id > self.current().version.id) else {
+            return Ok(false);
+        };
+        let Some(stored) = self.store.topology_version(newest).await? else {
+            return Ok(false);
+        };
+        let current = blocking(move || {
+            Current::from_stored(stored).map_err(|e| ChangeError::Internal(format!("{e:#}")))
+        })
+        .await??;
+        tracing::info!(
+            version = current.version.id,
+            "loaded a topology version stored elsewhere"
+        );
+        self.make_current(Arc::new(current));
+        Ok(true)
+    }
+
+    fn make_current(&self, current: Arc<Current>) {
+        publish_gauges(&current);
+        metrics::counter!(names::TOPOLOGY_CHANGES, "source" => source_kind(&current.version.source))
+            .increment(1);
+        self.current.store(current);
+    }
+}
+
+/// Runs CPU-bound work on the blocking pool.
+async fn blocking<R: Send + 'static>(
+    work: impl FnOnce() -> R + Send + 'static,
+) -> Result<R, ChangeError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ChangeError::Internal(format!("topology worker failed: {e}")))
 }
 
 async fn insert(
     store: &Store,
     parent: Option<i64>,
     topology: &Topology,
-    digest: &str,
+    canonical: &Canonical,
     source: &str,
     note: &str,
 ) -> Result<TopologyVersionRow, StoreError> {
-    let document = serde_json::to_string(&topology.to_document())
-        .expect("a topology document always serializes");
     store
         .insert_topology_version(&NewTopologyVersion {
             parent,
             created_at: Utc::now(),
             source,
             note,
-            digest,
+            digest: &canonical.digest,
             service_count: topology.service_count(),
             dependency_count: topology.dependency_count(),
-            document: &document,
+            document: &canonical.json,
         })
         .await
 }
@@ -387,7 +419,7 @@ fn publish_gauges(current: &Current) {
     metrics::gauge!(names::TOPOLOGY_VERSION).set(current.version.id as f64);
 }
 
-/// The part of a source before any `:`, so that metric labels stay few (`file`, `api`, ...).
+/// The part of a source before any `:` (`api`, `file`, `builtin`), so metric labels stay few.
 fn source_kind(source: &str) -> String {
     source.split(':').next().unwrap_or(source).to_owned()
 }

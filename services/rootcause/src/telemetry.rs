@@ -19,7 +19,8 @@ pub mod names {
     pub const TOPOLOGY_DEPENDENCIES: &str = "rootcause_topology_dependencies";
     /// Gauge: id of the current topology version.
     pub const TOPOLOGY_VERSION: &str = "rootcause_topology_version";
-    /// Counter: topology versions stored by this process, by source.
+    /// Counter: topology versions made current after start-up (stored here or loaded from
+    /// another replica), by the kind of source (`api`, `file`, `builtin`).
     pub const TOPOLOGY_CHANGES: &str = "rootcause_topology_changes_total";
     /// Gauge: always 1, labelled with the version of the binary.
     pub const BUILD_INFO: &str = "rootcause_build_info";
@@ -85,7 +86,7 @@ fn describe() {
     );
     describe_counter!(
         names::TOPOLOGY_CHANGES,
-        "Topology versions stored by this process, by source"
+        "Topology versions made current after start-up, by kind of source"
     );
     describe_gauge!(names::BUILD_INFO, "Always 1; the label carries the version");
 }

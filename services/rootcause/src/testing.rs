@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use sqlx::{Connection, PgConnection};
 
+use crate::store::redact_url;
+
 /// Set to `1` to turn every missing real component into a test failure instead of a skip.
 pub const REQUIRE_E2E_VAR: &str = "ROOTCAUSE_REQUIRE_E2E";
 
@@ -63,11 +65,13 @@ impl TestDatabase {
             {
                 Ok(Ok(connection)) => connection,
                 Ok(Err(error)) => {
-                    missing_component("PostgreSQL", &format!("{admin_url}: {error}"));
+                    let shown = redact_url(&admin_url);
+                    missing_component("PostgreSQL", &format!("{shown}: {error}"));
                     return None;
                 }
                 Err(_) => {
-                    missing_component("PostgreSQL", &format!("{admin_url}: no answer in 5 s"));
+                    let shown = redact_url(&admin_url);
+                    missing_component("PostgreSQL", &format!("{shown}: no answer in 5 s"));
                     return None;
                 }
             };
@@ -112,23 +116,29 @@ impl TestDatabase {
     }
 }
 
-/// Drops test databases whose creating process is gone.
+/// Drops test databases whose creating process is gone (on systems with `/proc` only: elsewhere
+/// a live process cannot be told from a dead one, so nothing is dropped).
 async fn remove_orphans(admin: &mut PgConnection) {
-    let names: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT datname FROM pg_database WHERE datname LIKE '{DATABASE_PREFIX}%'"
-    )))
-    .fetch_all(&mut *admin)
-    .await
-    .unwrap_or_default();
+    if !std::path::Path::new("/proc/self").exists() {
+        return;
+    }
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE starts_with(datname, $1)")
+            .bind(DATABASE_PREFIX)
+            .fetch_all(&mut *admin)
+            .await
+            .unwrap_or_default();
     for name in names {
-        let pid = name
+        let Some(pid) = name
             .strip_prefix(DATABASE_PREFIX)
             .and_then(|rest| rest.split('_').next())
-            .and_then(|pid| pid.parse::<u32>().ok());
-        let alive = pid.is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
-        if !alive {
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue; // not one of ours after all
+        };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
             let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
             )))
             .execute(&mut *admin)
             .await;

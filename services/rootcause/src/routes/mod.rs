@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -20,7 +20,6 @@ use rootcause_topology::{Topology, TopologyError};
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 use utoipa::OpenApi;
@@ -76,9 +75,9 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(http.body_limit_bytes))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
+        .layer(middleware::from_fn_with_state(
             Duration::from_secs(http.request_timeout_secs),
+            time_limit,
         ))
         .layer(middleware::from_fn(record_metrics))
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -104,6 +103,19 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
         .with_state(state)
 }
 
+/// Answers 503 (with the usual JSON error body) when a request takes longer than the limit.
+async fn time_limit(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            format!("the request took longer than {limit:?} (http.request_timeout_secs)"),
+        )
+        .into_response(),
+    }
+}
+
 /// Counts requests and their latency by matched route (never by raw path, which would let
 /// clients create unbounded label values).
 async fn record_metrics(request: Request, next: Next) -> Response {
@@ -112,11 +124,20 @@ async fn record_metrics(request: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
-    let method = request.method().to_string();
+    let method: &'static str = match request.method().as_str() {
+        "GET" => "GET",
+        "PUT" => "PUT",
+        "POST" => "POST",
+        "DELETE" => "DELETE",
+        "PATCH" => "PATCH",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        _ => "other", // clients choose methods; they must not choose our label values
+    };
     let response = next.run(request).await;
     metrics::counter!(
         names::HTTP_REQUESTS,
-        "method" => method.clone(),
+        "method" => method,
         "route" => route.clone(),
         "status" => response.status().as_u16().to_string(),
     )
@@ -156,8 +177,9 @@ impl MakeRequestId for CountingRequestId {
     }
 }
 
-/// The version a write was made from, from an `If-Match` header (`"7"`, `W/"7"` or `7`);
-/// `None` when absent or `*`.
+/// The version a write was made from, from an `If-Match` header: `"7"` (the `ETag` of
+/// `GET /api/v1/topology`); `None` when absent or `*`. A weak tag (`W/"7"`) never matches, as
+/// RFC 9110 requires for `If-Match`, so it answers 412; a list of tags is not supported (400).
 fn expected_version(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
     let Some(value) = headers.get(header::IF_MATCH) else {
         return Ok(None);
@@ -166,14 +188,21 @@ fn expected_version(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
     if text == "*" {
         return Ok(None);
     }
-    text.trim_start_matches("W/")
-        .trim_matches('"')
-        .parse()
+    if text.starts_with("W/") {
+        return Err(ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "version_mismatch",
+            "a weak entity tag never matches in If-Match; send the ETag as served",
+        ));
+    }
+    text.strip_prefix('"')
+        .and_then(|rest| rest.strip_suffix('"'))
+        .and_then(|id| id.parse().ok())
         .map(Some)
-        .map_err(|_| {
+        .ok_or_else(|| {
             ApiError::bad_request(
                 "invalid_if_match",
-                format!("If-Match must be a topology version id such as \"7\", got {text:?}"),
+                format!("If-Match must be one topology version ETag such as \"7\", got {text:?}"),
             )
         })
 }
@@ -204,17 +233,15 @@ fn check_range(
 }
 
 /// Applies a change made through the API: conditional on `If-Match` when the request has one,
-/// recorded with the caller's note or `default_note`, answered by [`change_response`].
-async fn apply_change<T>(
+/// recorded with `note`, answered by [`change_response`].
+async fn apply_change<T: Send + 'static>(
     state: &AppState,
     headers: &HeaderMap,
-    note: Option<String>,
-    default_note: impl FnOnce() -> String,
+    note: String,
     stored: StatusCode,
-    change: impl Fn(&mut Topology) -> Result<T, TopologyError>,
+    change: impl Fn(&mut Topology) -> Result<T, TopologyError> + Send + Sync + 'static,
 ) -> Result<Response, ApiError> {
     let expected = expected_version(headers)?;
-    let note = note.unwrap_or_else(default_note);
     let (_, outcome) = state
         .topology
         .modify(expected, "api", &note, change)

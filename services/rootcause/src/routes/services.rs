@@ -2,10 +2,12 @@
 //! radius and single-point-of-failure status), and changes to single services and edges.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use rootcause_topology::{Criticality, Dependency, Problem, Reach, Service, ServiceKind};
+use rootcause_topology::{
+    Criticality, Dependency, Problem, Reach, Service, ServiceKind, SinglePointOfFailure,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -14,8 +16,8 @@ use utoipa_axum::routes;
 use super::topology::{ChangeNote, TopologyChange};
 use super::{apply_change, check_range};
 use crate::app::AppState;
-use crate::error::{ApiError, ApiJson, ErrorBody};
-use crate::live_topology::SinglePointOfFailure;
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
+use crate::live_topology::Current;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -55,8 +57,12 @@ struct ServiceList<'a> {
 /// Every service of the current topology, with its number of callers and callees.
 #[utoipa::path(get, path = "/services", tag = "services",
     responses((status = 200, description = "Services sorted by name", body = ServiceList)))]
-async fn list_services(State(state): State<AppState>) -> Response {
+async fn list_services(State(state): State<AppState>) -> Result<Response, ApiError> {
     let current = state.topology.current();
+    off_the_async_workers(move || Ok(list(&current))).await
+}
+
+fn list(current: &Current) -> Response {
     let topology = &current.topology;
     let mut items: Vec<ServiceSummary<'_>> = topology
         .services()
@@ -121,15 +127,28 @@ struct ServiceDetail<'a> {
               (status = 404, description = "No such service", body = ErrorBody)))]
 async fn get_service(
     State(state): State<AppState>,
-    Path(name): Path<String>,
-    Query(query): Query<HopsQuery>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(query): ApiQuery<HopsQuery>,
 ) -> Result<Response, ApiError> {
     let hops = query.hops.unwrap_or(2);
     check_range("hops", hops, 1..=10)?;
     let current = state.topology.current();
+    off_the_async_workers(move || detail(&current, &name, hops)).await
+}
+
+/// Runs a handler's graph work on the blocking pool: it grows with the topology.
+async fn off_the_async_workers(
+    work: impl FnOnce() -> Result<Response, ApiError> + Send + 'static,
+) -> Result<Response, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(ApiError::internal)?
+}
+
+fn detail(current: &Current, name: &str, hops: usize) -> Result<Response, ApiError> {
     let topology = &current.topology;
     let service = topology
-        .resolve(&name)
+        .resolve(name)
         .ok_or_else(|| ApiError::not_found(format!("unknown service {name:?}")))?;
     let found = "the service was just resolved";
     let blast = topology.blast_radius(&service.name).expect(found);
@@ -164,8 +183,8 @@ async fn get_service(
     ))]
 async fn put_service(
     State(state): State<AppState>,
-    Path(name): Path<String>,
-    Query(note): Query<ChangeNote>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(note): ApiQuery<ChangeNote>,
     headers: HeaderMap,
     ApiJson(service): ApiJson<Service>,
 ) -> Result<Response, ApiError> {
@@ -180,14 +199,13 @@ async fn put_service(
             format!("expected {name:?}, got {:?}", service.name),
         )]));
     }
-    let default_note = || format!("put service {name}");
+    let note = note.note.unwrap_or_else(|| format!("put service {name}"));
     apply_change(
         &state,
         &headers,
-        note.note,
-        default_note,
+        note,
         StatusCode::CREATED,
-        |topology| {
+        move |topology| {
             if topology.service(&service.name).is_some() {
                 topology.replace_service(service.clone()).map(drop)
             } else {
@@ -208,19 +226,16 @@ async fn put_service(
     ))]
 async fn delete_service(
     State(state): State<AppState>,
-    Path(name): Path<String>,
-    Query(note): Query<ChangeNote>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(note): ApiQuery<ChangeNote>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let default_note = || format!("delete service {name}");
-    apply_change(
-        &state,
-        &headers,
-        note.note,
-        default_note,
-        StatusCode::OK,
-        |topology| topology.remove_service(&name),
-    )
+    let note = note
+        .note
+        .unwrap_or_else(|| format!("delete service {name}"));
+    apply_change(&state, &headers, note, StatusCode::OK, move |topology| {
+        topology.remove_service(&name)
+    })
     .await
 }
 
@@ -236,23 +251,22 @@ async fn delete_service(
     ))]
 async fn put_dependency(
     State(state): State<AppState>,
-    Query(note): Query<ChangeNote>,
+    ApiQuery(note): ApiQuery<ChangeNote>,
     headers: HeaderMap,
     ApiJson(dependency): ApiJson<Dependency>,
 ) -> Result<Response, ApiError> {
-    let default_note = || {
+    let note = note.note.unwrap_or_else(|| {
         format!(
             "put dependency {} -> {}",
             dependency.caller, dependency.callee
         )
-    };
+    });
     apply_change(
         &state,
         &headers,
-        note.note,
-        default_note,
+        note,
         StatusCode::CREATED,
-        |topology| topology.set_dependency(dependency.clone()),
+        move |topology| topology.set_dependency(dependency.clone()),
     )
     .await
 }
@@ -278,17 +292,15 @@ struct DependencyQuery {
     ))]
 async fn delete_dependency(
     State(state): State<AppState>,
-    Query(query): Query<DependencyQuery>,
+    ApiQuery(query): ApiQuery<DependencyQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let default_note = || format!("delete dependency {} -> {}", query.caller, query.callee);
-    apply_change(
-        &state,
-        &headers,
-        query.note.clone(),
-        default_note,
-        StatusCode::OK,
-        |topology| topology.remove_dependency(&query.caller, &query.callee),
-    )
+    let note = query
+        .note
+        .clone()
+        .unwrap_or_else(|| format!("delete dependency {} -> {}", query.caller, query.callee));
+    apply_change(&state, &headers, note, StatusCode::OK, move |topology| {
+        topology.remove_dependency(&query.caller, &query.callee)
+    })
     .await
 }

@@ -331,6 +331,9 @@ async fn versions_are_paged_and_diffed() {
         app.get("/api/v1/topology/versions/99").await.status,
         StatusCode::NOT_FOUND
     );
+    let not_an_id = app.get("/api/v1/topology/versions/abc").await;
+    assert_eq!(not_an_id.status, StatusCode::BAD_REQUEST);
+    assert_eq!(not_an_id.json()["code"], "invalid_path");
 
     let diff = app.get("/api/v1/topology/diff?from=2").await.json();
     assert_eq!(diff["to"], 3);
@@ -360,7 +363,8 @@ async fn a_service_shows_its_neighbours_blast_radius_and_spof_status() {
 
     let api = app.get("/api/v1/services/api-v2").await.json();
     assert_eq!(api["service"]["name"], "api", "aliases resolve");
-    assert_eq!(api["single_point_of_failure"]["dependents"], json!(["db"]));
+    assert_eq!(api["single_point_of_failure"]["examples"], json!(["db"]));
+    assert_eq!(api["single_point_of_failure"]["cut_off"], 1);
     assert_eq!(
         api["single_point_of_failure"]["entry_points"],
         json!(["web"])
@@ -374,10 +378,9 @@ async fn a_service_shows_its_neighbours_blast_radius_and_spof_status() {
         app.get("/api/v1/services/db?hops=0").await.status,
         StatusCode::BAD_REQUEST
     );
-    assert_eq!(
-        app.get("/api/v1/services/db?hops=x").await.status,
-        StatusCode::BAD_REQUEST
-    );
+    let not_a_number = app.get("/api/v1/services/db?hops=x").await;
+    assert_eq!(not_a_number.status, StatusCode::BAD_REQUEST);
+    assert_eq!(not_a_number.json()["code"], "invalid_parameter");
 
     let list = app.get("/api/v1/services").await.json();
     let names: Vec<&str> = list["items"]
@@ -510,6 +513,12 @@ async fn propagation_paths_and_single_points_of_failure() {
         .json();
     assert_eq!(paths["paths"], json!([["db", "api", "web"]]));
     assert_eq!(paths["version"], 2);
+    assert_eq!(paths["complete"], true);
+    let by_alias = app
+        .get("/api/v1/topology/paths?root=api-v2&impacted=web")
+        .await
+        .json();
+    assert_eq!(by_alias["paths"], json!([["api", "web"]]));
     let none = app
         .get("/api/v1/topology/paths?root=web&impacted=db")
         .await
@@ -527,9 +536,14 @@ async fn propagation_paths_and_single_points_of_failure() {
             .status,
         StatusCode::BAD_REQUEST
     );
-    assert_eq!(
-        app.get("/api/v1/topology/paths?root=db").await.status,
-        StatusCode::BAD_REQUEST
+    let missing = app.get("/api/v1/topology/paths?root=db").await;
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+    assert_eq!(missing.json()["code"], "invalid_parameter");
+    assert!(
+        missing.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("impacted")
     );
     let spofs = app
         .get("/api/v1/topology/single-points-of-failure")
@@ -644,4 +658,40 @@ async fn the_openapi_document_describes_every_route() {
         assert!(schemas.contains_key(schema), "missing schema {schema}");
     }
     assert!(paths["/api/v1/topology"]["put"]["responses"]["422"].is_object());
+}
+
+#[tokio::test]
+async fn a_request_over_the_time_limit_gets_503_with_a_json_body() {
+    use axum::routing::get;
+    // The same middleware as the real router, around a handler that takes too long.
+    let slow = axum::Router::new()
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                "done"
+            }),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            std::time::Duration::from_millis(50),
+            super::time_limit,
+        ));
+    let response = slow
+        .oneshot(Request::builder().uri("/slow").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["code"], "timeout");
+}
+
+#[tokio::test]
+async fn unknown_methods_do_not_become_metric_labels() {
+    let app = app().await;
+    app.send(Method::from_bytes(b"BREW").unwrap(), "/healthz", &[], "")
+        .await;
+    let metrics = app.get("/metrics").await.text;
+    assert!(!metrics.contains("BREW"));
+    assert!(metrics.contains("method=\"other\""), "{metrics}");
 }

@@ -3,11 +3,13 @@
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use rootcause_topology::{Format, Topology, TopologyDiff, TopologyDocument, to_yaml};
+use rootcause_topology::{
+    Format, SinglePointOfFailure, Topology, TopologyDiff, TopologyDocument, to_yaml,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -15,8 +17,8 @@ use utoipa_axum::routes;
 
 use super::{apply_change, check_range, version_etag};
 use crate::app::AppState;
-use crate::error::{ApiError, ErrorBody, is_json, media_type};
-use crate::live_topology::{SinglePointOfFailure, TopologyVersion};
+use crate::error::{ApiError, ApiPath, ApiQuery, ErrorBody, is_json, media_type};
+use crate::live_topology::{Current, TopologyVersion};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -87,7 +89,7 @@ fn document_response(
                headers(("ETag" = String, description = "The version id, quoted")))))]
 async fn get_topology(
     State(state): State<AppState>,
-    Query(query): Query<DocumentFormat>,
+    ApiQuery(query): ApiQuery<DocumentFormat>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let current = state.topology.current();
@@ -127,27 +129,26 @@ pub(super) struct ChangeNote {
     ))]
 async fn put_topology(
     State(state): State<AppState>,
-    Query(note): Query<ChangeNote>,
+    ApiQuery(note): ApiQuery<ChangeNote>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let format = document_format(&headers)?;
     let body = body?;
-    let text = std::str::from_utf8(&body).map_err(|e| {
-        ApiError::bad_request("malformed_document", format!("body is not UTF-8: {e}"))
-    })?;
-    let topology = Topology::parse(text, format).map_err(ApiError::invalid_topology)?;
-    apply_change(
-        &state,
-        &headers,
-        note.note,
-        String::new,
-        StatusCode::CREATED,
-        |t| {
-            *t = topology.clone();
-            Ok(())
-        },
-    )
+    // Up to the body limit of YAML or JSON: parse and check it on the blocking pool.
+    let topology = tokio::task::spawn_blocking(move || {
+        let text = std::str::from_utf8(&body).map_err(|e| {
+            ApiError::bad_request("malformed_document", format!("body is not UTF-8: {e}"))
+        })?;
+        Topology::parse(text, format).map_err(ApiError::invalid_topology)
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let note = note.note.unwrap_or_default();
+    apply_change(&state, &headers, note, StatusCode::CREATED, move |t| {
+        *t = topology.clone();
+        Ok(())
+    })
     .await
 }
 
@@ -197,7 +198,7 @@ struct VersionPage {
               (status = 400, description = "Bad paging parameters", body = ErrorBody)))]
 async fn list_versions(
     State(state): State<AppState>,
-    Query(query): Query<VersionPageQuery>,
+    ApiQuery(query): ApiQuery<VersionPageQuery>,
 ) -> Result<Json<VersionPage>, ApiError> {
     let limit = query.limit.unwrap_or(50);
     check_range("limit", limit as usize, 1..=500)?;
@@ -218,8 +219,8 @@ async fn list_versions(
               (status = 404, description = "No such version", body = ErrorBody)))]
 async fn get_version(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
-    Query(query): Query<DocumentFormat>,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(query): ApiQuery<DocumentFormat>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let topology = load_version(&state, id).await?;
@@ -236,8 +237,12 @@ async fn load_version(state: &AppState, id: i64) -> Result<Topology, ApiError> {
         .topology_version(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no topology version {id}")))?;
-    Topology::parse(&stored.document, Format::Json)
-        .map_err(|e| ApiError::internal(format!("stored topology version {id}: {e}")))
+    let parsed = tokio::task::spawn_blocking(move || Current::from_stored(stored))
+        .await
+        .map_err(ApiError::internal)?;
+    parsed
+        .map(|current| current.topology)
+        .map_err(|e| ApiError::internal(format!("{e:#}")))
 }
 
 /// The two versions to compare.
@@ -267,7 +272,7 @@ struct VersionDiff {
               (status = 404, description = "A version does not exist", body = ErrorBody)))]
 async fn diff_versions(
     State(state): State<AppState>,
-    Query(query): Query<DiffQuery>,
+    ApiQuery(query): ApiQuery<DiffQuery>,
 ) -> Result<Json<VersionDiff>, ApiError> {
     let to = query.to.unwrap_or(state.topology.current().version.id);
     let old = load_version(&state, query.from).await?;
@@ -300,34 +305,51 @@ struct PropagationPaths {
     version: i64,
     /// Each path from the root cause to the impacted service, shortest first.
     paths: Vec<Vec<String>>,
+    /// False when the search stopped at its budget (a very densely connected graph) before
+    /// examining every path up to the limit.
+    complete: bool,
 }
 
 /// The chains of callers through which a fault in `root` reaches `impacted` (symptoms climb
-/// from callee to caller), shortest first.
+/// from callee to caller), shortest first. Services may be named by alias.
 #[utoipa::path(get, path = "/topology/paths", tag = "topology", params(PathsQuery),
     responses((status = 200, description = "The paths (empty when none)", body = PropagationPaths),
-              (status = 400, description = "A parameter is out of range", body = ErrorBody),
+              (status = 400, description = "A parameter is missing or out of range", body = ErrorBody),
               (status = 404, description = "A service does not exist", body = ErrorBody)))]
 async fn propagation_paths(
     State(state): State<AppState>,
-    Query(query): Query<PathsQuery>,
+    ApiQuery(query): ApiQuery<PathsQuery>,
 ) -> Result<Json<PropagationPaths>, ApiError> {
     let max_edges = query.max_edges.unwrap_or(5);
     let limit = query.limit.unwrap_or(10);
     check_range("max_edges", max_edges, 1..=10)?;
     check_range("limit", limit, 1..=100)?;
     let current = state.topology.current();
-    let paths = current
-        .topology
-        .propagation_paths(&query.root, &query.impacted, max_edges, limit)
-        .map_err(|e| ApiError::not_found(e.to_string()))?
-        .into_iter()
-        .map(|path| path.into_iter().map(str::to_owned).collect())
-        .collect();
-    Ok(Json(PropagationPaths {
-        version: current.version.id,
-        paths,
-    }))
+    let found = tokio::task::spawn_blocking(move || {
+        let topology = &current.topology;
+        let name = |name: &str| {
+            topology
+                .resolve(name)
+                .map(|service| service.name.clone())
+                .ok_or_else(|| ApiError::not_found(format!("unknown service {name:?}")))
+        };
+        let (root, impacted) = (name(&query.root)?, name(&query.impacted)?);
+        let found = topology
+            .propagation_paths(&root, &impacted, max_edges, limit)
+            .expect("both services were just resolved");
+        Ok::<_, ApiError>(PropagationPaths {
+            version: current.version.id,
+            paths: found
+                .paths
+                .into_iter()
+                .map(|path| path.into_iter().map(str::to_owned).collect())
+                .collect(),
+            complete: found.complete,
+        })
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(Json(found))
 }
 
 /// Single points of failure of the current version.
@@ -335,18 +357,24 @@ async fn propagation_paths(
 struct SinglePointsOfFailure {
     /// The topology version used.
     version: i64,
-    /// Most dependents first.
+    /// Those that cut off most first.
     items: Vec<SinglePointOfFailure>,
 }
 
 /// Services whose loss cuts an entry point off from other services (they dominate them in the
-/// call graph), or splits the graph (articulation points).
+/// call graph), or splits the graph (articulation points). Graph shape only: a shared leaf such
+/// as one database every flow needs cuts nothing off; see its blast radius instead.
 #[utoipa::path(get, path = "/topology/single-points-of-failure", tag = "topology",
-    responses((status = 200, description = "Most dependents first", body = SinglePointsOfFailure)))]
-async fn single_points_of_failure(State(state): State<AppState>) -> Json<SinglePointsOfFailure> {
+    responses((status = 200, description = "Those that cut off most first", body = SinglePointsOfFailure)))]
+async fn single_points_of_failure(
+    State(state): State<AppState>,
+) -> Result<Json<SinglePointsOfFailure>, ApiError> {
     let current = state.topology.current();
-    Json(SinglePointsOfFailure {
+    let found = tokio::task::spawn_blocking(move || SinglePointsOfFailure {
         version: current.version.id,
         items: current.single_points_of_failure().to_vec(),
     })
+    .await
+    .map_err(ApiError::internal)?;
+    Ok(Json(found))
 }

@@ -53,16 +53,6 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
 }
 
-impl StoreError {
-    /// Turns a unique-key violation into [`StoreError::Conflict`] with the given explanation.
-    fn conflict_on_unique(error: sqlx::Error, explanation: &str) -> StoreError {
-        match error.as_database_error() {
-            Some(db) if db.is_unique_violation() => StoreError::Conflict(explanation.to_owned()),
-            _ => StoreError::Database(error),
-        }
-    }
-}
-
 /// Which database engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -176,6 +166,24 @@ impl Store {
     }
 }
 
+/// For an SQLite URL, the directory its database file lives in (to create before opening);
+/// `None` for PostgreSQL and in-memory databases.
+pub fn sqlite_directory(url: &str) -> Result<Option<std::path::PathBuf>, StoreError> {
+    if engine_of(url)? != Engine::Sqlite {
+        return Ok(None);
+    }
+    let options = SqliteConnectOptions::from_str(url)?;
+    let file = options.get_filename();
+    if file.as_os_str().is_empty() || file.to_string_lossy().contains(":memory:") {
+        return Ok(None);
+    }
+    // A bare file name lives in the working directory, which exists.
+    Ok(file
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .map(std::path::Path::to_path_buf))
+}
+
 /// The engine a URL names.
 pub fn engine_of(url: &str) -> Result<Engine, StoreError> {
     let scheme = url.split(':').next().unwrap_or_default();
@@ -186,8 +194,30 @@ pub fn engine_of(url: &str) -> Result<Engine, StoreError> {
     }
 }
 
-/// The URL with any password replaced by `***`, for logs and error messages.
+/// The URL with any password (in the user part or a `password=` parameter) replaced by `***`,
+/// for logs and error messages.
 pub fn redact_url(url: &str) -> String {
+    let (url, query) = url
+        .split_once('?')
+        .map_or((url, None), |(u, q)| (u, Some(q)));
+    let query = query.map(|query| {
+        query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("&")
+    });
+    let base = redact_user_info(url);
+    match query {
+        Some(query) => format!("{base}?{query}"),
+        None => base,
+    }
+}
+
+fn redact_user_info(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
@@ -210,6 +240,7 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::store::NewTopologyVersion;
     use crate::testing::TestDatabase;
 
     /// A fresh SQLite store in its own temporary directory (kept alive by the returned guard).
@@ -243,18 +274,46 @@ pub(crate) mod tests {
         }
     }
 
+    /// Opens the database at `url`, writes, closes, opens it again (migrations already applied
+    /// must be a no-op) and reads the write back.
+    async fn reopen(url: &str) {
+        let store = Store::open(url, &StoreOptions::default()).await.unwrap();
+        store.ping().await.unwrap();
+        let row = store
+            .insert_topology_version(&NewTopologyVersion {
+                parent: None,
+                created_at: chrono::Utc::now(),
+                source: "test",
+                note: "",
+                digest: "d",
+                service_count: 0,
+                dependency_count: 0,
+                document: "{}",
+            })
+            .await
+            .unwrap();
+        store.close().await;
+        let again = Store::open(url, &StoreOptions::default()).await.unwrap();
+        again.ping().await.unwrap();
+        assert_eq!(
+            again.latest_topology_version_id().await.unwrap(),
+            Some(row.id)
+        );
+        again.close().await;
+    }
+
     #[tokio::test]
-    async fn opens_twice_and_answers_pings() {
-        on_both_engines(|store| async move {
-            store.ping().await.unwrap();
-            // Migrations already applied: opening again must be a no-op, not an error.
-            let again = match &store.backend {
-                Backend::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
-                Backend::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
-            };
-            again.unwrap();
-        })
+    async fn a_database_opens_again_with_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        reopen(&format!(
+            "sqlite://{}",
+            dir.path().join("again.db").display()
+        ))
         .await;
+        if let Some(database) = TestDatabase::create().await {
+            reopen(&database.url).await;
+            database.drop().await;
+        }
     }
 
     #[tokio::test]
@@ -292,6 +351,18 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn sqlite_files_need_their_directory_and_servers_do_not() {
+        let dir = sqlite_directory("sqlite:///var/lib/rootcause/db/rc.db").unwrap();
+        assert_eq!(
+            dir.as_deref(),
+            Some(std::path::Path::new("/var/lib/rootcause/db"))
+        );
+        assert_eq!(sqlite_directory("postgres://u@h/db").unwrap(), None);
+        assert_eq!(sqlite_directory("sqlite::memory:").unwrap(), None);
+        assert_eq!(sqlite_directory("sqlite://rc.db").unwrap(), None);
+    }
+
+    #[test]
     fn urls_pick_the_engine_and_passwords_never_show() {
         assert_eq!(engine_of("sqlite://x.db").unwrap(), Engine::Sqlite);
         assert_eq!(engine_of("sqlite::memory:").unwrap(), Engine::Sqlite);
@@ -306,5 +377,9 @@ pub(crate) mod tests {
             "postgres://app:***@db:5432/rc?sslmode=require"
         );
         assert_eq!(redact_url("postgres://app@db/rc"), "postgres://app@db/rc");
+        assert_eq!(
+            redact_url("postgres://db/rc?user=app&password=hunter2&sslmode=require"),
+            "postgres://db/rc?user=app&password=***&sslmode=require"
+        );
     }
 }

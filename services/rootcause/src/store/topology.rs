@@ -62,15 +62,13 @@ const COLUMNS: &str =
 
 impl Store {
     /// Stores a new version. Fails with [`StoreError::Conflict`] when `parent` is not the newest
-    /// version (someone else changed the topology first).
+    /// version (someone else changed the topology first): each version can be a parent once
+    /// (UNIQUE), there is one first version (a unique index), and a parent must exist (a foreign
+    /// key), so the database itself keeps the chain linear against any number of writers.
     pub async fn insert_topology_version(
         &self,
         new: &NewTopologyVersion<'_>,
     ) -> Result<TopologyVersionRow, StoreError> {
-        let latest = self.latest_topology_version_id().await?;
-        if latest != new.parent {
-            return Err(stale_parent(new.parent, latest));
-        }
         let result = with_pool!(self, pool => {
             sqlx::query_as::<_, TopologyVersionRow>(
                 "INSERT INTO topology_versions \
@@ -89,9 +87,15 @@ impl Store {
             .fetch_one(pool)
             .await
         });
-        // The check above narrows the window; the UNIQUE parent closes it against other writers.
-        result.map_err(|e| {
-            StoreError::conflict_on_unique(e, "another change to the topology was stored first")
+        result.map_err(|error| match error.as_database_error() {
+            Some(db) if db.is_unique_violation() || db.is_foreign_key_violation() => {
+                let parent = new.parent.map_or("none".to_owned(), |id| id.to_string());
+                StoreError::Conflict(format!(
+                    "the change was based on topology version {parent}, which is not the newest \
+                     (another change was stored first)"
+                ))
+            }
+            _ => StoreError::Database(error),
         })
     }
 
@@ -138,7 +142,8 @@ impl Store {
         Ok(rows)
     }
 
-    async fn latest_topology_version_id(&self) -> Result<Option<i64>, StoreError> {
+    /// The id of the newest version, without its document.
+    pub async fn latest_topology_version_id(&self) -> Result<Option<i64>, StoreError> {
         let id: Option<i64> = with_pool!(self, pool => {
             sqlx::query_scalar("SELECT MAX(id) FROM topology_versions")
                 .fetch_one(pool)
@@ -146,15 +151,6 @@ impl Store {
         })?;
         Ok(id)
     }
-}
-
-fn stale_parent(parent: Option<i64>, latest: Option<i64>) -> StoreError {
-    let show = |v: Option<i64>| v.map_or("none".to_owned(), |v| v.to_string());
-    StoreError::Conflict(format!(
-        "the change was based on topology version {} but the newest is {}",
-        show(parent),
-        show(latest)
-    ))
 }
 
 #[cfg(test)]
@@ -212,10 +208,22 @@ mod tests {
                 .await;
             match stale {
                 Err(StoreError::Conflict(message)) => {
-                    assert!(message.contains(&second.id.to_string()), "{message}")
+                    assert!(message.contains(&first.id.to_string()), "{message}")
                 }
                 other => panic!("expected a conflict, got {other:?}"),
             }
+            // A parent that does not exist is refused too (foreign key).
+            let unknown = store
+                .insert_topology_version(&version(Some(second.id + 50), "d4", "{}"))
+                .await;
+            assert!(
+                matches!(unknown, Err(StoreError::Conflict(_))),
+                "{unknown:?}"
+            );
+            assert_eq!(
+                store.latest_topology_version_id().await.unwrap(),
+                Some(second.id)
+            );
 
             let latest = store.latest_topology_version().await.unwrap().unwrap();
             assert_eq!(latest.version, second);
@@ -235,8 +243,7 @@ mod tests {
                 .insert_topology_version(&version(None, "d1", "{}"))
                 .await
                 .unwrap();
-            // Two writers that both read `first` as the newest: one wins, one gets a conflict,
-            // even though both passed the early check.
+            // Two writers that both read `first` as the newest: the database lets one win.
             let (version_a, version_b) = (
                 version(Some(first.id), "a", "{}"),
                 version(Some(first.id), "b", "{}"),

@@ -154,7 +154,7 @@ impl Topology {
         // Symptoms climb from callee to caller, so the search follows call edges from the
         // impacted service down to the root. Knowing every node's distance to the root prunes
         // each branch that cannot arrive in time.
-        let to_root = self.distances(root, max_edges, Walk::Up);
+        let to_root = self.distances_up(root, max_edges);
         let mut budget = PATH_SEARCH_BUDGET;
         let shortest = to_root[impacted.index()];
         for length in shortest..=max_edges {
@@ -227,13 +227,23 @@ impl Topology {
         steps
     }
 
-    /// Hop counts from `start` along `walk`, up to `max_hops`; `usize::MAX` beyond or unreached.
-    fn distances(&self, start: NodeIndex, max_hops: usize, walk: Walk) -> Vec<usize> {
+    /// Hop counts from `start` towards its callers, up to `max_hops`; `usize::MAX` beyond or
+    /// unreached. Indexed by node index.
+    fn distances_up(&self, start: NodeIndex, max_hops: usize) -> Vec<usize> {
         let mut distance = vec![usize::MAX; self.graph.node_bound()];
         distance[start.index()] = 0;
-        for reach in self.reach(start, max_hops, walk) {
-            let node = self.node(reach.service).expect("reach returns services");
-            distance[node.index()] = reach.hops;
+        let mut queue = VecDeque::from([start]);
+        while let Some(node) = queue.pop_front() {
+            let hops = distance[node.index()];
+            if hops == max_hops {
+                continue;
+            }
+            for caller in self.graph.neighbors_directed(node, Direction::Incoming) {
+                if distance[caller.index()] == usize::MAX {
+                    distance[caller.index()] = hops + 1;
+                    queue.push_back(caller);
+                }
+            }
         }
         distance
     }

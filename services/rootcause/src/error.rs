@@ -79,11 +79,6 @@ impl ApiError {
         self
     }
 
-    /// The HTTP status.
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
-
     /// A rejected topology document: 400 when it is not YAML/JSON at all, 422 when it is but
     /// breaks the schema or a graph rule.
     pub fn invalid_topology(error: DocumentError) -> Self {

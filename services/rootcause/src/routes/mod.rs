@@ -207,6 +207,16 @@ fn expected_version(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
         })
 }
 
+/// Runs a handler's graph work on the blocking pool: it grows with the topology, and the async
+/// workers must stay free for other requests (and for the request timeout to fire).
+async fn blocking<R: Send + 'static>(
+    work: impl FnOnce() -> R + Send + 'static,
+) -> Result<R, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(ApiError::internal)
+}
+
 /// An `ETag` naming a topology version.
 fn version_etag(id: i64) -> (header::HeaderName, String) {
     (header::ETAG, format!("\"{id}\""))

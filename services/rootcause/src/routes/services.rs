@@ -14,7 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::topology::{ChangeNote, TopologyChange};
-use super::{apply_change, check_range};
+use super::{apply_change, blocking, check_range};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
 use crate::live_topology::Current;
@@ -59,7 +59,7 @@ struct ServiceList<'a> {
     responses((status = 200, description = "Services sorted by name", body = ServiceList)))]
 async fn list_services(State(state): State<AppState>) -> Result<Response, ApiError> {
     let current = state.topology.current();
-    off_the_async_workers(move || Ok(list(&current))).await
+    blocking(move || list(&current)).await
 }
 
 fn list(current: &Current) -> Response {
@@ -133,16 +133,7 @@ async fn get_service(
     let hops = query.hops.unwrap_or(2);
     check_range("hops", hops, 1..=10)?;
     let current = state.topology.current();
-    off_the_async_workers(move || detail(&current, &name, hops)).await
-}
-
-/// Runs a handler's graph work on the blocking pool: it grows with the topology.
-async fn off_the_async_workers(
-    work: impl FnOnce() -> Result<Response, ApiError> + Send + 'static,
-) -> Result<Response, ApiError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(ApiError::internal)?
+    blocking(move || detail(&current, &name, hops)).await?
 }
 
 fn detail(current: &Current, name: &str, hops: usize) -> Result<Response, ApiError> {

@@ -1,6 +1,8 @@
 //! `/api/v1/topology`: the whole graph, its versions, diffs, propagation paths and single points
 //! of failure.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -15,7 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{apply_change, check_range, version_etag};
+use super::{apply_change, blocking, check_range, version_etag};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiPath, ApiQuery, ErrorBody, is_json, media_type};
 use crate::live_topology::{Current, TopologyVersion};
@@ -49,37 +51,40 @@ struct DocumentFormat {
     format: Option<String>,
 }
 
-/// A topology document in the requested format.
-fn document_response(
-    document: &TopologyDocument,
-    id: i64,
+/// Whether the client asked for YAML (`?format=yaml` or `Accept: application/yaml`).
+fn wants_yaml(query: &DocumentFormat, headers: &HeaderMap) -> Result<bool, ApiError> {
+    match query.format.as_deref() {
+        Some("yaml") => Ok(true),
+        Some("json") => Ok(false),
+        Some(other) => Err(ApiError::bad_request(
+            "invalid_parameter",
+            format!("format must be json or yaml, got {other:?}"),
+        )),
+        None => Ok(headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|accept| accept.contains("yaml"))),
+    }
+}
+
+/// A version's document in the requested format, with the version as `ETag`.
+async fn document_response(
+    version: Arc<Current>,
     query: &DocumentFormat,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    let wants_yaml = match query.format.as_deref() {
-        Some("yaml") => true,
-        Some("json") => false,
-        Some(other) => {
-            return Err(ApiError::bad_request(
-                "invalid_parameter",
-                format!("format must be json or yaml, got {other:?}"),
-            ));
+    let yaml = wants_yaml(query, headers)?;
+    blocking(move || {
+        let document = version.topology.to_document();
+        let etag = version_etag(version.version.id);
+        if yaml {
+            let content_type = (header::CONTENT_TYPE, "application/yaml".to_owned());
+            ([content_type, etag], to_yaml(&document)).into_response()
+        } else {
+            ([etag], Json(document)).into_response()
         }
-        None => headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|accept| accept.contains("yaml")),
-    };
-    let etag = version_etag(id);
-    Ok(if wants_yaml {
-        (
-            [(header::CONTENT_TYPE, "application/yaml".to_owned()), etag],
-            to_yaml(document),
-        )
-            .into_response()
-    } else {
-        ([etag], Json(document)).into_response()
     })
+    .await
 }
 
 /// The current topology document. Its `ETag` is the version id; send it back as `If-Match` to
@@ -92,13 +97,7 @@ async fn get_topology(
     ApiQuery(query): ApiQuery<DocumentFormat>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let current = state.topology.current();
-    document_response(
-        &current.topology.to_document(),
-        current.version.id,
-        &query,
-        &headers,
-    )
+    document_response(state.topology.current(), &query, &headers).await
 }
 
 /// Note recorded with a change.
@@ -136,14 +135,13 @@ async fn put_topology(
     let format = document_format(&headers)?;
     let body = body?;
     // Up to the body limit of YAML or JSON: parse and check it on the blocking pool.
-    let topology = tokio::task::spawn_blocking(move || {
+    let topology = blocking(move || {
         let text = std::str::from_utf8(&body).map_err(|e| {
             ApiError::bad_request("malformed_document", format!("body is not UTF-8: {e}"))
         })?;
         Topology::parse(text, format).map_err(ApiError::invalid_topology)
     })
-    .await
-    .map_err(ApiError::internal)??;
+    .await??;
     let note = note.note.unwrap_or_default();
     apply_change(&state, &headers, note, StatusCode::CREATED, move |t| {
         *t = topology.clone();
@@ -223,25 +221,24 @@ async fn get_version(
     ApiQuery(query): ApiQuery<DocumentFormat>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let topology = load_version(&state, id).await?;
-    document_response(&topology.to_document(), id, &query, &headers)
+    let version = load_version(&state, id).await?;
+    document_response(version, &query, &headers).await
 }
 
-async fn load_version(state: &AppState, id: i64) -> Result<Topology, ApiError> {
+/// A version by id: the current one from memory, any other from the store.
+async fn load_version(state: &AppState, id: i64) -> Result<Arc<Current>, ApiError> {
     let current = state.topology.current();
     if current.version.id == id {
-        return Ok(current.topology.clone());
+        return Ok(current);
     }
     let stored = state
         .store
         .topology_version(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no topology version {id}")))?;
-    let parsed = tokio::task::spawn_blocking(move || Current::from_stored(stored))
-        .await
-        .map_err(ApiError::internal)?;
-    parsed
-        .map(|current| current.topology)
+    blocking(move || Current::from_stored(stored))
+        .await?
+        .map(Arc::new)
         .map_err(|e| ApiError::internal(format!("{e:#}")))
 }
 
@@ -277,10 +274,11 @@ async fn diff_versions(
     let to = query.to.unwrap_or(state.topology.current().version.id);
     let old = load_version(&state, query.from).await?;
     let new = load_version(&state, to).await?;
+    let diff = blocking(move || TopologyDiff::between(&old.topology, &new.topology)).await?;
     Ok(Json(VersionDiff {
         from: query.from,
         to,
-        diff: TopologyDiff::between(&old, &new),
+        diff,
     }))
 }
 
@@ -325,7 +323,7 @@ async fn propagation_paths(
     check_range("max_edges", max_edges, 1..=10)?;
     check_range("limit", limit, 1..=100)?;
     let current = state.topology.current();
-    let found = tokio::task::spawn_blocking(move || {
+    let found = blocking(move || {
         let topology = &current.topology;
         let name = |name: &str| {
             topology
@@ -347,8 +345,7 @@ async fn propagation_paths(
             complete: found.complete,
         })
     })
-    .await
-    .map_err(ApiError::internal)??;
+    .await??;
     Ok(Json(found))
 }
 
@@ -370,11 +367,10 @@ async fn single_points_of_failure(
     State(state): State<AppState>,
 ) -> Result<Json<SinglePointsOfFailure>, ApiError> {
     let current = state.topology.current();
-    let found = tokio::task::spawn_blocking(move || SinglePointsOfFailure {
+    let found = blocking(move || SinglePointsOfFailure {
         version: current.version.id,
         items: current.single_points_of_failure().to_vec(),
     })
-    .await
-    .map_err(ApiError::internal)?;
+    .await?;
     Ok(Json(found))
 }

@@ -202,6 +202,15 @@ async fn configuration_comes_from_file_environment_and_flags() {
 }
 
 #[tokio::test]
+async fn ctrl_c_stops_cleanly_too() {
+    let server = Server::start(ServerOptions::default()).await;
+    server.send_signal(rootcause_e2e::Signal::SIGINT);
+    let log = server.log();
+    let status = server.wait_for_exit(Duration::from_secs(10));
+    assert!(status.success(), "{status:?}; log:\n{log}");
+}
+
+#[tokio::test]
 async fn sigterm_lets_a_request_in_flight_finish() {
     use std::io::{Read, Write};
 

@@ -11,9 +11,10 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill};
+use nix::sys::signal::kill;
 use nix::unistd::Pid;
 
+pub use nix::sys::signal::Signal;
 pub use rootcause::testing::{TestDatabase, e2e_required, missing_component};
 
 /// How long a server may take to become ready.
@@ -211,8 +212,13 @@ impl Server {
 
     /// Sends SIGTERM without waiting.
     pub fn send_sigterm(&self) {
+        self.send_signal(Signal::SIGTERM);
+    }
+
+    /// Sends a signal without waiting.
+    pub fn send_signal(&self, signal: Signal) {
         let pid = Pid::from_raw(i32::try_from(self.child.id()).expect("a pid fits in i32"));
-        kill(pid, Signal::SIGTERM).expect("signal the server");
+        kill(pid, signal).expect("signal the server");
     }
 
     /// Waits (up to `timeout`) for the process to exit.

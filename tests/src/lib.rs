@@ -15,7 +15,7 @@ use nix::sys::signal::kill;
 use nix::unistd::Pid;
 
 pub use nix::sys::signal::Signal;
-pub use rootcause::testing::{TestDatabase, e2e_required, missing_component};
+pub use rootcause::testing::TestDatabase;
 
 /// How long a server may take to become ready.
 const START_TIMEOUT: Duration = Duration::from_secs(30);

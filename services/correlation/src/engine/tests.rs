@@ -515,7 +515,6 @@ type Membership = BTreeSet<(Vec<String>, Vec<(String, String)>, Vec<u64>, u64)>;
 
 /// Which alerts are together, regardless of incident ids: each open incident's services,
 /// firing alerts and alert count.
-
 fn membership(engine: &Engine) -> Membership {
     engine
         .incidents()

@@ -11,6 +11,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::ingest::{Ingest, Writer};
 use crate::live_topology::{LiveTopology, TopologySpec};
 use crate::store::{Store, sqlite_directory};
 use crate::{routes, telemetry};
@@ -30,6 +31,8 @@ pub struct AppState {
     pub topology: Arc<LiveTopology>,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
+    /// Alert intake.
+    pub ingest: Ingest,
 }
 
 /// A built application: store open, topology loaded, listener bound, not yet serving.
@@ -37,6 +40,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     state: AppState,
+    writer: Writer,
 }
 
 impl Application {
@@ -59,11 +63,20 @@ impl Application {
             .as_deref()
             .map(TopologySpec::parse)
             .transpose()?;
-        let topology = LiveTopology::start(store.clone(), configured.as_ref()).await?;
+        let topology = Arc::new(LiveTopology::start(store.clone(), configured.as_ref()).await?);
+        let (ingest, writer) = Ingest::start(
+            store.clone(),
+            topology.clone(),
+            config.ingest.clone(),
+            config.correlation.clone(),
+        )
+        .await
+        .context("cannot rebuild the correlation engine from the store")?;
         let state = AppState {
             store,
-            topology: Arc::new(topology),
+            topology,
             metrics: telemetry::metrics(),
+            ingest,
         };
         let router = routes::router(state.clone(), &config.http);
         let listener = TcpListener::bind(config.listen)
@@ -80,6 +93,7 @@ impl Application {
             listener,
             router,
             state,
+            writer,
         })
     }
 
@@ -117,7 +131,12 @@ impl Application {
             .await;
         upkeep.abort();
         refresh.abort();
-        self.state.store.close().await;
+        // Every request is answered; with the last intake handle gone the writer commits what
+        // it holds and stops, and only then does the database close.
+        let store = self.state.store.clone();
+        drop(self.state);
+        self.writer.finish().await;
+        store.close().await;
         served.context("HTTP server failed")?;
         tracing::info!("stopped cleanly");
         Ok(())

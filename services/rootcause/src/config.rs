@@ -20,7 +20,7 @@ pub const ENV_PREFIX: &str = "ROOTCAUSE_";
 
 /// Top-level configuration keys; environment variables naming anything else are ignored (CI and
 /// tests set other `ROOTCAUSE_*` variables for themselves).
-const TOP_LEVEL_KEYS: [&str; 8] = [
+const TOP_LEVEL_KEYS: [&str; 10] = [
     "listen",
     "data_dir",
     "database_url",
@@ -29,6 +29,8 @@ const TOP_LEVEL_KEYS: [&str; 8] = [
     "log_filter",
     "http",
     "store",
+    "ingest",
+    "correlation",
 ];
 
 /// Everything `serve` can be told.
@@ -56,6 +58,10 @@ pub struct Config {
     pub http: HttpConfig,
     /// Database connections.
     pub store: StoreOptions,
+    /// Alert intake: limits, mapping to services, batching.
+    pub ingest: IngestConfig,
+    /// How alerts are correlated into incidents.
+    pub correlation: rootcause_correlation::Settings,
 }
 
 impl Default for Config {
@@ -69,6 +75,8 @@ impl Default for Config {
             log_filter: "info".to_owned(),
             http: HttpConfig::default(),
             store: StoreOptions::default(),
+            ingest: IngestConfig::default(),
+            correlation: rootcause_correlation::Settings::default(),
         }
     }
 }
@@ -151,6 +159,37 @@ impl Default for HttpConfig {
         HttpConfig {
             body_limit_bytes: 16 * 1024 * 1024,
             request_timeout_secs: 30,
+        }
+    }
+}
+
+/// Alert intake.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Most alerts one request may carry; more is answered 413 and nothing is stored.
+    pub max_alerts_per_request: usize,
+    /// Label keys that name an alert's service, in priority order (see the mapping rules).
+    pub service_label_keys: Vec<String>,
+    /// For `POST /api/v2/alerts` alerts without `endsAt`: seconds until they end unless sent
+    /// again, as Alertmanager's `resolve_timeout` does.
+    pub resolve_timeout_secs: u64,
+    /// Most alerts committed in one transaction (group commit).
+    pub max_batch_alerts: usize,
+    /// Requests waiting for the writer before new ones wait for room.
+    pub queue_capacity: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            max_alerts_per_request: 10_000,
+            service_label_keys: rootcause_correlation::mapping::DEFAULT_LABEL_KEYS
+                .map(str::to_owned)
+                .to_vec(),
+            resolve_timeout_secs: 300,
+            max_batch_alerts: 20_000,
+            queue_capacity: 1024,
         }
     }
 }

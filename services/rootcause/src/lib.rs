@@ -4,6 +4,7 @@
 //! - [`config`]: defaults, TOML file, `ROOTCAUSE_*` environment, flags.
 //! - [`app`]: start-up ([`Application::build`]) and graceful shutdown.
 //! - [`live_topology`]: the current topology version in memory, changes stored as versions.
+//! - [`ingest`]: alert intake: validation, mapping, correlation and group commits.
 //! - [`store`]: the repository over SQLite or PostgreSQL, with embedded migrations.
 //! - [`error`]: the API's error type and JSON error body.
 //! - [`telemetry`]: logging and Prometheus metrics.
@@ -14,6 +15,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod ingest;
 pub mod live_topology;
 mod routes;
 pub mod store;

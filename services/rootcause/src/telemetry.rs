@@ -22,6 +22,20 @@ pub mod names {
     /// Counter: topology versions made current after start-up (stored here or loaded from
     /// another replica), by the kind of source (`api`, `file`, `builtin`).
     pub const TOPOLOGY_CHANGES: &str = "rootcause_topology_changes_total";
+    /// Counter: alerts received, by source endpoint and outcome (new, updated, duplicate, stale).
+    pub const ALERTS_RECEIVED: &str = "rootcause_alerts_received_total";
+    /// Gauge: requests waiting for the ingest writer.
+    pub const INGEST_QUEUE_DEPTH: &str = "rootcause_ingest_queue_depth";
+    /// Histogram: alerts per group commit.
+    pub const INGEST_BATCH_ALERTS: &str = "rootcause_ingest_batch_alerts";
+    /// Histogram: seconds to correlate and commit one group.
+    pub const INGEST_COMMIT_SECONDS: &str = "rootcause_ingest_commit_seconds";
+    /// Histogram: seconds the correlation engine took for one group.
+    pub const CORRELATION_SECONDS: &str = "rootcause_correlation_seconds";
+    /// Gauge: open incidents.
+    pub const INCIDENTS_OPEN: &str = "rootcause_incidents_open";
+    /// Gauge: firing alerts.
+    pub const ALERTS_FIRING: &str = "rootcause_alerts_firing";
     /// Gauge: always 1, labelled with the version of the binary.
     pub const BUILD_INFO: &str = "rootcause_build_info";
 }
@@ -52,6 +66,19 @@ pub fn metrics() -> PrometheusHandle {
                     &[
                         0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
                         5.0, 10.0,
+                    ],
+                )
+                .expect("bucket list is not empty")
+                .set_buckets_for_metric(
+                    Matcher::Full(names::INGEST_BATCH_ALERTS.to_owned()),
+                    &[1.0, 10.0, 100.0, 1000.0, 5000.0, 10000.0, 20000.0, 50000.0],
+                )
+                .expect("bucket list is not empty")
+                .set_buckets_for_metric(
+                    Matcher::Suffix("_seconds".to_owned()),
+                    &[
+                        0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                        1.0, 2.5, 5.0, 10.0,
                     ],
                 )
                 .expect("bucket list is not empty")
@@ -89,4 +116,25 @@ fn describe() {
         "Topology versions made current after start-up, by kind of source"
     );
     describe_gauge!(names::BUILD_INFO, "Always 1; the label carries the version");
+    describe_counter!(
+        names::ALERTS_RECEIVED,
+        "Alerts received, by source endpoint and outcome"
+    );
+    describe_gauge!(
+        names::INGEST_QUEUE_DEPTH,
+        "Requests waiting for the ingest writer"
+    );
+    describe_histogram!(names::INGEST_BATCH_ALERTS, "Alerts per group commit");
+    describe_histogram!(
+        names::INGEST_COMMIT_SECONDS,
+        Unit::Seconds,
+        "Time to correlate and commit one group of alerts"
+    );
+    describe_histogram!(
+        names::CORRELATION_SECONDS,
+        Unit::Seconds,
+        "Time the correlation engine took for one group of alerts"
+    );
+    describe_gauge!(names::INCIDENTS_OPEN, "Open incidents");
+    describe_gauge!(names::ALERTS_FIRING, "Firing alerts");
 }

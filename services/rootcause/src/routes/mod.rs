@@ -2,7 +2,10 @@
 //! produces the OpenAPI document from the handlers' annotations, and adds the cross-cutting
 //! layers (request ids, tracing spans, metrics, body limit, timeout).
 
+mod alerts;
+mod changes;
 mod health;
+mod incidents;
 mod services;
 mod topology;
 
@@ -43,6 +46,9 @@ use crate::telemetry::names;
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "topology", description = "The service-dependency graph and its versions"),
         (name = "services", description = "Services, their neighbours and blast radius"),
+        (name = "alerts", description = "Alert intake (Alertmanager webhook, Alertmanager API, plain JSON) and the alert list. A request is all or nothing: one invalid alert refuses it with every problem named by index and field, and nothing is stored; a success is answered only after the alerts are committed."),
+        (name = "incidents", description = "Alerts correlated into incidents across the dependency graph"),
+        (name = "changes", description = "Deploys, configuration changes and other change events"),
     )
 )]
 struct ApiDoc;
@@ -51,9 +57,13 @@ struct ApiDoc;
 pub fn router(state: AppState, http: &HttpConfig) -> Router {
     let v1 = OpenApiRouter::new()
         .merge(topology::router())
-        .merge(services::router());
+        .merge(services::router())
+        .merge(alerts::router())
+        .merge(incidents::router())
+        .merge(changes::router());
     let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(health::router())
+        .merge(alerts::alertmanager_api_router())
         .nest("/api/v1", v1)
         .split_for_parts();
     let openapi = Arc::new(openapi);
@@ -215,6 +225,29 @@ async fn blocking<R: Send + 'static>(
     tokio::task::spawn_blocking(work)
         .await
         .map_err(ApiError::internal)
+}
+
+/// RFC 3339 (UTC, milliseconds) for epoch milliseconds.
+fn time_of(millis: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(millis)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Epoch milliseconds of an RFC 3339 query parameter; 400 naming `name` when it is not one.
+fn millis_of(name: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
+    value
+        .map(|text| {
+            chrono::DateTime::parse_from_rfc3339(text)
+                .map(|time| time.timestamp_millis())
+                .map_err(|error| {
+                    ApiError::bad_request(
+                        "invalid_parameter",
+                        format!("{name} must be an RFC 3339 time, got {text:?} ({error})"),
+                    )
+                })
+        })
+        .transpose()
 }
 
 /// An `ETag` naming a topology version.

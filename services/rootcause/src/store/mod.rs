@@ -6,6 +6,8 @@
 //! The two directories hold the same migration versions, which a test checks. Timestamps are
 //! stored as epoch milliseconds (`BIGINT`), documents as `TEXT`.
 
+mod alerts;
+mod changes;
 mod topology;
 
 use std::str::FromStr;
@@ -19,6 +21,11 @@ use sqlx::sqlite::{
 };
 use thiserror::Error;
 
+pub use alerts::{
+    AlertFilter, AlertWrite, EngineState, IncidentFilter, IngestBatch, StoredAlert, StoredEvent,
+    StoredIncident, incident_snapshot,
+};
+pub use changes::{ChangeFilter, NewChange, StoredChange};
 pub use topology::{NewTopologyVersion, StoredTopology, TopologyVersionRow};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -48,6 +55,9 @@ pub enum StoreError {
     /// Running the embedded migrations failed.
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Stored data the service cannot read back (or a batch it cannot encode).
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
     /// Anything else the database said.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),

@@ -1,0 +1,471 @@
+//! Alert intake: validated alerts are mapped to services, handed to one writer task that
+//! correlates them and commits them in groups, and acknowledged only after their commit.
+//!
+//! The writer owns the correlation engine. It takes every request waiting in its queue (up to
+//! `ingest.max_batch_alerts` alerts), runs the engine over them, and writes the alert rows and
+//! the incident changes in one transaction; then it answers each request. Many small requests
+//! thus share one fsync (group commit), and an acknowledged alert is always on disk. If the
+//! commit fails, every request of the group gets an error (nothing was stored) and the engine is
+//! rebuilt from the store, so memory never runs ahead of the database.
+
+pub mod payload;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rootcause_correlation::engine::Graph;
+use rootcause_correlation::{
+    AlertEvent, AlertKey, AlertStatus, Engine, Millis, Outcome, ServiceMapper, Settings, Signal,
+    Subject,
+};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use utoipa::ToSchema;
+
+use crate::config::IngestConfig;
+use crate::live_topology::LiveTopology;
+use crate::store::{AlertWrite, IngestBatch, Store, StoreError};
+use crate::telemetry::names;
+pub use payload::{IncomingAlert, Source};
+
+/// How often the engine's clock advances without alerts (expiries, resolutions).
+const TICK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What one request's alerts did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Receipt {
+    /// Alerts in the request.
+    pub received: usize,
+    /// New occurrences (a first firing delivery, or a resolved one never seen firing).
+    pub new: usize,
+    /// Occurrences that changed: resolved, or their expiry moved.
+    pub updated: usize,
+    /// Repeats that changed nothing (a second delivery by an HA pair, a retry).
+    pub duplicates: usize,
+    /// Deliveries older than what is stored (a late firing of an alert already resolved).
+    pub stale: usize,
+    /// Alerts no service of the topology was found for (kept, correlated by labels).
+    pub unmapped: usize,
+    /// Incidents the alerts are in.
+    pub incidents: Vec<u64>,
+}
+
+/// Why alerts were not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The commit failed; nothing of the request was stored.
+    #[error("alerts could not be stored: {0}")]
+    Store(#[from] StoreError),
+    /// The service is shutting down.
+    #[error("the service is shutting down")]
+    ShuttingDown,
+}
+
+/// An alert ready for the writer.
+#[derive(Debug)]
+struct Prepared {
+    event: AlertEvent,
+    row: AlertWrite,
+}
+
+struct Job {
+    alerts: Vec<Prepared>,
+    reply: oneshot::Sender<Result<Receipt, String>>,
+}
+
+/// The intake handle: cheap to clone, shared by the handlers.
+#[derive(Clone)]
+pub struct Ingest {
+    queue: mpsc::Sender<Job>,
+    topology: Arc<LiveTopology>,
+    config: Arc<IngestConfig>,
+    settings: Arc<Settings>,
+    mapper: Arc<Mutex<Option<(i64, Arc<ServiceMapper>)>>>,
+}
+
+/// The writer task; await it after every [`Ingest`] handle is dropped to let it finish.
+pub struct Writer(JoinHandle<()>);
+
+impl Writer {
+    /// Waits until the writer has committed everything it was given.
+    pub async fn finish(self) {
+        if let Err(error) = self.0.await {
+            tracing::error!(%error, "the ingest writer failed");
+        }
+    }
+}
+
+impl Ingest {
+    /// Rebuilds the engine from the store (open incidents, their alerts, alerts in no incident)
+    /// and starts the writer.
+    pub async fn start(
+        store: Store,
+        topology: Arc<LiveTopology>,
+        config: IngestConfig,
+        settings: Settings,
+    ) -> Result<(Ingest, Writer), StoreError> {
+        let now = now_millis();
+        let engine = rebuild(&store, &topology, &settings, now).await?;
+        tracing::info!(
+            open_incidents = engine.open_incidents(),
+            firing_alerts = engine.firing_alerts(),
+            "correlation engine rebuilt from the store"
+        );
+        let (queue, jobs) = mpsc::channel(config.queue_capacity.max(1));
+        let writer = tokio::spawn(write_loop(
+            jobs,
+            store,
+            topology.clone(),
+            engine,
+            config.max_batch_alerts.max(1),
+        ));
+        let ingest = Ingest {
+            queue,
+            topology,
+            config: Arc::new(config),
+            settings: Arc::new(settings),
+            mapper: Arc::new(Mutex::new(None)),
+        };
+        Ok((ingest, Writer(writer)))
+    }
+
+    /// The intake limits and mapping rules.
+    pub fn config(&self) -> &IngestConfig {
+        &self.config
+    }
+
+    /// Maps, correlates and durably stores `alerts`; returns once they are committed.
+    pub async fn submit(&self, alerts: Vec<IncomingAlert>) -> Result<Receipt, IngestError> {
+        let mapper = self.mapper();
+        let alerts = alerts
+            .into_iter()
+            .map(|alert| prepare(alert, &mapper, &self.settings))
+            .collect::<Vec<_>>();
+        let (reply, answer) = oneshot::channel();
+        metrics::gauge!(names::INGEST_QUEUE_DEPTH)
+            .set((self.queue.max_capacity() - self.queue.capacity()) as f64);
+        self.queue
+            .send(Job { alerts, reply })
+            .await
+            .map_err(|_| IngestError::ShuttingDown)?;
+        match answer.await {
+            Ok(Ok(receipt)) => Ok(receipt),
+            Ok(Err(message)) => Err(IngestError::Store(StoreError::Corrupt(message))),
+            Err(_) => Err(IngestError::ShuttingDown),
+        }
+    }
+
+    /// A mapper for the current topology version (built once per version).
+    fn mapper(&self) -> Arc<ServiceMapper> {
+        let current = self.topology.current();
+        let mut cached = self.mapper.lock().unwrap_or_else(|p| p.into_inner());
+        match &*cached {
+            Some((version, mapper)) if *version == current.version.id => mapper.clone(),
+            _ => {
+                let mapper = Arc::new(ServiceMapper::new(
+                    &current.topology,
+                    &self.config.service_label_keys,
+                ));
+                *cached = Some((current.version.id, mapper.clone()));
+                mapper
+            }
+        }
+    }
+}
+
+/// Epoch milliseconds now.
+pub fn now_millis() -> Millis {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn prepare(alert: IncomingAlert, mapper: &ServiceMapper, settings: &Settings) -> Prepared {
+    let service = mapper.map(&alert.labels).map(str::to_owned);
+    let subject = match &service {
+        Some(service) => Subject::Service(service.clone()),
+        None => settings.unmapped_subject(&alert.labels),
+    };
+    let signal = Signal::classify(&alert.labels);
+    let row = AlertWrite {
+        fingerprint: alert.fingerprint.to_i64(),
+        starts_at: 0, // set from the engine's answer: the occurrence's own start
+        ends_at: alert.ends_at,
+        status: alert.status.as_str(),
+        service,
+        incident: None,
+        source: alert.source.as_str(),
+        severity: alert.labels.get("severity").cloned(),
+        signal: signal.as_str(),
+        labels: serde_json::to_string(&alert.labels).unwrap_or_else(|_| "{}".to_owned()),
+        annotations: serde_json::to_string(&alert.annotations).unwrap_or_else(|_| "{}".to_owned()),
+        generator_url: alert.generator_url,
+    };
+    Prepared {
+        event: AlertEvent {
+            fingerprint: alert.fingerprint,
+            status: alert.status,
+            starts_at: alert.starts_at,
+            ends_at: alert.ends_at,
+            subject,
+        },
+        row,
+    }
+}
+
+async fn rebuild(
+    store: &Store,
+    topology: &LiveTopology,
+    settings: &Settings,
+    now: Millis,
+) -> Result<Engine, StoreError> {
+    let keep = Millis::try_from(settings.reopen_within_secs.saturating_mul(1000)).unwrap_or(0);
+    let state = store.load_engine_state(now.saturating_sub(keep)).await?;
+    let mut engine = Engine::restore(
+        settings.clone(),
+        state.incidents,
+        state.alerts,
+        state.next_id,
+    );
+    if !state.unassigned.is_empty() {
+        // Firing alerts in no incident: correlate them now, as if they had just arrived.
+        tracing::warn!(
+            alerts = state.unassigned.len(),
+            "firing alerts in no incident found; correlating them"
+        );
+        let current = topology.current();
+        let graph = Graph {
+            version: Some(current.version.id),
+            topology: &current.topology,
+        };
+        let mut rows = Vec::new();
+        let events = state
+            .unassigned
+            .into_iter()
+            .map(|stored| {
+                let labels: rootcause_correlation::Labels =
+                    serde_json::from_str(&stored.labels).unwrap_or_default();
+                let subject = match &stored.service {
+                    Some(service) => Subject::Service(service.clone()),
+                    None => settings.unmapped_subject(&labels),
+                };
+                rows.push(stored.clone());
+                AlertEvent {
+                    fingerprint: rootcause_correlation::Fingerprint::from_i64(stored.fingerprint),
+                    status: AlertStatus::Firing,
+                    starts_at: Some(stored.starts_at),
+                    ends_at: stored.ends_at,
+                    subject,
+                }
+            })
+            .collect::<Vec<_>>();
+        let observations = engine.observe(graph, &events, now);
+        let alerts = rows
+            .into_iter()
+            .zip(observations)
+            .map(|(stored, seen)| AlertWrite {
+                fingerprint: stored.fingerprint,
+                starts_at: stored.starts_at,
+                ends_at: stored.ends_at,
+                status: "firing",
+                service: stored.service,
+                incident: seen.incident.map(|id| id as i64),
+                source: leak_source(&stored.source),
+                severity: stored.severity,
+                signal: Signal::from_name(&stored.signal)
+                    .unwrap_or(Signal::Custom)
+                    .as_str(),
+                labels: stored.labels,
+                annotations: stored.annotations,
+                generator_url: stored.generator_url,
+            })
+            .collect();
+        store
+            .write_ingest(&IngestBatch {
+                alerts,
+                change: engine.take_changes(),
+                now,
+            })
+            .await?;
+    } else {
+        engine.take_changes();
+    }
+    Ok(engine)
+}
+
+/// The stored source name as the static string the writer uses.
+fn leak_source(source: &str) -> &'static str {
+    [Source::Webhook, Source::AlertmanagerApi, Source::Plain]
+        .into_iter()
+        .map(Source::as_str)
+        .find(|name| *name == source)
+        .unwrap_or("api")
+}
+
+async fn write_loop(
+    mut jobs: mpsc::Receiver<Job>,
+    store: Store,
+    topology: Arc<LiveTopology>,
+    mut engine: Engine,
+    max_batch: usize,
+) {
+    let mut ticker = tokio::time::interval(TICK_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let group = tokio::select! {
+            job = jobs.recv() => match job {
+                Some(job) => {
+                    let mut group = vec![job];
+                    let mut size = group[0].alerts.len();
+                    while size < max_batch {
+                        match jobs.try_recv() {
+                            Ok(job) => {
+                                size += job.alerts.len();
+                                group.push(job);
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    group
+                }
+                None => break,
+            },
+            _ = ticker.tick() => Vec::new(),
+        };
+        let now = now_millis();
+        let result = commit(&store, &topology, &mut engine, &group, now).await;
+        match result {
+            Ok(receipts) => {
+                for (job, receipt) in group.into_iter().zip(receipts) {
+                    let _ = job.reply.send(Ok(receipt));
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, requests = group.len(), "group commit failed; rebuilding the engine from the store");
+                for job in group {
+                    let _ = job.reply.send(Err(error.to_string()));
+                }
+                match rebuild(&store, &topology, engine.settings(), now).await {
+                    Ok(rebuilt) => engine = rebuilt,
+                    Err(error) => {
+                        tracing::error!(%error, "cannot rebuild the engine; keeping the old state")
+                    }
+                }
+            }
+        }
+        metrics::gauge!(names::INCIDENTS_OPEN).set(engine.open_incidents() as f64);
+        metrics::gauge!(names::ALERTS_FIRING).set(engine.firing_alerts() as f64);
+    }
+    tracing::info!("ingest writer stopped; every accepted alert is committed");
+}
+
+/// Correlates a group of requests and commits it; one receipt per request.
+async fn commit(
+    store: &Store,
+    topology: &LiveTopology,
+    engine: &mut Engine,
+    group: &[Job],
+    now: Millis,
+) -> Result<Vec<Receipt>, StoreError> {
+    let started = Instant::now();
+    let current = topology.current();
+    let graph = Graph {
+        version: Some(current.version.id),
+        topology: &current.topology,
+    };
+    let events = group
+        .iter()
+        .flat_map(|job| job.alerts.iter().map(|p| p.event.clone()))
+        .collect::<Vec<_>>();
+    let observations = if events.is_empty() {
+        engine.tick(now);
+        Vec::new()
+    } else {
+        engine.observe(graph, &events, now)
+    };
+    let correlated = started.elapsed();
+    let mut rows: Vec<AlertWrite> = Vec::new();
+    let mut row_of: HashMap<AlertKey, usize> = HashMap::new();
+    let mut receipts = Vec::with_capacity(group.len());
+    let mut seen = observations.into_iter();
+    let mut counts: HashMap<(&'static str, &'static str), u64> = HashMap::new();
+    for job in group {
+        let mut receipt = Receipt {
+            received: job.alerts.len(),
+            ..Receipt::default()
+        };
+        let mut incidents = BTreeSet::new();
+        for prepared in &job.alerts {
+            let observation = seen.next().expect("one observation per alert");
+            if prepared.row.service.is_none() {
+                receipt.unmapped += 1;
+            }
+            if let Some(id) = observation.incident {
+                incidents.insert(id);
+            }
+            let outcome = match observation.outcome {
+                Outcome::Opened | Outcome::Unassigned => {
+                    receipt.new += 1;
+                    "new"
+                }
+                Outcome::Refreshed | Outcome::Resolved => {
+                    receipt.updated += 1;
+                    "updated"
+                }
+                Outcome::Duplicate => {
+                    receipt.duplicates += 1;
+                    "duplicate"
+                }
+                Outcome::Stale => {
+                    receipt.stale += 1;
+                    "stale"
+                }
+            };
+            *counts.entry((prepared.row.source, outcome)).or_default() += 1;
+            if matches!(observation.outcome, Outcome::Duplicate | Outcome::Stale) {
+                continue;
+            }
+            let mut row = prepared.row.clone();
+            row.starts_at = observation.key.starts_at;
+            row.ends_at = observation.ends_at;
+            row.status = match observation.outcome {
+                Outcome::Opened | Outcome::Refreshed => AlertStatus::Firing.as_str(),
+                _ => AlertStatus::Resolved.as_str(),
+            };
+            match row_of.get(&observation.key) {
+                Some(&index) => {
+                    // Later deliveries of one occurrence in one batch: the last state wins, the
+                    // incident is kept.
+                    row.incident = observation
+                        .incident
+                        .map(|id| id as i64)
+                        .or(rows[index].incident);
+                    rows[index] = row;
+                }
+                None => {
+                    row.incident = observation.incident.map(|id| id as i64);
+                    row_of.insert(observation.key, rows.len());
+                    rows.push(row);
+                }
+            }
+        }
+        receipt.incidents = incidents.into_iter().collect();
+        receipts.push(receipt);
+    }
+    let batch = IngestBatch {
+        alerts: rows,
+        change: engine.take_changes(),
+        now,
+    };
+    store.write_ingest(&batch).await?;
+    if !events.is_empty() {
+        for ((source, outcome), count) in counts {
+            metrics::counter!(names::ALERTS_RECEIVED, "source" => source, "outcome" => outcome)
+                .increment(count);
+        }
+        metrics::histogram!(names::INGEST_BATCH_ALERTS).record(events.len() as f64);
+        metrics::histogram!(names::CORRELATION_SECONDS).record(correlated.as_secs_f64());
+        metrics::histogram!(names::INGEST_COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
+    }
+    Ok(receipts)
+}

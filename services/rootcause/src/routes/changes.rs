@@ -1,0 +1,241 @@
+//! `POST /api/v1/changes` and `GET /api/v1/changes`: deploys, configuration changes, scaling and
+//! infrastructure work, the evidence that most often explains an incident.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use rootcause_correlation::ServiceMapper;
+use rootcause_topology::Problem;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{check_range, millis_of, time_of};
+use crate::app::AppState;
+use crate::error::{ApiError, ApiQuery, ErrorBody, is_json, parse_json};
+use crate::ingest::now_millis;
+use crate::store::{ChangeFilter, NewChange, StoredChange};
+
+/// Kinds of change events.
+const KINDS: [&str; 5] = ["deploy", "config", "scale", "infra", "other"];
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(post_changes, list_changes))
+}
+
+/// A change event as sent.
+#[derive(Debug, Deserialize, ToSchema)]
+struct ChangeEvent {
+    /// The service changed (a name or alias of the topology, or any name).
+    service: String,
+    /// `deploy`, `config`, `scale`, `infra` or `other`.
+    kind: String,
+    /// RFC 3339 time of the change (default: now).
+    #[serde(default, alias = "time")]
+    at: Option<String>,
+    /// Version deployed.
+    #[serde(default)]
+    version: Option<String>,
+    /// Who made it.
+    #[serde(default)]
+    author: Option<String>,
+    /// Link to the pipeline run, pull request or ticket.
+    #[serde(default, alias = "url")]
+    link: Option<String>,
+    /// Free text.
+    #[serde(default, alias = "summary")]
+    description: Option<String>,
+}
+
+/// A stored change event.
+#[derive(Debug, Serialize, ToSchema)]
+struct ChangeView {
+    /// Id.
+    id: i64,
+    /// Service as sent.
+    service: String,
+    /// The topology service it maps to; null if none.
+    mapped_service: Option<String>,
+    /// Kind.
+    kind: String,
+    /// RFC 3339 time of the change.
+    at: String,
+    /// Version deployed (empty if none).
+    version: String,
+    /// Who made it.
+    author: Option<String>,
+    /// Link.
+    link: Option<String>,
+    /// Free text.
+    description: Option<String>,
+    /// RFC 3339 time received.
+    received_at: String,
+}
+
+impl From<StoredChange> for ChangeView {
+    fn from(row: StoredChange) -> Self {
+        ChangeView {
+            id: row.id,
+            service: row.service,
+            mapped_service: row.mapped,
+            kind: row.kind,
+            at: time_of(row.at),
+            version: row.version,
+            author: row.author,
+            link: row.link,
+            description: row.description,
+            received_at: time_of(row.received_at),
+        }
+    }
+}
+
+/// One stored event of a request.
+#[derive(Debug, Serialize, ToSchema)]
+struct StoredRef {
+    /// Its id.
+    id: i64,
+    /// False when the same event (service, kind, time, version) was already stored.
+    new: bool,
+}
+
+/// What a request stored.
+#[derive(Debug, Serialize, ToSchema)]
+struct ChangeReceipt {
+    /// One entry per event sent, in order.
+    items: Vec<StoredRef>,
+}
+
+/// Records change events: one object, or an array of them (all or nothing).
+#[utoipa::path(post, path = "/changes", tag = "changes", request_body = ChangeEvent,
+    responses(
+        (status = 202, description = "Committed", body = ChangeReceipt),
+        (status = 400, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Invalid events; nothing stored", body = ErrorBody)))]
+async fn post_changes(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    if !is_json(&headers) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "expected a body with content-type application/json",
+        ));
+    }
+    let body = body?;
+    let events: Vec<ChangeEvent> = if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[')
+    {
+        parse_json(&body)?
+    } else {
+        vec![parse_json(&body)?]
+    };
+    let now = now_millis();
+    let current = state.topology.current();
+    let mapper = ServiceMapper::new(&current.topology, &["service".to_owned()]);
+    let mut problems = Vec::new();
+    let mut changes = Vec::with_capacity(events.len());
+    for (index, event) in events.into_iter().enumerate() {
+        let at = format!("[{index}]");
+        if event.service.trim().is_empty() {
+            problems.push(Problem::at(
+                format!("{at}.service"),
+                "service must not be empty",
+            ));
+        }
+        let Some(kind) = KINDS.iter().find(|k| **k == event.kind) else {
+            problems.push(Problem::at(
+                format!("{at}.kind"),
+                format!(
+                    "unknown kind {:?}: expected one of {}",
+                    event.kind,
+                    KINDS.join(", ")
+                ),
+            ));
+            continue;
+        };
+        let time = match millis_of("at", event.at.as_deref()) {
+            Ok(time) => time.unwrap_or(now),
+            Err(_) => {
+                problems.push(Problem::at(
+                    format!("{at}.at"),
+                    format!("{:?} is not an RFC 3339 time", event.at.unwrap_or_default()),
+                ));
+                continue;
+            }
+        };
+        let labels = [("service".to_owned(), event.service.clone())].into();
+        changes.push(NewChange {
+            mapped: mapper.map(&labels).map(str::to_owned),
+            service: event.service,
+            kind,
+            at: time,
+            version: event.version.unwrap_or_default(),
+            author: event.author,
+            link: event.link,
+            description: event.description,
+        });
+    }
+    if !problems.is_empty() {
+        let message = format!("{} problems; nothing was stored", problems.len());
+        return Err(
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_changes", message)
+                .with_problems(problems),
+        );
+    }
+    let ids = state.store.insert_changes(&changes, now).await?;
+    let receipt = ChangeReceipt {
+        items: ids
+            .into_iter()
+            .map(|(id, new)| StoredRef { id, new })
+            .collect(),
+    };
+    Ok((StatusCode::ACCEPTED, Json(receipt)).into_response())
+}
+
+/// Filters of `GET /api/v1/changes`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ChangeQuery {
+    /// Service (as mapped or as sent).
+    service: Option<String>,
+    /// RFC 3339: at or after.
+    since: Option<String>,
+    /// RFC 3339: at or before.
+    until: Option<String>,
+    /// Most events, 1 to 10000 (default 100).
+    limit: Option<usize>,
+}
+
+/// A list of change events.
+#[derive(Debug, Serialize, ToSchema)]
+struct ChangeList {
+    /// Most recent first.
+    items: Vec<ChangeView>,
+}
+
+/// Change events, most recent first.
+#[utoipa::path(get, path = "/changes", tag = "changes", params(ChangeQuery),
+    responses((status = 200, description = "Change events", body = ChangeList),
+              (status = 400, description = "Bad filter", body = ErrorBody)))]
+async fn list_changes(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<ChangeQuery>,
+) -> Result<Json<ChangeList>, ApiError> {
+    let limit = query.limit.unwrap_or(100);
+    check_range("limit", limit, 1..=10_000)?;
+    let filter = ChangeFilter {
+        service: query.service,
+        since: millis_of("since", query.since.as_deref())?,
+        until: millis_of("until", query.until.as_deref())?,
+        limit: limit as i64,
+    };
+    let rows = state.store.list_changes(&filter).await?;
+    Ok(Json(ChangeList {
+        items: rows.into_iter().map(ChangeView::from).collect(),
+    }))
+}

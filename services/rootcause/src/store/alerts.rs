@@ -1,0 +1,660 @@
+//! Alerts and incidents: the ingest writer's group commit, the engine's state at start-up, and
+//! the read queries of the API.
+//!
+//! A batch goes to the database as a few statements whatever its size: the rows travel as one
+//! JSON document that SQLite (`json_each`) or PostgreSQL (`jsonb_to_recordset`) expands into
+//! rows, so a commit of ten thousand alerts costs a handful of round trips.
+
+use rootcause_correlation::engine::RestoredAlert;
+use rootcause_correlation::{
+    AlertKey, AlertStatus, Change, Fingerprint, IncidentKind, IncidentSnapshot, IncidentStatus,
+    Millis,
+};
+use serde::Serialize;
+use sqlx::FromRow;
+
+use super::{Backend, Store, StoreError, with_pool};
+
+/// An alert occurrence as the writer stores it (short field names: this is the wire form of the
+/// JSON batch, not an API type).
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertWrite {
+    /// Fingerprint bits.
+    #[serde(rename = "f")]
+    pub fingerprint: i64,
+    /// Start, epoch ms.
+    #[serde(rename = "s")]
+    pub starts_at: Millis,
+    /// End or expiry, epoch ms.
+    #[serde(rename = "e")]
+    pub ends_at: Option<Millis>,
+    /// `firing` or `resolved`.
+    #[serde(rename = "st")]
+    pub status: &'static str,
+    /// Mapped service.
+    #[serde(rename = "sv")]
+    pub service: Option<String>,
+    /// Incident.
+    #[serde(rename = "i")]
+    pub incident: Option<i64>,
+    /// Which endpoint it came through.
+    #[serde(rename = "src")]
+    pub source: &'static str,
+    /// The `severity` label.
+    #[serde(rename = "sev")]
+    pub severity: Option<String>,
+    /// Signal kind.
+    #[serde(rename = "sig")]
+    pub signal: &'static str,
+    /// Labels, as a JSON object text.
+    #[serde(rename = "l")]
+    pub labels: String,
+    /// Annotations, as a JSON object text.
+    #[serde(rename = "a")]
+    pub annotations: String,
+    /// Link back to the alert's source.
+    #[serde(rename = "g")]
+    pub generator_url: Option<String>,
+}
+
+/// One group commit: alert rows and what the engine changed because of them.
+#[derive(Debug, Default)]
+pub struct IngestBatch {
+    /// Occurrences to insert or update (one row per key).
+    pub alerts: Vec<AlertWrite>,
+    /// Incidents, timeline entries, merges and expiries.
+    pub change: Change,
+    /// When the batch was received.
+    pub now: Millis,
+}
+
+impl IngestBatch {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.alerts.is_empty() && self.change.is_empty()
+    }
+}
+
+#[derive(Serialize)]
+struct IncidentWrite<'a> {
+    id: i64,
+    k: &'static str,
+    st: &'static str,
+    o: Millis,
+    fa: Millis,
+    la: Millis,
+    q: Option<Millis>,
+    r: Option<Millis>,
+    m: Option<i64>,
+    sv: String,
+    g: String,
+    ac: i64,
+    fc: i64,
+    tv: Option<i64>,
+    #[serde(skip)]
+    services: &'a [(String, Millis)],
+}
+
+#[derive(Serialize)]
+struct ServiceWrite<'a> {
+    i: i64,
+    s: &'a str,
+}
+
+#[derive(Serialize)]
+struct EventWrite {
+    i: i64,
+    at: Millis,
+    k: String,
+    d: String,
+}
+
+const SQLITE_UPSERT_ALERTS: &str = "\
+INSERT INTO alerts (fingerprint, starts_at, ends_at, status, service, incident_id, source, severity, \
+                    signal, labels, annotations, generator_url, received_at, updated_at) \
+SELECT json_extract(value, '$.f'), json_extract(value, '$.s'), json_extract(value, '$.e'), \
+       json_extract(value, '$.st'), json_extract(value, '$.sv'), json_extract(value, '$.i'), \
+       json_extract(value, '$.src'), json_extract(value, '$.sev'), json_extract(value, '$.sig'), \
+       json_extract(value, '$.l'), json_extract(value, '$.a'), json_extract(value, '$.g'), $2, $2 \
+FROM json_each($1) WHERE true \
+ON CONFLICT (fingerprint, starts_at) DO UPDATE SET \
+    status = excluded.status, ends_at = excluded.ends_at, \
+    incident_id = COALESCE(excluded.incident_id, alerts.incident_id), updated_at = excluded.updated_at \
+WHERE alerts.status = 'firing'";
+
+const POSTGRES_UPSERT_ALERTS: &str = "\
+INSERT INTO alerts (fingerprint, starts_at, ends_at, status, service, incident_id, source, severity, \
+                    signal, labels, annotations, generator_url, received_at, updated_at) \
+SELECT x.f, x.s, x.e, x.st, x.sv, x.i, x.src, x.sev, x.sig, x.l, x.a, x.g, $2, $2 \
+FROM jsonb_to_recordset($1::jsonb) AS x(f BIGINT, s BIGINT, e BIGINT, st TEXT, sv TEXT, i BIGINT, \
+     src TEXT, sev TEXT, sig TEXT, l TEXT, a TEXT, g TEXT) \
+ON CONFLICT (fingerprint, starts_at) DO UPDATE SET \
+    status = excluded.status, ends_at = excluded.ends_at, \
+    incident_id = COALESCE(excluded.incident_id, alerts.incident_id), updated_at = excluded.updated_at \
+WHERE alerts.status = 'firing'";
+
+const SQLITE_UPSERT_INCIDENTS: &str = "\
+INSERT INTO incidents (id, kind, status, opened_at, first_activity, last_activity, quiet_since, \
+                       resolved_at, merged_into, services, label_groups, alert_count, firing_count, \
+                       topology_version, updated_at) \
+SELECT json_extract(value, '$.id'), json_extract(value, '$.k'), json_extract(value, '$.st'), \
+       json_extract(value, '$.o'), json_extract(value, '$.fa'), json_extract(value, '$.la'), \
+       json_extract(value, '$.q'), json_extract(value, '$.r'), json_extract(value, '$.m'), \
+       json_extract(value, '$.sv'), json_extract(value, '$.g'), json_extract(value, '$.ac'), \
+       json_extract(value, '$.fc'), json_extract(value, '$.tv'), $2 \
+FROM json_each($1) WHERE true \
+ON CONFLICT (id) DO UPDATE SET \
+    kind = excluded.kind, status = excluded.status, opened_at = excluded.opened_at, \
+    first_activity = excluded.first_activity, last_activity = excluded.last_activity, \
+    quiet_since = excluded.quiet_since, resolved_at = excluded.resolved_at, \
+    merged_into = excluded.merged_into, services = excluded.services, \
+    label_groups = excluded.label_groups, alert_count = excluded.alert_count, \
+    firing_count = excluded.firing_count, topology_version = excluded.topology_version, \
+    updated_at = excluded.updated_at";
+
+const POSTGRES_UPSERT_INCIDENTS: &str = "\
+INSERT INTO incidents (id, kind, status, opened_at, first_activity, last_activity, quiet_since, \
+                       resolved_at, merged_into, services, label_groups, alert_count, firing_count, \
+                       topology_version, updated_at) \
+SELECT x.id, x.k, x.st, x.o, x.fa, x.la, x.q, x.r, x.m, x.sv, x.g, x.ac, x.fc, x.tv, $2 \
+FROM jsonb_to_recordset($1::jsonb) AS x(id BIGINT, k TEXT, st TEXT, o BIGINT, fa BIGINT, la BIGINT, \
+     q BIGINT, r BIGINT, m BIGINT, sv TEXT, g TEXT, ac BIGINT, fc BIGINT, tv BIGINT) \
+ON CONFLICT (id) DO UPDATE SET \
+    kind = excluded.kind, status = excluded.status, opened_at = excluded.opened_at, \
+    first_activity = excluded.first_activity, last_activity = excluded.last_activity, \
+    quiet_since = excluded.quiet_since, resolved_at = excluded.resolved_at, \
+    merged_into = excluded.merged_into, services = excluded.services, \
+    label_groups = excluded.label_groups, alert_count = excluded.alert_count, \
+    firing_count = excluded.firing_count, topology_version = excluded.topology_version, \
+    updated_at = excluded.updated_at";
+
+const SQLITE_INSERT_SERVICES: &str = "\
+INSERT INTO incident_services (incident_id, service) \
+SELECT json_extract(value, '$.i'), json_extract(value, '$.s') FROM json_each($1) WHERE true \
+ON CONFLICT DO NOTHING";
+
+const POSTGRES_INSERT_SERVICES: &str = "\
+INSERT INTO incident_services (incident_id, service) \
+SELECT x.i, x.s FROM jsonb_to_recordset($1::jsonb) AS x(i BIGINT, s TEXT) \
+ON CONFLICT DO NOTHING";
+
+const SQLITE_INSERT_EVENTS: &str = "\
+INSERT INTO incident_events (incident_id, at, kind, detail) \
+SELECT json_extract(value, '$.i'), json_extract(value, '$.at'), json_extract(value, '$.k'), \
+       json_extract(value, '$.d') FROM json_each($1)";
+
+const POSTGRES_INSERT_EVENTS: &str = "\
+INSERT INTO incident_events (incident_id, at, kind, detail) \
+SELECT x.i, x.at, x.k, x.d FROM jsonb_to_recordset($1::jsonb) AS x(i BIGINT, at BIGINT, k TEXT, d TEXT)";
+
+const REASSIGN_ALERTS: &str =
+    "UPDATE alerts SET incident_id = $1, updated_at = $3 WHERE incident_id = $2";
+
+const EXPIRE_ALERT: &str = "UPDATE alerts SET status = 'resolved', ends_at = $3, updated_at = $4 \
+     WHERE fingerprint = $1 AND starts_at = $2 AND status = 'firing'";
+
+/// The statements of one group commit, per engine.
+struct BatchSql {
+    alerts: &'static str,
+    incidents: &'static str,
+    services: &'static str,
+    events: &'static str,
+}
+
+const SQLITE_BATCH: BatchSql = BatchSql {
+    alerts: SQLITE_UPSERT_ALERTS,
+    incidents: SQLITE_UPSERT_INCIDENTS,
+    services: SQLITE_INSERT_SERVICES,
+    events: SQLITE_INSERT_EVENTS,
+};
+
+const POSTGRES_BATCH: BatchSql = BatchSql {
+    alerts: POSTGRES_UPSERT_ALERTS,
+    incidents: POSTGRES_UPSERT_INCIDENTS,
+    services: POSTGRES_INSERT_SERVICES,
+    events: POSTGRES_INSERT_EVENTS,
+};
+
+/// What the engine needs at start-up.
+#[derive(Debug, Default)]
+pub struct EngineState {
+    /// Incidents open, or resolved recently enough to reopen.
+    pub incidents: Vec<IncidentSnapshot>,
+    /// Their firing alerts and their recently ended ones.
+    pub alerts: Vec<RestoredAlert>,
+    /// The next incident id.
+    pub next_id: u64,
+    /// Firing alerts in no incident (none, unless a write was interrupted in a way the
+    /// transaction should make impossible): the engine replays them.
+    pub unassigned: Vec<StoredAlert>,
+}
+
+/// An alert as stored.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct StoredAlert {
+    /// Row id: the order alerts were first received in.
+    pub id: i64,
+    /// Fingerprint bits.
+    pub fingerprint: i64,
+    /// `firing` or `resolved`.
+    pub status: String,
+    /// Start, epoch ms.
+    pub starts_at: i64,
+    /// End (resolved) or expiry (firing), epoch ms.
+    pub ends_at: Option<i64>,
+    /// Mapped service.
+    pub service: Option<String>,
+    /// Incident.
+    pub incident_id: Option<i64>,
+    /// Endpoint it came through.
+    pub source: String,
+    /// `severity` label.
+    pub severity: Option<String>,
+    /// Signal kind.
+    pub signal: String,
+    /// Labels, JSON object text.
+    pub labels: String,
+    /// Annotations, JSON object text.
+    pub annotations: String,
+    /// Link back to the source.
+    pub generator_url: Option<String>,
+    /// First received, epoch ms.
+    pub received_at: i64,
+    /// Last changed, epoch ms.
+    pub updated_at: i64,
+}
+
+/// An incident as stored.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct StoredIncident {
+    /// Id.
+    pub id: i64,
+    /// `topology` or `unmapped`.
+    pub kind: String,
+    /// `open`, `resolved` or `merged`.
+    pub status: String,
+    /// Epoch ms.
+    pub opened_at: i64,
+    /// Epoch ms.
+    pub first_activity: i64,
+    /// Epoch ms.
+    pub last_activity: i64,
+    /// Epoch ms.
+    pub quiet_since: Option<i64>,
+    /// Epoch ms.
+    pub resolved_at: Option<i64>,
+    /// Survivor of a merge.
+    pub merged_into: Option<i64>,
+    /// JSON `[[service, first alert ms], ...]`.
+    pub services: String,
+    /// JSON `[[key, value], ...]`.
+    pub label_groups: String,
+    /// Alert occurrences.
+    pub alert_count: i64,
+    /// Firing now.
+    pub firing_count: i64,
+    /// Topology version last correlated under.
+    pub topology_version: Option<i64>,
+    /// Epoch ms.
+    pub updated_at: i64,
+}
+
+/// A timeline entry as stored.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct StoredEvent {
+    /// Order.
+    pub id: i64,
+    /// Epoch ms.
+    pub at: i64,
+    /// Event kind.
+    pub kind: String,
+    /// JSON of the event.
+    pub detail: String,
+}
+
+/// Filters of the alert list.
+#[derive(Debug, Clone, Default)]
+pub struct AlertFilter {
+    /// `firing` or `resolved`.
+    pub status: Option<String>,
+    /// Mapped service.
+    pub service: Option<String>,
+    /// Only alerts no service was found for.
+    pub unmapped: Option<bool>,
+    /// Incident.
+    pub incident: Option<i64>,
+    /// Started at or after (ms).
+    pub since: Option<i64>,
+    /// Started at or before (ms).
+    pub until: Option<i64>,
+    /// Only ids below this (paging, newest first).
+    pub before: Option<i64>,
+    /// Most rows.
+    pub limit: i64,
+}
+
+/// Filters of the incident list.
+#[derive(Debug, Clone, Default)]
+pub struct IncidentFilter {
+    /// `open`, `resolved` or `merged`.
+    pub status: Option<String>,
+    /// Touches this service.
+    pub service: Option<String>,
+    /// Active at or after (ms).
+    pub since: Option<i64>,
+    /// Active at or before (ms).
+    pub until: Option<i64>,
+    /// Only ids below this (paging, newest first).
+    pub before: Option<i64>,
+    /// Most rows.
+    pub limit: i64,
+}
+
+const ALERT_COLUMNS: &str = "id, fingerprint, status, starts_at, ends_at, service, incident_id, \
+     source, severity, signal, labels, annotations, generator_url, received_at, updated_at";
+
+const INCIDENT_COLUMNS: &str = "id, kind, status, opened_at, first_activity, last_activity, \
+     quiet_since, resolved_at, merged_into, services, label_groups, alert_count, firing_count, \
+     topology_version, updated_at";
+
+impl Store {
+    /// Commits one batch in one transaction: alert rows, incidents, their services, timeline
+    /// entries, merges and expiries. Either all of it is stored or none.
+    pub async fn write_ingest(&self, batch: &IngestBatch) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let alerts = serde_json::to_string(&batch.alerts).map_err(encode_error)?;
+        let incidents = batch
+            .change
+            .incidents
+            .iter()
+            .map(incident_write)
+            .collect::<Result<Vec<_>, _>>()?;
+        let services = incidents
+            .iter()
+            .flat_map(|i| {
+                i.services
+                    .iter()
+                    .map(move |(s, _)| ServiceWrite { i: i.id, s })
+            })
+            .collect::<Vec<_>>();
+        let events = batch
+            .change
+            .timeline
+            .iter()
+            .map(|entry| {
+                let detail = serde_json::to_value(&entry.event).map_err(encode_error)?;
+                let kind = detail
+                    .get("kind")
+                    .and_then(|k| k.as_str())
+                    .unwrap_or("unknown")
+                    .to_owned();
+                Ok(EventWrite {
+                    i: to_i64(entry.incident),
+                    at: entry.at,
+                    k: kind,
+                    d: detail.to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let incidents_json = serde_json::to_string(&incidents).map_err(encode_error)?;
+        let services_json = serde_json::to_string(&services).map_err(encode_error)?;
+        let events_json = serde_json::to_string(&events).map_err(encode_error)?;
+        let sql = match self.backend {
+            Backend::Sqlite(_) => &SQLITE_BATCH,
+            Backend::Postgres(_) => &POSTGRES_BATCH,
+        };
+        let now = batch.now;
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            if !batch.alerts.is_empty() {
+                sqlx::query(sql.alerts).bind(&alerts).bind(now).execute(&mut *tx).await?;
+            }
+            for (key, ended) in &batch.change.expired {
+                sqlx::query(EXPIRE_ALERT)
+                    .bind(key.fingerprint.to_i64())
+                    .bind(key.starts_at)
+                    .bind(ended)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for (absorbed, survivor) in &batch.change.merges {
+                sqlx::query(REASSIGN_ALERTS)
+                    .bind(to_i64(*survivor))
+                    .bind(to_i64(*absorbed))
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if !incidents.is_empty() {
+                sqlx::query(sql.incidents).bind(&incidents_json).bind(now).execute(&mut *tx).await?;
+            }
+            if !services.is_empty() {
+                sqlx::query(sql.services).bind(&services_json).execute(&mut *tx).await?;
+            }
+            if !events.is_empty() {
+                sqlx::query(sql.events).bind(&events_json).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// What the correlation engine needs to continue after a restart: incidents open or
+    /// resolved at or after `keep_since` (ms), their firing alerts and those ended at or after
+    /// `keep_since`, the next incident id, and firing alerts in no incident.
+    pub async fn load_engine_state(&self, keep_since: Millis) -> Result<EngineState, StoreError> {
+        let held = "status = 'open' OR (status = 'resolved' AND resolved_at >= $1)";
+        let (incidents, alerts, max_id, unassigned) = with_pool!(self, pool => {
+            let incidents = sqlx::query_as::<_, StoredIncident>(sqlx::AssertSqlSafe(format!(
+                "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE {held} ORDER BY id"
+            )))
+            .bind(keep_since)
+            .fetch_all(pool)
+            .await?;
+            let alerts = sqlx::query_as::<_, (i64, i64, Option<i64>, String, i64)>(sqlx::AssertSqlSafe(format!(
+                "SELECT fingerprint, starts_at, ends_at, status, incident_id FROM alerts \
+                 WHERE incident_id IN (SELECT id FROM incidents WHERE {held}) \
+                 AND (status = 'firing' OR ends_at >= $1)"
+            )))
+            .bind(keep_since)
+            .fetch_all(pool)
+            .await?;
+            let max_id: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM incidents")
+                .fetch_one(pool)
+                .await?;
+            let unassigned = sqlx::query_as::<_, StoredAlert>(sqlx::AssertSqlSafe(format!(
+                "SELECT {ALERT_COLUMNS} FROM alerts \
+                 WHERE incident_id IS NULL AND status = 'firing' ORDER BY id"
+            )))
+            .fetch_all(pool)
+            .await?;
+            (incidents, alerts, max_id, unassigned)
+        });
+        let incidents = incidents
+            .into_iter()
+            .map(incident_snapshot)
+            .collect::<Result<Vec<_>, _>>()?;
+        let alerts = alerts
+            .into_iter()
+            .map(|(fingerprint, starts_at, ends_at, status, incident)| {
+                let status = status.parse::<AlertStatus>().map_err(corrupt)?;
+                Ok(RestoredAlert {
+                    key: AlertKey {
+                        fingerprint: Fingerprint::from_i64(fingerprint),
+                        starts_at,
+                    },
+                    expires_at: (status == AlertStatus::Firing).then_some(ends_at).flatten(),
+                    incident: to_u64(incident),
+                    status,
+                    ends_at: (status == AlertStatus::Resolved)
+                        .then_some(ends_at)
+                        .flatten(),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(EngineState {
+            incidents,
+            alerts,
+            next_id: to_u64(max_id.unwrap_or(0)) + 1,
+            unassigned,
+        })
+    }
+
+    /// Alerts matching `filter`, newest first.
+    pub async fn list_alerts(&self, filter: &AlertFilter) -> Result<Vec<StoredAlert>, StoreError> {
+        let sql = format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE \
+             ($1 IS NULL OR status = $1) AND ($2 IS NULL OR service = $2) \
+             AND ($3 IS NULL OR incident_id = $3) AND ($4 IS NULL OR starts_at >= $4) \
+             AND ($5 IS NULL OR starts_at <= $5) AND ($6 IS NULL OR id < $6) \
+             AND ($7 IS NULL OR (service IS NULL) = $7) \
+             ORDER BY id DESC LIMIT $8"
+        );
+        let rows = with_pool!(self, pool => {
+            sqlx::query_as::<_, StoredAlert>(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(filter.status.as_deref())
+                .bind(filter.service.as_deref())
+                .bind(filter.incident)
+                .bind(filter.since)
+                .bind(filter.until)
+                .bind(filter.before)
+                .bind(filter.unmapped)
+                .bind(filter.limit)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows)
+    }
+
+    /// The alerts of incident `id`, first received first, at most `limit`.
+    pub async fn incident_alerts(
+        &self,
+        id: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredAlert>, StoreError> {
+        let sql = format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE incident_id = $1 ORDER BY id LIMIT $2"
+        );
+        let rows = with_pool!(self, pool => {
+            sqlx::query_as::<_, StoredAlert>(sqlx::AssertSqlSafe(sql.clone())).bind(id).bind(limit).fetch_all(pool).await?
+        });
+        Ok(rows)
+    }
+
+    /// Incidents matching `filter`, newest first.
+    pub async fn list_incidents(
+        &self,
+        filter: &IncidentFilter,
+    ) -> Result<Vec<StoredIncident>, StoreError> {
+        let sql = format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE \
+             ($1 IS NULL OR status = $1) \
+             AND ($2 IS NULL OR id IN (SELECT incident_id FROM incident_services WHERE service = $2)) \
+             AND ($3 IS NULL OR last_activity >= $3) AND ($4 IS NULL OR first_activity <= $4) \
+             AND ($5 IS NULL OR id < $5) \
+             ORDER BY id DESC LIMIT $6"
+        );
+        let rows = with_pool!(self, pool => {
+            sqlx::query_as::<_, StoredIncident>(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(filter.status.as_deref())
+                .bind(filter.service.as_deref())
+                .bind(filter.since)
+                .bind(filter.until)
+                .bind(filter.before)
+                .bind(filter.limit)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows)
+    }
+
+    /// Incident `id`, if stored.
+    pub async fn incident(&self, id: i64) -> Result<Option<StoredIncident>, StoreError> {
+        let sql = format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = $1");
+        let row = with_pool!(self, pool => {
+            sqlx::query_as::<_, StoredIncident>(sqlx::AssertSqlSafe(sql.clone())).bind(id).fetch_optional(pool).await?
+        });
+        Ok(row)
+    }
+
+    /// The timeline of incident `id`, oldest first.
+    pub async fn incident_timeline(&self, id: i64) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = with_pool!(self, pool => {
+            sqlx::query_as::<_, StoredEvent>(
+                "SELECT id, at, kind, detail FROM incident_events WHERE incident_id = $1 ORDER BY id",
+            )
+            .bind(id)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows)
+    }
+}
+
+fn incident_write(snapshot: &IncidentSnapshot) -> Result<IncidentWrite<'_>, StoreError> {
+    Ok(IncidentWrite {
+        id: to_i64(snapshot.id),
+        k: snapshot.kind.as_str(),
+        st: snapshot.status.as_str(),
+        o: snapshot.opened_at,
+        fa: snapshot.first_activity,
+        la: snapshot.last_activity,
+        q: snapshot.quiet_since,
+        r: snapshot.resolved_at,
+        m: snapshot.merged_into.map(to_i64),
+        sv: serde_json::to_string(&snapshot.services).map_err(encode_error)?,
+        g: serde_json::to_string(&snapshot.groups).map_err(encode_error)?,
+        ac: to_i64(snapshot.alert_count),
+        fc: to_i64(snapshot.firing_count),
+        tv: snapshot.topology_version,
+        services: &snapshot.services,
+    })
+}
+
+/// The engine's view of a stored incident.
+pub fn incident_snapshot(row: StoredIncident) -> Result<IncidentSnapshot, StoreError> {
+    Ok(IncidentSnapshot {
+        id: to_u64(row.id),
+        kind: match row.kind.as_str() {
+            "topology" => IncidentKind::Topology,
+            "unmapped" => IncidentKind::Unmapped,
+            other => return Err(corrupt(format!("unknown incident kind {other:?}"))),
+        },
+        status: match row.status.as_str() {
+            "open" => IncidentStatus::Open,
+            "resolved" => IncidentStatus::Resolved,
+            "merged" => IncidentStatus::Merged,
+            other => return Err(corrupt(format!("unknown incident status {other:?}"))),
+        },
+        opened_at: row.opened_at,
+        first_activity: row.first_activity,
+        last_activity: row.last_activity,
+        quiet_since: row.quiet_since,
+        resolved_at: row.resolved_at,
+        merged_into: row.merged_into.map(to_u64),
+        services: serde_json::from_str(&row.services).map_err(corrupt)?,
+        groups: serde_json::from_str(&row.label_groups).map_err(corrupt)?,
+        alert_count: to_u64(row.alert_count),
+        firing_count: to_u64(row.firing_count),
+        topology_version: row.topology_version,
+    })
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn to_u64(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+fn encode_error(error: serde_json::Error) -> StoreError {
+    StoreError::Corrupt(format!("cannot encode a batch: {error}"))
+}
+
+fn corrupt(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(error.to_string())
+}

@@ -322,8 +322,8 @@ pub struct RestoredAlert {
     pub incident: u64,
     /// Firing, or ended (remembered to recognise stale deliveries and to reopen).
     pub status: AlertStatus,
-    /// When an ended alert ended.
-    pub ends_at: Option<Millis>,
+    /// For an ended alert, when its end was noted (the stored row's last update).
+    pub noted_at: Option<Millis>,
 }
 
 /// What changed since the last [`Engine::take_changes`]: what a store must write.
@@ -379,7 +379,8 @@ struct Firing {
 #[derive(Debug, Clone, Copy)]
 struct Ended {
     starts_at: Millis,
-    ends_at: Millis,
+    /// When the engine learnt of the end (its `now`): late deliveries are judged against it.
+    noted_at: Millis,
     incident: u64,
 }
 
@@ -406,7 +407,7 @@ pub struct Engine {
     expiries: BTreeSet<(Millis, Fingerprint)>,
     /// The last ended occurrence of each recently ended fingerprint.
     ended: HashMap<Fingerprint, Ended>,
-    /// (end, fingerprint, start) of each entry of `ended`, to forget old entries in end order.
+    /// (noted, fingerprint, start) of each entry of `ended`, to forget old entries in order.
     ended_order: BTreeSet<(Millis, Fingerprint, Millis)>,
     /// Entries of `ended` past their time kept because their resolved incident can still
     /// reopen; forgotten with the incident.
@@ -514,7 +515,7 @@ impl Engine {
                 _ => engine.remember_ended(
                     alert.key,
                     alert.incident,
-                    alert.ends_at.unwrap_or(alert.key.starts_at),
+                    alert.noted_at.unwrap_or(alert.key.starts_at),
                 ),
             }
         }
@@ -670,8 +671,8 @@ impl Engine {
                 self.forget_ended(fingerprint, starts_at);
             }
         }
-        while let Some(&(ends_at, fingerprint, starts_at)) = self.ended_order.first() {
-            if now.saturating_sub(ends_at) < reopen_within {
+        while let Some(&(noted_at, fingerprint, starts_at)) = self.ended_order.first() {
+            if now.saturating_sub(noted_at) < reopen_within {
                 break;
             }
             self.ended_order.pop_first();
@@ -1163,7 +1164,7 @@ impl Engine {
             fingerprint,
             starts_at: firing.starts_at,
         };
-        self.remember_ended(key, firing.incident, ends_at);
+        self.remember_ended(key, firing.incident, now);
         if let Some(incident) = self.incidents.get_mut(&firing.incident) {
             incident.firing.remove(&fingerprint);
             self.dirty.insert(firing.incident);
@@ -1172,20 +1173,20 @@ impl Engine {
             .push((firing.incident, ends_at.min(now)));
     }
 
-    fn remember_ended(&mut self, key: AlertKey, incident: u64, ends_at: Millis) {
+    fn remember_ended(&mut self, key: AlertKey, incident: u64, noted_at: Millis) {
         if let Some(old) = self.ended.insert(
             key.fingerprint,
             Ended {
                 starts_at: key.starts_at,
-                ends_at,
+                noted_at,
                 incident,
             },
         ) {
             self.ended_order
-                .remove(&(old.ends_at, key.fingerprint, old.starts_at));
+                .remove(&(old.noted_at, key.fingerprint, old.starts_at));
         }
         self.ended_order
-            .insert((ends_at, key.fingerprint, key.starts_at));
+            .insert((noted_at, key.fingerprint, key.starts_at));
     }
 
     /// The incident that holds `id`'s alerts now (following merges).

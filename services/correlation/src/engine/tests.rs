@@ -426,7 +426,7 @@ fn a_restored_engine_continues_where_the_old_one_stopped() {
         expires_at: None,
         incident,
         status,
-        ends_at: (status == AlertStatus::Resolved).then_some(T0 + 1000),
+        noted_at: (status == AlertStatus::Resolved).then_some(T0 + 1000),
     })
     .collect();
     let mut restored = Engine::restore(Settings::default(), incidents, alerts, 3);
@@ -624,7 +624,7 @@ proptest! {
                 expires_at: f.expires_at,
                 incident: f.incident,
                 status: AlertStatus::Firing,
-                ends_at: None,
+                noted_at: None,
             })
             .collect::<Vec<_>>();
         alerts.extend(before.ended.iter().map(|(fp, e)| RestoredAlert {
@@ -632,7 +632,7 @@ proptest! {
             expires_at: None,
             incident: e.incident,
             status: AlertStatus::Resolved,
-            ends_at: Some(e.ends_at),
+            noted_at: Some(e.noted_at),
         }));
         before.take_changes();
         let mut restored = Engine::restore(Settings::default(), incidents, alerts, before.next_id);

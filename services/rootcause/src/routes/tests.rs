@@ -12,7 +12,8 @@ use tower::ServiceExt;
 
 use super::router;
 use crate::app::AppState;
-use crate::config::HttpConfig;
+use crate::config::{HttpConfig, IngestConfig};
+use crate::ingest::Ingest;
 use crate::live_topology::LiveTopology;
 use crate::store::tests::sqlite_store;
 use crate::telemetry;
@@ -47,12 +48,25 @@ impl Answer {
 }
 
 async fn app_with(http: HttpConfig) -> TestApp {
+    app_configured(http, IngestConfig::default()).await
+}
+
+async fn app_configured(http: HttpConfig, ingest: IngestConfig) -> TestApp {
     let (store, dir) = sqlite_store().await;
-    let topology = LiveTopology::start(store.clone(), None).await.unwrap();
+    let topology = Arc::new(LiveTopology::start(store.clone(), None).await.unwrap());
+    let (ingest, _writer) = Ingest::start(
+        store.clone(),
+        topology.clone(),
+        ingest,
+        rootcause_correlation::Settings::default(),
+    )
+    .await
+    .unwrap();
     let state = AppState {
         store,
-        topology: Arc::new(topology),
+        topology,
         metrics: telemetry::metrics(),
+        ingest,
     };
     TestApp {
         router: router(state, &http),
@@ -94,6 +108,16 @@ impl TestApp {
 
     async fn get(&self, uri: &str) -> Answer {
         self.send(Method::GET, uri, &[], "").await
+    }
+
+    async fn post_json(&self, uri: &str, body: &Value) -> Answer {
+        self.send(
+            Method::POST,
+            uri,
+            &[("content-type", "application/json")],
+            &body.to_string(),
+        )
+        .await
     }
 
     async fn put_json(&self, uri: &str, body: &Value) -> Answer {
@@ -694,4 +718,266 @@ async fn unknown_methods_do_not_become_metric_labels() {
     let metrics = app.get("/metrics").await.text;
     assert!(!metrics.contains("BREW"));
     assert!(metrics.contains("method=\"other\""), "{metrics}");
+}
+
+// ---- alerts, incidents, changes -----------------------------------------------------------
+
+fn webhook(alerts: Value) -> Value {
+    json!({
+        "version": "4", "groupKey": "{}:{}", "status": "firing", "receiver": "rc",
+        "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
+        "externalURL": "http://am:9093", "truncatedAlerts": 0,
+        "notification_reason": "new_alert", "alerts": alerts,
+    })
+}
+
+#[tokio::test]
+async fn a_database_and_its_callers_alerting_make_one_incident() {
+    let app = app().await;
+    // web → api → db, and a search branch: indexdb is three hops from web.
+    let topology = json!({
+        "services": [
+            {"name": "web", "kind": "gateway"}, {"name": "api", "kind": "service"},
+            {"name": "db", "kind": "database"}, {"name": "search", "kind": "service"},
+            {"name": "index", "kind": "service"}, {"name": "indexdb", "kind": "database"},
+        ],
+        "dependencies": [
+            {"caller": "web", "callee": "api"}, {"caller": "api", "callee": "db"},
+            {"caller": "web", "callee": "search"}, {"caller": "search", "callee": "index"},
+            {"caller": "index", "callee": "indexdb"},
+        ]
+    });
+    assert_eq!(
+        app.put_json("/api/v1/topology", &topology).await.status,
+        StatusCode::CREATED
+    );
+    let now = chrono::Utc::now().to_rfc3339();
+    let alerts = ["db", "api", "web"]
+        .iter()
+        .map(|service| {
+            json!({"status": "firing", "labels": {"alertname": "Down", "service": service},
+                   "startsAt": now, "endsAt": "0001-01-01T00:00:00Z"})
+        })
+        .collect::<Vec<_>>();
+    let answer = app
+        .post_json("/api/v1/alerts/alertmanager", &webhook(json!(alerts)))
+        .await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.text);
+    let receipt = answer.json();
+    assert_eq!(receipt["new"], 3);
+    assert_eq!(receipt["incidents"], json!([1]));
+
+    // An unrelated service far away, and an alert no service is found for.
+    let far = app
+        .post_json(
+            "/api/v1/alerts",
+            &json!({"alerts": [{"service": "indexdb", "alertname": "Errors"},
+                               {"labels": {"alertname": "Disk", "instance": "host-9"}}]}),
+        )
+        .await;
+    assert_eq!(far.status, StatusCode::ACCEPTED, "{}", far.text);
+    assert_eq!(far.json()["unmapped"], 1);
+
+    let open = app.get("/api/v1/incidents?status=open").await.json();
+    let items = open["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3, "{open}");
+    let first = app.get("/api/v1/incidents/1").await.json();
+    let services = first["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect::<Vec<_>>();
+    assert_eq!(services, ["api", "db", "web"]);
+    assert_eq!(first["alerts"].as_array().unwrap().len(), 3);
+    assert_eq!(first["timeline"][0]["kind"], "opened");
+    let unmapped = items.iter().find(|i| i["unmapped"] == true).unwrap();
+    assert_eq!(unmapped["label_groups"][0]["name"], "instance");
+
+    // Filters.
+    let by_service = app.get("/api/v1/incidents?service=indexdb").await.json();
+    assert_eq!(by_service["items"].as_array().unwrap().len(), 1);
+    let unmapped_alerts = app.get("/api/v1/alerts?unmapped=true").await.json();
+    assert_eq!(unmapped_alerts["items"].as_array().unwrap().len(), 1);
+    let paged = app.get("/api/v1/alerts?limit=2").await.json();
+    assert_eq!(paged["items"].as_array().unwrap().len(), 2);
+    let before = paged["next_before"].as_i64().unwrap();
+    let rest = app
+        .get(&format!("/api/v1/alerts?limit=100&before={before}"))
+        .await
+        .json();
+    assert_eq!(rest["items"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        app.get("/api/v1/incidents/99").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn the_same_alert_by_two_paths_and_twice_is_one_alert() {
+    let app = app().await;
+    let starts = "2026-11-24T10:00:00Z";
+    let payload = webhook(json!([{"status": "firing",
+        "labels": {"alertname": "Down", "service": "cartservice"},
+        "startsAt": starts, "endsAt": "0001-01-01T00:00:00Z"}]));
+    assert_eq!(
+        app.post_json("/api/v1/alerts/alertmanager", &payload)
+            .await
+            .json()["new"],
+        1
+    );
+    let again = app.post_json("/api/v1/alerts/alertmanager", &payload).await;
+    assert_eq!(again.json()["duplicates"], 1);
+    // Prometheus sending the same labels to the Alertmanager API path: the same fingerprint.
+    let direct = app
+        .post_json(
+            "/api/v2/alerts",
+            &json!([{"labels": {"service": "cartservice", "alertname": "Down"}, "startsAt": starts}]),
+        )
+        .await;
+    assert_eq!(direct.status, StatusCode::OK);
+    assert_eq!(direct.json()["new"], 0, "{}", direct.text);
+    let alerts = app.get("/api/v1/alerts").await.json();
+    assert_eq!(alerts["items"].as_array().unwrap().len(), 1);
+    // Resolution updates the alert, and a repeat of the resolution changes nothing.
+    let resolved = webhook(json!([{"status": "resolved",
+        "labels": {"alertname": "Down", "service": "cartservice"},
+        "startsAt": starts, "endsAt": "2026-11-24T10:05:00Z"}]));
+    assert_eq!(
+        app.post_json("/api/v1/alerts/alertmanager", &resolved)
+            .await
+            .json()["updated"],
+        1
+    );
+    assert_eq!(
+        app.post_json("/api/v1/alerts/alertmanager", &resolved)
+            .await
+            .json()["duplicates"],
+        1
+    );
+    let alert = &app.get("/api/v1/alerts").await.json()["items"][0];
+    assert_eq!(alert["status"], "resolved");
+    assert_eq!(alert["ends_at"], "2026-11-24T10:05:00.000Z");
+}
+
+#[tokio::test]
+async fn a_batch_with_one_bad_alert_is_refused_whole_with_its_index() {
+    let app = app().await;
+    let answer = app
+        .post_json(
+            "/api/v1/alerts/alertmanager",
+            &webhook(json!([
+                {"status": "firing", "labels": {"alertname": "A"}},
+                {"status": "firing", "labels": {"alertname": "B"}, "startsAt": "soon"},
+            ])),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(answer.json()["code"], "invalid_alerts");
+    assert_eq!(answer.problem_paths(), ["alerts[1].startsAt"]);
+    let stored = app.get("/api/v1/alerts").await.json();
+    assert_eq!(
+        stored["items"].as_array().unwrap().len(),
+        0,
+        "nothing half-applied"
+    );
+
+    let wrong_type = app
+        .post_json("/api/v2/alerts", &json!([{"labels": "x"}]))
+        .await;
+    assert_eq!(wrong_type.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(wrong_type.problem_paths(), ["[0].labels"]);
+    let not_json = app
+        .send(
+            Method::POST,
+            "/api/v2/alerts",
+            &[("content-type", "application/json")],
+            "not json",
+        )
+        .await;
+    assert_eq!(not_json.status, StatusCode::BAD_REQUEST);
+    let nested = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+    let deep = app
+        .send(
+            Method::POST,
+            "/api/v2/alerts",
+            &[("content-type", "application/json")],
+            &nested,
+        )
+        .await;
+    assert_eq!(
+        deep.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        deep.text
+    );
+    let deep_object = format!("{}{}", "{\"a\":".repeat(5000), "}".repeat(5000));
+    let deep_object = app
+        .send(
+            Method::POST,
+            "/api/v1/alerts",
+            &[("content-type", "application/json")],
+            &deep_object,
+        )
+        .await;
+    assert_eq!(
+        deep_object.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        deep_object.text
+    );
+    let no_type = app.send(Method::POST, "/api/v2/alerts", &[], "[]").await;
+    assert_eq!(no_type.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let filter = app.get("/api/v1/alerts?limit=0").await;
+    assert_eq!(filter.status, StatusCode::BAD_REQUEST);
+    let since = app.get("/api/v1/incidents?since=yesterday").await;
+    assert_eq!(since.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn too_many_alerts_in_one_request_get_413_and_nothing_is_stored() {
+    let app = app_configured(
+        HttpConfig::default(),
+        IngestConfig {
+            max_alerts_per_request: 3,
+            ..IngestConfig::default()
+        },
+    )
+    .await;
+    let alerts = (0..4)
+        .map(|i| json!({"labels": {"alertname": format!("A{i}")}}))
+        .collect::<Vec<_>>();
+    let answer = app.post_json("/api/v2/alerts", &json!(alerts)).await;
+    assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(answer.json()["code"], "too_many_alerts");
+    assert_eq!(
+        app.get("/api/v1/alerts").await.json()["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn change_events_are_stored_once_and_listed() {
+    let app = app().await;
+    let change = json!({"service": "cartservice", "kind": "deploy", "version": "v2.4.1",
+                        "at": "2026-11-24T10:00:00Z", "author": "ci"});
+    let first = app.post_json("/api/v1/changes", &change).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.text);
+    assert_eq!(first.json()["items"][0]["new"], true);
+    let again = app.post_json("/api/v1/changes", &json!([change])).await;
+    assert_eq!(again.json()["items"][0]["new"], false);
+    let bad = app
+        .post_json(
+            "/api/v1/changes",
+            &json!([{"service": "x", "kind": "reboot"}]),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad.problem_paths(), ["[0].kind"]);
+    let listed = app.get("/api/v1/changes?service=cartservice").await.json();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["items"][0]["mapped_service"], "cartservice");
 }

@@ -443,8 +443,8 @@ impl Store {
     }
 
     /// What the correlation engine needs to continue after a restart: incidents open or
-    /// resolved at or after `keep_since` (ms), their firing alerts and those ended at or after
-    /// `keep_since`, the next incident id, and firing alerts in no incident.
+    /// resolved at or after `keep_since` (ms), their firing alerts and those whose end was
+    /// stored at or after `keep_since`, the next incident id, and firing alerts in no incident.
     pub async fn load_engine_state(&self, keep_since: Millis) -> Result<EngineState, StoreError> {
         let held = "status = 'open' OR (status = 'resolved' AND resolved_at >= $1)";
         let (incidents, alerts, max_id, unassigned) = with_pool!(self, pool => {
@@ -454,10 +454,10 @@ impl Store {
             .bind(keep_since)
             .fetch_all(pool)
             .await?;
-            let alerts = sqlx::query_as::<_, (i64, i64, Option<i64>, String, i64)>(sqlx::AssertSqlSafe(format!(
-                "SELECT fingerprint, starts_at, ends_at, status, incident_id FROM alerts \
+            let alerts = sqlx::query_as::<_, (i64, i64, Option<i64>, String, i64, i64)>(sqlx::AssertSqlSafe(format!(
+                "SELECT fingerprint, starts_at, ends_at, status, incident_id, updated_at FROM alerts \
                  WHERE incident_id IN (SELECT id FROM incidents WHERE {held}) \
-                 AND (status = 'firing' OR ends_at >= $1)"
+                 AND (status = 'firing' OR updated_at >= $1)"
             )))
             .bind(keep_since)
             .fetch_all(pool)
@@ -479,21 +479,21 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         let alerts = alerts
             .into_iter()
-            .map(|(fingerprint, starts_at, ends_at, status, incident)| {
-                let status = status.parse::<AlertStatus>().map_err(corrupt)?;
-                Ok(RestoredAlert {
-                    key: AlertKey {
-                        fingerprint: Fingerprint::from_i64(fingerprint),
-                        starts_at,
-                    },
-                    expires_at: (status == AlertStatus::Firing).then_some(ends_at).flatten(),
-                    incident: to_u64(incident),
-                    status,
-                    ends_at: (status == AlertStatus::Resolved)
-                        .then_some(ends_at)
-                        .flatten(),
-                })
-            })
+            .map(
+                |(fingerprint, starts_at, ends_at, status, incident, updated_at)| {
+                    let status = status.parse::<AlertStatus>().map_err(corrupt)?;
+                    Ok(RestoredAlert {
+                        key: AlertKey {
+                            fingerprint: Fingerprint::from_i64(fingerprint),
+                            starts_at,
+                        },
+                        expires_at: (status == AlertStatus::Firing).then_some(ends_at).flatten(),
+                        incident: to_u64(incident),
+                        status,
+                        noted_at: (status == AlertStatus::Resolved).then_some(updated_at),
+                    })
+                },
+            )
             .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(EngineState {
             incidents,
@@ -657,4 +657,188 @@ fn encode_error(error: serde_json::Error) -> StoreError {
 
 fn corrupt(error: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use rootcause_correlation::engine::Graph;
+    use rootcause_correlation::{AlertEvent, Engine, Observation, Settings, Subject};
+    use rootcause_topology::Topology;
+
+    use super::*;
+    use crate::store::tests::on_both_engines;
+
+    const T0: Millis = 1_800_000_000_000;
+
+    fn event(fingerprint: u64, service: &str, status: AlertStatus) -> AlertEvent {
+        AlertEvent {
+            fingerprint: Fingerprint(fingerprint),
+            status,
+            starts_at: Some(T0),
+            ends_at: (status == AlertStatus::Resolved).then_some(T0 + 1000),
+            subject: Subject::Service(service.to_owned()),
+        }
+    }
+
+    fn rows(events: &[AlertEvent], seen: &[Observation]) -> Vec<AlertWrite> {
+        events
+            .iter()
+            .zip(seen)
+            .map(|(event, seen)| AlertWrite {
+                fingerprint: event.fingerprint.to_i64(),
+                starts_at: seen.key.starts_at,
+                ends_at: seen.ends_at,
+                status: event.status.as_str(),
+                service: match &event.subject {
+                    Subject::Service(s) => Some(s.clone()),
+                    Subject::Unmapped(_) => None,
+                },
+                incident: seen.incident.map(|i| i as i64),
+                source: "api",
+                severity: None,
+                signal: "custom",
+                labels: format!("{{\"n\":\"{}\"}}", event.fingerprint),
+                annotations: "{}".to_owned(),
+                generator_url: None,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_group_commit_is_read_back_and_rebuilds_the_same_engine() {
+        on_both_engines(|store| async move {
+            let topology =
+                rootcause_datasets::examples::find(rootcause_datasets::examples::DEFAULT)
+                    .unwrap()
+                    .topology();
+            let graph = Graph {
+                version: Some(1),
+                topology: &topology,
+            };
+            let mut engine = Engine::new(Settings::default(), 1);
+            // Two services near each other, one far, then a merge-free resolution; the high
+            // fingerprint checks that all 64 bits survive the round trip.
+            let first = [
+                event(u64::MAX - 1, "redis-cart", AlertStatus::Firing),
+                event(2, "cartservice", AlertStatus::Firing),
+                event(3, "cartservice", AlertStatus::Firing),
+            ];
+            let seen = engine.observe(graph, &first, T0);
+            store
+                .write_ingest(&IngestBatch {
+                    alerts: rows(&first, &seen),
+                    change: engine.take_changes(),
+                    now: T0,
+                })
+                .await
+                .unwrap();
+            let second = [event(3, "cartservice", AlertStatus::Resolved)];
+            let seen = engine.observe(graph, &second, T0 + 1000);
+            store
+                .write_ingest(&IngestBatch {
+                    alerts: rows(&second, &seen),
+                    change: engine.take_changes(),
+                    now: T0 + 1000,
+                })
+                .await
+                .unwrap();
+
+            let listed = store
+                .list_alerts(&AlertFilter {
+                    limit: 10,
+                    ..AlertFilter::default()
+                })
+                .await
+                .unwrap();
+            assert_eq!(listed.len(), 3);
+            assert_eq!(
+                Fingerprint::from_i64(listed[2].fingerprint),
+                Fingerprint(u64::MAX - 1)
+            );
+            let resolved = listed.iter().find(|a| a.fingerprint == 3).unwrap();
+            assert_eq!(resolved.status, "resolved");
+            assert_eq!(resolved.ends_at, Some(T0 + 1000));
+            assert_eq!(resolved.incident_id, Some(1));
+
+            let incidents = store
+                .list_incidents(&IncidentFilter {
+                    service: Some("redis-cart".into()),
+                    limit: 10,
+                    ..IncidentFilter::default()
+                })
+                .await
+                .unwrap();
+            assert_eq!(incidents.len(), 1);
+            assert_eq!(incidents[0].firing_count, 2);
+            assert!(!store.incident_timeline(1).await.unwrap().is_empty());
+
+            let state = store.load_engine_state(T0 - 1).await.unwrap();
+            assert_eq!(state.next_id, 2);
+            assert!(state.unassigned.is_empty());
+            let restored = Engine::restore(
+                Settings::default(),
+                state.incidents,
+                state.alerts,
+                state.next_id,
+            );
+            restored.check_invariants().unwrap();
+            assert_eq!(restored.incidents(), engine.incidents());
+            assert_eq!(restored.firing_alerts(), 2);
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn an_upsert_never_turns_a_resolved_alert_back_to_firing() {
+        on_both_engines(|store| async move {
+            let topology = Topology::new();
+            let mut engine = Engine::new(Settings::default(), 1);
+            let graph = Graph {
+                version: None,
+                topology: &topology,
+            };
+            let fire = [event(7, "x", AlertStatus::Firing)];
+            let seen = engine.observe(graph, &fire, T0);
+            let mut firing_rows = rows(&fire, &seen);
+            store
+                .write_ingest(&IngestBatch {
+                    alerts: firing_rows.clone(),
+                    change: engine.take_changes(),
+                    now: T0,
+                })
+                .await
+                .unwrap();
+            let end = [event(7, "x", AlertStatus::Resolved)];
+            let seen = engine.observe(graph, &end, T0 + 1000);
+            store
+                .write_ingest(&IngestBatch {
+                    alerts: rows(&end, &seen),
+                    change: engine.take_changes(),
+                    now: T0 + 1000,
+                })
+                .await
+                .unwrap();
+            // A late firing row for the same occurrence (as a replica that lags would write).
+            firing_rows[0].incident = None;
+            store
+                .write_ingest(&IngestBatch {
+                    alerts: firing_rows,
+                    change: Change::default(),
+                    now: T0 + 2000,
+                })
+                .await
+                .unwrap();
+            let listed = store
+                .list_alerts(&AlertFilter {
+                    limit: 10,
+                    ..AlertFilter::default()
+                })
+                .await
+                .unwrap();
+            assert_eq!(listed.len(), 1);
+            assert_eq!(listed[0].status, "resolved");
+            assert_eq!(listed[0].incident_id, Some(1));
+        })
+        .await;
+    }
 }

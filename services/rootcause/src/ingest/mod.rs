@@ -63,15 +63,11 @@ pub enum IngestError {
     ShuttingDown,
 }
 
-/// An alert ready for the writer.
-#[derive(Debug)]
-struct Prepared {
-    event: AlertEvent,
-    row: AlertWrite,
-}
-
+/// One request's alerts, ready for the writer: what the engine reads and what the store writes,
+/// side by side.
 struct Job {
-    alerts: Vec<Prepared>,
+    events: Vec<AlertEvent>,
+    rows: Vec<AlertWrite>,
     reply: oneshot::Sender<Result<Receipt, String>>,
 }
 
@@ -139,15 +135,19 @@ impl Ingest {
     /// Maps, correlates and durably stores `alerts`; returns once they are committed.
     pub async fn submit(&self, alerts: Vec<IncomingAlert>) -> Result<Receipt, IngestError> {
         let mapper = self.mapper();
-        let alerts = alerts
+        let (events, rows) = alerts
             .into_iter()
             .map(|alert| prepare(alert, &mapper, &self.settings))
-            .collect::<Vec<_>>();
+            .unzip();
         let (reply, answer) = oneshot::channel();
         metrics::gauge!(names::INGEST_QUEUE_DEPTH)
             .set((self.queue.max_capacity() - self.queue.capacity()) as f64);
         self.queue
-            .send(Job { alerts, reply })
+            .send(Job {
+                events,
+                rows,
+                reply,
+            })
             .await
             .map_err(|_| IngestError::ShuttingDown)?;
         match answer.await {
@@ -180,7 +180,11 @@ pub fn now_millis() -> Millis {
     chrono::Utc::now().timestamp_millis()
 }
 
-fn prepare(alert: IncomingAlert, mapper: &ServiceMapper, settings: &Settings) -> Prepared {
+fn prepare(
+    alert: IncomingAlert,
+    mapper: &ServiceMapper,
+    settings: &Settings,
+) -> (AlertEvent, AlertWrite) {
     let service = mapper.map(&alert.labels).map(str::to_owned);
     let subject = match &service {
         Some(service) => Subject::Service(service.clone()),
@@ -201,16 +205,14 @@ fn prepare(alert: IncomingAlert, mapper: &ServiceMapper, settings: &Settings) ->
         annotations: serde_json::to_string(&alert.annotations).unwrap_or_else(|_| "{}".to_owned()),
         generator_url: alert.generator_url,
     };
-    Prepared {
-        event: AlertEvent {
-            fingerprint: alert.fingerprint,
-            status: alert.status,
-            starts_at: alert.starts_at,
-            ends_at: alert.ends_at,
-            subject,
-        },
-        row,
-    }
+    let event = AlertEvent {
+        fingerprint: alert.fingerprint,
+        status: alert.status,
+        starts_at: alert.starts_at,
+        ends_at: alert.ends_at,
+        subject,
+    };
+    (event, row)
 }
 
 async fn rebuild(
@@ -312,15 +314,15 @@ async fn write_loop(
     let mut ticker = tokio::time::interval(TICK_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let group = tokio::select! {
+        let mut group = tokio::select! {
             job = jobs.recv() => match job {
                 Some(job) => {
+                    let mut size = job.rows.len();
                     let mut group = vec![job];
-                    let mut size = group[0].alerts.len();
                     while size < max_batch {
                         match jobs.try_recv() {
                             Ok(job) => {
-                                size += job.alerts.len();
+                                size += job.rows.len();
                                 group.push(job);
                             }
                             Err(_) => break,
@@ -333,7 +335,7 @@ async fn write_loop(
             _ = ticker.tick() => Vec::new(),
         };
         let now = now_millis();
-        let result = commit(&store, &topology, &mut engine, &group, now).await;
+        let result = commit(&store, &topology, &mut engine, &mut group, now).await;
         match result {
             Ok(receipts) => {
                 for (job, receipt) in group.into_iter().zip(receipts) {
@@ -364,7 +366,7 @@ async fn commit(
     store: &Store,
     topology: &LiveTopology,
     engine: &mut Engine,
-    group: &[Job],
+    group: &mut [Job],
     now: Millis,
 ) -> Result<Vec<Receipt>, StoreError> {
     let started = Instant::now();
@@ -374,8 +376,8 @@ async fn commit(
         topology: &current.topology,
     };
     let events = group
-        .iter()
-        .flat_map(|job| job.alerts.iter().map(|p| p.event.clone()))
+        .iter_mut()
+        .flat_map(|job| std::mem::take(&mut job.events))
         .collect::<Vec<_>>();
     let observations = if events.is_empty() {
         engine.tick(now);
@@ -391,13 +393,13 @@ async fn commit(
     let mut counts: HashMap<(&'static str, &'static str), u64> = HashMap::new();
     for job in group {
         let mut receipt = Receipt {
-            received: job.alerts.len(),
+            received: job.rows.len(),
             ..Receipt::default()
         };
         let mut incidents = BTreeSet::new();
-        for prepared in &job.alerts {
+        for mut row in std::mem::take(&mut job.rows) {
             let observation = seen.next().expect("one observation per alert");
-            if prepared.row.service.is_none() {
+            if row.service.is_none() {
                 receipt.unmapped += 1;
             }
             if let Some(id) = observation.incident {
@@ -421,11 +423,10 @@ async fn commit(
                     "stale"
                 }
             };
-            *counts.entry((prepared.row.source, outcome)).or_default() += 1;
+            *counts.entry((row.source, outcome)).or_default() += 1;
             if matches!(observation.outcome, Outcome::Duplicate | Outcome::Stale) {
                 continue;
             }
-            let mut row = prepared.row.clone();
             row.starts_at = observation.key.starts_at;
             row.ends_at = observation.ends_at;
             row.status = match observation.outcome {

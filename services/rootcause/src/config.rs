@@ -325,6 +325,29 @@ mod tests {
     }
 
     #[test]
+    fn correlation_and_ingest_thresholds_are_configuration() {
+        Jail::expect_with(|jail| {
+            let file = "[correlation]\nmax_hops = 3\n[ingest]\nservice_label_keys = [\"app\"]\n";
+            jail.set_env("ROOTCAUSE_CORRELATION__RESOLVE_AFTER_SECS", "2");
+            let config = load_in(jail, Some(file), &Overrides::default()).unwrap();
+            assert_eq!(config.correlation.max_hops, 3);
+            assert_eq!(config.correlation.resolve_after_secs, 2);
+            assert_eq!(config.correlation.window_secs, 600);
+            assert_eq!(config.ingest.service_label_keys, ["app"]);
+            assert_eq!(config.ingest.max_alerts_per_request, 10_000);
+            let error = load_in(
+                jail,
+                Some("[correlation]\nmax_hop = 3\n"),
+                &Overrides::default(),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(error.contains("max_hop"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn a_named_config_file_must_exist() {
         let error = Config::load(
             Some(Path::new("/no/such/rootcause.toml")),

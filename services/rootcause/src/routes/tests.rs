@@ -658,6 +658,12 @@ async fn the_openapi_document_describes_every_route() {
         "/api/v1/services",
         "/api/v1/services/{name}",
         "/api/v1/dependencies",
+        "/api/v1/alerts",
+        "/api/v1/alerts/alertmanager",
+        "/api/v2/alerts",
+        "/api/v1/incidents",
+        "/api/v1/incidents/{id}",
+        "/api/v1/changes",
     ] {
         assert!(paths.contains_key(path), "missing {path}");
     }
@@ -678,6 +684,11 @@ async fn the_openapi_document_describes_every_route() {
         "ServiceKind",
         "TopologyChange",
         "Problem",
+        "WebhookPayload",
+        "PostableAlert",
+        "PlainBatch",
+        "Receipt",
+        "IncidentDetail",
     ] {
         assert!(schemas.contains_key(schema), "missing schema {schema}");
     }

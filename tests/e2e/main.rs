@@ -2,4 +2,5 @@
 //! PostgreSQL. One test binary, one module per area.
 
 mod cli;
+mod ingest;
 mod serve;

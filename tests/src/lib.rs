@@ -4,8 +4,12 @@
 //! The binary is built with `cargo build` the first time a test needs it (a no-op when it is up to
 //! date), so the tests never run against a stale build. `ROOTCAUSE_BIN` points them at a binary
 //! built another way.
+//!
+//! [`Alertmanager`] runs a real Prometheus Alertmanager next to the server; when its binary is
+//! missing the test skips loudly, or fails under `ROOTCAUSE_REQUIRE_E2E=1`.
 
 use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
@@ -134,13 +138,21 @@ impl Server {
     /// The server listens on port 0 (the kernel picks a free port, so parallel tests never
     /// collide) and logs JSON; its address is read from the "ready" log line.
     pub async fn start(options: ServerOptions) -> Server {
-        let (data_dir, temporary_dir) = match options.data_dir {
+        let (data_dir, temporary_dir) = match options.data_dir.clone() {
             Some(dir) => (dir, None),
             None => {
                 let dir = tempfile::tempdir().expect("a temporary directory");
                 (dir.path().to_path_buf(), Some(dir))
             }
         };
+        Server::start_in(options, data_dir, temporary_dir).await
+    }
+
+    async fn start_in(
+        options: ServerOptions,
+        data_dir: PathBuf,
+        temporary_dir: Option<tempfile::TempDir>,
+    ) -> Server {
         let mut command = rootcause_command();
         command
             .arg("serve")
@@ -188,6 +200,16 @@ impl Server {
             .expect("the server answers")
     }
 
+    /// POST a JSON body.
+    pub async fn post(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.url))
+            .json(body)
+            .send()
+            .await
+            .expect("the server answers")
+    }
+
     /// PUT a body with a content type.
     pub async fn put(&self, path: &str, content_type: &str, body: String) -> reqwest::Response {
         self.http
@@ -221,6 +243,20 @@ impl Server {
         kill(pid, signal).expect("signal the server");
     }
 
+    /// Kills the server with SIGKILL (no chance to flush or clean up: a crash, a power cut for
+    /// the process) and waits for it to die. The data directory stays, temporary or not, for
+    /// [`Killed::restart`].
+    pub fn kill_9(mut self) -> Killed {
+        self.send_signal(Signal::SIGKILL);
+        let status = self.child.wait().expect("wait for the killed server");
+        Killed {
+            status,
+            data_dir: self.data_dir.clone(),
+            temporary_dir: self._temporary_dir.take(),
+            log: self.log(),
+        }
+    }
+
     /// Waits (up to `timeout`) for the process to exit.
     pub fn wait_for_exit(mut self, timeout: Duration) -> ExitStatus {
         let deadline = Instant::now() + timeout;
@@ -248,6 +284,26 @@ impl Drop for Server {
     }
 }
 
+/// A server killed by [`Server::kill_9`]: its exit status, log and data directory.
+pub struct Killed {
+    /// How the process ended (killed by signal 9).
+    pub status: ExitStatus,
+    /// The data directory it used.
+    pub data_dir: PathBuf,
+    temporary_dir: Option<tempfile::TempDir>,
+    /// Everything it logged before it died.
+    pub log: String,
+}
+
+impl Killed {
+    /// Starts a server again on the same data directory (`options.data_dir` is ignored; the
+    /// database URL, flags and environment are `options`' own: pass the ones of the first start
+    /// to restart on the same database).
+    pub async fn restart(self, options: ServerOptions) -> Server {
+        Server::start_in(options, self.data_dir, self.temporary_dir).await
+    }
+}
+
 /// Collects the child's stderr lines in the background and reports the listening address from
 /// the "rootcause is ready" line.
 fn follow_log(child: &mut Child) -> (Arc<Mutex<Vec<String>>>, mpsc::Receiver<String>) {
@@ -267,4 +323,246 @@ fn follow_log(child: &mut Child) -> (Arc<Mutex<Vec<String>>>, mpsc::Receiver<Str
         }
     });
     (log, address_rx)
+}
+
+/// The value of a Prometheus metric in a text exposition: the sum of the samples of `name` whose
+/// labels include every `(label, value)` of `labels` (0 when none does).
+pub fn metric_value(exposition: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    exposition
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (metric, series_labels) = match series.split_once('{') {
+                Some((metric, rest)) => (metric, rest.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            let wanted = metric == name
+                && labels.iter().all(|(label, value)| {
+                    series_labels
+                        .split(',')
+                        .any(|pair| pair == format!("{label}=\"{value}\""))
+                });
+            wanted.then(|| value.parse::<f64>().ok()).flatten()
+        })
+        .sum()
+}
+
+/// Names the Alertmanager binary the tests run; unset, `prometheus-alertmanager` (Debian's
+/// package) or `alertmanager` is looked up on `PATH`.
+pub const ALERTMANAGER_BIN_VAR: &str = "ROOTCAUSE_TEST_ALERTMANAGER";
+
+/// How long an Alertmanager may take to become ready.
+const ALERTMANAGER_START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The Alertmanager binary, or why there is none.
+pub fn alertmanager_binary() -> Result<PathBuf, String> {
+    if let Some(path) = std::env::var_os(ALERTMANAGER_BIN_VAR) {
+        let path = PathBuf::from(path);
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(format!(
+                "{ALERTMANAGER_BIN_VAR}={} is not a file",
+                path.display()
+            ))
+        };
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+    dirs.push(PathBuf::from("/usr/bin"));
+    for name in ["prometheus-alertmanager", "alertmanager"] {
+        if let Some(found) = dirs.iter().map(|dir| dir.join(name)).find(|p| p.is_file()) {
+            return Ok(found);
+        }
+    }
+    Err(format!(
+        "neither prometheus-alertmanager nor alertmanager is on PATH (install it with \
+         `apt-get install prometheus-alertmanager`, or set {ALERTMANAGER_BIN_VAR})"
+    ))
+}
+
+/// A port nobody listens on right now (the kernel's pick).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// A real Prometheus Alertmanager, on a free port with its own storage directory, routing every
+/// alert to one webhook with `send_resolved: true`. Killed when dropped.
+///
+/// Alerts are grouped by `alertname`; a group is notified 1 s after its first alert and then at
+/// most every second while it changes (`group_wait` and `group_interval` of 1 s), so tests see
+/// deliveries quickly. Gossip is off: two instances are two independent deliverers, which is
+/// exactly the double delivery of an HA pair whose members do not (yet) see each other.
+pub struct Alertmanager {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+    _dir: tempfile::TempDir,
+    log: Arc<Mutex<Vec<String>>>,
+    http: reqwest::Client,
+}
+
+impl Alertmanager {
+    /// Starts an Alertmanager that notifies `webhook_url` and waits until `/-/ready` answers
+    /// 200. Returns `None` when the binary is missing, after a loud notice (or fails the test
+    /// under `ROOTCAUSE_REQUIRE_E2E=1`).
+    pub async fn start(webhook_url: &str) -> Option<Alertmanager> {
+        let binary = match alertmanager_binary() {
+            Ok(binary) => binary,
+            Err(why) => {
+                rootcause::testing::missing_component("Alertmanager", &why);
+                return None;
+            }
+        };
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let config = dir.path().join("am.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "route:\n  receiver: rc\n  group_by: ['alertname']\n  group_wait: 1s\n  \
+                 group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: rc\n    \
+                 webhook_configs:\n      - url: '{webhook_url}'\n        send_resolved: true\n"
+            ),
+        )
+        .expect("write the Alertmanager configuration");
+        // The port is free when picked but could be taken before Alertmanager binds it: retry.
+        let http = reqwest::Client::new();
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            let port = free_port();
+            let url = format!("http://127.0.0.1:{port}");
+            let mut child = Command::new(&binary)
+                .arg(format!("--config.file={}", config.display()))
+                .arg(format!(
+                    "--storage.path={}",
+                    dir.path().join("data").display()
+                ))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .arg("--cluster.listen-address=")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap_or_else(|e| panic!("{} does not start: {e}", binary.display()));
+            let log = collect_lines(&mut child);
+            match wait_ready(&http, &url, &mut child).await {
+                Ok(()) => {
+                    return Some(Alertmanager {
+                        child,
+                        url,
+                        _dir: dir,
+                        log,
+                        http,
+                    });
+                }
+                Err(why) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    let log = log.lock().unwrap().join("\n");
+                    if !log.contains("address already in use") {
+                        panic!("Alertmanager did not become ready: {why}; its log:\n{log}");
+                    }
+                    failures.push(log);
+                }
+            }
+        }
+        panic!(
+            "Alertmanager could not bind a free port in 3 tries; its logs:\n{}",
+            failures.join("\n---\n")
+        )
+    }
+
+    /// Posts alerts in Alertmanager's API v2 shape (a JSON array) to `/api/v2/alerts`, as
+    /// Prometheus does; fails the test unless Alertmanager takes them.
+    pub async fn post_alerts(&self, alerts: &serde_json::Value) {
+        let response = self
+            .http
+            .post(format!("{}/api/v2/alerts", self.url))
+            .json(alerts)
+            .send()
+            .await
+            .expect("Alertmanager answers");
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        assert_eq!(status, 200, "Alertmanager refused the alerts: {body}");
+    }
+
+    /// The alerts Alertmanager holds (`GET /api/v2/alerts`), with its fingerprints.
+    pub async fn alerts(&self) -> serde_json::Value {
+        self.http
+            .get(format!("{}/api/v2/alerts", self.url))
+            .send()
+            .await
+            .expect("Alertmanager answers")
+            .json()
+            .await
+            .expect("a JSON alert list")
+    }
+
+    /// Webhook notifications attempted so far and those that failed (from its `/metrics`).
+    pub async fn webhook_notifications(&self) -> (u64, u64) {
+        let metrics = self
+            .http
+            .get(format!("{}/metrics", self.url))
+            .send()
+            .await
+            .expect("Alertmanager answers")
+            .text()
+            .await
+            .expect("a metrics text");
+        let webhook = [("integration", "webhook")];
+        let count = |name| metric_value(&metrics, name, &webhook) as u64;
+        (
+            count("alertmanager_notifications_total"),
+            count("alertmanager_notifications_failed_total"),
+        )
+    }
+
+    /// Everything it logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `URL/-/ready` until it answers 200; fails early when the process exits.
+async fn wait_ready(http: &reqwest::Client, url: &str, child: &mut Child) -> Result<(), String> {
+    let deadline = Instant::now() + ALERTMANAGER_START_TIMEOUT;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for Alertmanager") {
+            return Err(format!("it exited with {status}"));
+        }
+        if let Ok(response) = http.get(format!("{url}/-/ready")).send().await
+            && response.status() == 200
+        {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("not ready within {ALERTMANAGER_START_TIMEOUT:?}"));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Collects the child's stderr lines in the background.
+fn collect_lines(child: &mut Child) -> Arc<Mutex<Vec<String>>> {
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let lines = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            lines.lock().unwrap().push(line);
+        }
+    });
+    log
 }

@@ -78,8 +78,11 @@ pub struct Ingest {
     topology: Arc<LiveTopology>,
     config: Arc<IngestConfig>,
     settings: Arc<Settings>,
-    mapper: Arc<Mutex<Option<(i64, Arc<ServiceMapper>)>>>,
+    mapper: Arc<MapperCache>,
 }
+
+/// The mapper of the last topology version seen, with that version's id.
+type MapperCache = Mutex<Option<(i64, Arc<ServiceMapper>)>>;
 
 /// The writer task; await it after every [`Ingest`] handle is dropped to let it finish.
 pub struct Writer(JoinHandle<()>);

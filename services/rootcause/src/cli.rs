@@ -10,6 +10,7 @@ use rootcause_datasets::examples;
 use rootcause_topology::{Criticality, Format, Topology, to_json, to_yaml};
 
 use crate::app::{Application, shutdown_signal};
+use crate::bench;
 use crate::config::{Config, LogFormat, Overrides};
 use crate::live_topology::TopologySpec;
 use crate::telemetry;
@@ -32,6 +33,16 @@ enum Command {
     /// Check and inspect topology documents.
     #[command(subcommand)]
     Topology(TopologyCommand),
+    /// Measure the service under load.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Alert intake throughput and latency of rootcause on SQLite (and on PostgreSQL with
+    /// --postgres-url), next to a real Alertmanager given the same load.
+    Ingest(bench::IngestOptions),
 }
 
 /// Where settings come from besides defaults: flags here, `ROOTCAUSE_*` variables, a TOML file.
@@ -120,6 +131,7 @@ impl Cli {
                 }
                 Ok(())
             }
+            Command::Bench(BenchCommand::Ingest(options)) => bench::ingest(&options),
         };
         match result {
             Ok(()) => ExitCode::SUCCESS,

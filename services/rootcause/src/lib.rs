@@ -8,10 +8,12 @@
 //! - [`store`]: the repository over SQLite or PostgreSQL, with embedded migrations.
 //! - [`error`]: the API's error type and JSON error body.
 //! - [`telemetry`]: logging and Prometheus metrics.
+//! - [`bench`]: `rootcause bench ingest`, intake throughput next to a real Alertmanager.
 //!
 //! HTTP handlers live in private `routes` modules, one per resource.
 
 pub mod app;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod error;

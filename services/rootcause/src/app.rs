@@ -22,6 +22,9 @@ const METRICS_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 /// How often the service looks for topology versions that other replicas stored.
 const TOPOLOGY_REFRESH_INTERVAL: Duration = Duration::from_secs(5);
 
+/// How often SQLite's write-ahead log is copied into the database file, off the ingest path.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+
 /// What every request handler can reach.
 #[derive(Clone)]
 pub struct AppState {
@@ -126,11 +129,22 @@ impl Application {
                 }
             }
         });
+        let store = self.state.store.clone();
+        let checkpoints = tokio::spawn(async move {
+            let mut interval = tokio::time::interval(CHECKPOINT_INTERVAL);
+            loop {
+                interval.tick().await;
+                if let Err(error) = store.checkpoint().await {
+                    tracing::warn!(%error, "WAL checkpoint failed");
+                }
+            }
+        });
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;
         upkeep.abort();
         refresh.abort();
+        checkpoints.abort();
         // Every request is answered; with the last intake handle gone the writer commits what
         // it holds and stops, and only then does the database close.
         let store = self.state.store.clone();

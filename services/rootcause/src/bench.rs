@@ -233,7 +233,7 @@ struct IngestStats {
     mean_alerts_per_commit: f64,
     mean_commit_ms: f64,
     mean_correlation_ms: f64,
-    /// Share of the window the writer spent correlating and committing (1.0: always busy).
+    /// Share of the window the database spent committing groups (1.0: a commit always runs).
     writer_busy: f64,
 }
 
@@ -1193,8 +1193,8 @@ fn render_details(out: &mut String, targets: &[TargetReport]) {
         if let Some(i) = &m.ingest {
             let _ = write!(
                 out,
-                "; {:.0} group commits/s of {:.0} alerts, {:.1} ms each (correlation {:.1} ms), \
-                 writer busy {:.0}%",
+                "; {:.0} group commits/s of {:.0} alerts, {:.1} ms each in the database \
+                 (correlation {:.1} ms, beside it), database busy committing {:.0}%",
                 i.group_commits_per_sec,
                 i.mean_alerts_per_commit,
                 i.mean_commit_ms,

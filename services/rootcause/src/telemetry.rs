@@ -28,7 +28,7 @@ pub mod names {
     pub const INGEST_QUEUE_DEPTH: &str = "rootcause_ingest_queue_depth";
     /// Histogram: alerts per group commit.
     pub const INGEST_BATCH_ALERTS: &str = "rootcause_ingest_batch_alerts";
-    /// Histogram: seconds to correlate and commit one group.
+    /// Histogram: seconds the database took to commit one group (alerts and incident changes).
     pub const INGEST_COMMIT_SECONDS: &str = "rootcause_ingest_commit_seconds";
     /// Histogram: seconds the correlation engine took for one group.
     pub const CORRELATION_SECONDS: &str = "rootcause_correlation_seconds";
@@ -128,7 +128,7 @@ fn describe() {
     describe_histogram!(
         names::INGEST_COMMIT_SECONDS,
         Unit::Seconds,
-        "Time to correlate and commit one group of alerts"
+        "Time the database took to commit one group of alerts and incident changes"
     );
     describe_histogram!(
         names::CORRELATION_SECONDS,

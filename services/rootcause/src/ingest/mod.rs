@@ -26,7 +26,7 @@ use utoipa::ToSchema;
 
 use crate::config::IngestConfig;
 use crate::live_topology::LiveTopology;
-use crate::store::{AlertWrite, IngestBatch, Store, StoreError};
+use crate::store::{AlertWrite, EncodedBatch, IngestBatch, Store, StoreError};
 use crate::telemetry::names;
 pub use payload::{IncomingAlert, Source};
 
@@ -61,6 +61,13 @@ pub enum IngestError {
     /// The service is shutting down.
     #[error("the service is shutting down")]
     ShuttingDown,
+}
+
+/// Alerts mapped to services and ready for the writer (see [`Ingest::prepare`]).
+#[derive(Debug)]
+pub struct Prepared {
+    events: Vec<AlertEvent>,
+    rows: Vec<AlertWrite>,
 }
 
 /// One request's alerts, ready for the writer: what the engine reads and what the store writes,
@@ -135,20 +142,26 @@ impl Ingest {
         &self.config
     }
 
-    /// Maps, correlates and durably stores `alerts`; returns once they are committed.
-    pub async fn submit(&self, alerts: Vec<IncomingAlert>) -> Result<Receipt, IngestError> {
+    /// Maps `alerts` to services and readies them for the writer. CPU work that grows with the
+    /// request: handlers run it off the async workers, with the parsing.
+    pub fn prepare(&self, alerts: Vec<IncomingAlert>) -> Prepared {
         let mapper = self.mapper();
         let (events, rows) = alerts
             .into_iter()
             .map(|alert| prepare(alert, &mapper, &self.settings))
             .unzip();
+        Prepared { events, rows }
+    }
+
+    /// Correlates and durably stores prepared alerts; returns once they are committed.
+    pub async fn submit(&self, prepared: Prepared) -> Result<Receipt, IngestError> {
         let (reply, answer) = oneshot::channel();
         metrics::gauge!(names::INGEST_QUEUE_DEPTH)
             .set((self.queue.max_capacity() - self.queue.capacity()) as f64);
         self.queue
             .send(Job {
-                events,
-                rows,
+                events: prepared.events,
+                rows: prepared.rows,
                 reply,
             })
             .await
@@ -286,11 +299,14 @@ async fn rebuild(
             })
             .collect();
         store
-            .write_ingest(&IngestBatch {
-                alerts,
-                change: engine.take_changes(),
-                now,
-            })
+            .write_ingest(
+                &IngestBatch {
+                    alerts,
+                    change: engine.take_changes(),
+                    now,
+                }
+                .encode()?,
+            )
             .await?;
     } else {
         engine.take_changes();
@@ -307,6 +323,24 @@ fn leak_source(source: &str) -> &'static str {
         .unwrap_or("api")
 }
 
+/// A correlated group on its way to the database.
+struct Pending {
+    /// Each request's reply channel and receipt.
+    replies: Vec<(oneshot::Sender<Result<Receipt, String>>, Receipt)>,
+    /// (source, outcome) → alerts, for the metrics once committed.
+    counts: HashMap<(&'static str, &'static str), u64>,
+    alerts: usize,
+    correlation: Duration,
+    /// How long the database took to commit the group.
+    commit: Duration,
+}
+
+type Commit = JoinHandle<(Pending, Result<(), StoreError>)>;
+
+/// The writer. Commits are pipelined: while one group is being committed the next is
+/// gathered and correlated, so the engine and the database work at the same time; commits
+/// still happen one at a time and in the engine's order, and a group is acknowledged only
+/// after its own commit.
 async fn write_loop(
     mut jobs: mpsc::Receiver<Job>,
     store: Store,
@@ -316,62 +350,138 @@ async fn write_loop(
 ) {
     let mut ticker = tokio::time::interval(TICK_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut in_flight: Option<Commit> = None;
     loop {
-        let mut group = tokio::select! {
-            job = jobs.recv() => match job {
-                Some(job) => {
-                    let mut size = job.rows.len();
-                    let mut group = vec![job];
-                    while size < max_batch {
-                        match jobs.try_recv() {
-                            Ok(job) => {
-                                size += job.rows.len();
-                                group.push(job);
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                    group
+        let group = tokio::select! {
+            done = async { in_flight.as_mut().expect("guarded").await }, if in_flight.is_some() => {
+                in_flight = None;
+                if !acknowledge(done) {
+                    engine = rebuilt(&store, &topology, engine).await;
                 }
+                continue;
+            }
+            job = jobs.recv() => match job {
+                Some(job) => gather(job, &mut jobs, max_batch),
                 None => break,
             },
             _ = ticker.tick() => Vec::new(),
         };
-        let now = now_millis();
-        let result = commit(&store, &topology, &mut engine, &mut group, now).await;
-        match result {
-            Ok(receipts) => {
-                for (job, receipt) in group.into_iter().zip(receipts) {
-                    let _ = job.reply.send(Ok(receipt));
-                }
-            }
-            Err(error) => {
-                tracing::error!(%error, requests = group.len(), "group commit failed; rebuilding the engine from the store");
-                for job in group {
-                    let _ = job.reply.send(Err(error.to_string()));
-                }
-                match rebuild(&store, &topology, engine.settings(), now).await {
-                    Ok(rebuilt) => engine = rebuilt,
-                    Err(error) => {
-                        tracing::error!(%error, "cannot rebuild the engine; keeping the old state")
-                    }
-                }
-            }
+        let next = correlate(&topology, &mut engine, group, now_millis());
+        if let Some(previous) = in_flight.take()
+            && !acknowledge(previous.await)
+        {
+            // `next` was correlated on top of the failed group: it cannot be stored either.
+            fail(next.1, "an earlier group commit failed");
+            engine = rebuilt(&store, &topology, engine).await;
+            continue;
         }
+        let (batch, pending) = next;
+        let batch = match batch {
+            Ok(batch) => batch,
+            Err(error) => {
+                tracing::error!(%error, "cannot encode a group for the store");
+                fail(pending, &error.to_string());
+                engine = rebuilt(&store, &topology, engine).await;
+                continue;
+            }
+        };
+        let store = store.clone();
+        in_flight = Some(tokio::spawn(async move {
+            let mut pending = pending;
+            let started = Instant::now();
+            let result = store.write_ingest(&batch).await;
+            pending.commit = started.elapsed();
+            (pending, result)
+        }));
+        // Let the commit start before correlating the next group: a task spawned from a worker
+        // waits in that worker's LIFO slot, which other workers cannot steal from.
+        tokio::task::yield_now().await;
         metrics::gauge!(names::INCIDENTS_OPEN).set(engine.open_incidents() as f64);
         metrics::gauge!(names::ALERTS_FIRING).set(engine.firing_alerts() as f64);
+    }
+    if let Some(last) = in_flight.take() {
+        acknowledge(last.await);
     }
     tracing::info!("ingest writer stopped; every accepted alert is committed");
 }
 
-/// Correlates a group of requests and commits it; one receipt per request.
-async fn commit(
-    store: &Store,
+/// `first` and whatever else is waiting, up to `max_batch` alerts.
+fn gather(first: Job, jobs: &mut mpsc::Receiver<Job>, max_batch: usize) -> Vec<Job> {
+    let mut size = first.rows.len();
+    let mut group = vec![first];
+    while size < max_batch {
+        match jobs.try_recv() {
+            Ok(job) => {
+                size += job.rows.len();
+                group.push(job);
+            }
+            Err(_) => break,
+        }
+    }
+    group
+}
+
+/// Answers the requests of a finished commit; false if it failed.
+fn acknowledge(done: Result<(Pending, Result<(), StoreError>), tokio::task::JoinError>) -> bool {
+    let (pending, result) = match done {
+        Ok(done) => done,
+        Err(error) => {
+            // The commit task panicked or was cancelled: its requests see their reply channel
+            // closed and get an error.
+            tracing::error!(%error, "a group commit task failed");
+            return false;
+        }
+    };
+    match result {
+        Ok(()) => {
+            for ((source, outcome), count) in &pending.counts {
+                metrics::counter!(names::ALERTS_RECEIVED, "source" => *source, "outcome" => *outcome)
+                    .increment(*count);
+            }
+            if pending.alerts > 0 {
+                metrics::histogram!(names::INGEST_BATCH_ALERTS).record(pending.alerts as f64);
+                metrics::histogram!(names::CORRELATION_SECONDS)
+                    .record(pending.correlation.as_secs_f64());
+                metrics::histogram!(names::INGEST_COMMIT_SECONDS)
+                    .record(pending.commit.as_secs_f64());
+            }
+            for (reply, receipt) in pending.replies {
+                let _ = reply.send(Ok(receipt));
+            }
+            true
+        }
+        Err(error) => {
+            tracing::error!(%error, requests = pending.replies.len(), "group commit failed; rebuilding the engine from the store");
+            fail(pending, &error.to_string());
+            false
+        }
+    }
+}
+
+fn fail(pending: Pending, why: &str) {
+    for (reply, _) in pending.replies {
+        let _ = reply.send(Err(why.to_owned()));
+    }
+}
+
+/// The engine as the store has it, after a failed commit (the old one if even that fails).
+async fn rebuilt(store: &Store, topology: &LiveTopology, engine: Engine) -> Engine {
+    match rebuild(store, topology, engine.settings(), now_millis()).await {
+        Ok(rebuilt) => rebuilt,
+        Err(error) => {
+            tracing::error!(%error, "cannot rebuild the engine; keeping the old state");
+            engine
+        }
+    }
+}
+
+/// Correlates a group of requests: the batch to store and one receipt per request.
+fn correlate(
     topology: &LiveTopology,
     engine: &mut Engine,
-    group: &mut [Job],
+    mut group: Vec<Job>,
     now: Millis,
-) -> Result<Vec<Receipt>, StoreError> {
+) -> (Result<EncodedBatch, StoreError>, Pending) {
     let started = Instant::now();
     let current = topology.current();
     let graph = Graph {
@@ -388,10 +498,10 @@ async fn commit(
     } else {
         engine.observe(graph, &events, now)
     };
-    let correlated = started.elapsed();
+    let correlation = started.elapsed();
     let mut rows: Vec<AlertWrite> = Vec::new();
     let mut row_of: HashMap<AlertKey, usize> = HashMap::new();
-    let mut receipts = Vec::with_capacity(group.len());
+    let mut replies = Vec::with_capacity(group.len());
     let mut seen = observations.into_iter();
     let mut counts: HashMap<(&'static str, &'static str), u64> = HashMap::new();
     for job in group {
@@ -400,7 +510,7 @@ async fn commit(
             ..Receipt::default()
         };
         let mut incidents = BTreeSet::new();
-        for mut row in std::mem::take(&mut job.rows) {
+        for mut row in job.rows {
             let observation = seen.next().expect("one observation per alert");
             if row.service.is_none() {
                 receipt.unmapped += 1;
@@ -454,22 +564,19 @@ async fn commit(
             }
         }
         receipt.incidents = incidents.into_iter().collect();
-        receipts.push(receipt);
+        replies.push((job.reply, receipt));
     }
     let batch = IngestBatch {
         alerts: rows,
         change: engine.take_changes(),
         now,
     };
-    store.write_ingest(&batch).await?;
-    if !events.is_empty() {
-        for ((source, outcome), count) in counts {
-            metrics::counter!(names::ALERTS_RECEIVED, "source" => source, "outcome" => outcome)
-                .increment(count);
-        }
-        metrics::histogram!(names::INGEST_BATCH_ALERTS).record(events.len() as f64);
-        metrics::histogram!(names::CORRELATION_SECONDS).record(correlated.as_secs_f64());
-        metrics::histogram!(names::INGEST_COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
-    }
-    Ok(receipts)
+    let pending = Pending {
+        replies,
+        counts,
+        alerts: events.len(),
+        correlation,
+        commit: Duration::ZERO,
+    };
+    (batch.encode(), pending)
 }

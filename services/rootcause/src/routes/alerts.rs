@@ -7,8 +7,10 @@
 //! path, whose clients expect Alertmanager's status) with what the alerts did.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rootcause_correlation::{Fingerprint, Labels};
 use rootcause_topology::Problem;
@@ -17,11 +19,11 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{check_range, millis_of, time_of};
+use super::{blocking, check_range, millis_of, time_of};
 use crate::app::AppState;
-use crate::error::{ApiError, ApiJson, ApiQuery, ErrorBody};
+use crate::error::{ApiError, ApiQuery, ErrorBody, is_json, parse_json};
 use crate::ingest::payload::{self, PlainBatch, PostableAlert, WebhookPayload};
-use crate::ingest::{IncomingAlert, IngestError, Receipt, now_millis};
+use crate::ingest::{Ingest, IngestError, Prepared, Receipt, now_millis};
 use crate::store::{AlertFilter, StoredAlert};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
@@ -49,11 +51,19 @@ pub(super) fn alertmanager_api_router() -> OpenApiRouter<AppState> {
         (status = 422, description = "Invalid alerts; nothing stored", body = ErrorBody)))]
 async fn post_alertmanager_webhook(
     State(state): State<AppState>,
-    ApiJson(body): ApiJson<WebhookPayload>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    check_count(&state, body.alerts.len())?;
-    let alerts = payload::webhook(body).map_err(invalid_alerts)?;
-    accept(&state, alerts, StatusCode::ACCEPTED).await
+    let body = json_body(&headers, body)?;
+    let ingest = state.ingest.clone();
+    let prepared = blocking(move || {
+        let payload: WebhookPayload = parse_json(&body)?;
+        check_count(&ingest, payload.alerts.len())?;
+        let alerts = payload::webhook(payload).map_err(invalid_alerts)?;
+        Ok::<_, ApiError>(ingest.prepare(alerts))
+    })
+    .await??;
+    accept(&state, prepared, StatusCode::ACCEPTED).await
 }
 
 /// Receives alerts in Alertmanager's API v2 shape (a JSON array), as Prometheus sends them.
@@ -68,19 +78,22 @@ async fn post_alertmanager_webhook(
         (status = 422, description = "Invalid alerts; nothing stored", body = ErrorBody)))]
 async fn post_alertmanager_api(
     State(state): State<AppState>,
-    ApiJson(body): ApiJson<Vec<PostableAlert>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    check_count(&state, body.len())?;
-    let timeout = i64::try_from(
-        state
-            .ingest
-            .config()
-            .resolve_timeout_secs
-            .saturating_mul(1000),
-    )
-    .unwrap_or(0);
-    let alerts = payload::alertmanager_api(body, now_millis(), timeout).map_err(invalid_alerts)?;
-    accept(&state, alerts, StatusCode::OK).await
+    let body = json_body(&headers, body)?;
+    let ingest = state.ingest.clone();
+    let prepared = blocking(move || {
+        let payload: Vec<PostableAlert> = parse_json(&body)?;
+        check_count(&ingest, payload.len())?;
+        let timeout =
+            i64::try_from(ingest.config().resolve_timeout_secs.saturating_mul(1000)).unwrap_or(0);
+        let alerts =
+            payload::alertmanager_api(payload, now_millis(), timeout).map_err(invalid_alerts)?;
+        Ok::<_, ApiError>(ingest.prepare(alerts))
+    })
+    .await??;
+    accept(&state, prepared, StatusCode::OK).await
 }
 
 /// Receives alerts in the plain form, for custom monitors.
@@ -92,15 +105,37 @@ async fn post_alertmanager_api(
         (status = 422, description = "Invalid alerts; nothing stored", body = ErrorBody)))]
 async fn post_plain_alerts(
     State(state): State<AppState>,
-    ApiJson(body): ApiJson<PlainBatch>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    check_count(&state, body.alerts.len())?;
-    let alerts = payload::plain(body).map_err(invalid_alerts)?;
-    accept(&state, alerts, StatusCode::ACCEPTED).await
+    let body = json_body(&headers, body)?;
+    let ingest = state.ingest.clone();
+    let prepared = blocking(move || {
+        let payload: PlainBatch = parse_json(&body)?;
+        check_count(&ingest, payload.alerts.len())?;
+        let alerts = payload::plain(payload).map_err(invalid_alerts)?;
+        Ok::<_, ApiError>(ingest.prepare(alerts))
+    })
+    .await??;
+    accept(&state, prepared, StatusCode::ACCEPTED).await
 }
 
-fn check_count(state: &AppState, count: usize) -> Result<(), ApiError> {
-    let limit = state.ingest.config().max_alerts_per_request;
+/// The body of a JSON request, or the error that refuses it (415, 413, 400). Parsing a batch
+/// of thousands of alerts takes milliseconds, so handlers do it on the blocking pool: the async
+/// workers stay free to move other requests and the writer's commits along.
+fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    if !is_json(headers) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "expected a body with content-type application/json",
+        ));
+    }
+    Ok(body?)
+}
+
+fn check_count(ingest: &Ingest, count: usize) -> Result<(), ApiError> {
+    let limit = ingest.config().max_alerts_per_request;
     if count > limit {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -125,10 +160,10 @@ fn invalid_alerts(problems: Vec<Problem>) -> ApiError {
 
 async fn accept(
     state: &AppState,
-    alerts: Vec<IncomingAlert>,
+    prepared: Prepared,
     status: StatusCode,
 ) -> Result<Response, ApiError> {
-    match state.ingest.submit(alerts).await {
+    match state.ingest.submit(prepared).await {
         Ok(receipt) => Ok((status, Json(receipt)).into_response()),
         Err(IngestError::ShuttingDown) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -5,6 +5,8 @@
 //! JSON document that SQLite (`json_each`) or PostgreSQL (`jsonb_to_recordset`) expands into
 //! rows, so a commit of ten thousand alerts costs a handful of round trips.
 
+use std::sync::LazyLock;
+
 use rootcause_correlation::engine::RestoredAlert;
 use rootcause_correlation::{
     AlertKey, AlertStatus, Change, Fingerprint, IncidentKind, IncidentSnapshot, IncidentStatus,
@@ -15,46 +17,59 @@ use sqlx::FromRow;
 
 use super::{Backend, Store, StoreError, with_pool};
 
-/// An alert occurrence as the writer stores it (short field names: this is the wire form of the
-/// JSON batch, not an API type).
-#[derive(Debug, Clone, Serialize)]
+/// An alert occurrence as the writer stores it. It travels to the database inside one JSON
+/// document per batch, each row as an array in column order (see [`ROW_COLUMNS`]): arrays are
+/// cheaper to write and to read back than objects.
+#[derive(Debug, Clone)]
 pub struct AlertWrite {
     /// Fingerprint bits.
-    #[serde(rename = "f")]
     pub fingerprint: i64,
     /// Start, epoch ms.
-    #[serde(rename = "s")]
     pub starts_at: Millis,
     /// End or expiry, epoch ms.
-    #[serde(rename = "e")]
     pub ends_at: Option<Millis>,
     /// `firing` or `resolved`.
-    #[serde(rename = "st")]
     pub status: &'static str,
     /// Mapped service.
-    #[serde(rename = "sv")]
     pub service: Option<String>,
     /// Incident.
-    #[serde(rename = "i")]
     pub incident: Option<i64>,
     /// Which endpoint it came through.
-    #[serde(rename = "src")]
     pub source: &'static str,
     /// The `severity` label.
-    #[serde(rename = "sev")]
     pub severity: Option<String>,
     /// Signal kind.
-    #[serde(rename = "sig")]
     pub signal: &'static str,
     /// Labels, as a JSON object text.
-    #[serde(rename = "l")]
     pub labels: String,
     /// Annotations, as a JSON object text.
-    #[serde(rename = "a")]
     pub annotations: String,
     /// Link back to the alert's source.
-    #[serde(rename = "g")]
     pub generator_url: Option<String>,
+}
+
+/// The columns an [`AlertWrite`] array holds, in order.
+const ROW_COLUMNS: &str = "fingerprint, starts_at, ends_at, status, service, incident_id, \
+     source, severity, signal, labels, annotations, generator_url";
+
+impl Serialize for AlertWrite {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let mut row = serializer.serialize_tuple(12)?;
+        row.serialize_element(&self.fingerprint)?;
+        row.serialize_element(&self.starts_at)?;
+        row.serialize_element(&self.ends_at)?;
+        row.serialize_element(self.status)?;
+        row.serialize_element(&self.service)?;
+        row.serialize_element(&self.incident)?;
+        row.serialize_element(self.source)?;
+        row.serialize_element(&self.severity)?;
+        row.serialize_element(self.signal)?;
+        row.serialize_element(&self.labels)?;
+        row.serialize_element(&self.annotations)?;
+        row.serialize_element(&self.generator_url)?;
+        row.end()
+    }
 }
 
 /// One group commit: alert rows and what the engine changed because of them.
@@ -68,10 +83,86 @@ pub struct IngestBatch {
     pub now: Millis,
 }
 
-impl IngestBatch {
+/// A batch encoded for the database. The ingest writer encodes the next batch while the
+/// previous one commits, so the database waits for no encoding.
+#[derive(Debug, Default)]
+pub struct EncodedBatch {
+    alerts: Option<String>,
+    incidents: Option<String>,
+    services: Option<String>,
+    events: Option<String>,
+    expired: Vec<(AlertKey, Millis)>,
+    merges: Vec<(u64, u64)>,
+    now: Millis,
+}
+
+impl EncodedBatch {
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.alerts.is_empty() && self.change.is_empty()
+        self.alerts.is_none()
+            && self.incidents.is_none()
+            && self.events.is_none()
+            && self.expired.is_empty()
+            && self.merges.is_empty()
+    }
+}
+
+impl IngestBatch {
+    /// The batch as the JSON documents the store's statements expand into rows.
+    pub fn encode(self) -> Result<EncodedBatch, StoreError> {
+        let alerts = (!self.alerts.is_empty())
+            .then(|| serde_json::to_string(&self.alerts))
+            .transpose()
+            .map_err(encode_error)?;
+        let incidents = self
+            .change
+            .incidents
+            .iter()
+            .map(incident_write)
+            .collect::<Result<Vec<_>, _>>()?;
+        let services = incidents
+            .iter()
+            .flat_map(|i| {
+                i.services
+                    .iter()
+                    .map(move |(s, _)| ServiceWrite { i: i.id, s })
+            })
+            .collect::<Vec<_>>();
+        let events = self
+            .change
+            .timeline
+            .iter()
+            .map(|entry| {
+                let detail = serde_json::to_value(&entry.event).map_err(encode_error)?;
+                let kind = detail
+                    .get("kind")
+                    .and_then(|k| k.as_str())
+                    .unwrap_or("unknown")
+                    .to_owned();
+                Ok(EventWrite {
+                    i: to_i64(entry.incident),
+                    at: entry.at,
+                    k: kind,
+                    d: detail.to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let json = |empty: bool, text: Result<String, serde_json::Error>| {
+            if empty {
+                Ok(None)
+            } else {
+                text.map(Some).map_err(encode_error)
+            }
+        };
+        Ok(EncodedBatch {
+            alerts,
+            incidents: json(incidents.is_empty(), serde_json::to_string(&incidents))?,
+            services: json(services.is_empty(), serde_json::to_string(&services))?,
+            events: json(events.is_empty(), serde_json::to_string(&events))?,
+            expired: self.change.expired,
+            merges: self.change.merges,
+            now: self.now,
+        })
     }
 }
 
@@ -109,29 +200,30 @@ struct EventWrite {
     d: String,
 }
 
-const SQLITE_UPSERT_ALERTS: &str = "\
-INSERT INTO alerts (fingerprint, starts_at, ends_at, status, service, incident_id, source, severity, \
-                    signal, labels, annotations, generator_url, received_at, updated_at) \
-SELECT json_extract(value, '$.f'), json_extract(value, '$.s'), json_extract(value, '$.e'), \
-       json_extract(value, '$.st'), json_extract(value, '$.sv'), json_extract(value, '$.i'), \
-       json_extract(value, '$.src'), json_extract(value, '$.sev'), json_extract(value, '$.sig'), \
-       json_extract(value, '$.l'), json_extract(value, '$.a'), json_extract(value, '$.g'), $2, $2 \
-FROM json_each($1) WHERE true \
-ON CONFLICT (fingerprint, starts_at) DO UPDATE SET \
+/// What a repeat delivery may change: only a firing occurrence changes (its end, its status to
+/// resolved), so a late "firing" never undoes a resolution.
+const ON_ALERT_CONFLICT: &str = "ON CONFLICT (starts_at, fingerprint) DO UPDATE SET \
     status = excluded.status, ends_at = excluded.ends_at, \
     incident_id = COALESCE(excluded.incident_id, alerts.incident_id), updated_at = excluded.updated_at \
-WHERE alerts.status = 'firing'";
+    WHERE alerts.status = 'firing'";
 
-const POSTGRES_UPSERT_ALERTS: &str = "\
-INSERT INTO alerts (fingerprint, starts_at, ends_at, status, service, incident_id, source, severity, \
-                    signal, labels, annotations, generator_url, received_at, updated_at) \
-SELECT x.f, x.s, x.e, x.st, x.sv, x.i, x.src, x.sev, x.sig, x.l, x.a, x.g, $2, $2 \
-FROM jsonb_to_recordset($1::jsonb) AS x(f BIGINT, s BIGINT, e BIGINT, st TEXT, sv TEXT, i BIGINT, \
-     src TEXT, sev TEXT, sig TEXT, l TEXT, a TEXT, g TEXT) \
-ON CONFLICT (fingerprint, starts_at) DO UPDATE SET \
-    status = excluded.status, ends_at = excluded.ends_at, \
-    incident_id = COALESCE(excluded.incident_id, alerts.incident_id), updated_at = excluded.updated_at \
-WHERE alerts.status = 'firing'";
+static SQLITE_UPSERT_ALERTS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO alerts ({ROW_COLUMNS}, received_at, updated_at) \
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, \
+                value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10, value ->> 11, $2, $2 \
+         FROM json_each($1) WHERE true {ON_ALERT_CONFLICT}"
+    )
+});
+
+static POSTGRES_UPSERT_ALERTS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO alerts ({ROW_COLUMNS}, received_at, updated_at) \
+         SELECT (x ->> 0)::BIGINT, (x ->> 1)::BIGINT, (x ->> 2)::BIGINT, x ->> 3, x ->> 4, \
+                (x ->> 5)::BIGINT, x ->> 6, x ->> 7, x ->> 8, x ->> 9, x ->> 10, x ->> 11, $2, $2 \
+         FROM jsonb_array_elements($1::jsonb) AS x {ON_ALERT_CONFLICT}"
+    )
+});
 
 const SQLITE_UPSERT_INCIDENTS: &str = "\
 INSERT INTO incidents (id, kind, status, opened_at, first_activity, last_activity, quiet_since, \
@@ -195,21 +287,21 @@ const EXPIRE_ALERT: &str = "UPDATE alerts SET status = 'resolved', ends_at = $3,
 
 /// The statements of one group commit, per engine.
 struct BatchSql {
-    alerts: &'static str,
+    alerts: &'static LazyLock<String>,
     incidents: &'static str,
     services: &'static str,
     events: &'static str,
 }
 
 const SQLITE_BATCH: BatchSql = BatchSql {
-    alerts: SQLITE_UPSERT_ALERTS,
+    alerts: &SQLITE_UPSERT_ALERTS,
     incidents: SQLITE_UPSERT_INCIDENTS,
     services: SQLITE_INSERT_SERVICES,
     events: SQLITE_INSERT_EVENTS,
 };
 
 const POSTGRES_BATCH: BatchSql = BatchSql {
-    alerts: POSTGRES_UPSERT_ALERTS,
+    alerts: &POSTGRES_UPSERT_ALERTS,
     incidents: POSTGRES_UPSERT_INCIDENTS,
     services: POSTGRES_INSERT_SERVICES,
     events: POSTGRES_INSERT_EVENTS,
@@ -358,49 +450,12 @@ const INCIDENT_COLUMNS: &str = "id, kind, status, opened_at, first_activity, las
      topology_version, updated_at";
 
 impl Store {
-    /// Commits one batch in one transaction: alert rows, incidents, their services, timeline
-    /// entries, merges and expiries. Either all of it is stored or none.
-    pub async fn write_ingest(&self, batch: &IngestBatch) -> Result<(), StoreError> {
+    /// Commits one encoded batch in one transaction: alert rows, incidents, their services,
+    /// timeline entries, merges and expiries. Either all of it is stored or none.
+    pub async fn write_ingest(&self, batch: &EncodedBatch) -> Result<(), StoreError> {
         if batch.is_empty() {
             return Ok(());
         }
-        let alerts = serde_json::to_string(&batch.alerts).map_err(encode_error)?;
-        let incidents = batch
-            .change
-            .incidents
-            .iter()
-            .map(incident_write)
-            .collect::<Result<Vec<_>, _>>()?;
-        let services = incidents
-            .iter()
-            .flat_map(|i| {
-                i.services
-                    .iter()
-                    .map(move |(s, _)| ServiceWrite { i: i.id, s })
-            })
-            .collect::<Vec<_>>();
-        let events = batch
-            .change
-            .timeline
-            .iter()
-            .map(|entry| {
-                let detail = serde_json::to_value(&entry.event).map_err(encode_error)?;
-                let kind = detail
-                    .get("kind")
-                    .and_then(|k| k.as_str())
-                    .unwrap_or("unknown")
-                    .to_owned();
-                Ok(EventWrite {
-                    i: to_i64(entry.incident),
-                    at: entry.at,
-                    k: kind,
-                    d: detail.to_string(),
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let incidents_json = serde_json::to_string(&incidents).map_err(encode_error)?;
-        let services_json = serde_json::to_string(&services).map_err(encode_error)?;
-        let events_json = serde_json::to_string(&events).map_err(encode_error)?;
         let sql = match self.backend {
             Backend::Sqlite(_) => &SQLITE_BATCH,
             Backend::Postgres(_) => &POSTGRES_BATCH,
@@ -408,10 +463,14 @@ impl Store {
         let now = batch.now;
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            if !batch.alerts.is_empty() {
-                sqlx::query(sql.alerts).bind(&alerts).bind(now).execute(&mut *tx).await?;
+            if let Some(alerts) = &batch.alerts {
+                sqlx::query(sqlx::AssertSqlSafe(sql.alerts.as_str()))
+                    .bind(alerts)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
             }
-            for (key, ended) in &batch.change.expired {
+            for (key, ended) in &batch.expired {
                 sqlx::query(EXPIRE_ALERT)
                     .bind(key.fingerprint.to_i64())
                     .bind(key.starts_at)
@@ -420,7 +479,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            for (absorbed, survivor) in &batch.change.merges {
+            for (absorbed, survivor) in &batch.merges {
                 sqlx::query(REASSIGN_ALERTS)
                     .bind(to_i64(*survivor))
                     .bind(to_i64(*absorbed))
@@ -428,14 +487,14 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            if !incidents.is_empty() {
-                sqlx::query(sql.incidents).bind(&incidents_json).bind(now).execute(&mut *tx).await?;
+            if let Some(incidents) = &batch.incidents {
+                sqlx::query(sql.incidents).bind(incidents).bind(now).execute(&mut *tx).await?;
             }
-            if !services.is_empty() {
-                sqlx::query(sql.services).bind(&services_json).execute(&mut *tx).await?;
+            if let Some(services) = &batch.services {
+                sqlx::query(sql.services).bind(services).execute(&mut *tx).await?;
             }
-            if !events.is_empty() {
-                sqlx::query(sql.events).bind(&events_json).execute(&mut *tx).await?;
+            if let Some(events) = &batch.events {
+                sqlx::query(sql.events).bind(events).execute(&mut *tx).await?;
             }
             tx.commit().await?;
         });
@@ -725,21 +784,29 @@ mod tests {
             ];
             let seen = engine.observe(graph, &first, T0);
             store
-                .write_ingest(&IngestBatch {
-                    alerts: rows(&first, &seen),
-                    change: engine.take_changes(),
-                    now: T0,
-                })
+                .write_ingest(
+                    &IngestBatch {
+                        alerts: rows(&first, &seen),
+                        change: engine.take_changes(),
+                        now: T0,
+                    }
+                    .encode()
+                    .unwrap(),
+                )
                 .await
                 .unwrap();
             let second = [event(3, "cartservice", AlertStatus::Resolved)];
             let seen = engine.observe(graph, &second, T0 + 1000);
             store
-                .write_ingest(&IngestBatch {
-                    alerts: rows(&second, &seen),
-                    change: engine.take_changes(),
-                    now: T0 + 1000,
-                })
+                .write_ingest(
+                    &IngestBatch {
+                        alerts: rows(&second, &seen),
+                        change: engine.take_changes(),
+                        now: T0 + 1000,
+                    }
+                    .encode()
+                    .unwrap(),
+                )
                 .await
                 .unwrap();
 
@@ -801,31 +868,43 @@ mod tests {
             let seen = engine.observe(graph, &fire, T0);
             let mut firing_rows = rows(&fire, &seen);
             store
-                .write_ingest(&IngestBatch {
-                    alerts: firing_rows.clone(),
-                    change: engine.take_changes(),
-                    now: T0,
-                })
+                .write_ingest(
+                    &IngestBatch {
+                        alerts: firing_rows.clone(),
+                        change: engine.take_changes(),
+                        now: T0,
+                    }
+                    .encode()
+                    .unwrap(),
+                )
                 .await
                 .unwrap();
             let end = [event(7, "x", AlertStatus::Resolved)];
             let seen = engine.observe(graph, &end, T0 + 1000);
             store
-                .write_ingest(&IngestBatch {
-                    alerts: rows(&end, &seen),
-                    change: engine.take_changes(),
-                    now: T0 + 1000,
-                })
+                .write_ingest(
+                    &IngestBatch {
+                        alerts: rows(&end, &seen),
+                        change: engine.take_changes(),
+                        now: T0 + 1000,
+                    }
+                    .encode()
+                    .unwrap(),
+                )
                 .await
                 .unwrap();
             // A late firing row for the same occurrence (as a replica that lags would write).
             firing_rows[0].incident = None;
             store
-                .write_ingest(&IngestBatch {
-                    alerts: firing_rows,
-                    change: Change::default(),
-                    now: T0 + 2000,
-                })
+                .write_ingest(
+                    &IngestBatch {
+                        alerts: firing_rows,
+                        change: Change::default(),
+                        now: T0 + 2000,
+                    }
+                    .encode()
+                    .unwrap(),
+                )
                 .await
                 .unwrap();
             let listed = store

@@ -22,8 +22,8 @@ use sqlx::sqlite::{
 use thiserror::Error;
 
 pub use alerts::{
-    AlertFilter, AlertWrite, EngineState, IncidentFilter, IngestBatch, StoredAlert, StoredEvent,
-    StoredIncident, incident_snapshot,
+    AlertFilter, AlertWrite, EncodedBatch, EngineState, IncidentFilter, IngestBatch, StoredAlert,
+    StoredEvent, StoredIncident, incident_snapshot,
 };
 pub use changes::{ChangeFilter, NewChange, StoredChange};
 pub use topology::{NewTopologyVersion, StoredTopology, TopologyVersionRow};
@@ -133,7 +133,18 @@ impl Store {
                         SqliteDurability::Normal => SqliteSynchronous::Normal,
                     })
                     .foreign_keys(true)
-                    .busy_timeout(acquire_timeout);
+                    .busy_timeout(acquire_timeout)
+                    // The alert index grows by random keys (fingerprints): with SQLite's 2 MiB
+                    // default cache most inserts would miss it and read pages back through
+                    // syscalls. 64 MiB of cache and a memory map keep a million alerts' indexes
+                    // in memory.
+                    .pragma("cache_size", "-65536")
+                    .pragma("mmap_size", "1073741824")
+                    // Checkpoints copy the WAL into the database file. Left to the committing
+                    // connection they stall the ingest writer; the service runs them from a
+                    // background task instead (`Store::checkpoint`), and this is only the
+                    // backstop that bounds the WAL (about 400 MiB) should that task fall behind.
+                    .pragma("wal_autocheckpoint", "100000");
                 let pool = SqlitePoolOptions::new()
                     .max_connections(options.max_connections)
                     .acquire_timeout(acquire_timeout)
@@ -167,6 +178,17 @@ impl Store {
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         with_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(drop))?;
+        Ok(())
+    }
+
+    /// SQLite: copies what the write-ahead log holds into the database file, without waiting
+    /// for readers or blocking the writer (a passive checkpoint). Nothing to do on PostgreSQL.
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        if let Backend::Sqlite(pool) = &self.backend {
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(pool)
+                .await?;
+        }
         Ok(())
     }
 

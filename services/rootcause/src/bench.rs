@@ -37,6 +37,9 @@ const WARM_UP: Duration = Duration::from_secs(2);
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest one request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// The ingest target of the design: alerts per second on SQLite on a 2-core machine.
+const TARGET_ALERTS_PER_SEC: u64 = 50_000;
+
 /// How long a new firing alert says it fires (`endsAt`), as Prometheus sends it.
 const FIRING_FOR: TimeDelta = TimeDelta::minutes(5);
 /// One alert in this many names a service the topology does not know.
@@ -1133,8 +1136,47 @@ fn render(report: &Report) -> String {
             ratio.target, ratio.baseline
         );
     }
+    render_targets(&mut out, report);
     render_details(&mut out, &report.targets);
     out
+}
+
+/// The ingest targets of the design (DESIGN §11), met or not, for the SQLite default.
+fn render_targets(out: &mut String, report: &Report) {
+    let Some(sqlite) = report
+        .targets
+        .iter()
+        .find(|t| t.target == "rootcause (SQLite)")
+    else {
+        return;
+    };
+    let verdict = |met: bool| if met { "met" } else { "NOT met" };
+    out.push_str("\ntargets:\n");
+    match sqlite.alerts_per_sec() {
+        Some(rate) => {
+            let _ = writeln!(
+                out,
+                "  rootcause (SQLite) >= {TARGET_ALERTS_PER_SEC} alerts/s: {} ({rate:.0})",
+                verdict(rate >= TARGET_ALERTS_PER_SEC as f64)
+            );
+        }
+        None => out.push_str("  rootcause (SQLite): not measured\n"),
+    }
+    let ratio = report
+        .ratios
+        .iter()
+        .find(|r| r.target == sqlite.target)
+        .and_then(|r| r.ratio);
+    match ratio {
+        Some(ratio) => {
+            let _ = writeln!(
+                out,
+                "  rootcause (SQLite) >= Alertmanager's rate: {} ({ratio:.2}x)",
+                verdict(ratio >= 1.0)
+            );
+        }
+        None => out.push_str("  rootcause (SQLite) >= Alertmanager's rate: not measured\n"),
+    }
 }
 
 fn render_table(out: &mut String, targets: &[TargetReport]) {

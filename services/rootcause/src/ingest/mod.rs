@@ -4,9 +4,11 @@
 //! The writer owns the correlation engine. It takes every request waiting in its queue (up to
 //! `ingest.max_batch_alerts` alerts), runs the engine over them, and writes the alert rows and
 //! the incident changes in one transaction; then it answers each request. Many small requests
-//! thus share one fsync (group commit), and an acknowledged alert is always on disk. If the
-//! commit fails, every request of the group gets an error (nothing was stored) and the engine is
-//! rebuilt from the store, so memory never runs ahead of the database.
+//! thus share one fsync (group commit), and an acknowledged alert is always on disk. Commits are
+//! pipelined: the next group is correlated while the previous one commits, one commit at a time
+//! and in the engine's order. If a commit fails, every request of that group and of the group
+//! correlated after it gets an error (nothing of them was stored) and the engine is rebuilt from
+//! the store, so memory never runs ahead of the database.
 
 pub mod payload;
 
@@ -22,6 +24,7 @@ use rootcause_correlation::{
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 use utoipa::ToSchema;
 
 use crate::config::IngestConfig;
@@ -57,7 +60,7 @@ pub struct Receipt {
 pub enum IngestError {
     /// The commit failed; nothing of the request was stored.
     #[error("alerts could not be stored: {0}")]
-    Store(#[from] StoreError),
+    NotStored(String),
     /// The service is shutting down.
     #[error("the service is shutting down")]
     ShuttingDown,
@@ -168,7 +171,7 @@ impl Ingest {
             .map_err(|_| IngestError::ShuttingDown)?;
         match answer.await {
             Ok(Ok(receipt)) => Ok(receipt),
-            Ok(Err(message)) => Err(IngestError::Store(StoreError::Corrupt(message))),
+            Ok(Err(message)) => Err(IngestError::NotStored(message)),
             Err(_) => Err(IngestError::ShuttingDown),
         }
     }
@@ -386,13 +389,22 @@ async fn write_loop(
             }
         };
         let store = store.clone();
-        in_flight = Some(tokio::spawn(async move {
-            let mut pending = pending;
-            let started = Instant::now();
-            let result = store.write_ingest(&batch).await;
-            pending.commit = started.elapsed();
-            (pending, result)
-        }));
+        let span = tracing::debug_span!(
+            "group_commit",
+            alerts = pending.alerts,
+            requests = pending.replies.len()
+        );
+        in_flight = Some(tokio::spawn(
+            async move {
+                let mut pending = pending;
+                let started = Instant::now();
+                let result = store.write_ingest(&batch).await;
+                pending.commit = started.elapsed();
+                tracing::debug!(elapsed = ?pending.commit, ok = result.is_ok(), "committed");
+                (pending, result)
+            }
+            .instrument(span),
+        ));
         // Let the commit start before correlating the next group: a task spawned from a worker
         // waits in that worker's LIFO slot, which other workers cannot steal from.
         tokio::task::yield_now().await;

@@ -170,7 +170,7 @@ async fn accept(
             "shutting_down",
             "the service is shutting down; nothing was stored, send again",
         )),
-        Err(error @ IngestError::Store(_)) => Err(ApiError::internal(error)),
+        Err(error @ IngestError::NotStored(_)) => Err(ApiError::internal(error)),
     }
 }
 

@@ -212,7 +212,7 @@ static SQLITE_UPSERT_ALERTS: LazyLock<String> = LazyLock::new(|| {
         "INSERT INTO alerts ({ROW_COLUMNS}, received_at, updated_at) \
          SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, \
                 value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10, value ->> 11, $2, $2 \
-         FROM json_each($1) WHERE true {ON_ALERT_CONFLICT}"
+         FROM jsonb_each($1) WHERE true {ON_ALERT_CONFLICT}"
     )
 });
 

@@ -138,6 +138,7 @@ impl Store {
                     // default cache most inserts would miss it and read pages back through
                     // syscalls. 64 MiB of cache and a memory map keep a million alerts' indexes
                     // in memory.
+                    .page_size(16384)
                     .pragma("cache_size", "-65536")
                     .pragma("mmap_size", "1073741824")
                     // Checkpoints copy the WAL into the database file. Left to the committing

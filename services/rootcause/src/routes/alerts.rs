@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rootcause_correlation::{Fingerprint, Labels};
 use rootcause_topology::Problem;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -23,7 +24,7 @@ use super::{blocking, check_range, millis_of, time_of};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiQuery, ErrorBody, is_json, parse_json};
 use crate::ingest::payload::{self, PlainBatch, PostableAlert, WebhookPayload};
-use crate::ingest::{Ingest, IngestError, Prepared, Receipt, now_millis};
+use crate::ingest::{IncomingAlert, Ingest, IngestError, Receipt, now_millis};
 use crate::store::{AlertFilter, StoredAlert};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
@@ -54,16 +55,14 @@ async fn post_alertmanager_webhook(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = json_body(&headers, body)?;
-    let ingest = state.ingest.clone();
-    let prepared = blocking(move || {
-        let payload: WebhookPayload = parse_json(&body)?;
-        check_count(&ingest, payload.alerts.len())?;
-        let alerts = payload::webhook(payload).map_err(invalid_alerts)?;
-        Ok::<_, ApiError>(ingest.prepare(alerts))
-    })
-    .await??;
-    accept(&state, prepared, StatusCode::ACCEPTED).await
+    ingest_body(
+        &state,
+        &headers,
+        body,
+        StatusCode::ACCEPTED,
+        |body: WebhookPayload, _| Ok((body.alerts.len(), payload::webhook(body))),
+    )
+    .await
 }
 
 /// Receives alerts in Alertmanager's API v2 shape (a JSON array), as Prometheus sends them.
@@ -81,19 +80,21 @@ async fn post_alertmanager_api(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = json_body(&headers, body)?;
-    let ingest = state.ingest.clone();
-    let prepared = blocking(move || {
-        let payload: Vec<PostableAlert> = parse_json(&body)?;
-        check_count(&ingest, payload.len())?;
-        let timeout =
-            i64::try_from(ingest.config().resolve_timeout_secs.saturating_mul(1000)).unwrap_or(0);
-        let alerts =
-            payload::alertmanager_api(payload, now_millis(), timeout).map_err(invalid_alerts)?;
-        Ok::<_, ApiError>(ingest.prepare(alerts))
-    })
-    .await??;
-    accept(&state, prepared, StatusCode::OK).await
+    ingest_body(
+        &state,
+        &headers,
+        body,
+        StatusCode::OK,
+        |body: Vec<PostableAlert>, ingest| {
+            let timeout = i64::try_from(ingest.config().resolve_timeout_secs.saturating_mul(1000))
+                .unwrap_or(0);
+            Ok((
+                body.len(),
+                payload::alertmanager_api(body, now_millis(), timeout),
+            ))
+        },
+    )
+    .await
 }
 
 /// Receives alerts in the plain form, for custom monitors.
@@ -108,22 +109,37 @@ async fn post_plain_alerts(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = json_body(&headers, body)?;
-    let ingest = state.ingest.clone();
-    let prepared = blocking(move || {
-        let payload: PlainBatch = parse_json(&body)?;
-        check_count(&ingest, payload.alerts.len())?;
-        let alerts = payload::plain(payload).map_err(invalid_alerts)?;
-        Ok::<_, ApiError>(ingest.prepare(alerts))
-    })
-    .await??;
-    accept(&state, prepared, StatusCode::ACCEPTED).await
+    ingest_body(
+        &state,
+        &headers,
+        body,
+        StatusCode::ACCEPTED,
+        |body: PlainBatch, _| Ok((body.alerts.len(), payload::plain(body))),
+    )
+    .await
 }
 
-/// The body of a JSON request, or the error that refuses it (415, 413, 400). Parsing a batch
-/// of thousands of alerts takes milliseconds, so handlers do it on the blocking pool: the async
-/// workers stay free to move other requests and the writer's commits along.
-fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+/// What a validator gives back: the number of alerts sent, and the valid alerts or every
+/// problem with them.
+type Validated = (usize, Result<Vec<IncomingAlert>, Vec<Problem>>);
+
+/// The one way alerts come in: the content type checked, the body parsed as `T` and validated
+/// by `validate` (at most `ingest.max_alerts_per_request` alerts, all valid, or nothing is
+/// stored), the alerts mapped, committed, and answered with `status` and the receipt.
+///
+/// Parsing a batch of thousands of alerts takes milliseconds, so it runs on the blocking pool:
+/// the async workers stay free to move other requests and the writer's commits along.
+async fn ingest_body<T, F>(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    status: StatusCode,
+    validate: F,
+) -> Result<Response, ApiError>
+where
+    T: DeserializeOwned,
+    F: FnOnce(T, &Ingest) -> Result<Validated, ApiError> + Send + 'static,
+{
     if !is_json(headers) {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -131,7 +147,24 @@ fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result
             "expected a body with content-type application/json",
         ));
     }
-    Ok(body?)
+    let body = body?;
+    let ingest = state.ingest.clone();
+    let prepared = blocking(move || {
+        let parsed: T = parse_json(&body)?;
+        let (count, alerts) = validate(parsed, &ingest)?;
+        check_count(&ingest, count)?;
+        Ok::<_, ApiError>(ingest.prepare(alerts.map_err(invalid_alerts)?))
+    })
+    .await??;
+    match state.ingest.submit(prepared).await {
+        Ok(receipt) => Ok((status, Json(receipt)).into_response()),
+        Err(IngestError::ShuttingDown) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the service is shutting down; nothing was stored, send again",
+        )),
+        Err(error @ IngestError::NotStored(_)) => Err(ApiError::internal(error)),
+    }
 }
 
 fn check_count(ingest: &Ingest, count: usize) -> Result<(), ApiError> {
@@ -156,22 +189,6 @@ fn invalid_alerts(problems: Vec<Problem>) -> ApiError {
     };
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_alerts", message)
         .with_problems(problems)
-}
-
-async fn accept(
-    state: &AppState,
-    prepared: Prepared,
-    status: StatusCode,
-) -> Result<Response, ApiError> {
-    match state.ingest.submit(prepared).await {
-        Ok(receipt) => Ok((status, Json(receipt)).into_response()),
-        Err(IngestError::ShuttingDown) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "shutting_down",
-            "the service is shutting down; nothing was stored, send again",
-        )),
-        Err(error @ IngestError::NotStored(_)) => Err(ApiError::internal(error)),
-    }
 }
 
 /// An alert occurrence.

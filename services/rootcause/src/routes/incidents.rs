@@ -122,7 +122,7 @@ struct IncidentQuery {
     status: Option<String>,
     /// Only incidents this service alerted in.
     service: Option<String>,
-    /// RFC 3339: active at or after.
+    /// RFC 3339: active at or after (an alert of it still fires, or its last activity is later).
     since: Option<String>,
     /// RFC 3339: active at or before.
     until: Option<String>,

@@ -806,6 +806,19 @@ async fn a_database_and_its_callers_alerting_make_one_incident() {
     assert_eq!(unmapped["label_groups"][0]["name"], "instance");
 
     // Filters.
+    // Incidents whose alerts still fire are active now, however long ago they started.
+    let later = (chrono::Utc::now() + chrono::Duration::hours(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let active = app
+        .get(&format!("/api/v1/incidents?since={later}"))
+        .await
+        .json();
+    assert_eq!(active["items"].as_array().unwrap().len(), 3, "{active}");
+    let before_all = app
+        .get("/api/v1/incidents?until=2000-01-01T00:00:00Z")
+        .await
+        .json();
+    assert_eq!(before_all["items"].as_array().unwrap().len(), 0);
     let by_service = app.get("/api/v1/incidents?service=indexdb").await.json();
     assert_eq!(by_service["items"].as_array().unwrap().len(), 1);
     let unmapped_alerts = app.get("/api/v1/alerts?unmapped=true").await.json();

@@ -612,7 +612,8 @@ impl Store {
             "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE \
              ($1 IS NULL OR status = $1) \
              AND ($2 IS NULL OR id IN (SELECT incident_id FROM incident_services WHERE service = $2)) \
-             AND ($3 IS NULL OR last_activity >= $3) AND ($4 IS NULL OR first_activity <= $4) \
+             AND ($3 IS NULL OR last_activity >= $3 OR firing_count > 0) \
+             AND ($4 IS NULL OR first_activity <= $4) \
              AND ($5 IS NULL OR id < $5) \
              ORDER BY id DESC LIMIT $6"
         );

@@ -308,7 +308,7 @@ async fn rebuild(
                     change: engine.take_changes(),
                     now,
                 }
-                .encode()?,
+                .encode(store.engine())?,
             )
             .await?;
     } else {
@@ -369,7 +369,7 @@ async fn write_loop(
             },
             _ = ticker.tick() => Vec::new(),
         };
-        let next = correlate(&topology, &mut engine, group, now_millis());
+        let next = correlate(&topology, &mut engine, group, now_millis(), store.engine());
         if let Some(previous) = in_flight.take()
             && !acknowledge(previous.await)
         {
@@ -493,6 +493,7 @@ fn correlate(
     engine: &mut Engine,
     mut group: Vec<Job>,
     now: Millis,
+    engine_kind: crate::store::Engine,
 ) -> (Result<EncodedBatch, StoreError>, Pending) {
     let started = Instant::now();
     let current = topology.current();
@@ -590,5 +591,5 @@ fn correlate(
         correlation,
         commit: Duration::ZERO,
     };
-    (batch.encode(), pending)
+    (batch.encode(engine_kind), pending)
 }

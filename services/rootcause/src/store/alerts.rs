@@ -15,7 +15,7 @@ use rootcause_correlation::{
 use serde::Serialize;
 use sqlx::FromRow;
 
-use super::{Backend, Store, StoreError, with_pool};
+use super::{Backend, Engine, Store, StoreError, with_pool};
 
 /// An alert occurrence as the writer stores it. It travels to the database inside one JSON
 /// document per batch, each row as an array in column order (see [`ROW_COLUMNS`]): arrays are
@@ -87,7 +87,7 @@ pub struct IngestBatch {
 /// previous one commits, so the database waits for no encoding.
 #[derive(Debug, Default)]
 pub struct EncodedBatch {
-    alerts: Option<String>,
+    alerts: AlertRows,
     incidents: Option<String>,
     services: Option<String>,
     events: Option<String>,
@@ -96,10 +96,60 @@ pub struct EncodedBatch {
     now: Millis,
 }
 
+/// Alert rows in the form the engine's upsert reads.
+#[derive(Debug, Default)]
+enum AlertRows {
+    /// No rows.
+    #[default]
+    None,
+    /// SQLite: one JSON document of row arrays, read with `jsonb_each`.
+    Json(String),
+    /// PostgreSQL: one array per column, read with `UNNEST`.
+    Columns(Box<AlertColumns>),
+}
+
+/// Alert rows as column arrays.
+#[derive(Debug, Default)]
+struct AlertColumns {
+    fingerprint: Vec<i64>,
+    starts_at: Vec<i64>,
+    ends_at: Vec<Option<i64>>,
+    status: Vec<&'static str>,
+    service: Vec<Option<String>>,
+    incident: Vec<Option<i64>>,
+    source: Vec<&'static str>,
+    severity: Vec<Option<String>>,
+    signal: Vec<&'static str>,
+    labels: Vec<String>,
+    annotations: Vec<String>,
+    generator_url: Vec<Option<String>>,
+}
+
+impl From<Vec<AlertWrite>> for AlertColumns {
+    fn from(rows: Vec<AlertWrite>) -> Self {
+        let mut columns = AlertColumns::default();
+        for row in rows {
+            columns.fingerprint.push(row.fingerprint);
+            columns.starts_at.push(row.starts_at);
+            columns.ends_at.push(row.ends_at);
+            columns.status.push(row.status);
+            columns.service.push(row.service);
+            columns.incident.push(row.incident);
+            columns.source.push(row.source);
+            columns.severity.push(row.severity);
+            columns.signal.push(row.signal);
+            columns.labels.push(row.labels);
+            columns.annotations.push(row.annotations);
+            columns.generator_url.push(row.generator_url);
+        }
+        columns
+    }
+}
+
 impl EncodedBatch {
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.alerts.is_none()
+        matches!(self.alerts, AlertRows::None)
             && self.incidents.is_none()
             && self.events.is_none()
             && self.expired.is_empty()
@@ -109,11 +159,18 @@ impl EncodedBatch {
 
 impl IngestBatch {
     /// The batch as the JSON documents the store's statements expand into rows.
-    pub fn encode(self) -> Result<EncodedBatch, StoreError> {
-        let alerts = (!self.alerts.is_empty())
-            .then(|| serde_json::to_string(&self.alerts))
-            .transpose()
-            .map_err(encode_error)?;
+    /// The batch in the form `engine`'s statements read.
+    pub fn encode(self, engine: Engine) -> Result<EncodedBatch, StoreError> {
+        let alerts = if self.alerts.is_empty() {
+            AlertRows::None
+        } else {
+            match engine {
+                Engine::Sqlite => {
+                    AlertRows::Json(serde_json::to_string(&self.alerts).map_err(encode_error)?)
+                }
+                Engine::Postgres => AlertRows::Columns(Box::new(AlertColumns::from(self.alerts))),
+            }
+        };
         let incidents = self
             .change
             .incidents
@@ -219,9 +276,11 @@ static SQLITE_UPSERT_ALERTS: LazyLock<String> = LazyLock::new(|| {
 static POSTGRES_UPSERT_ALERTS: LazyLock<String> = LazyLock::new(|| {
     format!(
         "INSERT INTO alerts ({ROW_COLUMNS}, received_at, updated_at) \
-         SELECT (x ->> 0)::BIGINT, (x ->> 1)::BIGINT, (x ->> 2)::BIGINT, x ->> 3, x ->> 4, \
-                (x ->> 5)::BIGINT, x ->> 6, x ->> 7, x ->> 8, x ->> 9, x ->> 10, x ->> 11, $2, $2 \
-         FROM jsonb_array_elements($1::jsonb) AS x {ON_ALERT_CONFLICT}"
+         SELECT f, s, e, st, sv, i, src, sev, sig, l, a, g, $13, $13 \
+         FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[], \
+                     $6::BIGINT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::TEXT[], $11::TEXT[], \
+                     $12::TEXT[]) AS x(f, s, e, st, sv, i, src, sev, sig, l, a, g) \
+         {ON_ALERT_CONFLICT}"
     )
 });
 
@@ -287,21 +346,18 @@ const EXPIRE_ALERT: &str = "UPDATE alerts SET status = 'resolved', ends_at = $3,
 
 /// The statements of one group commit, per engine.
 struct BatchSql {
-    alerts: &'static LazyLock<String>,
     incidents: &'static str,
     services: &'static str,
     events: &'static str,
 }
 
 const SQLITE_BATCH: BatchSql = BatchSql {
-    alerts: &SQLITE_UPSERT_ALERTS,
     incidents: SQLITE_UPSERT_INCIDENTS,
     services: SQLITE_INSERT_SERVICES,
     events: SQLITE_INSERT_EVENTS,
 };
 
 const POSTGRES_BATCH: BatchSql = BatchSql {
-    alerts: &POSTGRES_UPSERT_ALERTS,
     incidents: POSTGRES_UPSERT_INCIDENTS,
     services: POSTGRES_INSERT_SERVICES,
     events: POSTGRES_INSERT_EVENTS,
@@ -461,15 +517,11 @@ impl Store {
             Backend::Postgres(_) => &POSTGRES_BATCH,
         };
         let now = batch.now;
+        // The alert rows go in with each engine's own bulk form (a JSONB document for SQLite,
+        // column arrays for PostgreSQL); the rest of the batch is the same SQL on both.
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            if let Some(alerts) = &batch.alerts {
-                sqlx::query(sqlx::AssertSqlSafe(sql.alerts.as_str()))
-                    .bind(alerts)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            (&mut *tx).upsert_alert_rows(&batch.alerts, now).await?;
             for (key, ended) in &batch.expired {
                 sqlx::query(EXPIRE_ALERT)
                     .bind(key.fingerprint.to_i64())
@@ -654,6 +706,61 @@ impl Store {
     }
 }
 
+/// A connection that writes a batch's alert rows in its engine's bulk form.
+trait AlertRowsTarget {
+    /// Upserts `rows`, received at `now`.
+    async fn upsert_alert_rows(self, rows: &AlertRows, now: Millis) -> Result<(), StoreError>;
+}
+
+impl AlertRowsTarget for &mut sqlx::SqliteConnection {
+    async fn upsert_alert_rows(self, rows: &AlertRows, now: Millis) -> Result<(), StoreError> {
+        match rows {
+            AlertRows::None => Ok(()),
+            AlertRows::Json(rows) => {
+                sqlx::query(sqlx::AssertSqlSafe(SQLITE_UPSERT_ALERTS.as_str()))
+                    .bind(rows)
+                    .bind(now)
+                    .execute(self)
+                    .await?;
+                Ok(())
+            }
+            AlertRows::Columns(_) => Err(StoreError::Corrupt(
+                "a batch encoded for PostgreSQL was given to SQLite".to_owned(),
+            )),
+        }
+    }
+}
+
+impl AlertRowsTarget for &mut sqlx::PgConnection {
+    async fn upsert_alert_rows(self, rows: &AlertRows, now: Millis) -> Result<(), StoreError> {
+        match rows {
+            AlertRows::None => Ok(()),
+            AlertRows::Columns(columns) => {
+                sqlx::query(sqlx::AssertSqlSafe(POSTGRES_UPSERT_ALERTS.as_str()))
+                    .bind(&columns.fingerprint)
+                    .bind(&columns.starts_at)
+                    .bind(&columns.ends_at)
+                    .bind(&columns.status)
+                    .bind(&columns.service)
+                    .bind(&columns.incident)
+                    .bind(&columns.source)
+                    .bind(&columns.severity)
+                    .bind(&columns.signal)
+                    .bind(&columns.labels)
+                    .bind(&columns.annotations)
+                    .bind(&columns.generator_url)
+                    .bind(now)
+                    .execute(self)
+                    .await?;
+                Ok(())
+            }
+            AlertRows::Json(_) => Err(StoreError::Corrupt(
+                "a batch encoded for SQLite was given to PostgreSQL".to_owned(),
+            )),
+        }
+    }
+}
+
 fn incident_write(snapshot: &IncidentSnapshot) -> Result<IncidentWrite<'_>, StoreError> {
     Ok(IncidentWrite {
         id: to_i64(snapshot.id),
@@ -791,7 +898,7 @@ mod tests {
                         change: engine.take_changes(),
                         now: T0,
                     }
-                    .encode()
+                    .encode(store.engine())
                     .unwrap(),
                 )
                 .await
@@ -805,7 +912,7 @@ mod tests {
                         change: engine.take_changes(),
                         now: T0 + 1000,
                     }
-                    .encode()
+                    .encode(store.engine())
                     .unwrap(),
                 )
                 .await
@@ -875,7 +982,7 @@ mod tests {
                         change: engine.take_changes(),
                         now: T0,
                     }
-                    .encode()
+                    .encode(store.engine())
                     .unwrap(),
                 )
                 .await
@@ -889,7 +996,7 @@ mod tests {
                         change: engine.take_changes(),
                         now: T0 + 1000,
                     }
-                    .encode()
+                    .encode(store.engine())
                     .unwrap(),
                 )
                 .await
@@ -903,7 +1010,7 @@ mod tests {
                         change: Change::default(),
                         now: T0 + 2000,
                     }
-                    .encode()
+                    .encode(store.engine())
                     .unwrap(),
                 )
                 .await

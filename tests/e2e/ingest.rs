@@ -49,6 +49,18 @@ async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Result<T, Str
     }
 }
 
+/// Alerts rootcause received through the webhook so far, from its metrics: (all outcomes,
+/// `outcome`, duplicates).
+async fn webhook_deliveries(server: &Server, outcome: &str) -> (f64, f64, f64) {
+    let metrics = server.get("/metrics").await.text().await.unwrap();
+    let count = |outcome: Option<&str>| {
+        let mut labels = vec![("source", "alertmanager-webhook")];
+        labels.extend(outcome.map(|outcome| ("outcome", outcome)));
+        metric_value(&metrics, "rootcause_alerts_received_total", &labels)
+    };
+    (count(None), count(Some(outcome)), count(Some("duplicate")))
+}
+
 async fn incidents(server: &Server, query: &str) -> Vec<Value> {
     let page = json_of(
         server
@@ -346,15 +358,7 @@ async fn double_delivery_by_an_ha_pair_stores_one_alert_and_one_incident() {
     second.post_alerts(&alerts).await;
 
     let received = eventually("both members delivered both alerts", async || {
-        let metrics = server.get("/metrics").await.text().await.unwrap();
-        let webhook = |outcome: &str| {
-            let mut labels = vec![("source", "alertmanager-webhook")];
-            if !outcome.is_empty() {
-                labels.push(("outcome", outcome));
-            }
-            metric_value(&metrics, "rootcause_alerts_received_total", &labels)
-        };
-        let received = (webhook(""), webhook("new"), webhook("duplicate"));
+        let received = webhook_deliveries(&server, "new").await;
         let notified = (
             first.webhook_notifications().await,
             second.webhook_notifications().await,
@@ -486,16 +490,8 @@ async fn double_delivery_by_an_ha_pair_stores_one_alert_and_one_incident() {
     first.post_alerts(&Value::from(resolved.clone())).await;
     second.post_alerts(&Value::from(resolved)).await;
     let received = eventually("both members delivered both resolutions", async || {
-        let metrics = server.get("/metrics").await.text().await.unwrap();
-        let webhook = |outcome: &str| {
-            let mut labels = vec![("source", "alertmanager-webhook")];
-            if !outcome.is_empty() {
-                labels.push(("outcome", outcome));
-            }
-            metric_value(&metrics, "rootcause_alerts_received_total", &labels)
-        };
         // Before: 4 from the pair, 2 posted directly.
-        let received = (webhook(""), webhook("updated"), webhook("duplicate"));
+        let received = webhook_deliveries(&server, "updated").await;
         let notified = (
             first.webhook_notifications().await,
             second.webhook_notifications().await,

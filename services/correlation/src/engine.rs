@@ -630,6 +630,7 @@ impl Engine {
         let resolve_after = self.settings.resolve_after();
         let reopen_within = self.settings.reopen_within();
         let mut forget = Vec::new();
+        let mut resolved = Vec::new();
         for (&id, incident) in &mut self.incidents {
             match incident.status {
                 IncidentStatus::Open => {
@@ -638,6 +639,7 @@ impl Engine {
                     {
                         incident.status = IncidentStatus::Resolved;
                         incident.resolved_at = Some(now);
+                        resolved.push(id);
                         self.dirty.insert(id);
                         self.timeline.push(TimelineEntry {
                             incident: id,
@@ -657,13 +659,10 @@ impl Engine {
                 IncidentStatus::Merged => {}
             }
         }
-        for id in self.dirty.clone() {
-            if let Some(incident) = self.incidents.get(&id)
-                && incident.status == IncidentStatus::Resolved
-            {
-                let incident = incident.clone();
-                self.unindex(id, &incident);
-            }
+        // Resolved incidents take no more alerts by service or label (only by reopening).
+        for id in resolved {
+            let incident = self.incidents[&id].clone();
+            self.unindex(id, &incident);
         }
         for id in forget {
             self.incidents.remove(&id);

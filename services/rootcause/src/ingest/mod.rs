@@ -291,7 +291,7 @@ async fn rebuild(
                 status: "firing",
                 service: stored.service,
                 incident: seen.incident.map(|id| id as i64),
-                source: leak_source(&stored.source),
+                source: source_named(&stored.source),
                 severity: stored.severity,
                 signal: Signal::from_name(&stored.signal)
                     .unwrap_or(Signal::Custom)
@@ -317,8 +317,8 @@ async fn rebuild(
     Ok(engine)
 }
 
-/// The stored source name as the static string the writer uses.
-fn leak_source(source: &str) -> &'static str {
+/// The [`Source`] name equal to a stored one (the writer's rows hold static names).
+fn source_named(source: &str) -> &'static str {
     [Source::Webhook, Source::AlertmanagerApi, Source::Plain]
         .into_iter()
         .map(Source::as_str)

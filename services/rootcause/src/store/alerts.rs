@@ -284,40 +284,49 @@ static POSTGRES_UPSERT_ALERTS: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-const SQLITE_UPSERT_INCIDENTS: &str = "\
-INSERT INTO incidents (id, kind, status, opened_at, first_activity, last_activity, quiet_since, \
-                       resolved_at, merged_into, services, label_groups, alert_count, firing_count, \
-                       topology_version, updated_at) \
-SELECT json_extract(value, '$.id'), json_extract(value, '$.k'), json_extract(value, '$.st'), \
-       json_extract(value, '$.o'), json_extract(value, '$.fa'), json_extract(value, '$.la'), \
-       json_extract(value, '$.q'), json_extract(value, '$.r'), json_extract(value, '$.m'), \
-       json_extract(value, '$.sv'), json_extract(value, '$.g'), json_extract(value, '$.ac'), \
-       json_extract(value, '$.fc'), json_extract(value, '$.tv'), $2 \
-FROM json_each($1) WHERE true \
-ON CONFLICT (id) DO UPDATE SET \
-    kind = excluded.kind, status = excluded.status, opened_at = excluded.opened_at, \
-    first_activity = excluded.first_activity, last_activity = excluded.last_activity, \
-    quiet_since = excluded.quiet_since, resolved_at = excluded.resolved_at, \
-    merged_into = excluded.merged_into, services = excluded.services, \
-    label_groups = excluded.label_groups, alert_count = excluded.alert_count, \
-    firing_count = excluded.firing_count, topology_version = excluded.topology_version, \
-    updated_at = excluded.updated_at";
+/// The columns of `incidents`, in the order both upserts write them.
+macro_rules! incident_columns {
+    () => {
+        "id, kind, status, opened_at, first_activity, last_activity, quiet_since, resolved_at, \
+         merged_into, services, label_groups, alert_count, firing_count, topology_version, \
+         updated_at"
+    };
+}
 
-const POSTGRES_UPSERT_INCIDENTS: &str = "\
-INSERT INTO incidents (id, kind, status, opened_at, first_activity, last_activity, quiet_since, \
-                       resolved_at, merged_into, services, label_groups, alert_count, firing_count, \
-                       topology_version, updated_at) \
-SELECT x.id, x.k, x.st, x.o, x.fa, x.la, x.q, x.r, x.m, x.sv, x.g, x.ac, x.fc, x.tv, $2 \
-FROM jsonb_to_recordset($1::jsonb) AS x(id BIGINT, k TEXT, st TEXT, o BIGINT, fa BIGINT, la BIGINT, \
-     q BIGINT, r BIGINT, m BIGINT, sv TEXT, g TEXT, ac BIGINT, fc BIGINT, tv BIGINT) \
-ON CONFLICT (id) DO UPDATE SET \
-    kind = excluded.kind, status = excluded.status, opened_at = excluded.opened_at, \
-    first_activity = excluded.first_activity, last_activity = excluded.last_activity, \
-    quiet_since = excluded.quiet_since, resolved_at = excluded.resolved_at, \
-    merged_into = excluded.merged_into, services = excluded.services, \
-    label_groups = excluded.label_groups, alert_count = excluded.alert_count, \
-    firing_count = excluded.firing_count, topology_version = excluded.topology_version, \
-    updated_at = excluded.updated_at";
+/// An incident row is replaced whole: the engine's snapshot is the truth.
+macro_rules! incident_on_conflict {
+    () => {
+        "ON CONFLICT (id) DO UPDATE SET \
+         kind = excluded.kind, status = excluded.status, opened_at = excluded.opened_at, \
+         first_activity = excluded.first_activity, last_activity = excluded.last_activity, \
+         quiet_since = excluded.quiet_since, resolved_at = excluded.resolved_at, \
+         merged_into = excluded.merged_into, services = excluded.services, \
+         label_groups = excluded.label_groups, alert_count = excluded.alert_count, \
+         firing_count = excluded.firing_count, topology_version = excluded.topology_version, \
+         updated_at = excluded.updated_at"
+    };
+}
+
+const SQLITE_UPSERT_INCIDENTS: &str = concat!(
+    "INSERT INTO incidents (",
+    incident_columns!(),
+    ") SELECT json_extract(value, '$.id'), json_extract(value, '$.k'), \
+     json_extract(value, '$.st'), json_extract(value, '$.o'), json_extract(value, '$.fa'), \
+     json_extract(value, '$.la'), json_extract(value, '$.q'), json_extract(value, '$.r'), \
+     json_extract(value, '$.m'), json_extract(value, '$.sv'), json_extract(value, '$.g'), \
+     json_extract(value, '$.ac'), json_extract(value, '$.fc'), json_extract(value, '$.tv'), $2 \
+     FROM json_each($1) WHERE true ",
+    incident_on_conflict!()
+);
+
+const POSTGRES_UPSERT_INCIDENTS: &str = concat!(
+    "INSERT INTO incidents (",
+    incident_columns!(),
+    ") SELECT x.id, x.k, x.st, x.o, x.fa, x.la, x.q, x.r, x.m, x.sv, x.g, x.ac, x.fc, x.tv, $2 \
+     FROM jsonb_to_recordset($1::jsonb) AS x(id BIGINT, k TEXT, st TEXT, o BIGINT, fa BIGINT, \
+     la BIGINT, q BIGINT, r BIGINT, m BIGINT, sv TEXT, g TEXT, ac BIGINT, fc BIGINT, tv BIGINT) ",
+    incident_on_conflict!()
+);
 
 const SQLITE_INSERT_SERVICES: &str = "\
 INSERT INTO incident_services (incident_id, service) \
@@ -501,9 +510,7 @@ pub struct IncidentFilter {
 const ALERT_COLUMNS: &str = "id, fingerprint, status, starts_at, ends_at, service, incident_id, \
      source, severity, signal, labels, annotations, generator_url, received_at, updated_at";
 
-const INCIDENT_COLUMNS: &str = "id, kind, status, opened_at, first_activity, last_activity, \
-     quiet_since, resolved_at, merged_into, services, label_groups, alert_count, firing_count, \
-     topology_version, updated_at";
+const INCIDENT_COLUMNS: &str = incident_columns!();
 
 impl Store {
     /// Commits one encoded batch in one transaction: alert rows, incidents, their services,

@@ -1,7 +1,11 @@
 //! Models of rootcause: how likely root causes are ranked and how well the ranking does.
 //!
-//! So far this crate holds the ranking metrics every evaluation reports ([`metrics`]); evidence
-//! features, rankers, calibration and training arrive with the ranking work and live here too,
-//! free of I/O so they are tested and replayed without a server.
+//! - [`case`]: what a ranker sees of one incident, whatever the data came from.
+//! - [`ranker`]: the [`Ranker`](ranker::Ranker) interface.
+//! - [`metrics`]: AC@k and Avg@k with pessimistic ties and chance level.
+//!
+//! Free of I/O so everything here is tested and replayed without a server.
 
+pub mod case;
 pub mod metrics;
+pub mod ranker;

@@ -12,6 +12,7 @@ mod diff;
 mod document;
 mod error;
 mod graph;
+mod learned;
 mod model;
 mod query;
 
@@ -22,6 +23,7 @@ pub use diff::{DependencyKey, TopologyDiff};
 pub use document::{Format, parse, to_json, to_yaml};
 pub use error::{DocumentError, Problem, TopologyError};
 pub use graph::{Canonical, MAX_NAME_LEN, Topology};
+pub use learned::{ObservedCall, ObservedCalls};
 pub use model::{
     Criticality, Dependency, DependencySource, Service, ServiceKind, TopologyDocument,
 };

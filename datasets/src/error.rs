@@ -1,0 +1,43 @@
+//! The one error every loader returns.
+
+use std::path::PathBuf;
+
+/// Why a dataset could not be loaded. Problems confined to one case or one row (a missing
+/// minute file, a malformed line) are not errors: they become notes on the case.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// A file or directory could not be read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// What was being read.
+        path: PathBuf,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// A file is not in the expected format.
+    #[error("{}: {message}", path.display())]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and where (line, column).
+        message: String,
+    },
+}
+
+impl LoadError {
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> LoadError {
+        LoadError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// A format error in `path`.
+    pub fn format(path: impl Into<PathBuf>, message: impl Into<String>) -> LoadError {
+        LoadError::Format {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! The interface every root-cause ranker implements, whatever its method.
+
+use crate::case::Case;
+
+/// Orders a case's candidate services by how likely each is the root cause.
+///
+/// Implementations are pure (the same case gives the same ranking) and score every candidate:
+/// a candidate left out counts as a miss, never as a tie.
+pub trait Ranker: Send + Sync {
+    /// Short name used on the command line and in reports (`nsigma`, `baro`, ...).
+    fn name(&self) -> &str;
+
+    /// Scores the candidates of `case`.
+    fn rank(&self, case: &Case) -> Ranking;
+}
+
+/// A candidate and its score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RankedService {
+    /// The candidate.
+    pub service: String,
+    /// Higher is more likely the root cause; `NaN` ranks last.
+    pub score: f64,
+}
+
+/// Candidates ordered from the most to the least likely root cause.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Ranking(Vec<RankedService>);
+
+impl Ranking {
+    /// Orders scores from highest to lowest (`NaN` last); equal scores keep name order so output
+    /// is deterministic, while accuracy still counts the tie against the true cause.
+    pub fn from_scores(scores: impl IntoIterator<Item = (String, f64)>) -> Ranking {
+        let key = |score: f64| {
+            if score.is_nan() {
+                f64::NEG_INFINITY
+            } else {
+                score
+            }
+        };
+        let mut ranked: Vec<RankedService> = scores
+            .into_iter()
+            .map(|(service, score)| RankedService { service, score })
+            .collect();
+        ranked.sort_by(|a, b| {
+            key(b.score)
+                .total_cmp(&key(a.score))
+                .then_with(|| a.service.cmp(&b.service))
+        });
+        Ranking(ranked)
+    }
+
+    /// The candidates, most likely first.
+    pub fn services(&self) -> &[RankedService] {
+        &self.0
+    }
+
+    /// The names of the candidates, most likely first.
+    pub fn names(&self) -> Vec<String> {
+        self.0.iter().map(|r| r.service.clone()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranking_orders_by_score_then_name_with_nan_last() {
+        let ranking = Ranking::from_scores([
+            ("c".to_string(), 1.0),
+            ("a".to_string(), f64::NAN),
+            ("b".to_string(), 2.0),
+            ("d".to_string(), 1.0),
+        ]);
+        assert_eq!(ranking.names(), ["b", "c", "d", "a"]);
+    }
+}

@@ -1,6 +1,19 @@
 //! The interface every root-cause ranker implements, whatever its method.
 
+use crate::baselines::{Baro, NSigma};
 use crate::case::Case;
+
+/// Names of the rankers [`by_name`] knows, for help texts and errors.
+pub const RANKERS: [&str; 2] = ["baro", "nsigma"];
+
+/// The ranker called `name`, if there is one.
+pub fn by_name(name: &str) -> Option<Box<dyn Ranker>> {
+    match name {
+        "baro" => Some(Box::new(Baro)),
+        "nsigma" => Some(Box::new(NSigma)),
+        _ => None,
+    }
+}
 
 /// Orders a case's candidate services by how likely each is the root cause.
 ///
@@ -64,6 +77,17 @@ impl Ranking {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_listed_ranker_is_found_under_its_own_name() {
+        for name in RANKERS {
+            assert_eq!(
+                by_name(name).map(|r| r.name().to_string()).as_deref(),
+                Some(name)
+            );
+        }
+        assert!(by_name("oracle").is_none());
+    }
 
     #[test]
     fn ranking_orders_by_score_then_name_with_nan_last() {

@@ -1,0 +1,203 @@
+//! Reference rankers from the literature, for the evaluation table: N-Sigma and BARO, as RCAEval
+//! (Pham et al., WWW 2025) implements them for its benchmark.
+//!
+//! Both score every series of a case by how far its samples after the anchor rise above the
+//! samples before it, and give a service the maximum over its series:
+//! - **N-Sigma**: z = (x − mean) / standard deviation of the normal samples;
+//! - **BARO** (Pham et al., FSE 2024), robust: z = (x − median) / interquartile range.
+//!
+//! As in RCAEval: missing samples are filled forward, then with 0; a zero spread counts as 1
+//! (scikit-learn's scalers do the same); the score is the signed maximum, so only rises count.
+//! A candidate without any series scores `NaN` and ranks last.
+
+use std::collections::HashMap;
+
+use crate::case::{Case, Series};
+use crate::ranker::{Ranker, Ranking};
+
+/// How the normal samples are summarised into a centre and a spread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scale {
+    /// Mean and standard deviation.
+    Standard,
+    /// Median and interquartile range.
+    Robust,
+}
+
+/// N-Sigma: the maximum standard score of a service's series after the anchor.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NSigma;
+
+/// BARO: the maximum robust score (median / IQR) of a service's series after the anchor.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Baro;
+
+impl Ranker for NSigma {
+    fn name(&self) -> &str {
+        "nsigma"
+    }
+
+    fn rank(&self, case: &Case) -> Ranking {
+        rank_by_max_score(case, Scale::Standard)
+    }
+}
+
+impl Ranker for Baro {
+    fn name(&self) -> &str {
+        "baro"
+    }
+
+    fn rank(&self, case: &Case) -> Ranking {
+        rank_by_max_score(case, Scale::Robust)
+    }
+}
+
+fn rank_by_max_score(case: &Case, scale: Scale) -> Ranking {
+    let mut best: HashMap<&str, f64> = case
+        .candidates
+        .iter()
+        .map(|c| (c.as_str(), f64::NAN))
+        .collect();
+    for series in &case.series {
+        let Some(slot) = best.get_mut(series.service.as_str()) else {
+            continue;
+        };
+        if let Some(score) = series_score(series, case.anchor, scale)
+            && (slot.is_nan() || score > *slot)
+        {
+            *slot = score;
+        }
+    }
+    Ranking::from_scores(best.into_iter().map(|(s, score)| (s.to_string(), score)))
+}
+
+/// The largest score of the samples at or after `anchor`, against the samples before it;
+/// `None` when either side is empty.
+fn series_score(series: &Series, anchor: i64, scale: Scale) -> Option<f64> {
+    let filled = fill_forward_then_zero(&series.values);
+    let split = series.times.partition_point(|&t| t < anchor);
+    let (normal, abnormal) = filled.split_at(split);
+    if normal.is_empty() || abnormal.is_empty() {
+        return None;
+    }
+    let (centre, spread) = match scale {
+        Scale::Standard => mean_and_std(normal),
+        Scale::Robust => median_and_iqr(normal),
+    };
+    let spread = if spread == 0.0 || !spread.is_finite() {
+        1.0
+    } else {
+        spread
+    };
+    abnormal
+        .iter()
+        .map(|x| (x - centre) / spread)
+        .reduce(f64::max)
+}
+
+fn fill_forward_then_zero(values: &[f64]) -> Vec<f64> {
+    let mut last = None;
+    values
+        .iter()
+        .map(|&v| {
+            if v.is_finite() {
+                last = Some(v);
+                v
+            } else {
+                last.unwrap_or(0.0)
+            }
+        })
+        .collect()
+}
+
+fn mean_and_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    // Population deviation, as scikit-learn's StandardScaler.
+    let variance = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+    (mean, variance.sqrt())
+}
+
+fn median_and_iqr(values: &[f64]) -> (f64, f64) {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let q = |p: f64| quantile(&sorted, p);
+    (q(0.5), q(0.75) - q(0.25))
+}
+
+/// Linear-interpolation quantile of sorted values (NumPy's default, used by RobustScaler).
+fn quantile(sorted: &[f64], p: f64) -> f64 {
+    let position = p * (sorted.len() - 1) as f64;
+    let low = position.floor() as usize;
+    let high = position.ceil() as usize;
+    sorted[low] + (sorted[high] - sorted[low]) * (position - low as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::case::{Family, Source};
+
+    fn series(service: &str, values: &[f64]) -> Series {
+        Series {
+            service: service.into(),
+            source: Source::Metric,
+            family: Family::Cpu,
+            name: "cpu".into(),
+            times: (0..values.len() as i64).map(|i| i * 60).collect(),
+            values: values.to_vec(),
+        }
+    }
+
+    fn case(series: Vec<Series>) -> Case {
+        Case {
+            id: "c".into(),
+            anchor: 300,
+            candidates: vec!["a".into(), "b".into(), "silent".into()],
+            series,
+            ..Case::default()
+        }
+    }
+
+    #[test]
+    fn the_service_whose_series_rises_most_ranks_first_and_silent_ones_last() {
+        let case = case(vec![
+            series("a", &[1.0, 1.1, 0.9, 1.0, 1.05, 1.2, 1.1]),
+            series("b", &[1.0, 1.1, 0.9, 1.0, 1.05, 9.0, 8.0]),
+            series("unknown", &[0.0, 0.0, 0.0, 0.0, 0.0, 99.0, 99.0]),
+        ]);
+        for ranker in [&NSigma as &dyn Ranker, &Baro] {
+            let ranking = ranker.rank(&case);
+            assert_eq!(ranking.names(), ["b", "a", "silent"], "{}", ranker.name());
+            assert!(ranking.services()[2].score.is_nan());
+        }
+    }
+
+    #[test]
+    fn robust_scores_ignore_a_single_spike_in_the_baseline() {
+        // One huge spike before the anchor inflates the standard deviation of "a" so N-Sigma
+        // misses its later rise, while the median/IQR of BARO does not.
+        let case = case(vec![
+            series("a", &[1.0, 1.2, 100.0, 0.8, 1.1, 30.0, 1.0]),
+            series("b", &[1.0, 2.0, 3.0, 4.0, 5.0, 7.0, 5.0]),
+        ]);
+        assert_eq!(Baro.rank(&case).names()[0], "a");
+        assert_eq!(NSigma.rank(&case).names()[0], "b");
+    }
+
+    #[test]
+    fn gaps_are_filled_forward_then_with_zero() {
+        assert_eq!(
+            fill_forward_then_zero(&[f64::NAN, 2.0, f64::NAN, 3.0]),
+            [0.0, 2.0, 2.0, 3.0]
+        );
+    }
+
+    #[test]
+    fn quantiles_interpolate_like_numpy() {
+        let sorted = [1.0, 2.0, 3.0, 4.0];
+        assert_eq!(quantile(&sorted, 0.5), 2.5);
+        assert_eq!(quantile(&sorted, 0.25), 1.75);
+        assert_eq!(median_and_iqr(&[4.0, 1.0, 3.0, 2.0]), (2.5, 1.5));
+    }
+}

@@ -1,0 +1,258 @@
+//! Scoring a ranker on labelled cases: AC@1, AC@3, AC@5 and Avg@5 overall and per fault type,
+//! the chance level beside each, and the time spent ranking.
+//!
+//! The caller measures time and reports progress; this module only counts, so the same cases and
+//! rankings always give the same report.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::case::Case;
+use crate::metrics::{Accuracy, Figures, Scored, pessimistic_rank};
+use crate::ranker::Ranking;
+
+/// The outcome of ranking one labelled case.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CaseOutcome {
+    /// The case id.
+    pub case: String,
+    /// The labelled fault type.
+    pub fault_type: String,
+    /// The labelled root cause.
+    pub root_cause: String,
+    /// The 1-based pessimistic rank of the root cause (`None`: not ranked, a miss).
+    pub rank: Option<usize>,
+    /// How many candidates were ranked.
+    pub candidates: usize,
+    /// The ranked services, most likely first.
+    pub ranking: Vec<String>,
+    /// Seconds spent ranking this case.
+    pub seconds: f64,
+}
+
+impl CaseOutcome {
+    /// Scores `ranking` against the label of `case`; `None` for an unlabelled case.
+    pub fn new(case: &Case, ranking: &Ranking, seconds: f64) -> Option<CaseOutcome> {
+        let label = case.label.as_ref()?;
+        let scored: Vec<Scored<'_>> = ranking
+            .services()
+            .iter()
+            .map(|r| Scored {
+                service: &r.service,
+                score: r.score,
+            })
+            .collect();
+        Some(CaseOutcome {
+            case: case.id.clone(),
+            fault_type: label.fault_type.clone(),
+            root_cause: label.root_cause.clone(),
+            rank: pessimistic_rank(&scored, &label.root_cause),
+            // Chance is over what had to be ranked, even if a ranker left some out.
+            candidates: case.candidates.len().max(scored.len()),
+            ranking: ranking.names(),
+            seconds,
+        })
+    }
+}
+
+/// Figures for one group of cases.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupFigures {
+    /// Cases in the group.
+    pub cases: usize,
+    /// The ranker's figures.
+    pub overall: Figures,
+    /// A uniformly random ranking of the same candidates.
+    pub chance: Figures,
+}
+
+/// The evaluation of one ranker on a set of cases. Serialises to the `--json` output of
+/// `rootcause eval`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// Labelled cases scored.
+    pub cases: usize,
+    /// The ranker's name.
+    pub ranker: String,
+    /// AC@1, AC@3, AC@5, Avg@5 over all cases.
+    pub overall: Figures,
+    /// The same for a uniformly random ranking.
+    pub chance: Figures,
+    /// Per labelled fault type, sorted by name.
+    pub by_fault_type: BTreeMap<String, GroupFigures>,
+    /// Mean seconds spent ranking one case (loading excluded).
+    pub seconds_per_case: f64,
+}
+
+impl Report {
+    /// Summarises the outcomes of `ranker`.
+    pub fn new(ranker: &str, outcomes: &[CaseOutcome]) -> Report {
+        let group = |outcomes: &mut dyn Iterator<Item = &CaseOutcome>| {
+            let mut accuracy = Accuracy::new();
+            for outcome in outcomes {
+                accuracy.add(outcome.rank, outcome.candidates);
+            }
+            GroupFigures {
+                cases: accuracy.cases(),
+                overall: accuracy.figures(),
+                chance: accuracy.chance_figures(),
+            }
+        };
+        let all = group(&mut outcomes.iter());
+        let mut fault_types: Vec<&str> = outcomes.iter().map(|o| o.fault_type.as_str()).collect();
+        fault_types.sort_unstable();
+        fault_types.dedup();
+        let by_fault_type = fault_types
+            .into_iter()
+            .map(|fault| {
+                let figures = group(&mut outcomes.iter().filter(|o| o.fault_type == fault));
+                (fault.to_string(), figures)
+            })
+            .collect();
+        let seconds: f64 = outcomes.iter().map(|o| o.seconds).sum();
+        Report {
+            cases: all.cases,
+            ranker: ranker.to_string(),
+            overall: all.overall,
+            chance: all.chance,
+            by_fault_type,
+            seconds_per_case: if outcomes.is_empty() {
+                0.0
+            } else {
+                seconds / outcomes.len() as f64
+            },
+        }
+    }
+
+    /// The report as a text table: one row overall, one per fault type, chance beside each.
+    pub fn table(&self) -> String {
+        let width = self
+            .by_fault_type
+            .keys()
+            .map(String::len)
+            .max()
+            .unwrap_or(0)
+            .max("FAULT TYPE".len());
+        let mut out = format!(
+            "{:<width$}  {:>5}  {:>5}  {:>5}  {:>5}  {:>5}    {:>8}  {:>8}  {:>8}  {:>9}\n",
+            "FAULT TYPE",
+            "CASES",
+            "AC@1",
+            "AC@3",
+            "AC@5",
+            "AVG@5",
+            "CHANCE@1",
+            "CHANCE@3",
+            "CHANCE@5",
+            "CHANCE-AVG5"
+        );
+        let row = |name: &str, group: &GroupFigures| {
+            format!(
+                "{:<width$}  {:>5}  {:>5.3}  {:>5.3}  {:>5.3}  {:>5.3}    {:>8.3}  {:>8.3}  {:>8.3}  {:>9.3}\n",
+                name,
+                group.cases,
+                group.overall.ac1,
+                group.overall.ac3,
+                group.overall.ac5,
+                group.overall.avg5,
+                group.chance.ac1,
+                group.chance.ac3,
+                group.chance.ac5,
+                group.chance.avg5,
+            )
+        };
+        for (fault, group) in &self.by_fault_type {
+            out.push_str(&row(fault, group));
+        }
+        out.push_str(&row(
+            "all",
+            &GroupFigures {
+                cases: self.cases,
+                overall: self.overall,
+                chance: self.chance,
+            },
+        ));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::case::Label;
+
+    fn case(id: &str, truth: &str, fault: &str) -> Case {
+        Case {
+            id: id.into(),
+            candidates: vec!["a".into(), "b".into(), "c".into(), "d".into()],
+            label: Some(Label {
+                root_cause: truth.into(),
+                fault_type: fault.into(),
+                action: None,
+            }),
+            ..Case::default()
+        }
+    }
+
+    fn ranking(scores: &[(&str, f64)]) -> Ranking {
+        Ranking::from_scores(scores.iter().map(|(s, v)| (s.to_string(), *v)))
+    }
+
+    #[test]
+    fn report_counts_ranks_per_fault_type_with_chance_and_pessimistic_ties() {
+        let outcomes = [
+            CaseOutcome::new(
+                &case("1", "a", "cpu"),
+                &ranking(&[("a", 3.0), ("b", 2.0), ("c", 1.0), ("d", 0.0)]),
+                0.5,
+            ),
+            // Tied with b: counted as rank 2, not 1.
+            CaseOutcome::new(
+                &case("2", "a", "cpu"),
+                &ranking(&[("a", 3.0), ("b", 3.0), ("c", 1.0), ("d", 0.0)]),
+                1.5,
+            ),
+            // Not ranked at all: a miss at every k.
+            CaseOutcome::new(
+                &case("3", "d", "delay"),
+                &ranking(&[("a", 3.0), ("b", 2.0), ("c", 1.0)]),
+                1.0,
+            ),
+        ]
+        .map(Option::unwrap);
+        assert_eq!(outcomes[1].rank, Some(2));
+        assert_eq!(outcomes[2].rank, None);
+        let report = Report::new("test", &outcomes);
+        assert_eq!(report.cases, 3);
+        assert!((report.overall.ac1 - 1.0 / 3.0).abs() < 1e-12);
+        assert!((report.overall.ac3 - 2.0 / 3.0).abs() < 1e-12);
+        assert!((report.chance.ac1 - 0.25).abs() < 1e-12);
+        assert!((report.seconds_per_case - 1.0).abs() < 1e-12);
+        assert_eq!(report.by_fault_type["cpu"].cases, 2);
+        assert_eq!(report.by_fault_type["cpu"].overall.ac1, 0.5);
+        assert_eq!(report.by_fault_type["delay"].overall.ac5, 0.0);
+        let table = report.table();
+        assert!(table.contains("cpu"), "{table}");
+        assert!(table.lines().last().unwrap().starts_with("all"), "{table}");
+        let json = serde_json::to_value(&report).unwrap();
+        for key in [
+            "cases",
+            "ranker",
+            "overall",
+            "chance",
+            "by_fault_type",
+            "seconds_per_case",
+        ] {
+            assert!(json.get(key).is_some(), "missing {key}");
+        }
+        assert!(json["overall"]["avg5"].is_number());
+    }
+
+    #[test]
+    fn unlabelled_cases_are_not_scored() {
+        let mut unlabelled = case("x", "a", "cpu");
+        unlabelled.label = None;
+        assert!(CaseOutcome::new(&unlabelled, &ranking(&[("a", 1.0)]), 0.0).is_none());
+    }
+}

@@ -4,3 +4,4 @@
 mod cli;
 mod ingest;
 mod serve;
+mod traces;

@@ -2,13 +2,14 @@
 //! traces instead of writing it: every cross-service parent → child span pair is one call from
 //! the parent's service to the child's.
 //!
-//! [`ObservedCalls`] only counts; reading spans (OpenTelemetry OTLP/JSON, a dataset's CSV) is
-//! the caller's job.
+//! [`ObservedCalls`] only counts; reading spans (OpenTelemetry OTLP/JSON in [`crate::otlp`], a
+//! dataset's CSV) is the caller's job.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
+use crate::diff::DependencyKey;
 use crate::model::{Dependency, DependencySource, Service, ServiceKind, TopologyDocument};
 
 /// One observed call from a caller to a callee.
@@ -63,8 +64,31 @@ impl EdgeStats {
 #[derive(Debug, Clone, Default)]
 pub struct ObservedCalls {
     edges: BTreeMap<(String, String), EdgeStats>,
-    /// Services seen in spans, calling or not.
-    services: BTreeMap<String, ()>,
+    /// Services seen in spans, calling or not, with the kind to give them if they are new (a
+    /// database seen only from its callers' client spans); `None` for an ordinary service.
+    services: BTreeMap<String, Option<ServiceKind>>,
+}
+
+/// A document with observed calls merged in (see [`ObservedCalls::merge`]), and what the merge
+/// added to its base.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Merged {
+    /// The base's services and edges plus the learned ones.
+    pub document: TopologyDocument,
+    /// Services the base did not have, sorted.
+    pub services_added: Vec<String>,
+    /// Edges the base did not have, sorted.
+    pub dependencies_added: Vec<DependencyKey>,
+    /// Distinct edges observed, once aliases are resolved to their services.
+    pub dependencies_seen: usize,
+}
+
+impl Merged {
+    /// Whether the merge added a service or an edge (rather than only refreshing the observed
+    /// attributes of edges the base already had).
+    pub fn adds_anything(&self) -> bool {
+        !self.services_added.is_empty() || !self.dependencies_added.is_empty()
+    }
 }
 
 impl ObservedCalls {
@@ -76,8 +100,15 @@ impl ObservedCalls {
     /// Notes that `service` exists (it emitted a span), even if it calls nobody.
     pub fn record_service(&mut self, service: &str) {
         if !self.services.contains_key(service) {
-            self.services.insert(service.to_string(), ());
+            self.services.insert(service.to_string(), None);
         }
+    }
+
+    /// Notes that `service` exists and is of `kind` (a database or queue known only from its
+    /// callers' spans), should the document it is merged into not have it yet; the services of a
+    /// base document keep their kind.
+    pub fn record_service_kind(&mut self, service: &str, kind: ServiceKind) {
+        self.services.insert(service.to_string(), Some(kind));
     }
 
     /// Records one call. Calls within a service (`caller == callee`) are not dependencies and
@@ -143,57 +174,87 @@ impl ObservedCalls {
     }
 
     /// A topology document: `base`'s services and edges (if any), plus every service seen in
-    /// the calls (new ones as kind `service`), with learned edges added or, where `base` already
-    /// has the edge, its observed attributes refreshed while its protocol is kept.
+    /// the calls (new ones as kind `service` unless [`record_service_kind`] said otherwise), with
+    /// learned edges added or, where `base` already has the edge, its observed attributes
+    /// refreshed while its protocol is kept. Names that are aliases in `base` stand for their
+    /// services.
+    ///
+    /// [`record_service_kind`]: ObservedCalls::record_service_kind
     pub fn to_document(&self, base: Option<&TopologyDocument>) -> TopologyDocument {
+        self.merge(base).document
+    }
+
+    /// [`to_document`](ObservedCalls::to_document), with what it added to `base`.
+    pub fn merge(&self, base: Option<&TopologyDocument>) -> Merged {
         let mut document = base.cloned().unwrap_or_default();
-        let known: std::collections::HashSet<String> = document
-            .services
-            .iter()
-            .flat_map(|s| std::iter::once(s.name.clone()).chain(s.aliases.iter().cloned()))
-            .collect();
-        for service in self.services() {
-            if !known.contains(service) {
-                document
-                    .services
-                    .push(Service::new(service, ServiceKind::Service));
+        let mut canonical: HashMap<String, String> = HashMap::new();
+        for service in &document.services {
+            for name in std::iter::once(&service.name).chain(&service.aliases) {
+                canonical.insert(name.clone(), service.name.clone());
             }
         }
-        let canonical = |name: &str| -> String {
-            document
-                .services
-                .iter()
-                .find(|s| s.name == name || s.aliases.iter().any(|a| a == name))
-                .map_or_else(|| name.to_string(), |s| s.name.clone())
-        };
+        let mut services_added = Vec::new();
+        for (service, kind) in &self.services {
+            if !canonical.contains_key(service) {
+                let kind = kind.unwrap_or(ServiceKind::Service);
+                document.services.push(Service::new(service, kind));
+                canonical.insert(service.clone(), service.clone());
+                services_added.push(service.clone());
+            }
+        }
         let learned: Vec<Dependency> = self
             .dependencies()
             .into_iter()
             .map(|mut d| {
-                d.caller = canonical(&d.caller);
-                d.callee = canonical(&d.callee);
+                d.caller = canonical[&d.caller].clone();
+                d.callee = canonical[&d.callee].clone();
                 d
             })
             .filter(|d| d.caller != d.callee)
             .collect();
+        // Two names of one service (a name and its alias) give one edge; the first one's
+        // observations stand for it.
+        let mut seen = HashSet::new();
+        let mut dependencies_added = Vec::new();
+        let mut position: HashMap<(String, String), usize> = document
+            .dependencies
+            .iter()
+            .enumerate()
+            .map(|(i, d)| ((d.caller.clone(), d.callee.clone()), i))
+            .collect();
         for edge in learned {
-            match document
-                .dependencies
-                .iter_mut()
-                .find(|d| d.caller == edge.caller && d.callee == edge.callee)
-            {
-                Some(existing) => {
+            let key = (edge.caller.clone(), edge.callee.clone());
+            if !seen.insert(key.clone()) {
+                continue;
+            }
+            match position.get(&key) {
+                Some(&i) => {
+                    let existing = &mut document.dependencies[i];
                     let protocol = existing.protocol.take();
                     *existing = Dependency { protocol, ..edge };
                 }
-                None => document.dependencies.push(edge),
+                None => {
+                    dependencies_added.push(DependencyKey {
+                        caller: key.0.clone(),
+                        callee: key.1.clone(),
+                    });
+                    position.insert(key, document.dependencies.len());
+                    document.dependencies.push(edge);
+                }
             }
         }
         document.services.sort_by(|a, b| a.name.cmp(&b.name));
         document
             .dependencies
             .sort_by(|a, b| (&a.caller, &a.callee).cmp(&(&b.caller, &b.callee)));
-        document
+        services_added.sort();
+        dependencies_added.sort();
+        Merged {
+            document,
+            services_added,
+            dependencies_added,
+            dependencies_seen: seen.len(),
+        }
     }
 }
 
@@ -262,5 +323,53 @@ mod tests {
         assert_eq!(frontend_cart.source, DependencySource::Traces);
         assert_eq!(document.services[0].kind, ServiceKind::Service, "cart kept");
         assert_eq!(document.services[1].kind, ServiceKind::Gateway);
+    }
+
+    #[test]
+    fn a_merge_names_what_it_added_and_resolves_aliases() {
+        let mut cart = Service::new("cart", ServiceKind::Service);
+        cart.aliases = vec!["cartservice".into()];
+        let base = TopologyDocument {
+            services: vec![Service::new("frontend", ServiceKind::Gateway), cart],
+            dependencies: vec![Dependency::new("frontend", "cart")],
+        };
+        let mut calls = ObservedCalls::new();
+        calls.record("frontend", "cartservice", call(0, 5.0, false));
+        calls.record("cartservice", "redis", call(1, 1.0, true));
+        calls.record_service_kind("redis", ServiceKind::Cache);
+        calls.record_service_kind("cart", ServiceKind::Database);
+        let merged = calls.merge(Some(&base));
+        assert_eq!(merged.services_added, ["redis"]);
+        assert_eq!(
+            merged.dependencies_added,
+            [DependencyKey {
+                caller: "cart".into(),
+                callee: "redis".into()
+            }]
+        );
+        assert_eq!(merged.dependencies_seen, 2);
+        assert!(merged.adds_anything());
+        let kinds: Vec<_> = merged
+            .document
+            .services
+            .iter()
+            .map(|s| (s.name.as_str(), s.kind))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("cart", ServiceKind::Service),
+                ("frontend", ServiceKind::Gateway),
+                ("redis", ServiceKind::Cache)
+            ],
+            "a kind hint applies to new services only"
+        );
+        assert_eq!(merged.document.dependencies[0].error_rate, Some(1.0));
+        assert_eq!(merged.document, calls.to_document(Some(&base)));
+
+        // The same calls over the merged document add nothing: only attributes are refreshed.
+        let again = calls.merge(Some(&merged.document));
+        assert!(!again.adds_anything());
+        assert_eq!(again.document, merged.document);
     }
 }

@@ -14,6 +14,7 @@ mod error;
 mod graph;
 mod learned;
 mod model;
+pub mod otlp;
 mod query;
 
 #[cfg(test)]
@@ -23,7 +24,7 @@ pub use diff::{DependencyKey, TopologyDiff};
 pub use document::{Format, parse, to_json, to_yaml};
 pub use error::{DocumentError, Problem, TopologyError};
 pub use graph::{Canonical, MAX_NAME_LEN, Topology};
-pub use learned::{ObservedCall, ObservedCalls};
+pub use learned::{Merged, ObservedCall, ObservedCalls};
 pub use model::{
     Criticality, Dependency, DependencySource, Service, ServiceKind, TopologyDocument,
 };

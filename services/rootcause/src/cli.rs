@@ -14,6 +14,7 @@ use crate::bench;
 use crate::config::{Config, LogFormat, Overrides};
 use crate::live_topology::TopologySpec;
 use crate::telemetry;
+use crate::traces_import;
 
 /// rootcause: correlates alert storms into incidents across a service-dependency graph and ranks
 /// their likely root causes.
@@ -101,6 +102,28 @@ enum TopologyCommand {
     },
     /// List the bundled example topologies.
     Examples,
+    /// Learn a topology from OpenTelemetry traces (OTLP/JSON files: one request per file or one
+    /// per line, `-` for standard input) and print it, over an optional base topology.
+    ImportTraces {
+        /// OTLP/JSON files; all are matched together, so traces split across files still count.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Topology to extend: a YAML/JSON file or a bundled example name. Without it, the
+        /// topology holds only what the traces show.
+        #[arg(long, value_name = "FILE|NAME")]
+        base: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = DocumentFormat::Yaml)]
+        format: DocumentFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum DocumentFormat {
+    /// YAML, ready for `serve --topology` or `topology validate`.
+    Yaml,
+    /// JSON.
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -125,6 +148,21 @@ impl Cli {
             Command::Topology(TopologyCommand::Show { topology, format }) => {
                 show(&topology, format)
             }
+            Command::Topology(TopologyCommand::ImportTraces {
+                files,
+                base,
+                format,
+            }) => traces_import::import_traces(&files, base.as_deref()).map(|document| {
+                eprintln!(
+                    "learned {} services and {} dependencies",
+                    document.services.len(),
+                    document.dependencies.len()
+                );
+                match format {
+                    DocumentFormat::Yaml => print!("{}", to_yaml(&document)),
+                    DocumentFormat::Json => println!("{}", to_json(&document)),
+                }
+            }),
             Command::Topology(TopologyCommand::Examples) => {
                 for example in &examples::ALL {
                     println!("{:<16} {}", example.name, example.description);

@@ -9,6 +9,7 @@
 //! - [`error`]: the API's error type and JSON error body.
 //! - [`telemetry`]: logging and Prometheus metrics.
 //! - [`bench`]: `rootcause bench ingest`, intake throughput next to a real Alertmanager.
+//! - [`traces_import`]: `rootcause topology import-traces`, a topology learned from OTLP/JSON files.
 //!
 //! HTTP handlers live in private `routes` modules, one per resource.
 
@@ -24,5 +25,6 @@ pub mod store;
 pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod traces_import;
 
 pub use app::{AppState, Application, shutdown_signal};

@@ -8,6 +8,7 @@ mod health;
 mod incidents;
 mod services;
 mod topology;
+mod traces;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -57,6 +58,7 @@ struct ApiDoc;
 pub fn router(state: AppState, http: &HttpConfig) -> Router {
     let v1 = OpenApiRouter::new()
         .merge(topology::router())
+        .merge(traces::router())
         .merge(services::router())
         .merge(alerts::router())
         .merge(incidents::router())
@@ -331,3 +333,5 @@ fn change_response(outcome: crate::live_topology::Outcome, stored: StatusCode) -
 
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod traces_tests;

@@ -1,0 +1,357 @@
+//! Contract of `POST /api/v1/traces`: the real router on a temporary SQLite store, starting from
+//! the bundled Online Boutique topology (version 1).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use super::router;
+use crate::app::AppState;
+use crate::config::{HttpConfig, IngestConfig};
+use crate::ingest::Ingest;
+use crate::live_topology::LiveTopology;
+use crate::store::tests::sqlite_store;
+use crate::telemetry;
+
+struct TestApp {
+    router: Router,
+    _dir: tempfile::TempDir,
+}
+
+async fn app() -> TestApp {
+    let (store, dir) = sqlite_store().await;
+    let topology = Arc::new(LiveTopology::start(store.clone(), None).await.unwrap());
+    let (ingest, _writer) = Ingest::start(
+        store.clone(),
+        topology.clone(),
+        IngestConfig::default(),
+        rootcause_correlation::Settings::default(),
+    )
+    .await
+    .unwrap();
+    let state = AppState {
+        store,
+        topology,
+        metrics: telemetry::metrics(),
+        ingest,
+    };
+    TestApp {
+        router: router(state, &HttpConfig::default()),
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    /// (status, ETag, JSON body)
+    async fn send(
+        &self,
+        method: Method,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Body>,
+    ) -> (StatusCode, Option<String>, Value) {
+        let mut request = Request::builder().method(method).uri(uri);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = self
+            .router
+            .clone()
+            .oneshot(request.body(body.into()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let etag = response
+            .headers()
+            .get(header::ETAG)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)));
+        (status, etag, body)
+    }
+
+    async fn post_traces(&self, uri: &str, body: &Value) -> (StatusCode, Value) {
+        let (status, _, body) = self
+            .send(
+                Method::POST,
+                uri,
+                &[("content-type", "application/json")],
+                body.to_string(),
+            )
+            .await;
+        (status, body)
+    }
+
+    async fn get(&self, uri: &str) -> Value {
+        self.send(Method::GET, uri, &[], String::new()).await.2
+    }
+}
+
+fn resource(service: &str, spans: Vec<Value>) -> Value {
+    json!({
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]},
+        "scopeSpans": [{"spans": spans}]
+    })
+}
+
+fn span(trace: u32, id: u64, parent: Option<u64>, kind: u8) -> Value {
+    json!({
+        "traceId": format!("{trace:032x}"), "spanId": format!("{id:016x}"),
+        "parentSpanId": parent.map(|p| format!("{p:016x}")).unwrap_or_default(),
+        "kind": kind, "name": "call",
+        "startTimeUnixNano": "1790000000000000000", "endTimeUnixNano": "1790000000012000000",
+    })
+}
+
+/// One trace `caller` (client span) → `callee` (server span).
+fn call(trace: u32, caller: &str, callee: &str) -> Value {
+    json!({"resourceSpans": [
+        resource(caller, vec![span(trace, 1, None, 3)]),
+        resource(callee, vec![span(trace, 2, Some(1), 2)]),
+    ]})
+}
+
+fn has_edge(document: &Value, caller: &str, callee: &str) -> bool {
+    document["dependencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|d| d["caller"] == caller && d["callee"] == callee)
+}
+
+#[tokio::test]
+async fn a_new_edge_is_stored_once_as_a_version() {
+    let app = app().await;
+    let (status, learned) = app
+        .post_traces(
+            "/api/v1/traces?note=from+the+collector",
+            &call(1, "checkoutservice", "fraud-check"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{learned}");
+    assert_eq!(learned["changed"], true);
+    assert_eq!(learned["version"], 2);
+    assert_eq!(learned["spans"], 2);
+    assert_eq!(learned["calls"], 1);
+    assert_eq!(learned["orphans"], 0);
+    assert_eq!(learned["services_added"], json!(["fraud-check"]));
+    assert_eq!(
+        learned["dependencies_added"],
+        json!([{"caller": "checkoutservice", "callee": "fraud-check"}])
+    );
+    assert_eq!(learned["dependencies_seen"], 1);
+    assert!(learned.get("document").is_none());
+
+    let topology = app.get("/api/v1/topology").await;
+    let edge = topology["dependencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["callee"] == "fraud-check")
+        .expect("the learned edge is served");
+    assert_eq!(edge["source"], "traces");
+    assert_eq!(edge["error_rate"], 0.0);
+    let versions = app.get("/api/v1/topology/versions").await;
+    assert_eq!(versions["items"][0]["source"], "traces");
+    assert_eq!(versions["items"][0]["note"], "from the collector");
+
+    // The same calls again, and calls on edges the topology has (through an alias: `redis` is
+    // `redis-cart`'s), refresh attributes at most: no version.
+    let (_, again) = app
+        .post_traces("/api/v1/traces", &call(2, "checkoutservice", "fraud-check"))
+        .await;
+    assert_eq!(again["changed"], false);
+    assert_eq!(again["version"], 2);
+    assert_eq!(again["services_added"], json!([]));
+    assert_eq!(again["dependencies_seen"], 1);
+    let (_, known) = app
+        .post_traces("/api/v1/traces", &call(3, "cartservice", "redis"))
+        .await;
+    assert_eq!(known["changed"], false, "{known}");
+    assert_eq!(known["calls"], 1);
+    let versions = app.get("/api/v1/topology/versions").await;
+    assert_eq!(versions["items"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_dry_run_answers_the_document_and_stores_nothing() {
+    let app = app().await;
+    let (status, learned) = app
+        .post_traces(
+            "/api/v1/traces?dry_run=true",
+            &call(1, "frontend", "fraud-check"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(learned["changed"], false);
+    assert_eq!(learned["version"], 1);
+    assert_eq!(learned["services_added"], json!(["fraud-check"]));
+    assert!(has_edge(&learned["document"], "frontend", "fraud-check"));
+    assert!(
+        has_edge(&learned["document"], "cartservice", "redis-cart"),
+        "the current topology is the base"
+    );
+    assert!(!has_edge(
+        &app.get("/api/v1/topology").await,
+        "frontend",
+        "fraud-check"
+    ));
+}
+
+#[tokio::test]
+async fn concurrent_batches_keep_each_others_edges() {
+    let app = app().await;
+    let post = |trace, callee| {
+        let (app, body) = (&app, call(trace, "frontend", callee));
+        async move { app.post_traces("/api/v1/traces", &body).await }
+    };
+    // Each batch is merged into the version the previous one stored, never into a stale copy.
+    let answers = tokio::join!(post(1, "a"), post(2, "b"), post(3, "c"), post(4, "d"));
+    for (status, learned) in [answers.0, answers.1, answers.2, answers.3] {
+        assert_eq!(status, StatusCode::OK, "{learned}");
+        assert_eq!(learned["changed"], true);
+    }
+    let topology = app.get("/api/v1/topology").await;
+    for callee in ["a", "b", "c", "d"] {
+        assert!(has_edge(&topology, "frontend", callee), "lost {callee}");
+    }
+    let versions = app.get("/api/v1/topology/versions").await;
+    assert_eq!(versions["items"].as_array().unwrap().len(), 5);
+}
+
+#[tokio::test]
+async fn if_match_makes_learning_conditional() {
+    let app = app().await;
+    let body = call(1, "frontend", "fraud-check").to_string();
+    let post = |if_match: &'static str| {
+        let body = body.clone();
+        let app = &app;
+        async move {
+            app.send(
+                Method::POST,
+                "/api/v1/traces",
+                &[("content-type", "application/json"), ("if-match", if_match)],
+                body,
+            )
+            .await
+        }
+    };
+    let (status, _, stale) = post("\"7\"").await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(stale["code"], "version_mismatch");
+    let (status, etag, learned) = post("\"1\"").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(learned["version"], 2);
+    assert_eq!(etag.as_deref(), Some("\"2\""));
+}
+
+#[tokio::test]
+async fn only_otlp_json_plain_or_gzipped_is_accepted() {
+    let app = app().await;
+    let body = call(1, "frontend", "fraud-check").to_string();
+    for headers in [
+        vec![("content-type", "application/x-protobuf")],
+        vec![],
+        vec![
+            ("content-type", "application/json"),
+            ("content-encoding", "br"),
+        ],
+    ] {
+        let (status, _, error) = app
+            .send(Method::POST, "/api/v1/traces", &headers, body.clone())
+            .await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{headers:?}");
+        assert_eq!(error["code"], "unsupported_media_type");
+        assert!(
+            error["message"].as_str().unwrap().contains("OTLP/JSON"),
+            "{error}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn gzipped_bodies_are_inflated_and_bad_gzip_is_a_clear_400() {
+    use std::io::Write;
+    let app = app().await;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder
+        .write_all(call(1, "frontend", "fraud-check").to_string().as_bytes())
+        .unwrap();
+    let gzipped = encoder.finish().unwrap();
+    let headers = [
+        ("content-type", "application/json"),
+        ("content-encoding", "gzip"),
+    ];
+    let (status, _, learned) = app
+        .send(Method::POST, "/api/v1/traces", &headers, gzipped)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{learned}");
+    assert_eq!(learned["changed"], true);
+    assert_eq!(learned["services_added"], json!(["fraud-check"]));
+
+    let (status, _, error) = app
+        .send(Method::POST, "/api/v1/traces", &headers, "not gzip")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error["code"], "malformed_gzip");
+}
+
+#[tokio::test]
+async fn malformed_traces_are_refused_with_their_path() {
+    let app = app().await;
+    let mut bad_id = call(1, "frontend", "fraud-check");
+    bad_id["resourceSpans"][1]["scopeSpans"][0]["spans"][0]["spanId"] = json!("zz");
+    let (status, error) = app.post_traces("/api/v1/traces", &bad_id).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error["code"], "invalid_body");
+    assert_eq!(
+        error["problems"][0]["path"],
+        "resourceSpans[1].scopeSpans[0].spans[0].spanId"
+    );
+
+    let (status, _, error) = app
+        .send(
+            Method::POST,
+            "/api/v1/traces",
+            &[("content-type", "application/json")],
+            "{\"resourceSpans\": [".to_owned(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error["code"], "malformed_json");
+
+    let (status, error) = app
+        .post_traces("/api/v1/traces", &call(1, "frontend", "bad\tname"))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error["code"], "invalid_traces");
+    assert_eq!(
+        error["problems"][0]["path"],
+        "resourceSpans[1].resource.attributes[0].value.stringValue"
+    );
+
+    let versions = app.get("/api/v1/topology/versions").await;
+    assert_eq!(
+        versions["items"].as_array().unwrap().len(),
+        1,
+        "nothing stored"
+    );
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_traces_endpoint() {
+    let app = app().await;
+    let spec = app.get("/api/v1/openapi.json").await;
+    let post = &spec["paths"]["/api/v1/traces"]["post"];
+    assert!(post["requestBody"]["content"]["application/json"].is_object());
+    for status in ["200", "400", "412", "413", "415", "422"] {
+        assert!(post["responses"][status].is_object(), "missing {status}");
+    }
+    assert!(spec["components"]["schemas"]["TracesLearned"].is_object());
+}

@@ -1,0 +1,1135 @@
+//! Calls learned from OpenTelemetry traces in OTLP/JSON: the body of an OTLP/HTTP
+//! `ExportTraceServiceRequest` with `Content-Type: application/json`, as an OpenTelemetry
+//! Collector's `otlphttp` exporter (`encoding: json`) sends it or its `file` exporter writes it.
+//!
+//! [`parse`] reads one request, [`parse_each`] a stream of them (JSON lines); a [`TraceReader`]
+//! gathers their spans and [`TraceReader::learn`] turns them into [`ObservedCalls`]:
+//!
+//! - A span whose parent span (same trace, anywhere in what was read) belongs to another
+//!   service is a call from the parent's service to the span's: its start is when, its duration
+//!   the latency, and status code 2 (`ERROR`) a failed call. The service of a span is its
+//!   resource's `service.name`.
+//! - A `CLIENT` or `PRODUCER` span with no child in another service (the callee is not traced,
+//!   or its spans were not read) is a call to the peer its attributes name, the first found of:
+//!   `peer.service`; `db.system` (or `db.system.name`), followed by `:` and `db.name` (or
+//!   `db.namespace`) when there is one (`redis`, `postgresql:orders`);
+//!   `messaging.destination.name`, after `messaging.system` and `:` when there is one
+//!   (`kafka:orders`); `server.address`;
+//!   `net.peer.name`. This is how databases, queues and external services, which emit no spans,
+//!   enter the graph. A peer named by a `db.*` attribute that emits no spans itself is a `cache`
+//!   (Redis, Memcached, Valkey) or a `database`, one named by a `messaging.*` attribute a
+//!   `queue`. Nested client spans of one service (an HTTP client inside an SDK call) are one
+//!   call: the innermost that names a peer speaks for it. Set `peer.service` to tell two
+//!   instances of one database apart, or give an existing service the learned name as an alias.
+//! - A span whose parent is not among the spans read is an *orphan*: its service is still
+//!   noted, and it is counted. Parent and child must be read together to make a call, so send
+//!   whole traces (the Collector's `groupbytrace` or `tail_sampling` processor) or set
+//!   `peer.service` on client spans.
+//! - Spans of a resource without `service.name` are counted as *unnamed* and join no call.
+//!
+//! Following the OTLP/JSON rules, field names are lowerCamelCase, unknown fields are ignored,
+//! `traceId`, `spanId` and `parentSpanId` are hex (not base64), the 64-bit `*TimeUnixNano` are
+//! decimal strings or numbers, and enums (`kind`, `status.code`) are integers or their names
+//! (`SPAN_KIND_CLIENT`). The older `instrumentationLibrarySpans` is read like `scopeSpans`.
+//! Malformed input is an error naming its JSON path
+//! (`resourceSpans[0].scopeSpans[0].spans[3].traceId`), never a panic.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use chrono::DateTime;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, Visitor};
+use thiserror::Error;
+
+use crate::error::{Problem, TopologyError};
+use crate::graph::Topology;
+use crate::learned::{ObservedCall, ObservedCalls};
+use crate::model::{Service, ServiceKind};
+
+/// An OTLP `ExportTraceServiceRequest`, holding only what learning calls needs.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportTraceServiceRequest {
+    #[serde(default)]
+    resource_spans: Vec<ResourceSpans>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ResourceSpans {
+    #[serde(default)]
+    resource: Resource,
+    #[serde(default)]
+    scope_spans: Vec<ScopeSpans>,
+    /// The name of `scopeSpans` before OTLP 0.15; read so that old exporters' files still work.
+    #[serde(default)]
+    instrumentation_library_spans: Vec<ScopeSpans>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct Resource {
+    #[serde(default)]
+    attributes: Vec<KeyValue>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct ScopeSpans {
+    #[serde(default)]
+    spans: Vec<Span>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Span {
+    trace_id: TraceId,
+    span_id: SpanId,
+    #[serde(default)]
+    parent_span_id: ParentSpanId,
+    #[serde(default)]
+    kind: SpanKind,
+    // Proto3 JSON leaves out zero values, so a missing time is 0.
+    #[serde(default)]
+    start_time_unix_nano: Nanos,
+    #[serde(default)]
+    end_time_unix_nano: Nanos,
+    #[serde(default)]
+    attributes: Vec<KeyValue>,
+    #[serde(default)]
+    status: Status,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct Status {
+    #[serde(default)]
+    code: StatusCode,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct KeyValue {
+    key: String,
+    #[serde(default)]
+    value: AnyValue,
+}
+
+/// An attribute value: only strings name services; other types are skipped unread.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AnyValue {
+    string_value: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TraceId(u128);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SpanId(u64);
+
+/// A parent span id; empty (or all zeros) for a root span.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct ParentSpanId(Option<u64>);
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Nanos(u64);
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum SpanKind {
+    #[default]
+    Unspecified,
+    Internal,
+    Server,
+    Client,
+    Producer,
+    Consumer,
+}
+
+const SPAN_KINDS: [&str; 6] = [
+    "unspecified",
+    "internal",
+    "server",
+    "client",
+    "producer",
+    "consumer",
+];
+const STATUS_CODES: [&str; 3] = ["unset", "ok", "error"];
+
+/// Whether the status code is `ERROR` (2).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct StatusCode {
+    error: bool,
+}
+
+/// At most this much of a bad value is quoted in an error.
+const QUOTED: usize = 40;
+
+fn quoted(text: &str) -> String {
+    match text.char_indices().nth(QUOTED) {
+        Some((end, _)) => format!("{:?}...", &text[..end]),
+        None => format!("{text:?}"),
+    }
+}
+
+/// Reads a hex id of `digits` digits; `allow_empty` for a parent id, where empty means none.
+struct HexVisitor {
+    what: &'static str,
+    digits: usize,
+    allow_empty: bool,
+}
+
+impl Visitor<'_> for HexVisitor {
+    type Value = Option<u128>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a {} of {} hex digits", self.what, self.digits)
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+        if text.is_empty() && self.allow_empty {
+            return Ok(None);
+        }
+        if text.len() != self.digits || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(E::custom(format!(
+                "{} must be {} hex digits (OTLP/JSON encodes ids in hex, not base64), got {}",
+                self.what,
+                self.digits,
+                quoted(text)
+            )));
+        }
+        u128::from_str_radix(text, 16)
+            .map(Some)
+            .map_err(|e| E::custom(format!("{}: {e}", self.what)))
+    }
+}
+
+impl<'de> Deserialize<'de> for TraceId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let visitor = HexVisitor {
+            what: "trace id",
+            digits: 32,
+            allow_empty: false,
+        };
+        let id = deserializer.deserialize_str(visitor)?;
+        Ok(TraceId(id.unwrap_or_default()))
+    }
+}
+
+impl<'de> Deserialize<'de> for SpanId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let visitor = HexVisitor {
+            what: "span id",
+            digits: 16,
+            allow_empty: false,
+        };
+        let id = deserializer.deserialize_str(visitor)?;
+        // 16 hex digits always fit.
+        Ok(SpanId(id.unwrap_or_default() as u64))
+    }
+}
+
+impl<'de> Deserialize<'de> for ParentSpanId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let visitor = HexVisitor {
+            what: "parent span id",
+            digits: 16,
+            allow_empty: true,
+        };
+        let id = deserializer.deserialize_str(visitor)?;
+        Ok(ParentSpanId(id.map(|id| id as u64).filter(|&id| id != 0)))
+    }
+}
+
+struct NanosVisitor;
+
+impl NanosVisitor {
+    fn checked<E: de::Error>(nanos: u64) -> Result<Nanos, E> {
+        // chrono counts nanoseconds in an i64: up to the year 2262.
+        if i64::try_from(nanos).is_err() {
+            return Err(E::custom(format!(
+                "{nanos} nanoseconds since 1970 is after the year 2262"
+            )));
+        }
+        Ok(Nanos(nanos))
+    }
+}
+
+impl Visitor<'_> for NanosVisitor {
+    type Value = Nanos;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("nanoseconds since 1970, as a decimal string or an integer")
+    }
+
+    fn visit_u64<E: de::Error>(self, nanos: u64) -> Result<Nanos, E> {
+        NanosVisitor::checked(nanos)
+    }
+
+    fn visit_i64<E: de::Error>(self, nanos: i64) -> Result<Nanos, E> {
+        u64::try_from(nanos)
+            .map_err(|_| E::custom(format!("a time must not be negative, got {nanos}")))
+            .and_then(NanosVisitor::checked)
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Nanos, E> {
+        match text.parse::<u64>() {
+            Ok(nanos) if text.bytes().all(|b| b.is_ascii_digit()) => NanosVisitor::checked(nanos),
+            _ => Err(E::custom(format!(
+                "a time must be decimal nanoseconds since 1970, got {}",
+                quoted(text)
+            ))),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Nanos {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(NanosVisitor)
+    }
+}
+
+/// Reads a protobuf enum given as its number or its name (`SPAN_KIND_CLIENT`, or `CLIENT`, in
+/// any case): the index into `names`.
+struct EnumVisitor {
+    what: &'static str,
+    prefix: &'static str,
+    names: &'static [&'static str],
+}
+
+impl EnumVisitor {
+    fn unknown<E: de::Error>(&self, value: impl fmt::Display) -> E {
+        E::custom(format!(
+            "unknown {} {value}: expected 0 to {} or one of {}",
+            self.what,
+            self.names.len() - 1,
+            self.names
+                .iter()
+                .map(|name| format!("{}{}", self.prefix, name.to_ascii_uppercase()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    }
+}
+
+impl Visitor<'_> for EnumVisitor {
+    type Value = usize;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a {} as a number or a name", self.what)
+    }
+
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<usize, E> {
+        usize::try_from(value)
+            .ok()
+            .filter(|&i| i < self.names.len())
+            .ok_or_else(|| self.unknown(value))
+    }
+
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<usize, E> {
+        match u64::try_from(value) {
+            Ok(value) => self.visit_u64(value),
+            Err(_) => Err(self.unknown(value)),
+        }
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<usize, E> {
+        let upper = text.to_ascii_uppercase();
+        let name = upper.strip_prefix(self.prefix).unwrap_or(&upper);
+        self.names
+            .iter()
+            .position(|known| known.eq_ignore_ascii_case(name))
+            .ok_or_else(|| self.unknown(quoted(text)))
+    }
+}
+
+impl<'de> Deserialize<'de> for SpanKind {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let index = deserializer.deserialize_any(EnumVisitor {
+            what: "span kind",
+            prefix: "SPAN_KIND_",
+            names: &SPAN_KINDS,
+        })?;
+        Ok(match index {
+            1 => SpanKind::Internal,
+            2 => SpanKind::Server,
+            3 => SpanKind::Client,
+            4 => SpanKind::Producer,
+            5 => SpanKind::Consumer,
+            _ => SpanKind::Unspecified,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for StatusCode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let index = deserializer.deserialize_any(EnumVisitor {
+            what: "status code",
+            prefix: "STATUS_CODE_",
+            names: &STATUS_CODES,
+        })?;
+        Ok(StatusCode { error: index == 2 })
+    }
+}
+
+/// OTLP/JSON that could not be read, or that names a service the topology would refuse.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("invalid OTLP/JSON: {problem}")]
+pub struct TraceError {
+    /// What is wrong and where (`resourceSpans[0].scopeSpans[0].spans[3].traceId`).
+    pub problem: Problem,
+    /// True when the text is not JSON at all (as opposed to JSON of the wrong shape).
+    pub syntax: bool,
+}
+
+/// Reads one OTLP/JSON `ExportTraceServiceRequest`.
+pub fn parse(text: &[u8]) -> Result<ExportTraceServiceRequest, TraceError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(text);
+    let request = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        json_error(path, error.into_inner())
+    })?;
+    deserializer.end().map_err(|inner| TraceError {
+        problem: Problem {
+            message: "trailing characters after the request".to_owned(),
+            ..json_problem(String::new(), &inner)
+        },
+        syntax: true,
+    })?;
+    Ok(request)
+}
+
+/// Reads requests one after another, as a Collector's `file` exporter writes them (one per
+/// line), or a single one. Line numbers in errors count from the start of `text`; the first
+/// error ends the sequence.
+pub fn parse_each(
+    text: &[u8],
+) -> impl Iterator<Item = Result<ExportTraceServiceRequest, TraceError>> + '_ {
+    // Each value is found first, so that a broken one does not hide where the next begins.
+    let mut values = serde_json::Deserializer::from_slice(text).into_iter::<IgnoredAny>();
+    let mut failed = false;
+    std::iter::from_fn(move || {
+        if failed {
+            return None;
+        }
+        let start = values.byte_offset();
+        let result = match values.next()? {
+            Ok(IgnoredAny) => parse(&text[start..values.byte_offset()]).map_err(|mut error| {
+                shift(&mut error.problem, &text[..start]);
+                error
+            }),
+            Err(error) => Err(json_error(String::new(), error)),
+        };
+        failed = result.is_err();
+        Some(result)
+    })
+}
+
+/// Moves a problem's position, counted within a value, to count from the start of the text
+/// that `before` begins.
+fn shift(problem: &mut Problem, before: &[u8]) {
+    let lines = before.iter().filter(|&&b| b == b'\n').count();
+    if let Some(line) = &mut problem.line {
+        if *line == 1
+            && let Some(column) = &mut problem.column
+        {
+            let line_start = before
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1);
+            *column += before.len() - line_start;
+        }
+        *line += lines;
+    }
+}
+
+fn json_problem(path: String, error: &serde_json::Error) -> Problem {
+    let message = error.to_string();
+    let position = format!(" at line {} column {}", error.line(), error.column());
+    Problem {
+        path,
+        message: message
+            .strip_suffix(&position)
+            .unwrap_or(&message)
+            .to_owned(),
+        line: Some(error.line()),
+        column: Some(error.column()),
+    }
+}
+
+fn json_error(path: String, error: serde_json::Error) -> TraceError {
+    TraceError {
+        problem: json_problem(path, &error),
+        syntax: !matches!(error.classify(), serde_json::error::Category::Data),
+    }
+}
+
+/// What reading spans found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TraceSummary {
+    /// Spans read.
+    pub spans: u64,
+    /// Calls between different services found among them.
+    pub calls: u64,
+    /// Spans whose parent span was not among those read.
+    pub orphans: u64,
+    /// Spans of resources without `service.name`.
+    pub unnamed: u64,
+}
+
+/// A span reduced to what matching needs; names are indices into [`TraceReader::names`].
+#[derive(Debug, Clone)]
+struct SpanRecord {
+    trace: u128,
+    id: u64,
+    parent: Option<u64>,
+    service: Option<u32>,
+    kind: SpanKind,
+    peer: Option<u32>,
+    start: u64,
+    end: u64,
+    error: bool,
+}
+
+impl SpanRecord {
+    fn calls_out(&self) -> bool {
+        matches!(self.kind, SpanKind::Client | SpanKind::Producer)
+    }
+
+    fn call(&self) -> ObservedCall {
+        ObservedCall {
+            at: DateTime::from_timestamp_nanos(self.start as i64),
+            // A span that ends before it starts has no latency; `ObservedCalls` skips it.
+            latency_ms: (i128::from(self.end) - i128::from(self.start)) as f64 / 1e6,
+            error: self.error,
+        }
+    }
+}
+
+/// Spans gathered from one or more requests, matched parent to child by
+/// [`learn`](TraceReader::learn): a trace split over several requests (a Collector batches by
+/// time, not by trace) still gives its calls when all of them are read into one reader.
+#[derive(Debug, Clone, Default)]
+pub struct TraceReader {
+    names: Vec<String>,
+    ids: HashMap<String, u32>,
+    /// Kinds guessed for peers from their callers' attributes, by name index.
+    peer_kinds: HashMap<u32, ServiceKind>,
+    spans: Vec<SpanRecord>,
+}
+
+impl TraceReader {
+    /// Nothing read yet.
+    pub fn new() -> Self {
+        TraceReader::default()
+    }
+
+    /// Number of spans read so far.
+    pub fn span_count(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Adds the spans of a request. A service or peer name the topology would refuse (empty,
+    /// surrounding whitespace, control characters, too long) is an error with its path, and then
+    /// nothing of the request is added.
+    pub fn add(&mut self, request: &ExportTraceServiceRequest) -> Result<(), TraceError> {
+        let mut spans = Vec::new();
+        let mut peer_kinds = Vec::new();
+        for (r, resource_spans) in request.resource_spans.iter().enumerate() {
+            let resource = format!("resourceSpans[{r}]");
+            let service =
+                match string_attribute(&resource_spans.resource.attributes, "service.name") {
+                    Some((a, name)) => {
+                        let path = format!("{resource}.resource.attributes[{a}].value.stringValue");
+                        Some(self.intern(name, &path)?)
+                    }
+                    None => None,
+                };
+            let scopes = [
+                ("scopeSpans", &resource_spans.scope_spans),
+                (
+                    "instrumentationLibrarySpans",
+                    &resource_spans.instrumentation_library_spans,
+                ),
+            ];
+            for (field, scopes) in scopes {
+                for (s, scope) in scopes.iter().enumerate() {
+                    for (k, span) in scope.spans.iter().enumerate() {
+                        let mut record = SpanRecord {
+                            trace: span.trace_id.0,
+                            id: span.span_id.0,
+                            parent: span.parent_span_id.0,
+                            service,
+                            kind: span.kind,
+                            peer: None,
+                            start: span.start_time_unix_nano.0,
+                            end: span.end_time_unix_nano.0,
+                            error: span.status.code.error,
+                        };
+                        if record.calls_out()
+                            && let Some(peer) = peer_of(&span.attributes)
+                        {
+                            let attribute = peer.attribute;
+                            let path = format!(
+                                "{resource}.{field}[{s}].spans[{k}].attributes[{attribute}]\
+                                 .value.stringValue"
+                            );
+                            let id = self.intern(&peer.name, &path)?;
+                            record.peer = Some(id);
+                            if let Some(kind) = peer.kind {
+                                peer_kinds.push((id, kind));
+                            }
+                        }
+                        spans.push(record);
+                    }
+                }
+            }
+        }
+        for (id, kind) in peer_kinds {
+            self.peer_kinds.entry(id).or_insert(kind);
+        }
+        self.spans.append(&mut spans);
+        Ok(())
+    }
+
+    /// The index of `name`, checked against the graph's naming rule when first seen.
+    fn intern(&mut self, name: &str, path: &str) -> Result<u32, TraceError> {
+        if let Some(&id) = self.ids.get(name) {
+            return Ok(id);
+        }
+        // The graph's own rule, so that no trace can name a service the topology would refuse.
+        let check: Result<(), TopologyError> =
+            Topology::new().add_service(Service::new(name, ServiceKind::Service));
+        check.map_err(|error| TraceError {
+            problem: Problem::at(path, error.to_string()),
+            syntax: false,
+        })?;
+        let id = u32::try_from(self.names.len()).expect("fewer than 2^32 distinct names");
+        self.names.push(name.to_owned());
+        self.ids.insert(name.to_owned(), id);
+        Ok(id)
+    }
+
+    /// Records every call among the spans read into `calls` (see the [module](self) for the
+    /// rules) and says what was found.
+    pub fn learn(&self, calls: &mut ObservedCalls) -> TraceSummary {
+        let index: HashMap<(u128, u64), usize> = self
+            .spans
+            .iter()
+            .enumerate()
+            .map(|(i, span)| ((span.trace, span.id), i))
+            .collect();
+        let mut summary = TraceSummary {
+            spans: self.spans.len() as u64,
+            ..TraceSummary::default()
+        };
+        // Client spans whose call is already accounted for by a child.
+        let mut answered = vec![false; self.spans.len()];
+        let mut emitters = vec![false; self.names.len()];
+        for span in &self.spans {
+            match span.service {
+                Some(service) => emitters[service as usize] = true,
+                None => summary.unnamed += 1,
+            }
+        }
+        for (name, _) in self.names.iter().zip(&emitters).filter(|(_, e)| **e) {
+            calls.record_service(name);
+        }
+        for span in &self.spans {
+            let Some(parent_id) = span.parent else {
+                continue;
+            };
+            let Some(&p) = index.get(&(span.trace, parent_id)) else {
+                summary.orphans += 1;
+                continue;
+            };
+            let parent = &self.spans[p];
+            match (parent.service, span.service) {
+                (Some(caller), Some(callee)) if caller != callee => {
+                    calls.record(
+                        &self.names[caller as usize],
+                        &self.names[callee as usize],
+                        span.call(),
+                    );
+                    summary.calls += 1;
+                    answered[p] = true;
+                }
+                _ if span.calls_out() && span.peer.is_some() => answered[p] = true,
+                _ => {}
+            }
+        }
+        for (i, span) in self.spans.iter().enumerate() {
+            if answered[i] || !span.calls_out() {
+                continue;
+            }
+            if let (Some(caller), Some(peer)) = (span.service, span.peer)
+                && caller != peer
+            {
+                calls.record(
+                    &self.names[caller as usize],
+                    &self.names[peer as usize],
+                    span.call(),
+                );
+                summary.calls += 1;
+            }
+        }
+        for (&peer, &kind) in &self.peer_kinds {
+            // A peer that emits spans of its own is a service, whatever its callers call it.
+            if !emitters[peer as usize] {
+                calls.record_service_kind(&self.names[peer as usize], kind);
+            }
+        }
+        summary
+    }
+}
+
+/// A peer named by a client span's attributes.
+struct Peer {
+    name: String,
+    /// Index of the attribute the name was taken from (for `system:name`, that of the name).
+    attribute: usize,
+    kind: Option<ServiceKind>,
+}
+
+/// Database systems (`db.system` values) that are caches.
+const CACHES: [&str; 4] = ["redis", "memcached", "valkey", "hazelcast"];
+
+/// The peer a client or producer span calls, by the rule in the [module](self) documentation.
+fn peer_of(attributes: &[KeyValue]) -> Option<Peer> {
+    let first = |keys: &[&str]| {
+        keys.iter()
+            .find_map(|key| string_attribute(attributes, key))
+    };
+    let database = first(&["db.system", "db.system.name"]);
+    let queue = first(&["messaging.destination.name"]);
+    let kind = match (database, queue) {
+        (Some((_, system)), _) if CACHES.contains(&system.to_ascii_lowercase().as_str()) => {
+            Some(ServiceKind::Cache)
+        }
+        (Some(_), _) => Some(ServiceKind::Database),
+        (None, Some(_)) => Some(ServiceKind::Queue),
+        (None, None) => None,
+    };
+    let composed = |(system_at, system): (usize, &str), name: Option<(usize, &str)>| match name {
+        Some((at, name)) => (format!("{system}:{name}"), at),
+        None => (system.to_owned(), system_at),
+    };
+    let (name, attribute) = if let Some((at, name)) = first(&["peer.service"]) {
+        (name.to_owned(), at)
+    } else if let Some(system) = database {
+        composed(system, first(&["db.name", "db.namespace"]))
+    } else if let Some((at, destination)) = queue {
+        match first(&["messaging.system"]) {
+            Some((_, system)) => (format!("{system}:{destination}"), at),
+            None => (destination.to_owned(), at),
+        }
+    } else {
+        let (at, name) = first(&["server.address", "net.peer.name"])?;
+        (name.to_owned(), at)
+    };
+    Some(Peer {
+        name,
+        attribute,
+        kind,
+    })
+}
+
+/// The non-empty string value of attribute `key`, with its index.
+fn string_attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Option<(usize, &'a str)> {
+    attributes.iter().enumerate().find_map(|(i, kv)| {
+        (kv.key == key)
+            .then_some(kv.value.string_value.as_deref())
+            .flatten()
+            .filter(|value| !value.is_empty())
+            .map(|value| (i, value))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::model::DependencySource;
+
+    const TRACE: &str = "5b8efff798038103d269b633813fc60c";
+
+    fn attribute(key: &str, value: &str) -> Value {
+        json!({"key": key, "value": {"stringValue": value}})
+    }
+
+    fn resource(service: &str, spans: Vec<Value>) -> Value {
+        json!({
+            "resource": {"attributes": [attribute("service.name", service),
+                                        {"key": "host.cores", "value": {"intValue": "8"}}]},
+            "scopeSpans": [{"scope": {"name": "manual"}, "spans": spans}]
+        })
+    }
+
+    fn span(id: &str, parent: &str, kind: u8, start_ms: u64, end_ms: u64) -> Value {
+        json!({
+            "traceId": TRACE, "spanId": id, "parentSpanId": parent, "name": "op",
+            "kind": kind,
+            "startTimeUnixNano": format!("{}", 1_700_000_000_000u64 + start_ms) + "000000",
+            "endTimeUnixNano": format!("{}", 1_700_000_000_000u64 + end_ms) + "000000",
+        })
+    }
+
+    fn learn(request: &Value) -> (ObservedCalls, TraceSummary) {
+        let request = parse(request.to_string().as_bytes()).expect("valid OTLP/JSON");
+        let mut reader = TraceReader::new();
+        reader.add(&request).expect("valid names");
+        let mut calls = ObservedCalls::new();
+        let summary = reader.learn(&mut calls);
+        (calls, summary)
+    }
+
+    fn edges(calls: &ObservedCalls) -> Vec<(String, String)> {
+        calls
+            .dependencies()
+            .into_iter()
+            .map(|d| (d.caller, d.callee))
+            .collect()
+    }
+
+    fn pair(caller: &str, callee: &str) -> (String, String) {
+        (caller.to_owned(), callee.to_owned())
+    }
+
+    /// frontend (server, client) → cart (server, client with `db.system: redis`).
+    fn three_services() -> Value {
+        let mut redis = span("00000000000000c2", "00000000000000c1", 3, 20, 22);
+        redis["attributes"] = json!([attribute("db.system", "redis")]);
+        json!({"resourceSpans": [
+            resource("frontend", vec![
+                span("00000000000000f1", "", 2, 0, 100),
+                span("00000000000000f2", "00000000000000f1", 3, 10, 60),
+            ]),
+            resource("cart", vec![
+                span("00000000000000c1", "00000000000000f2", 2, 15, 55),
+                redis,
+            ]),
+        ]})
+    }
+
+    #[test]
+    fn a_three_service_trace_gives_two_edges_and_a_cache() {
+        let (calls, summary) = learn(&three_services());
+        assert_eq!(
+            summary,
+            TraceSummary {
+                spans: 4,
+                calls: 2,
+                orphans: 0,
+                unnamed: 0
+            }
+        );
+        assert_eq!(
+            edges(&calls),
+            [pair("cart", "redis"), pair("frontend", "cart")]
+        );
+        let dependencies = calls.dependencies();
+        let frontend_cart = &dependencies[1];
+        assert_eq!(frontend_cart.source, DependencySource::Traces);
+        assert_eq!(frontend_cart.error_rate, Some(0.0));
+        // The callee's server span took 40 ms; buckets are within 5 %.
+        let latency = frontend_cart.latency_ms.unwrap();
+        assert!((38.0..=42.0).contains(&latency), "{latency}");
+        assert_eq!(
+            frontend_cart.first_seen.unwrap().timestamp_millis(),
+            1_700_000_000_015
+        );
+        let document = calls.to_document(None);
+        let redis = document.services.iter().find(|s| s.name == "redis");
+        assert_eq!(redis.unwrap().kind, ServiceKind::Cache);
+        let cart = document.services.iter().find(|s| s.name == "cart");
+        assert_eq!(cart.unwrap().kind, ServiceKind::Service);
+        Topology::from_document(document).expect("a valid topology");
+    }
+
+    #[test]
+    fn an_error_status_makes_a_failed_call_by_number_or_name() {
+        let mut request = three_services();
+        request["resourceSpans"][1]["scopeSpans"][0]["spans"][0]["status"] =
+            json!({"code": 2, "message": "boom"});
+        request["resourceSpans"][1]["scopeSpans"][0]["spans"][1]["status"] =
+            json!({"code": "STATUS_CODE_ERROR"});
+        let (calls, _) = learn(&request);
+        let rates: Vec<Option<f64>> = calls.dependencies().iter().map(|d| d.error_rate).collect();
+        assert_eq!(rates, [Some(1.0), Some(1.0)]);
+
+        request["resourceSpans"][1]["scopeSpans"][0]["spans"][0]["status"] = json!({"code": 1});
+        request["resourceSpans"][1]["scopeSpans"][0]["spans"][1]["status"] = json!({});
+        let (calls, _) = learn(&request);
+        let rates: Vec<Option<f64>> = calls.dependencies().iter().map(|d| d.error_rate).collect();
+        assert_eq!(rates, [Some(0.0), Some(0.0)], "OK and unset are not errors");
+    }
+
+    #[test]
+    fn times_may_be_strings_or_numbers_and_kinds_names() {
+        let mut request = three_services();
+        let child = &mut request["resourceSpans"][1]["scopeSpans"][0]["spans"][0];
+        child["startTimeUnixNano"] = json!(1_700_000_000_015_000_000u64);
+        child["endTimeUnixNano"] = json!(1_700_000_000_035_000_000u64);
+        child["kind"] = json!("SPAN_KIND_SERVER");
+        request["resourceSpans"][1]["scopeSpans"][0]["spans"][1]["kind"] = json!("CLIENT");
+        let (calls, summary) = learn(&request);
+        assert_eq!(summary.calls, 2);
+        let latency = calls.dependencies()[1].latency_ms.unwrap();
+        assert!((19.0..=21.0).contains(&latency), "{latency}");
+    }
+
+    #[test]
+    fn orphans_still_name_their_service_and_are_counted() {
+        let request = json!({"resourceSpans": [
+            resource("checkout", vec![span("00000000000000a1", "00000000000000ff", 2, 0, 5)]),
+            resource("email", vec![span("00000000000000b1", "", 2, 0, 5)]),
+            {"resource": {"attributes": []},
+             "scopeSpans": [{"spans": [span("00000000000000d1", "00000000000000b1", 2, 1, 2)]}]},
+        ]});
+        let (calls, summary) = learn(&request);
+        assert_eq!(
+            summary,
+            TraceSummary {
+                spans: 3,
+                calls: 0,
+                orphans: 1,
+                unnamed: 1
+            }
+        );
+        assert_eq!(calls.services().collect::<Vec<_>>(), ["checkout", "email"]);
+        assert_eq!(calls.edge_count(), 0);
+    }
+
+    #[test]
+    fn a_trace_split_over_two_requests_is_matched_in_one_reader() {
+        let request = three_services();
+        let front = json!({"resourceSpans": [request["resourceSpans"][0]]});
+        let back = json!({"resourceSpans": [request["resourceSpans"][1]]});
+        let mut reader = TraceReader::new();
+        for part in [&front, &back] {
+            let part = parse(part.to_string().as_bytes()).unwrap();
+            reader.add(&part).unwrap();
+        }
+        let mut calls = ObservedCalls::new();
+        assert_eq!(reader.learn(&mut calls).calls, 2);
+        assert_eq!(calls.edge_count(), 2);
+    }
+
+    #[test]
+    fn client_spans_name_their_peers_in_the_documented_order() {
+        let client = |attributes: Vec<Value>| {
+            let mut client = span("00000000000000e1", "", 3, 0, 1);
+            client["attributes"] = json!(attributes);
+            client
+        };
+        let cases = [
+            (
+                vec![
+                    attribute("db.system", "postgresql"),
+                    attribute("peer.service", "orders-db"),
+                ],
+                "orders-db",
+                ServiceKind::Database,
+            ),
+            (
+                vec![
+                    attribute("db.system", "postgresql"),
+                    attribute("db.name", "orders"),
+                    attribute("server.address", "pg-1"),
+                ],
+                "postgresql:orders",
+                ServiceKind::Database,
+            ),
+            (
+                vec![
+                    attribute("messaging.system", "kafka"),
+                    attribute("messaging.destination.name", "orders"),
+                ],
+                "kafka:orders",
+                ServiceKind::Queue,
+            ),
+            (
+                vec![
+                    attribute("net.peer.name", "old-name"),
+                    attribute("server.address", "api.stripe.com"),
+                ],
+                "api.stripe.com",
+                ServiceKind::Service,
+            ),
+        ];
+        for (attributes, peer, kind) in cases {
+            let request = json!({"resourceSpans": [resource("shop", vec![client(attributes)])]});
+            let (calls, summary) = learn(&request);
+            assert_eq!(summary.calls, 1, "{peer}");
+            assert_eq!(edges(&calls), [pair("shop", peer)]);
+            let document = calls.to_document(None);
+            let learned = document.services.iter().find(|s| s.name == peer).unwrap();
+            assert_eq!(learned.kind, kind, "{peer}");
+        }
+        // An internal span with peer attributes is not a call, nor is a client span naming none.
+        let mut internal = client(vec![attribute("peer.service", "x")]);
+        internal["kind"] = json!(1);
+        let request = json!({"resourceSpans": [resource("shop", vec![internal])]});
+        assert_eq!(learn(&request).1.calls, 0);
+        let request = json!({"resourceSpans": [resource("shop", vec![client(vec![])])]});
+        assert_eq!(learn(&request).1.calls, 0);
+    }
+
+    #[test]
+    fn nested_client_spans_of_one_service_are_one_call() {
+        let mut outer = span("0000000000000001", "", 3, 0, 10);
+        outer["attributes"] = json!([attribute("peer.service", "payments")]);
+        let mut inner = span("0000000000000002", "0000000000000001", 3, 1, 9);
+        inner["attributes"] = json!([attribute("server.address", "payments")]);
+        let request = json!({"resourceSpans": [resource("checkout", vec![outer, inner])]});
+        let (calls, summary) = learn(&request);
+        assert_eq!(summary.calls, 1);
+        assert_eq!(calls.call_count(), 1);
+    }
+
+    #[test]
+    fn instrumentation_library_spans_are_read_like_scope_spans() {
+        let request = three_services();
+        let mut old = request.clone();
+        for resource in old["resourceSpans"].as_array_mut().unwrap() {
+            let scopes = resource
+                .as_object_mut()
+                .unwrap()
+                .remove("scopeSpans")
+                .unwrap();
+            resource["instrumentationLibrarySpans"] = scopes;
+        }
+        assert_eq!(edges(&learn(&old).0), edges(&learn(&request).0));
+    }
+
+    fn problem(text: &str) -> TraceError {
+        parse(text.as_bytes()).expect_err("refused")
+    }
+
+    #[test]
+    fn malformed_input_names_its_path() {
+        let mut request = three_services();
+        request["resourceSpans"][1]["scopeSpans"][0]["spans"][1]["traceId"] = json!("xyz");
+        let error = problem(&request.to_string());
+        assert!(!error.syntax);
+        assert_eq!(
+            error.problem.path,
+            "resourceSpans[1].scopeSpans[0].spans[1].traceId"
+        );
+        assert!(error.problem.message.contains("32 hex digits"), "{error}");
+
+        let mut request = three_services();
+        request["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["startTimeUnixNano"] =
+            json!("yesterday");
+        let error = problem(&request.to_string());
+        assert_eq!(
+            error.problem.path,
+            "resourceSpans[0].scopeSpans[0].spans[0].startTimeUnixNano"
+        );
+        assert!(error.to_string().contains("\"yesterday\""), "{error}");
+
+        let mut request = three_services();
+        request["resourceSpans"][0]["scopeSpans"][0]["spans"][1]["kind"] = json!(9);
+        let error = problem(&request.to_string());
+        assert_eq!(
+            error.problem.path,
+            "resourceSpans[0].scopeSpans[0].spans[1].kind"
+        );
+        assert!(
+            error.problem.message.contains("SPAN_KIND_CLIENT"),
+            "{error}"
+        );
+
+        let mut request = three_services();
+        request["resourceSpans"][0]["scopeSpans"][0]["spans"][1]["parentSpanId"] =
+            json!("AAAAAAAAAAE=");
+        let error = problem(&request.to_string());
+        assert!(error.problem.message.contains("base64"), "{error}");
+
+        let error = problem(
+            r#"{"resourceSpans": [{"scopeSpans": [{"spans": [{"spanId": "0000000000000001"}]}]}]}"#,
+        );
+        assert_eq!(
+            error.problem.path,
+            "resourceSpans[0].scopeSpans[0].spans[0]"
+        );
+        assert!(error.problem.message.contains("traceId"), "{error}");
+        assert_eq!(
+            problem(r#"{"resourceSpans": {}}"#).problem.path,
+            "resourceSpans"
+        );
+        for (time, expected) in [
+            ("-1", "negative"),
+            ("1.5", "integer"),
+            ("18446744073709551615", "2262"),
+        ] {
+            let span = format!(
+                r#"{{"traceId":"{TRACE}","spanId":"0000000000000001","endTimeUnixNano":{time}}}"#
+            );
+            let text = format!(r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{span}]}}]}}]}}"#);
+            let error = problem(&text);
+            assert!(error.problem.message.contains(expected), "{time}: {error}");
+            assert!(error.problem.path.ends_with("endTimeUnixNano"), "{error}");
+        }
+
+        let error = problem("{\"resourceSpans\": [");
+        assert!(error.syntax);
+        assert_eq!(error.problem.line, Some(1));
+        assert!(problem("{} {}").problem.message.contains("trailing"));
+    }
+
+    #[test]
+    fn names_the_topology_would_refuse_are_errors_with_their_path() {
+        let request = json!({"resourceSpans": [resource(" padded ", vec![])]});
+        let request = parse(request.to_string().as_bytes()).unwrap();
+        let mut reader = TraceReader::new();
+        let error = reader.add(&request).expect_err("refused");
+        assert_eq!(
+            error.problem.path,
+            "resourceSpans[0].resource.attributes[0].value.stringValue"
+        );
+        assert!(error.problem.message.contains("padded"), "{error}");
+
+        let mut client = span("0000000000000001", "", 3, 0, 1);
+        client["attributes"] = json!([attribute("peer.service", &"x".repeat(300))]);
+        let server = span("0000000000000002", "", 2, 0, 1);
+        let request = json!({"resourceSpans": [resource("ok", vec![server]),
+                                               resource("shop", vec![client])]});
+        let request = parse(request.to_string().as_bytes()).unwrap();
+        let error = reader.add(&request).expect_err("refused");
+        assert_eq!(
+            error.problem.path,
+            "resourceSpans[1].scopeSpans[0].spans[0].attributes[0].value.stringValue"
+        );
+        assert_eq!(
+            reader.span_count(),
+            0,
+            "nothing of a refused request is kept"
+        );
+    }
+
+    #[test]
+    fn json_lines_are_read_one_request_at_a_time() {
+        let request = three_services().to_string();
+        let text = format!("{request}\n\n{request}\n");
+        let requests: Vec<_> = parse_each(text.as_bytes()).collect();
+        assert_eq!(requests.len(), 2);
+        assert!(requests.iter().all(Result::is_ok));
+        let pretty = serde_json::to_string_pretty(&three_services()).unwrap();
+        assert_eq!(parse_each(pretty.as_bytes()).count(), 1);
+        assert_eq!(parse_each(b"  \n").count(), 0);
+
+        let text = format!("{request}\n{{\"resourceSpans\": 3}}\n{request}\n");
+        let results: Vec<_> = parse_each(text.as_bytes()).collect();
+        assert_eq!(results.len(), 2, "the first error ends the sequence");
+        let error = results[1].as_ref().unwrap_err();
+        assert_eq!(error.problem.path, "resourceSpans");
+        assert_eq!(error.problem.line, Some(2), "{error}");
+        assert_eq!(error.problem.column, Some(19), "{error}");
+
+        let text = format!("{request}\nnot json\n");
+        let results: Vec<_> = parse_each(text.as_bytes()).collect();
+        let error = results[1].as_ref().unwrap_err();
+        assert!(error.syntax);
+        assert_eq!(error.problem.line, Some(2), "{error}");
+    }
+}

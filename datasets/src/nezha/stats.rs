@@ -1,0 +1,533 @@
+//! Per-minute statistics of one case's spans and log lines: per service (span count, duration
+//! percentiles, self time, error spans; line counts by level, exceptions, templates) and per
+//! call edge (calls, callee time, network time, errors).
+//!
+//! Samples are binned by each span's or line's own time, floored to the minute, not by the file
+//! it came from: minute files overlap and are labelled by roughly their end. Only minutes the
+//! loaded files cover for at least [`Stats::min_coverage_s`] seconds are kept, and counts are
+//! per-minute rates over the covered part (`count × 60 / covered seconds`): the first and last
+//! minute of a run of files are partly covered, and a raw count there would read as a traffic
+//! collapse.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use rootcause_models::case::{EdgeSeries, Family, Series, Source};
+
+use super::logs::{LogFile, LogLine};
+use super::names::Names;
+use super::spans::{Span, TraceFile};
+use super::template::Level;
+
+const NANOS: i64 = 1_000_000_000;
+
+/// Gaps up to this long between the extents of two files are the files' boundaries (one ends a
+/// second or two before the next begins), not missing data.
+const JOIN_GAP_NS: i64 = 5 * NANOS;
+
+/// Width of the slots in which [`extent`] measures a file's density.
+const SLOT_NS: i64 = 10 * NANOS;
+
+/// A slot at the edge of a file counts as covered when it holds at least this share of a busy
+/// slot (the 90th percentile) of the same file.
+const EDGE_DENSITY: f64 = 0.2;
+
+/// The time range a file covers, in ns: from its first to its last 10-second slot holding at
+/// least a fifth of a busy slot's events. Files are cut by trace id, so a few spans of traces
+/// that began earlier or ended later trail on either side (one reference file spans 170 s but
+/// holds over 90 % of its spans in 70 s); counting those tails as covered would make the
+/// minutes they touch look nearly idle. Slots inside the range count as covered however quiet
+/// they are: a fault may well silence a service mid-file.
+pub(super) fn extent(times: impl Iterator<Item = i64> + Clone) -> Option<(i64, i64)> {
+    let first = times.clone().min()?;
+    let last = times.clone().max()?;
+    let slots = usize::try_from((last - first) / SLOT_NS + 1).ok()?;
+    let mut counts = vec![0u32; slots];
+    let mut bounds = vec![(i64::MAX, i64::MIN); slots];
+    for time in times {
+        // In range by construction: first <= time <= last.
+        let slot = ((time - first) / SLOT_NS) as usize;
+        counts[slot] += 1;
+        bounds[slot] = (bounds[slot].0.min(time), bounds[slot].1.max(time));
+    }
+    let mut sorted = counts.clone();
+    sorted.sort_unstable();
+    let busy = f64::from(sorted[(sorted.len() - 1) * 9 / 10]);
+    let dense = |count: &u32| f64::from(*count) >= EDGE_DENSITY * busy;
+    let from = counts.iter().position(dense)?;
+    let to = counts.iter().rposition(dense)?;
+    Some((bounds[from].0, bounds[to].1))
+}
+
+/// The statistics of one case.
+#[derive(Debug, Default)]
+pub(super) struct CaseStats {
+    /// Trace and log series per service, sorted by service.
+    pub series: Vec<Series>,
+    /// Edge series, sorted by caller then callee.
+    pub edges: Vec<EdgeSeries>,
+    /// Minutes the reference files cover, as `[from, to)` ranges.
+    pub normal_windows: Vec<(i64, i64)>,
+    /// Spans dropped as duplicates.
+    pub duplicate_spans: usize,
+    /// Log lines dropped as duplicates.
+    pub duplicate_lines: usize,
+}
+
+/// The inputs of one case's statistics.
+pub(super) struct Stats<'a> {
+    /// The trace files of the case's minutes and the reference minute.
+    pub traces: Vec<&'a TraceFile>,
+    /// The log files of the case's minutes and the reference minute.
+    pub logs: Vec<&'a LogFile>,
+    /// Service names of the spans' and lines' ids.
+    pub services: &'a Names,
+    /// Template keys of the lines' ids.
+    pub templates: &'a Names,
+    /// Seconds of a minute the files must cover for the minute to be a sample.
+    pub min_coverage_s: f64,
+}
+
+impl Stats<'_> {
+    /// Computes every statistic.
+    pub fn build(&self) -> CaseStats {
+        let (spans, duplicate_spans) = dedup_spans(&self.traces);
+        let (lines, duplicate_lines) = dedup_lines(&self.logs);
+        let error_spans: HashSet<u64> = lines
+            .iter()
+            .filter(|l| l.level.is_some_and(Level::is_error))
+            .filter_map(|l| l.span)
+            .collect();
+        let trace_bins = Bins::new(
+            self.traces.iter().filter_map(|f| f.extent),
+            self.min_coverage_s,
+        );
+        let log_bins = Bins::new(
+            self.logs.iter().filter_map(|f| f.extent),
+            self.min_coverage_s,
+        );
+        let mut series = trace_series(&spans, &error_spans, &trace_bins, self.services);
+        series.extend(log_series(&lines, &log_bins, self.services, self.templates));
+        series.sort_by(|a, b| a.service.cmp(&b.service));
+        CaseStats {
+            series,
+            edges: edge_series(&spans, &error_spans, &trace_bins, self.services),
+            normal_windows: self.normal_windows(),
+            duplicate_spans,
+            duplicate_lines,
+        }
+    }
+
+    /// The kept minutes of the reference files alone, joined into ranges.
+    fn normal_windows(&self) -> Vec<(i64, i64)> {
+        let traces = self
+            .traces
+            .iter()
+            .filter(|f| f.reference)
+            .filter_map(|f| f.extent);
+        let logs = self
+            .logs
+            .iter()
+            .filter(|f| f.reference)
+            .filter_map(|f| f.extent);
+        let mut minutes: Vec<i64> = Bins::new(traces, self.min_coverage_s).times;
+        minutes.extend(Bins::new(logs, self.min_coverage_s).times);
+        minutes.sort_unstable();
+        minutes.dedup();
+        let mut windows: Vec<(i64, i64)> = Vec::new();
+        for minute in minutes {
+            match windows.last_mut() {
+                Some((_, to)) if *to == minute => *to = minute + 60,
+                _ => windows.push((minute, minute + 60)),
+            }
+        }
+        windows
+    }
+}
+
+/// Spans of all files, each `SpanID` once (the first seen).
+fn dedup_spans<'a>(files: &[&'a TraceFile]) -> (Vec<&'a Span>, usize) {
+    let mut seen = HashSet::new();
+    let mut spans = Vec::new();
+    let mut duplicates = 0;
+    for span in files.iter().flat_map(|f| &f.spans) {
+        if seen.insert(span.id) {
+            spans.push(span);
+        } else {
+            duplicates += 1;
+        }
+    }
+    (spans, duplicates)
+}
+
+/// Lines of all files, each identical row once.
+fn dedup_lines<'a>(files: &[&'a LogFile]) -> (Vec<&'a LogLine>, usize) {
+    let mut seen = HashSet::new();
+    let mut lines = Vec::new();
+    let mut duplicates = 0;
+    for line in files.iter().flat_map(|f| &f.lines) {
+        if seen.insert(line.fingerprint) {
+            lines.push(line);
+        } else {
+            duplicates += 1;
+        }
+    }
+    (lines, duplicates)
+}
+
+/// The minutes kept as samples and how much of each the files cover.
+#[derive(Debug, Default)]
+struct Bins {
+    /// Minute starts (unix seconds), increasing.
+    times: Vec<i64>,
+    /// `60 / covered seconds` per minute: turns a count into a per-minute rate.
+    scale: Vec<f64>,
+}
+
+impl Bins {
+    /// Minutes covered at least `min_coverage_s` by the union of the files' [`extent`]s (ns),
+    /// each taken to last one second past its last timestamp.
+    fn new(extents: impl Iterator<Item = (i64, i64)>, min_coverage_s: f64) -> Bins {
+        let mut intervals: Vec<(i64, i64)> = extents.map(|(a, b)| (a, b + NANOS)).collect();
+        intervals.sort_unstable();
+        let mut merged: Vec<(i64, i64)> = Vec::new();
+        for (start, end) in intervals {
+            match merged.last_mut() {
+                Some((_, last_end)) if start <= *last_end + JOIN_GAP_NS => {
+                    *last_end = (*last_end).max(end);
+                }
+                _ => merged.push((start, end)),
+            }
+        }
+        let mut covered: BTreeMap<i64, i64> = BTreeMap::new();
+        for (start, end) in merged {
+            let mut minute = start.div_euclid(60 * NANOS) * 60 * NANOS;
+            while minute < end {
+                let overlap = end.min(minute + 60 * NANOS) - start.max(minute);
+                *covered.entry(minute / NANOS).or_default() += overlap;
+                minute += 60 * NANOS;
+            }
+        }
+        let mut bins = Bins::default();
+        for (minute, ns) in covered {
+            let seconds = (ns as f64 / NANOS as f64).min(60.0);
+            if seconds >= min_coverage_s && seconds > 0.0 {
+                bins.times.push(minute);
+                bins.scale.push(60.0 / seconds);
+            }
+        }
+        bins
+    }
+
+    /// The index of the kept minute holding `ns`, if it was kept.
+    fn of(&self, ns: i64) -> Option<usize> {
+        self.times
+            .binary_search(&(ns.div_euclid(60 * NANOS) * 60))
+            .ok()
+    }
+
+    fn len(&self) -> usize {
+        self.times.len()
+    }
+
+    /// Counts as per-minute rates.
+    fn rates(&self, counts: impl Iterator<Item = f64>) -> Vec<f64> {
+        counts.zip(&self.scale).map(|(c, s)| c * s).collect()
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+struct SpanMinute {
+    durations: Vec<f64>,
+    self_ms: f64,
+    errors: f64,
+}
+
+/// Per service: `span_count`, `duration_p50_ms`, `duration_p90_ms`, `duration_p99_ms`,
+/// `self_ms_mean`, `error_spans`.
+fn trace_series(
+    spans: &[&Span],
+    error_spans: &HashSet<u64>,
+    bins: &Bins,
+    services: &Names,
+) -> Vec<Series> {
+    let children = children_ms(spans);
+    let mut per_service: HashMap<u32, Vec<SpanMinute>> = HashMap::new();
+    for span in spans {
+        let Some(bin) = bins.of(span.start_ns) else {
+            continue;
+        };
+        let minutes = per_service
+            .entry(span.service)
+            .or_insert_with(|| vec![SpanMinute::default(); bins.len()]);
+        let minute = &mut minutes[bin];
+        minute.durations.push(span.duration_ms);
+        // Children running in parallel can add up to more than their parent.
+        let own = span.duration_ms - children.get(&span.id).copied().unwrap_or(0.0);
+        minute.self_ms += own.max(0.0);
+        minute.errors += f64::from(u8::from(error_spans.contains(&span.id)));
+    }
+    let mut series = Vec::new();
+    for (service, mut minutes) in by_name(per_service, services) {
+        for minute in &mut minutes {
+            minute.durations.sort_unstable_by(f64::total_cmp);
+        }
+        let make = |family, name: &str, values| {
+            stat_series(&service, Source::Trace, family, name, &bins.times, values)
+        };
+        let count = |m: &SpanMinute| m.durations.len() as f64;
+        series.push(make(
+            Family::Traffic,
+            "span_count",
+            bins.rates(minutes.iter().map(count)),
+        ));
+        for (name, q) in [
+            ("duration_p50_ms", 0.5),
+            ("duration_p90_ms", 0.9),
+            ("duration_p99_ms", 0.99),
+        ] {
+            let values = minutes.iter().map(|m| quantile(&m.durations, q)).collect();
+            series.push(make(Family::Latency, name, values));
+        }
+        let self_mean = minutes.iter().map(|m| mean(m.self_ms, count(m))).collect();
+        series.push(make(Family::Latency, "self_ms_mean", self_mean));
+        series.push(make(
+            Family::Errors,
+            "error_spans",
+            bins.rates(minutes.iter().map(|m| m.errors)),
+        ));
+    }
+    series
+}
+
+/// Summed duration of each span's direct children among `spans`.
+fn children_ms(spans: &[&Span]) -> HashMap<u64, f64> {
+    let mut sums: HashMap<u64, f64> = HashMap::new();
+    for span in spans {
+        if let Some(parent) = span.parent {
+            *sums.entry(parent).or_default() += span.duration_ms;
+        }
+    }
+    sums
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct EdgeMinute {
+    calls: f64,
+    callee_ms: f64,
+    network_ms: f64,
+    errors: f64,
+}
+
+/// Per caller → callee pair (parent span's service → child span's, when they differ): `calls`,
+/// `callee_ms`, `network_ms`, `errors`, binned by the child's start.
+fn edge_series(
+    spans: &[&Span],
+    error_spans: &HashSet<u64>,
+    bins: &Bins,
+    services: &Names,
+) -> Vec<EdgeSeries> {
+    let by_id: HashMap<u64, &Span> = spans.iter().map(|s| (s.id, *s)).collect();
+    let mut per_edge: BTreeMap<(String, String), Vec<EdgeMinute>> = BTreeMap::new();
+    for child in spans {
+        let Some(parent) = child.parent.and_then(|p| by_id.get(&p)) else {
+            continue;
+        };
+        if parent.service == child.service {
+            continue;
+        }
+        let Some(bin) = bins.of(child.start_ns) else {
+            continue;
+        };
+        let key = (
+            services.name(parent.service).to_string(),
+            services.name(child.service).to_string(),
+        );
+        let minute = &mut per_edge
+            .entry(key)
+            .or_insert_with(|| vec![EdgeMinute::default(); bins.len()])[bin];
+        minute.calls += 1.0;
+        minute.callee_ms += child.duration_ms;
+        minute.network_ms += parent.duration_ms - child.duration_ms;
+        minute.errors += f64::from(u8::from(error_spans.contains(&child.id)));
+    }
+    let mut edges = Vec::new();
+    for ((caller, callee), minutes) in per_edge {
+        let make = |name: &str, values| EdgeSeries {
+            caller: caller.clone(),
+            callee: callee.clone(),
+            name: name.to_string(),
+            times: bins.times.clone(),
+            values,
+        };
+        edges.push(make("calls", bins.rates(minutes.iter().map(|m| m.calls))));
+        edges.push(make(
+            "callee_ms",
+            minutes.iter().map(|m| mean(m.callee_ms, m.calls)).collect(),
+        ));
+        edges.push(make(
+            "network_ms",
+            minutes
+                .iter()
+                .map(|m| mean(m.network_ms, m.calls))
+                .collect(),
+        ));
+        edges.push(make("errors", bins.rates(minutes.iter().map(|m| m.errors))));
+    }
+    edges
+}
+
+#[derive(Debug, Default, Clone)]
+struct LogMinute {
+    lines: f64,
+    errors: f64,
+    warnings: f64,
+    exceptions: f64,
+    templates: HashMap<u32, f64>,
+}
+
+/// Per service: `log_lines`, `log_error`, `log_warn`, `log_exception` and one
+/// `template:<key>` series per template the service printed in any kept minute.
+fn log_series(lines: &[&LogLine], bins: &Bins, services: &Names, templates: &Names) -> Vec<Series> {
+    let mut per_service: HashMap<u32, Vec<LogMinute>> = HashMap::new();
+    for line in lines {
+        let Some(bin) = bins.of(line.time_ns) else {
+            continue;
+        };
+        let minute = &mut per_service
+            .entry(line.service)
+            .or_insert_with(|| vec![LogMinute::default(); bins.len()])[bin];
+        minute.lines += 1.0;
+        minute.errors += f64::from(u8::from(line.level.is_some_and(Level::is_error)));
+        minute.warnings += f64::from(u8::from(line.level == Some(Level::Warn)));
+        minute.exceptions += f64::from(u8::from(line.exception));
+        *minute.templates.entry(line.template).or_default() += 1.0;
+    }
+    let mut series = Vec::new();
+    for (service, minutes) in by_name(per_service, services) {
+        let counts = |name: &str, family, count: fn(&LogMinute) -> f64| {
+            let values = bins.rates(minutes.iter().map(count));
+            stat_series(&service, Source::Log, family, name, &bins.times, values)
+        };
+        series.push(counts("log_lines", Family::Traffic, |m| m.lines));
+        series.push(counts("log_error", Family::Errors, |m| m.errors));
+        series.push(counts("log_warn", Family::Errors, |m| m.warnings));
+        series.push(counts("log_exception", Family::Errors, |m| m.exceptions));
+        let mut keys: Vec<(&str, u32)> = minutes
+            .iter()
+            .flat_map(|m| m.templates.keys())
+            .map(|&id| (templates.name(id), id))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        keys.sort_unstable();
+        for (key, id) in keys {
+            let values = bins.rates(
+                minutes
+                    .iter()
+                    .map(|m| m.templates.get(&id).copied().unwrap_or(0.0)),
+            );
+            series.push(stat_series(
+                &service,
+                Source::Log,
+                Family::Template,
+                &format!("template:{key}"),
+                &bins.times,
+                values,
+            ));
+        }
+    }
+    series
+}
+
+/// Per-service accumulators keyed by service name, sorted.
+fn by_name<T>(per_service: HashMap<u32, T>, services: &Names) -> Vec<(String, T)> {
+    let mut named: Vec<(String, T)> = per_service
+        .into_iter()
+        .map(|(id, value)| (services.name(id).to_string(), value))
+        .collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    named
+}
+
+fn stat_series(
+    service: &str,
+    source: Source,
+    family: Family,
+    name: &str,
+    times: &[i64],
+    values: Vec<f64>,
+) -> Series {
+    Series {
+        service: service.to_string(),
+        source,
+        family,
+        name: name.to_string(),
+        times: times.to_vec(),
+        values,
+    }
+}
+
+fn mean(sum: f64, count: f64) -> f64 {
+    if count > 0.0 { sum / count } else { f64::NAN }
+}
+
+/// The `q` quantile of sorted values, interpolated between ranks; `NaN` for none.
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    match sorted.len() {
+        0 => f64::NAN,
+        n => {
+            let rank = q * (n - 1) as f64;
+            let (low, high) = (rank.floor() as usize, rank.ceil() as usize);
+            sorted[low] + (sorted[high] - sorted[low]) * (rank - low as f64)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_interpolate_between_ranks() {
+        let values = [1.0, 2.0, 3.0, 4.0, 5.0];
+        assert_eq!(quantile(&values, 0.5), 3.0);
+        assert!((quantile(&values, 0.9) - 4.6).abs() < 1e-12);
+        assert_eq!(quantile(&[7.0], 0.99), 7.0);
+        assert!(quantile(&[], 0.5).is_nan());
+    }
+
+    #[test]
+    fn extents_trim_sparse_tails_but_not_quiet_middles() {
+        let s = |seconds: i64| seconds * NANOS;
+        // Two stray events, a dense run from 100 s to 160 s with a silent slot at 130 s, one
+        // stray event after.
+        let mut times = vec![s(0), s(40)];
+        for second in (100..160).filter(|t| !(130..140).contains(t)) {
+            times.extend([s(second), s(second)]);
+        }
+        times.push(s(200));
+        assert_eq!(extent(times.iter().copied()), Some((s(100), s(159))));
+        assert_eq!(extent([s(5), s(65)].into_iter()), Some((s(5), s(65))));
+        assert_eq!(extent(std::iter::empty()), None);
+    }
+
+    #[test]
+    fn partly_covered_minutes_are_dropped_or_scaled() {
+        let minute = 1_700_000_040 * NANOS; // a minute start
+        // One file covering the minute's last 50 s and the next minute's first 9 s, a second
+        // file starting 2 s after the first ends.
+        let extents = [
+            (minute + 10 * NANOS, minute + 68 * NANOS),
+            (minute + 71 * NANOS, minute + 119 * NANOS),
+        ];
+        let bins = Bins::new(extents.into_iter(), 30.0);
+        assert_eq!(bins.times, vec![minute / NANOS, minute / NANOS + 60]);
+        assert!((bins.scale[0] - 60.0 / 50.0).abs() < 1e-9);
+        assert!(
+            (bins.scale[1] - 1.0).abs() < 1e-9,
+            "the 2 s gap is a file boundary"
+        );
+        let short = Bins::new([(minute, minute + 8 * NANOS)].into_iter(), 30.0);
+        assert!(short.times.is_empty());
+    }
+}

@@ -1,0 +1,1464 @@
+//! RCAEval's case format: reading it ([`load()`]) and writing any [`Case`] into it ([`write()`]).
+//!
+//! RCAEval (Pham et al., "RCAEval: A Benchmark for Root Cause Analysis of Microservice Systems
+//! with Telemetry Data", WWW 2025 companion) ships one directory per fault case, laid out as
+//! `<system>/<service>_<fault>/<n>/` and holding:
+//!
+//! - `data.csv`: a `time` column (unix seconds, integer or float) followed by one column per
+//!   metric named `<service>_<metric>`;
+//! - `inject_time.txt`: the unix second at which the fault was injected.
+//!
+//! # Reading
+//!
+//! Every directory under the root, at any depth, that holds both files is a case. Its id is its
+//! path relative to the root with `/` separators; cases come back sorted by id. Symbolic links to
+//! directories are not followed, so a link loop cannot make the walk endless.
+//!
+//! - **Columns.** A header is split at its *first* `_` into service and metric, as RCAEval does
+//!   (`name.split("_")[0]`): its service names contain no `_`, its metric names may. A header
+//!   without `_` cannot name a service and is skipped with a note. Each column becomes one
+//!   [`Series`] of source [`Source::Metric`] and family [`Family::classify`] of the metric part.
+//!   Metric parts starting with `trace.`, `log.` or `template.` are read back as the trace and
+//!   log series [`write()`] produces (see below).
+//! - **`<x>-db` columns.** RCAEval's evaluation maps a service ending in `-db` to the service it
+//!   backs (`x.split("_")[0].replace("-db", "")` in its `main.py`; Sock Shop's `carts-db` counts
+//!   as `carts`, and faults are never labelled on the databases). The loader does the same for a
+//!   trailing `-db`, so candidates and labels agree with RCAEval's: column `carts-db_cpu` becomes
+//!   a series of `carts` named `carts-db_cpu` (the whole header, which keeps it apart from
+//!   `carts_cpu`). A case whose `label.json` says `"merge_db_columns": false` (every case
+//!   [`write()`] produces) keeps `<x>-db` as a service of its own, because there the column
+//!   prefixes are already the case's own service names.
+//! - **Cells.** Empty cells and `NaN`/`NA`/`null` spellings read as `NaN`. Infinities read as
+//!   `NaN` (RCAEval replaces them too) and malformed numbers read as `NaN`; both leave one note per
+//!   column. A column with non-empty cells none of which is a number is skipped with a note, and
+//!   so are further columns named `time` and repeated headers.
+//! - **Rows.** Times are floored to whole seconds. Rows out of order are sorted (stably); a row
+//!   whose time repeats an earlier one is dropped, keeping the first in file order; a row with a
+//!   malformed time is dropped. Each leaves a note. All series of a case share the resulting
+//!   time grid, with `NaN` where a cell was empty.
+//! - **Anchor.** The first non-empty line of `inject_time.txt`, integer or float, floored.
+//! - **Label.** From `label.json` beside `data.csv` when present (`{"root_cause_service": ...,
+//!   "fault_type": ..., "action": ...}`; without `root_cause_service` the case is unlabelled,
+//!   and the folder is not consulted). Otherwise from the nearest ancestor folder (below the root,
+//!   above the case directory) named `<service>_<fault>`, split at the *last* `_`: service names
+//!   may contain `-`, and the fault part is one word (`cpu`, `mem`, `disk`, `delay`, `loss`,
+//!   `socket`, `f1`…`f5`): letters, digits and `-`, starting with a letter.
+//! - **Candidates.** The services of the columns, sorted; when `label.json` lists `candidates`,
+//!   that list. If the labelled root cause is not among them the case gets a note; it is not
+//!   added, since that would hand the answer to the ranker. Where `<x>-db` columns merge into
+//!   `<x>`, a label naming `<x>-db` names `<x>` too.
+//! - **System.** `label.json`'s `system` when present; otherwise the first path component under
+//!   the root when the case lies below a system folder (`<system>/<service>_<fault>/<n>`, or any
+//!   unlabelled nesting), else the root's own folder name.
+//! - **Not read.** RCAEval's multi-source files (`traces.csv`, `logs.csv` and its pre-aggregated
+//!   `logts.csv`, `tracets_err.csv`, `tracets_lat.csv` in RE2/RE3) are *not* read: only the
+//!   metrics of `data.csv` are. A case holding any of them gets a note saying so. Nor are the
+//!   other packagings of RCAEval's data: the Hugging Face release's flat
+//!   `re2tt_<service>_<fault>_<n>/metrics.parquet` directories and the `metrics.json` of its
+//!   originals. A directory without `data.csv` is not a case.
+//!
+//! Whole-case problems (no `time` column, an unreadable `inject_time.txt` or `label.json`) are
+//! errors naming the file, rather than cases silently dropped.
+//!
+//! # Writing
+//!
+//! [`write()`] puts each case under `out/<root cause>_<fault>/<n>/` (`n` = 1, 2, ... per folder, in
+//! case order), or `out/unlabelled/<n>/`, with:
+//!
+//! - `data.csv`: `time` = the sorted union of all series' times, then one column per series:
+//!   `<service>_<name>` for metrics, `<service>_trace.<name>` for trace statistics,
+//!   `<service>_log.<name>` for log statistics and `<service>_template.<key>` for log-template
+//!   counts (a name `template:<key>` is written as `template.<key>` and read back as
+//!   `template:<key>`). Commas, quotes and line breaks in a name become `;`, `'` and spaces; a
+//!   name that then collides with another gets a `~2`, `~3`, ... suffix. `NaN` and infinite
+//!   samples are written as empty cells; numbers in their shortest exact form.
+//! - `inject_time.txt`: the anchor.
+//! - `label.json`: `root_cause_service`, `fault_type`, `action` (if any), `case` (the original
+//!   id), `system`, `merge_db_columns: false`, and when needed `candidates` (if they differ from
+//!   the services of the series), `normal_windows` and `service_names`.
+//!
+//! RCAEval's naming cannot hold a `_` in a service name. Such names are written with `_` mapped
+//! to `-` (in columns, the folder and `root_cause_service`), and `label.json`'s `service_names`
+//! maps each written name back to the original, which [`load()`] restores; a mapped name that
+//! collides with another service of the case is an error. The fault part of the folder name
+//! keeps letters, digits and `-` (`cpu_contention` → `cpu-contention`); `label.json` holds the
+//! exact fault type. Call-edge series, alerts, change events and the topology have no place in
+//! the format and are not written ([`WriteSummary::edges_skipped`] counts the edge series).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use rootcause_models::case::{Case, Family, Label, Series, Source};
+use serde::{Deserialize, Serialize};
+
+use crate::LoadError;
+
+/// The metric file of a case.
+const DATA_FILE: &str = "data.csv";
+/// The anchor file of a case.
+const INJECT_FILE: &str = "inject_time.txt";
+/// The label file [`write()`] adds beside `data.csv`.
+const LABEL_FILE: &str = "label.json";
+/// RCAEval multi-source files this loader does not read.
+const UNREAD_FILES: [&str; 5] = [
+    "traces.csv",
+    "logs.csv",
+    "logts.csv",
+    "tracets_err.csv",
+    "tracets_lat.csv",
+];
+/// Folder of the cases without a label.
+const UNLABELLED: &str = "unlabelled";
+/// Column-name prefixes that carry a series' source.
+const TRACE_PREFIX: &str = "trace.";
+const LOG_PREFIX: &str = "log.";
+const TEMPLATE_PREFIX: &str = "template.";
+/// Written before a metric name that happens to start with one of the prefixes above.
+const METRIC_PREFIX: &str = "metric.";
+/// How [`Series::name`] spells a log template's key.
+const TEMPLATE_NAME_PREFIX: &str = "template:";
+
+/// What [`write()`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteSummary {
+    /// Cases written.
+    pub cases: usize,
+    /// Cases without a label, written under `unlabelled/`.
+    pub unlabelled: usize,
+    /// Series written as `data.csv` columns, over all cases.
+    pub columns: usize,
+    /// Call-edge series left out: RCAEval's `<service>_<metric>` naming has no place for them.
+    pub edges_skipped: usize,
+    /// Cases in which some service name had its `_` mapped to `-`.
+    pub renamed_services: usize,
+    /// Columns whose name had to be changed (unsafe characters, or a collision after that).
+    pub renamed_columns: usize,
+    /// Where each case went, in case order: (original id, directory relative to `out`).
+    pub dirs: Vec<(String, String)>,
+}
+
+/// `label.json`, as [`write()`] produces it and [`load()`] reads it. Only `root_cause_service` and
+/// `fault_type` (and `action`) belong to RCAEval's convention; the rest restores what the
+/// format cannot hold.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct LabelFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    root_cause_service: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fault_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    action: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    case: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    system: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    merge_db_columns: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    candidates: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    normal_windows: Option<Vec<(i64, i64)>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    service_names: Option<BTreeMap<String, String>>,
+}
+
+/// Loads every RCAEval case under `root` (see the module documentation for the rules), sorted
+/// by id.
+pub fn load(root: &Path) -> Result<Vec<Case>, LoadError> {
+    let meta = fs::metadata(root).map_err(|e| LoadError::io(root, e))?;
+    if !meta.is_dir() {
+        return Err(LoadError::format(root, "not a directory"));
+    }
+    let mut dirs = Vec::new();
+    find_cases(root, &mut dirs)?;
+    let root_name = folder_name(root);
+    let mut cases = dirs
+        .iter()
+        .map(|dir| {
+            let rel: Vec<String> = dir
+                .strip_prefix(root)
+                .unwrap_or(dir)
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            load_case(dir, &rel, &root_name)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    cases.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(cases)
+}
+
+fn folder_name(path: &Path) -> String {
+    let named = |p: &Path| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .filter(|n| !n.is_empty())
+    };
+    named(path)
+        .or_else(|| fs::canonicalize(path).ok().and_then(|p| named(&p)))
+        .unwrap_or_default()
+}
+
+fn find_cases(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), LoadError> {
+    if dir.join(DATA_FILE).is_file() && dir.join(INJECT_FILE).is_file() {
+        found.push(dir.to_path_buf());
+    }
+    let entries = fs::read_dir(dir).map_err(|e| LoadError::io(dir, e))?;
+    let mut subdirs = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| LoadError::io(dir, e))?;
+        let kind = entry
+            .file_type()
+            .map_err(|e| LoadError::io(entry.path(), e))?;
+        if kind.is_dir() {
+            subdirs.push(entry.path());
+        }
+    }
+    subdirs.sort();
+    for sub in subdirs {
+        find_cases(&sub, found)?;
+    }
+    Ok(())
+}
+
+fn load_case(dir: &Path, rel: &[String], root_name: &str) -> Result<Case, LoadError> {
+    let mut notes = Vec::new();
+    let id = if rel.is_empty() {
+        root_name.to_string()
+    } else {
+        rel.join("/")
+    };
+
+    let label_path = dir.join(LABEL_FILE);
+    let label_file = if label_path.is_file() {
+        let text = fs::read_to_string(&label_path).map_err(|e| LoadError::io(&label_path, e))?;
+        let parsed: LabelFile = serde_json::from_str(&text)
+            .map_err(|e| LoadError::format(&label_path, format!("not a label object: {e}")))?;
+        Some(parsed)
+    } else {
+        None
+    };
+    let merge_db = label_file
+        .as_ref()
+        .and_then(|l| l.merge_db_columns)
+        .unwrap_or(true);
+    let renames = label_file
+        .as_ref()
+        .and_then(|l| l.service_names.clone())
+        .unwrap_or_default();
+    let restore = |service: &str| -> String {
+        renames
+            .get(service)
+            .cloned()
+            .unwrap_or_else(|| service.to_string())
+    };
+
+    let anchor = read_anchor(&dir.join(INJECT_FILE))?;
+    let mut series = read_data(&dir.join(DATA_FILE), merge_db, &mut notes)?;
+    for s in &mut series {
+        s.service = restore(&s.service);
+    }
+
+    // The nearest `<service>_<fault>` folder strictly between the root and the case directory,
+    // as RCAEval's `basename(dirname(dirname(data_path)))`, but tolerant of extra levels.
+    let ancestors = rel.len().saturating_sub(1);
+    let label_folder = (0..ancestors)
+        .rev()
+        .find_map(|i| parse_label_folder(&rel[i]).map(|l| (i, l)));
+
+    let label = match &label_file {
+        Some(file) => file.root_cause_service.as_ref().map(|root| Label {
+            root_cause: restore(root),
+            fault_type: file
+                .fault_type
+                .clone()
+                .or_else(|| label_folder.as_ref().map(|(_, (_, f))| f.clone()))
+                .unwrap_or_else(|| "unknown".to_string()),
+            action: file.action.clone(),
+        }),
+        None => label_folder.as_ref().map(|(_, (service, fault))| Label {
+            root_cause: service.clone(),
+            fault_type: fault.clone(),
+            action: None,
+        }),
+    };
+    let label = label.map(|mut label| {
+        // Labels follow the columns: under RCAEval's mapping `<x>-db` is `<x>`.
+        if merge_db
+            && let Some(base) = label.root_cause.strip_suffix("-db")
+            && !base.is_empty()
+        {
+            label.root_cause = base.to_string();
+        }
+        label
+    });
+
+    let system = match label_file.as_ref().and_then(|l| l.system.clone()) {
+        Some(system) => system,
+        None => match &label_folder {
+            Some((0, _)) => root_name.to_string(),
+            Some(_) => rel[0].clone(),
+            None if rel.len() >= 2 => rel[0].clone(),
+            None => root_name.to_string(),
+        },
+    };
+
+    let candidates: Vec<String> = match label_file.as_ref().and_then(|l| l.candidates.clone()) {
+        Some(listed) => listed
+            .iter()
+            .map(|c| restore(c))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect(),
+        None => series
+            .iter()
+            .map(|s| s.service.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect(),
+    };
+    if let Some(label) = &label
+        && !candidates.contains(&label.root_cause)
+    {
+        notes.push(format!(
+            "root cause {:?} is not among the {} candidate services of data.csv",
+            label.root_cause,
+            candidates.len()
+        ));
+    }
+
+    let present: Vec<&str> = UNREAD_FILES
+        .iter()
+        .copied()
+        .filter(|f| dir.join(f).exists())
+        .collect();
+    if !present.is_empty() {
+        notes.push(format!(
+            "{} not read: this loader reads only the metrics of data.csv",
+            present.join(", ")
+        ));
+    }
+
+    let normal_windows = label_file
+        .as_ref()
+        .and_then(|l| l.normal_windows.clone())
+        .unwrap_or_default();
+
+    Ok(Case {
+        id,
+        system,
+        anchor,
+        candidates,
+        series,
+        normal_windows,
+        label,
+        notes,
+        ..Case::default()
+    })
+}
+
+/// `<service>_<fault>` split at the last `_`, or `None` when the name is not a label folder.
+fn parse_label_folder(name: &str) -> Option<(String, String)> {
+    let (service, fault) = name.rsplit_once('_')?;
+    let fault_ok = fault
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic())
+        && fault.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    let service_ok = !service.is_empty() && !service.chars().any(char::is_whitespace);
+    (fault_ok && service_ok).then(|| (service.to_string(), fault.to_string()))
+}
+
+fn read_anchor(path: &Path) -> Result<i64, LoadError> {
+    let text = fs::read_to_string(path).map_err(|e| LoadError::io(path, e))?;
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .ok_or_else(|| LoadError::format(path, "empty: expected unix seconds"))?;
+    parse_time(line)
+        .ok_or_else(|| LoadError::format(path, format!("line {line:?} is not unix seconds")))
+}
+
+/// Unix seconds, integer or float, floored.
+fn parse_time(text: &str) -> Option<i64> {
+    let text = text.trim();
+    if let Ok(t) = text.parse::<i64>() {
+        return Some(t);
+    }
+    let t = text.parse::<f64>().ok()?;
+    // i64::MAX as f64 rounds up to 2^63, so the bound must be strict.
+    (t.is_finite() && t >= i64::MIN as f64 && t < i64::MAX as f64).then(|| t.floor() as i64)
+}
+
+enum Cell {
+    Value(f64),
+    Empty,
+    NonFinite,
+    Malformed,
+}
+
+fn parse_cell(text: &str) -> Cell {
+    let text = text.trim();
+    if text.is_empty()
+        || matches!(
+            text.to_ascii_lowercase().as_str(),
+            "na" | "n/a" | "null" | "none" | "-nan"
+        )
+    {
+        return Cell::Empty;
+    }
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() => Cell::Value(v),
+        Ok(v) if v.is_nan() => Cell::Empty,
+        Ok(_) => Cell::NonFinite,
+        Err(_) => Cell::Malformed,
+    }
+}
+
+/// One `data.csv` column being read.
+struct Column {
+    index: usize,
+    header: String,
+    service: String,
+    source: Source,
+    family: Family,
+    name: String,
+    values: Vec<f64>,
+    numbers: usize,
+    non_finite: usize,
+    malformed: usize,
+    first_malformed: Option<(u64, String)>,
+}
+
+/// Service, source, family and series name of a column header, or why it has none.
+fn split_header(header: &str, merge_db: bool) -> Result<(String, Source, Family, String), String> {
+    let Some((service, metric)) = header.split_once('_') else {
+        return Err("has no `_` to split into service and metric".to_string());
+    };
+    if service.is_empty() || metric.is_empty() {
+        return Err("has an empty service or metric part".to_string());
+    }
+    let (source, family, name) = if let Some(rest) = metric.strip_prefix(TRACE_PREFIX) {
+        (Source::Trace, Family::classify(rest), rest.to_string())
+    } else if let Some(rest) = metric.strip_prefix(LOG_PREFIX) {
+        (Source::Log, Family::classify(rest), rest.to_string())
+    } else if let Some(rest) = metric.strip_prefix(TEMPLATE_PREFIX) {
+        (
+            Source::Log,
+            Family::Template,
+            format!("{TEMPLATE_NAME_PREFIX}{rest}"),
+        )
+    } else {
+        let name = match metric.strip_prefix(METRIC_PREFIX) {
+            Some(rest) if has_source_prefix(rest) => rest,
+            _ => metric,
+        };
+        (Source::Metric, Family::classify(name), name.to_string())
+    };
+    match service.strip_suffix("-db") {
+        Some(base) if merge_db && !base.is_empty() => {
+            Ok((base.to_string(), source, family, header.to_string()))
+        }
+        _ => Ok((service.to_string(), source, family, name)),
+    }
+}
+
+fn has_source_prefix(name: &str) -> bool {
+    [TRACE_PREFIX, LOG_PREFIX, TEMPLATE_PREFIX, METRIC_PREFIX]
+        .iter()
+        .any(|p| name.starts_with(p))
+}
+
+fn read_data(
+    path: &Path,
+    merge_db: bool,
+    notes: &mut Vec<String>,
+) -> Result<Vec<Series>, LoadError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(path)
+        .map_err(|e| csv_error(path, e))?;
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| csv_error(path, e))?
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            // Kept as written otherwise, as pandas keeps them.
+            let h = if i == 0 {
+                h.trim_start_matches('\u{feff}')
+            } else {
+                h
+            };
+            h.to_string()
+        })
+        .collect();
+    let is_time = |h: &str| h.trim().eq_ignore_ascii_case("time");
+    let Some(time_index) = headers.iter().position(|h| is_time(h)) else {
+        return Err(LoadError::format(path, "no `time` column"));
+    };
+
+    let mut columns = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut series_keys = BTreeSet::new();
+    for (index, header) in headers.iter().enumerate() {
+        if index == time_index {
+            continue;
+        }
+        if is_time(header) {
+            notes.push(format!(
+                "data.csv: column {} is another `time` column: skipped",
+                index + 1
+            ));
+            continue;
+        }
+        if !seen.insert(header.clone()) {
+            notes.push(format!("data.csv: repeated column {header:?}: skipped"));
+            continue;
+        }
+        match split_header(header, merge_db) {
+            Ok((service, source, family, name)) => {
+                if !series_keys.insert((service.clone(), source, name.clone())) {
+                    notes.push(format!(
+                        "data.csv: column {header:?} repeats series {name:?} of {service:?}: skipped"
+                    ));
+                    continue;
+                }
+                columns.push(Column {
+                    index,
+                    header: header.clone(),
+                    service,
+                    source,
+                    family,
+                    name,
+                    values: Vec::new(),
+                    numbers: 0,
+                    non_finite: 0,
+                    malformed: 0,
+                    first_malformed: None,
+                });
+            }
+            Err(why) => notes.push(format!("data.csv: column {header:?} {why}: skipped")),
+        }
+    }
+
+    let mut times = Vec::new();
+    let mut bad_times = 0usize;
+    let mut first_bad_time = None;
+    let mut fractional = 0usize;
+    let mut record = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(csv_error(path, e)),
+        }
+        let line = record.position().map_or(0, |p| p.line());
+        if record.iter().all(|c| c.trim().is_empty()) {
+            continue;
+        }
+        let raw_time = record.get(time_index).unwrap_or("");
+        let Some(time) = parse_time(raw_time) else {
+            bad_times += 1;
+            first_bad_time.get_or_insert((line, raw_time.to_string()));
+            continue;
+        };
+        if raw_time
+            .trim()
+            .parse::<f64>()
+            .is_ok_and(|t| t.fract() != 0.0)
+        {
+            fractional += 1;
+        }
+        times.push(time);
+        for column in &mut columns {
+            let cell = record.get(column.index).unwrap_or("");
+            let value = match parse_cell(cell) {
+                Cell::Value(v) => {
+                    column.numbers += 1;
+                    v
+                }
+                Cell::Empty => f64::NAN,
+                Cell::NonFinite => {
+                    column.non_finite += 1;
+                    column.numbers += 1;
+                    f64::NAN
+                }
+                Cell::Malformed => {
+                    column.malformed += 1;
+                    column
+                        .first_malformed
+                        .get_or_insert((line, cell.to_string()));
+                    f64::NAN
+                }
+            };
+            column.values.push(value);
+        }
+    }
+    if let Some((line, text)) = first_bad_time {
+        notes.push(format!(
+            "data.csv: {bad_times} rows with a malformed time dropped (first at line {line}: {text:?})"
+        ));
+    }
+    if fractional > 0 {
+        notes.push(format!(
+            "data.csv: {fractional} fractional times floored to whole seconds"
+        ));
+    }
+
+    // A stable sort keeps file order among equal times, so the first row of a time survives.
+    let mut order: Vec<usize> = (0..times.len()).collect();
+    if times.windows(2).any(|w| w[0] > w[1]) {
+        notes.push("data.csv: rows out of time order: sorted".to_string());
+        order.sort_by_key(|&i| times[i]);
+    }
+    let before = order.len();
+    order.dedup_by_key(|&mut i| times[i]);
+    if order.len() < before {
+        notes.push(format!(
+            "data.csv: {} rows repeating an earlier time dropped",
+            before - order.len()
+        ));
+    }
+    let grid: Vec<i64> = order.iter().map(|&i| times[i]).collect();
+
+    let mut series = Vec::with_capacity(columns.len());
+    for column in columns {
+        if column.numbers == 0 && column.malformed > 0 {
+            notes.push(format!(
+                "data.csv: column {:?} is not numeric: skipped",
+                column.header
+            ));
+            continue;
+        }
+        if let Some((line, text)) = &column.first_malformed {
+            notes.push(format!(
+                "data.csv: column {:?}: {} malformed numbers read as NaN (first at line {line}: {text:?})",
+                column.header, column.malformed
+            ));
+        }
+        if column.non_finite > 0 {
+            notes.push(format!(
+                "data.csv: column {:?}: {} infinite values read as NaN",
+                column.header, column.non_finite
+            ));
+        }
+        series.push(Series {
+            service: column.service,
+            source: column.source,
+            family: column.family,
+            name: column.name,
+            times: grid.clone(),
+            values: order.iter().map(|&i| column.values[i]).collect(),
+        });
+    }
+    Ok(series)
+}
+
+fn csv_error(path: &Path, error: csv::Error) -> LoadError {
+    match error.into_kind() {
+        csv::ErrorKind::Io(e) => LoadError::io(path, e),
+        kind => LoadError::format(path, format!("{kind:?}")),
+    }
+}
+
+/// Writes `cases` in RCAEval's layout under `out` (see the module documentation). `out` must
+/// not exist or be empty, so stale cases from an earlier run cannot mix in. The output depends
+/// only on `cases` and their order.
+pub fn write(out: &Path, cases: &[Case]) -> Result<WriteSummary, LoadError> {
+    if out.exists() {
+        let mut entries = fs::read_dir(out).map_err(|e| LoadError::io(out, e))?;
+        if entries.next().is_some() {
+            return Err(LoadError::format(
+                out,
+                "output directory is not empty: write into a new one",
+            ));
+        }
+    }
+    fs::create_dir_all(out).map_err(|e| LoadError::io(out, e))?;
+    let mut summary = WriteSummary::default();
+    let mut per_folder: BTreeMap<String, usize> = BTreeMap::new();
+    for case in cases {
+        let names = service_names(case, out)?;
+        let folder = match &case.label {
+            Some(label) => format!(
+                "{}_{}",
+                written_service(&names, &label.root_cause),
+                fault_token(&label.fault_type)
+            ),
+            None => UNLABELLED.to_string(),
+        };
+        let n = per_folder.entry(folder.clone()).or_insert(0);
+        *n += 1;
+        let rel = format!("{folder}/{n}");
+        let dir = out.join(&folder).join(n.to_string());
+        fs::create_dir_all(&dir).map_err(|e| LoadError::io(&dir, e))?;
+
+        let renamed_columns = write_data(&dir.join(DATA_FILE), case, &names)?;
+        let inject = dir.join(INJECT_FILE);
+        fs::write(&inject, format!("{}\n", case.anchor)).map_err(|e| LoadError::io(&inject, e))?;
+
+        let series_services: BTreeSet<&str> =
+            case.series.iter().map(|s| s.service.as_str()).collect();
+        let candidates_differ = case.candidates.len() != series_services.len()
+            || case
+                .candidates
+                .iter()
+                .any(|c| !series_services.contains(c.as_str()));
+        let service_map: BTreeMap<String, String> = names
+            .iter()
+            .filter(|(original, written)| original != written)
+            .map(|(original, written)| (written.clone(), original.clone()))
+            .collect();
+        let label_file = LabelFile {
+            root_cause_service: case
+                .label
+                .as_ref()
+                .map(|l| written_service(&names, &l.root_cause)),
+            fault_type: case.label.as_ref().map(|l| l.fault_type.clone()),
+            action: case.label.as_ref().and_then(|l| l.action.clone()),
+            case: Some(case.id.clone()),
+            system: Some(case.system.clone()),
+            merge_db_columns: Some(false),
+            candidates: candidates_differ.then(|| {
+                case.candidates
+                    .iter()
+                    .map(|c| written_service(&names, c))
+                    .collect()
+            }),
+            normal_windows: (!case.normal_windows.is_empty()).then(|| case.normal_windows.clone()),
+            service_names: (!service_map.is_empty()).then_some(service_map.clone()),
+        };
+        let label_path = dir.join(LABEL_FILE);
+        let json = serde_json::to_string_pretty(&label_file)
+            .map_err(|e| LoadError::format(&label_path, e.to_string()))?;
+        fs::write(&label_path, json + "\n").map_err(|e| LoadError::io(&label_path, e))?;
+
+        summary.cases += 1;
+        summary.unlabelled += usize::from(case.label.is_none());
+        summary.columns += case.series.len();
+        summary.edges_skipped += case.edges.len();
+        summary.renamed_services += usize::from(!service_map.is_empty());
+        summary.renamed_columns += renamed_columns;
+        summary.dirs.push((case.id.clone(), rel));
+    }
+    Ok(summary)
+}
+
+/// Original service name → the name written, for every service of the case (series,
+/// candidates, label).
+fn service_names(case: &Case, path: &Path) -> Result<BTreeMap<String, String>, LoadError> {
+    let all: BTreeSet<&str> = case
+        .series
+        .iter()
+        .map(|s| s.service.as_str())
+        .chain(case.candidates.iter().map(String::as_str))
+        .chain(case.label.iter().map(|l| l.root_cause.as_str()))
+        .collect();
+    let mut names = BTreeMap::new();
+    let mut taken: BTreeMap<String, String> = BTreeMap::new();
+    for service in all {
+        if service.is_empty()
+            || service == "."
+            || service == ".."
+            || service
+                .chars()
+                .any(|c| matches!(c, ',' | '"' | '/' | '\\') || c.is_control())
+        {
+            return Err(LoadError::format(
+                path,
+                format!(
+                    "case {:?}: service name {service:?} cannot be written in RCAEval's format \
+                     (empty, or holds a comma, quote, slash or control character)",
+                    case.id
+                ),
+            ));
+        }
+        let written = service.replace('_', "-");
+        if let Some(other) = taken.insert(written.clone(), service.to_string()) {
+            return Err(LoadError::format(
+                path,
+                format!(
+                    "case {:?}: services {other:?} and {service:?} would both be written as \
+                     {written:?} (RCAEval's names cannot hold `_`)",
+                    case.id
+                ),
+            ));
+        }
+        names.insert(service.to_string(), written);
+    }
+    Ok(names)
+}
+
+fn written_service(names: &BTreeMap<String, String>, service: &str) -> String {
+    names
+        .get(service)
+        .cloned()
+        .unwrap_or_else(|| service.replace('_', "-"))
+}
+
+/// The fault part of a folder name: one word of letters, digits and `-`, starting with a letter,
+/// so that the folder splits back at its last `_`.
+fn fault_token(fault: &str) -> String {
+    let token: String = fault
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let token = token.trim_matches('-').to_string();
+    if token.is_empty() {
+        "unknown".to_string()
+    } else if token.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        token
+    } else {
+        format!("fault-{token}")
+    }
+}
+
+/// A series name made safe for a CSV header: no comma, quote or line break.
+fn safe_name(name: &str) -> String {
+    name.chars()
+        .map(|c| match c {
+            ',' => ';',
+            '"' => '\'',
+            c if c.is_control() => ' ',
+            c => c,
+        })
+        .collect()
+}
+
+fn column_name(series: &Series, service: &str) -> String {
+    let name = safe_name(&series.name);
+    let metric = match series.source {
+        Source::Metric if has_source_prefix(&name) => format!("{METRIC_PREFIX}{name}"),
+        Source::Metric => name,
+        Source::Trace => format!("{TRACE_PREFIX}{name}"),
+        Source::Log if series.family == Family::Template => {
+            let key = name.strip_prefix(TEMPLATE_NAME_PREFIX).unwrap_or(&name);
+            format!("{TEMPLATE_PREFIX}{key}")
+        }
+        Source::Log => format!("{LOG_PREFIX}{name}"),
+    };
+    format!("{service}_{metric}")
+}
+
+/// Writes `data.csv`; returns how many column names had to change.
+fn write_data(
+    path: &Path,
+    case: &Case,
+    names: &BTreeMap<String, String>,
+) -> Result<usize, LoadError> {
+    let grid: Vec<i64> = case
+        .series
+        .iter()
+        .flat_map(|s| s.times.iter().copied())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+
+    let mut header = vec!["time".to_string()];
+    let mut used = BTreeSet::from(["time".to_string()]);
+    let mut renamed = 0;
+    let mut cells: Vec<Vec<Option<f64>>> = Vec::with_capacity(case.series.len());
+    for series in &case.series {
+        let service = written_service(names, &series.service);
+        let base = column_name(series, &service);
+        let mut column = base.clone();
+        let mut k = 1;
+        while !used.insert(column.clone()) {
+            k += 1;
+            column = format!("{base}~{k}");
+        }
+        let unsafe_name = safe_name(&series.name) != series.name;
+        renamed += usize::from(unsafe_name || k > 1);
+        header.push(column);
+
+        let mut values = vec![None; grid.len()];
+        for (t, v) in series.times.iter().zip(&series.values) {
+            if let Ok(row) = grid.binary_search(t) {
+                values[row] = Some(*v);
+            }
+        }
+        cells.push(values);
+    }
+
+    let mut writer = csv::WriterBuilder::new()
+        .from_path(path)
+        .map_err(|e| csv_error(path, e))?;
+    writer
+        .write_record(&header)
+        .map_err(|e| csv_error(path, e))?;
+    let mut row = Vec::with_capacity(header.len());
+    for (r, t) in grid.iter().enumerate() {
+        row.clear();
+        row.push(t.to_string());
+        row.extend(cells.iter().map(|column| match column[r] {
+            Some(v) if v.is_finite() => format_number(v),
+            _ => String::new(),
+        }));
+        writer.write_record(&row).map_err(|e| csv_error(path, e))?;
+    }
+    writer.flush().map_err(|e| LoadError::io(path, e))?;
+    Ok(renamed)
+}
+
+/// The shortest text that reads back as exactly `v`, without the hundreds of digits `Display`
+/// gives very large or very small numbers.
+fn format_number(v: f64) -> String {
+    let magnitude = v.abs();
+    if magnitude != 0.0 && !(1e-5..1e16).contains(&magnitude) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(root: &Path, rel: &str, text: &str) {
+        let path = root.join(rel);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).expect("create fixture dir");
+        }
+        fs::write(path, text).expect("write fixture");
+    }
+
+    /// The nested layout of RCAEval with the quirks a loader must absorb.
+    fn fixture() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        // Float times, a missing cell, rows out of order, a repeated time, a malformed number.
+        put(
+            root,
+            "sys/svc-a_cpu/1/data.csv",
+            "time,svc-a_cpu,svc-a_latency-90,svc-b_mem,svc-b_note\n\
+             100.0,1.5,0.2,10,ok\n\
+             102.0,3.5,,12,ok\n\
+             101.0,2.5,0.3,abc,ok\n\
+             102.0,9.9,9.9,99,dup\n\
+             103.0,4.5,0.4,13,ok\n",
+        );
+        put(root, "sys/svc-a_cpu/1/inject_time.txt", "102\n");
+        // label.json overrides the folder: the folder says svc-b/delay.
+        put(
+            root,
+            "sys/svc-b_delay/2/data.csv",
+            "time,svc-a_cpu,svc-b_cpu,carts-db_mem,svc-b_disk_io_read\n10,1,2,3,4\n20,1,2,3,5\n",
+        );
+        put(root, "sys/svc-b_delay/2/inject_time.txt", "15.7");
+        put(
+            root,
+            "sys/svc-b_delay/2/label.json",
+            r#"{"root_cause_service": "svc-a", "fault_type": "loss", "action": "restart"}"#,
+        );
+        // The labelled root cause has no column.
+        put(
+            root,
+            "sys/ghost_mem/1/data.csv",
+            "time,svc-a_cpu\n1,1\n2,2\n",
+        );
+        put(root, "sys/ghost_mem/1/inject_time.txt", "2");
+        // Not a case: no inject_time.txt.
+        put(root, "sys/other_cpu/1/data.csv", "time,x_cpu\n1,1\n");
+        dir
+    }
+
+    fn find<'a>(cases: &'a [Case], id: &str) -> &'a Case {
+        cases
+            .iter()
+            .find(|c| c.id == id)
+            .unwrap_or_else(|| panic!("case {id} not loaded"))
+    }
+
+    fn series<'a>(case: &'a Case, service: &str, name: &str) -> &'a Series {
+        case.series
+            .iter()
+            .find(|s| s.service == service && s.name == name)
+            .unwrap_or_else(|| panic!("no series {service}/{name} in {}", case.id))
+    }
+
+    fn same(a: &[f64], b: &[f64]) -> bool {
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|(x, y)| x == y || (x.is_nan() && y.is_nan()))
+    }
+
+    #[test]
+    fn rcaeval_nested_cases_are_found_sorted_with_ids_and_systems() {
+        let dir = fixture();
+        let cases = load(dir.path()).expect("load");
+        let ids: Vec<&str> = cases.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["sys/ghost_mem/1", "sys/svc-a_cpu/1", "sys/svc-b_delay/2"]
+        );
+        assert!(cases.iter().all(|c| c.system == "sys"));
+    }
+
+    #[test]
+    fn rcaeval_rows_are_sorted_deduplicated_and_cells_read_as_nan() {
+        let dir = fixture();
+        let cases = load(dir.path()).expect("load");
+        let case = find(&cases, "sys/svc-a_cpu/1");
+        assert_eq!(case.anchor, 102);
+        let cpu = series(case, "svc-a", "cpu");
+        assert_eq!(cpu.times, [100, 101, 102, 103]);
+        assert_eq!(
+            cpu.values,
+            [1.5, 2.5, 3.5, 4.5],
+            "first row of time 102 kept"
+        );
+        assert_eq!(cpu.source, Source::Metric);
+        assert_eq!(cpu.family, Family::Cpu);
+        let latency = series(case, "svc-a", "latency-90");
+        assert!(same(&latency.values, &[0.2, 0.3, f64::NAN, 0.4]));
+        assert_eq!(latency.family, Family::Latency);
+        let mem = series(case, "svc-b", "mem");
+        assert!(same(&mem.values, &[10.0, f64::NAN, 12.0, 13.0]));
+        assert_eq!(mem.family, Family::Memory);
+        let notes = case.notes.join("\n");
+        assert!(notes.contains("out of time order"), "{notes}");
+        assert!(notes.contains("1 rows repeating"), "{notes}");
+        assert!(notes.contains("\"svc-b_mem\": 1 malformed"), "{notes}");
+        assert!(notes.contains("\"svc-b_note\" is not numeric"), "{notes}");
+        assert!(case.series.iter().all(|s| s.name != "note"));
+    }
+
+    #[test]
+    fn rcaeval_label_comes_from_the_folder_split_at_the_last_underscore() {
+        let dir = fixture();
+        let cases = load(dir.path()).expect("load");
+        let case = find(&cases, "sys/svc-a_cpu/1");
+        let label = case.label.as_ref().expect("label");
+        assert_eq!(label.root_cause, "svc-a");
+        assert_eq!(label.fault_type, "cpu");
+        assert_eq!(label.action, None);
+        assert_eq!(case.candidates, ["svc-a", "svc-b"]);
+        assert_eq!(
+            parse_label_folder("ts-auth-service_cpu"),
+            Some(("ts-auth-service".into(), "cpu".into()))
+        );
+        assert_eq!(
+            parse_label_folder("a_b_f3"),
+            Some(("a_b".into(), "f3".into()))
+        );
+        assert_eq!(parse_label_folder("nezha_2023-01-29"), None);
+        assert_eq!(parse_label_folder("RE2-TT"), None);
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        put(
+            dir.path(),
+            "ss/carts-db_mem/1/data.csv",
+            "time,carts_cpu,carts-db_mem\n1,1,1\n",
+        );
+        put(dir.path(), "ss/carts-db_mem/1/inject_time.txt", "1");
+        let cases = load(dir.path()).expect("load");
+        assert_eq!(
+            cases[0].label.as_ref().map(|l| l.root_cause.as_str()),
+            Some("carts")
+        );
+        assert!(cases[0].notes.is_empty(), "{:?}", cases[0].notes);
+    }
+
+    #[test]
+    fn rcaeval_label_json_overrides_the_folder_and_db_columns_merge() {
+        let dir = fixture();
+        let cases = load(dir.path()).expect("load");
+        let case = find(&cases, "sys/svc-b_delay/2");
+        assert_eq!(
+            case.label,
+            Some(Label {
+                root_cause: "svc-a".into(),
+                fault_type: "loss".into(),
+                action: Some("restart".into()),
+            })
+        );
+        assert_eq!(case.anchor, 15, "float anchor floored");
+        // RCAEval counts `carts-db` as `carts`.
+        assert_eq!(case.candidates, ["carts", "svc-a", "svc-b"]);
+        assert_eq!(series(case, "carts", "carts-db_mem").family, Family::Memory);
+        // Split at the first `_`: RCAEval's services hold none, its metric names may.
+        let io = series(case, "svc-b", "disk_io_read");
+        assert_eq!(io.values, [4.0, 5.0]);
+        assert_eq!(io.family, Family::Disk);
+    }
+
+    #[test]
+    fn rcaeval_root_cause_missing_from_columns_is_noted_not_added() {
+        let dir = fixture();
+        let cases = load(dir.path()).expect("load");
+        let case = find(&cases, "sys/ghost_mem/1");
+        assert_eq!(
+            case.label.as_ref().map(|l| l.root_cause.as_str()),
+            Some("ghost")
+        );
+        assert_eq!(case.candidates, ["svc-a"]);
+        assert!(
+            case.notes
+                .iter()
+                .any(|n| n.contains("\"ghost\" is not among")),
+            "{:?}",
+            case.notes
+        );
+    }
+
+    #[test]
+    fn rcaeval_flat_root_uses_its_folder_name_as_system() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("online-boutique");
+        put(
+            &root,
+            "adservice_cpu/1/data.csv",
+            "time,adservice_cpu\n1,1\n",
+        );
+        put(&root, "adservice_cpu/1/inject_time.txt", "1");
+        put(&root, "adservice_cpu/1/logs.csv", "x\n");
+        let cases = load(&root).expect("load");
+        assert_eq!(cases.len(), 1);
+        assert_eq!(cases[0].system, "online-boutique");
+        assert!(
+            cases[0]
+                .notes
+                .iter()
+                .any(|n| n.contains("logs.csv not read"))
+        );
+    }
+
+    #[test]
+    fn rcaeval_case_without_time_column_is_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        put(dir.path(), "a_cpu/1/data.csv", "timestamp,a_cpu\n1,1\n");
+        put(dir.path(), "a_cpu/1/inject_time.txt", "1");
+        let err = load(dir.path()).expect_err("no time column");
+        assert!(err.to_string().contains("no `time` column"), "{err}");
+    }
+
+    fn series_of(
+        service: &str,
+        source: Source,
+        family: Family,
+        name: &str,
+        times: &[i64],
+        values: &[f64],
+    ) -> Series {
+        Series {
+            service: service.into(),
+            source,
+            family,
+            name: name.into(),
+            times: times.to_vec(),
+            values: values.to_vec(),
+        }
+    }
+
+    fn sample_cases() -> Vec<Case> {
+        let a = Case {
+            id: "2023-01-29#00".into(),
+            system: "train-ticket".into(),
+            anchor: 1_674_981_784,
+            candidates: vec!["ts-auth".into(), "ts-order".into()],
+            series: vec![
+                series_of(
+                    "ts-auth",
+                    Source::Metric,
+                    Family::Cpu,
+                    "CpuUsageRate(%)",
+                    &[60, 120, 180],
+                    &[0.5, f64::NAN, 1e-9],
+                ),
+                series_of(
+                    "ts-order",
+                    Source::Metric,
+                    Family::Memory,
+                    "MemoryUsage(Mi)",
+                    &[60, 180],
+                    &[512.25, 1e20],
+                ),
+                series_of(
+                    "ts-order",
+                    Source::Trace,
+                    Family::Latency,
+                    "duration_p99",
+                    &[120, 180],
+                    &[3.0, -4.5],
+                ),
+                series_of(
+                    "ts-auth",
+                    Source::Log,
+                    Family::Errors,
+                    "log_error",
+                    &[60],
+                    &[7.0],
+                ),
+                series_of(
+                    "ts-auth",
+                    Source::Log,
+                    Family::Template,
+                    "template:INFO t.s.Auth#12",
+                    &[120],
+                    &[2.0],
+                ),
+            ],
+            normal_windows: vec![(0, 60)],
+            edges: vec![rootcause_models::case::EdgeSeries {
+                caller: "ts-order".into(),
+                callee: "ts-auth".into(),
+                name: "calls".into(),
+                times: vec![60],
+                values: vec![1.0],
+            }],
+            label: Some(Label {
+                root_cause: "ts-auth".into(),
+                fault_type: "cpu_contention".into(),
+                action: Some("scale".into()),
+            }),
+            ..Case::default()
+        };
+        let b = Case {
+            id: "2023-01-29#01".into(),
+            system: "train-ticket".into(),
+            anchor: 200,
+            // A candidate without series survives through label.json.
+            candidates: vec!["ts-auth".into(), "ts-idle".into()],
+            series: vec![series_of(
+                "ts-auth",
+                Source::Metric,
+                Family::Cpu,
+                "cpu",
+                &[100, 200],
+                &[1.0, 2.0],
+            )],
+            label: Some(Label {
+                root_cause: "ts-auth".into(),
+                fault_type: "cpu_contention".into(),
+                action: None,
+            }),
+            ..Case::default()
+        };
+        let c = Case {
+            id: "sim/7".into(),
+            system: "sim".into(),
+            anchor: 5,
+            candidates: vec!["my_svc".into()],
+            series: vec![series_of(
+                "my_svc",
+                Source::Metric,
+                Family::Other,
+                "odd,\"name\"\n",
+                &[1, 2],
+                &[1.0, 2.0],
+            )],
+            ..Case::default()
+        };
+        vec![a, b, c]
+    }
+
+    /// (time, value) pairs actually observed: what RCAEval's grid can carry.
+    fn observed(s: &Series) -> Vec<(i64, f64)> {
+        s.times
+            .iter()
+            .zip(&s.values)
+            .filter(|(_, v)| !v.is_nan())
+            .map(|(t, v)| (*t, *v))
+            .collect()
+    }
+
+    #[test]
+    fn rcaeval_write_then_load_round_trips() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = dir.path().join("out");
+        let cases = sample_cases();
+        let summary = write(&out, &cases).expect("write");
+        assert_eq!(summary.cases, 3);
+        assert_eq!(summary.unlabelled, 1);
+        assert_eq!(summary.columns, 7);
+        assert_eq!(summary.edges_skipped, 1);
+        assert_eq!(
+            summary.dirs,
+            [
+                (
+                    "2023-01-29#00".to_string(),
+                    "ts-auth_cpu-contention/1".to_string()
+                ),
+                (
+                    "2023-01-29#01".to_string(),
+                    "ts-auth_cpu-contention/2".to_string()
+                ),
+                ("sim/7".to_string(), "unlabelled/1".to_string()),
+            ]
+        );
+        let loaded = load(&out).expect("load");
+        assert_eq!(loaded.len(), 3);
+        for (rel, original) in [
+            ("ts-auth_cpu-contention/1", &cases[0]),
+            ("ts-auth_cpu-contention/2", &cases[1]),
+            ("unlabelled/1", &cases[2]),
+        ] {
+            let back = find(&loaded, rel);
+            assert_eq!(back.label, original.label, "{rel}");
+            assert_eq!(back.candidates, original.candidates, "{rel}");
+            assert_eq!(back.anchor, original.anchor, "{rel}");
+            assert_eq!(back.system, original.system, "{rel}");
+            assert_eq!(back.normal_windows, original.normal_windows, "{rel}");
+            assert_eq!(back.series.len(), original.series.len(), "{rel}");
+            for s in &original.series {
+                let name = if s.name.contains(',') {
+                    "odd;'name' "
+                } else {
+                    s.name.as_str()
+                };
+                let b = back
+                    .series
+                    .iter()
+                    .find(|b| b.service == s.service && b.source == s.source && b.name == name)
+                    .unwrap_or_else(|| panic!("{rel}: lost {}/{}", s.service, s.name));
+                assert_eq!(observed(b), observed(s), "{rel}: {}/{}", s.service, s.name);
+                assert_eq!(b.family, s.family, "{rel}: {}/{}", s.service, s.name);
+            }
+        }
+        let header =
+            fs::read_to_string(out.join("ts-auth_cpu-contention/1/data.csv")).expect("read");
+        assert_eq!(
+            header.lines().next(),
+            Some(
+                "time,ts-auth_CpuUsageRate(%),ts-order_MemoryUsage(Mi),ts-order_trace.duration_p99,\
+                 ts-auth_log.log_error,ts-auth_template.INFO t.s.Auth#12"
+            )
+        );
+        assert!(header.contains("\n60,0.5,512.25,,7,\n"), "{header}");
+        assert!(header.contains("\n180,1e-9,1e20,-4.5,,\n"), "{header}");
+    }
+
+    #[test]
+    fn rcaeval_underscore_services_are_mapped_and_restored() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = dir.path().join("out");
+        let mut case = sample_cases().remove(2);
+        case.label = Some(Label {
+            root_cause: "my_svc".into(),
+            fault_type: "delay".into(),
+            action: None,
+        });
+        // A candidate without series travels in label.json, mapped like the others.
+        case.candidates = vec!["idle_svc".into(), "my_svc".into()];
+        let summary = write(&out, std::slice::from_ref(&case)).expect("write");
+        assert_eq!(summary.renamed_services, 1);
+        assert_eq!(summary.dirs[0].1, "my-svc_delay/1");
+        let data = fs::read_to_string(out.join("my-svc_delay/1/data.csv")).expect("read");
+        assert!(data.starts_with("time,my-svc_odd;'name' \n"), "{data}");
+        let label = fs::read_to_string(out.join("my-svc_delay/1/label.json")).expect("read");
+        assert!(
+            label.contains("\"root_cause_service\": \"my-svc\""),
+            "{label}"
+        );
+        assert!(label.contains("\"my-svc\": \"my_svc\""), "{label}");
+        let back = load(&out).expect("load");
+        assert_eq!(back[0].candidates, ["idle_svc", "my_svc"]);
+        assert_eq!(
+            back[0].label.as_ref().map(|l| l.root_cause.as_str()),
+            Some("my_svc")
+        );
+
+        // Two services that map to the same name cannot both be written.
+        case.series.push(series_of(
+            "my-svc",
+            Source::Metric,
+            Family::Cpu,
+            "cpu",
+            &[1],
+            &[1.0],
+        ));
+        let err = write(&dir.path().join("out2"), &[case]).expect_err("collision");
+        assert!(
+            err.to_string().contains("\"my-svc\" and \"my_svc\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn rcaeval_db_services_written_by_us_stay_services() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = dir.path().join("out");
+        let case = Case {
+            id: "x".into(),
+            candidates: vec!["orders".into(), "orders-db".into()],
+            series: vec![
+                series_of("orders", Source::Metric, Family::Cpu, "cpu", &[1], &[1.0]),
+                series_of(
+                    "orders-db",
+                    Source::Metric,
+                    Family::Cpu,
+                    "cpu",
+                    &[1],
+                    &[2.0],
+                ),
+            ],
+            label: Some(Label {
+                root_cause: "orders-db".into(),
+                fault_type: "cpu".into(),
+                action: None,
+            }),
+            ..Case::default()
+        };
+        write(&out, &[case]).expect("write");
+        let back = load(&out).expect("load");
+        assert_eq!(back[0].candidates, ["orders", "orders-db"]);
+        assert!(back[0].notes.is_empty(), "{:?}", back[0].notes);
+    }
+
+    #[test]
+    fn rcaeval_write_is_deterministic_and_refuses_a_used_directory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cases = sample_cases();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        write(&a, &cases).expect("write a");
+        write(&b, &cases).expect("write b");
+        let mut files = Vec::new();
+        let mut stack = vec![a.clone()];
+        while let Some(d) = stack.pop() {
+            for entry in fs::read_dir(&d).expect("read dir") {
+                let path = entry.expect("entry").path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    files.push(path);
+                }
+            }
+        }
+        assert_eq!(files.len(), 9);
+        for file in files {
+            let rel = file.strip_prefix(&a).expect("under a");
+            assert_eq!(
+                fs::read(&file).expect("read a"),
+                fs::read(b.join(rel)).expect("read b"),
+                "{}",
+                rel.display()
+            );
+        }
+        let err = write(&a, &cases).expect_err("not empty");
+        assert!(err.to_string().contains("not empty"), "{err}");
+    }
+
+    #[test]
+    fn rcaeval_numbers_are_written_exactly() {
+        for v in [
+            0.1,
+            1.0 / 3.0,
+            1e-9,
+            1e20,
+            -0.0,
+            123456.789,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+        ] {
+            let text = format_number(v);
+            assert_eq!(text.parse::<f64>().ok(), Some(v), "{text}");
+            assert!(text.len() < 30, "{text}");
+        }
+        assert_eq!(format_number(5.0), "5");
+    }
+}

@@ -1,15 +1,27 @@
 //! Data for rootcause to learn from and be measured on.
 //!
+//! - [`nezha`]: the Nezha fault-injection dataset format (Yu et al., ESEC/FSE 2023): labelled
+//!   cases with per-service metrics, trace and log statistics, and a call graph learned from spans.
+//! - [`rcaeval`]: the RCAEval benchmark format (Pham et al., WWW 2025), read and written, so
+//!   RCAEval's own methods can run on any dataset rootcause reads.
+//! - [`simulator`]: labelled fault cases (alert storms, metric windows, changes, resolving
+//!   actions) on any topology, deterministic by seed.
 //! - [`examples`]: topologies of public benchmark systems (Online Boutique, Sock Shop, Train
 //!   Ticket), bundled in the binary so the service runs with no configuration.
 //! - [`synthetic`]: generated topologies of any size with a realistic shape (gateways, tiers of
 //!   services, shared databases, caches and queues), deterministic by seed.
 //!
-//! Loaders turn public dataset formats into [`rootcause_models::case::Case`]s; they fail with a
-//! [`LoadError`] only when a dataset as a whole cannot be read.
+//! Loaders turn dataset formats into [`rootcause_models::case::Case`]s ([`load`] picks one by
+//! [`DatasetFormat`]); they fail with a [`LoadError`] only when a dataset as a whole cannot be
+//! read. Problems confined to a case become notes on it.
 
 mod error;
 pub mod examples;
+mod format;
+pub mod nezha;
+pub mod rcaeval;
+pub mod simulator;
 pub mod synthetic;
 
 pub use error::LoadError;
+pub use format::{DatasetFormat, load};

@@ -13,6 +13,7 @@ use crate::app::{Application, shutdown_signal};
 use crate::bench;
 use crate::config::{Config, LogFormat, Overrides};
 use crate::live_topology::TopologySpec;
+use crate::offline;
 use crate::telemetry;
 use crate::traces_import;
 
@@ -37,6 +38,20 @@ enum Command {
     /// Measure the service under load.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Score a ranker on labelled cases: AC@1, AC@3, AC@5 and Avg@5 overall and per fault type,
+    /// the chance level beside each, and the time per case.
+    Eval(offline::EvalArgs),
+    /// Generate labelled fault cases (alert storms, metric windows, changes) on a topology.
+    Simulate(offline::SimulateArgs),
+    /// Work with dataset files.
+    #[command(subcommand)]
+    Datasets(DatasetsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum DatasetsCommand {
+    /// Convert a dataset to another format (RCAEval's, to run its methods on the same cases).
+    Convert(offline::ConvertArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -170,6 +185,9 @@ impl Cli {
                 Ok(())
             }
             Command::Bench(BenchCommand::Ingest(options)) => bench::ingest(&options),
+            Command::Eval(args) => offline::eval(&args),
+            Command::Simulate(args) => offline::simulate(&args),
+            Command::Datasets(DatasetsCommand::Convert(args)) => offline::convert(&args),
         };
         match result {
             Ok(()) => ExitCode::SUCCESS,

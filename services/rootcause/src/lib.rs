@@ -9,6 +9,7 @@
 //! - [`error`]: the API's error type and JSON error body.
 //! - [`telemetry`]: logging and Prometheus metrics.
 //! - [`bench`]: `rootcause bench ingest`, intake throughput next to a real Alertmanager.
+//! - [`offline`]: `rootcause eval`, `simulate` and `datasets convert`: work on datasets.
 //! - [`traces_import`]: `rootcause topology import-traces`, a topology learned from OTLP/JSON files.
 //!
 //! HTTP handlers live in private `routes` modules, one per resource.
@@ -20,6 +21,7 @@ pub mod config;
 pub mod error;
 pub mod ingest;
 pub mod live_topology;
+pub mod offline;
 mod routes;
 pub mod store;
 pub mod telemetry;

@@ -1,0 +1,307 @@
+//! Commands that work on datasets rather than on a running service: `rootcause eval` (a ranker's
+//! accuracy on labelled cases), `rootcause simulate` (fault cases from the simulator) and
+//! `rootcause datasets convert` (any supported format to RCAEval's, for the peers).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use rootcause_datasets::{DatasetFormat, simulator};
+use rootcause_models::case::Case;
+use rootcause_models::evaluation::{CaseOutcome, Report};
+use rootcause_models::ranker::{self, RANKERS};
+use serde::Serialize;
+
+use crate::live_topology::TopologySpec;
+
+/// The ranker `eval` uses when none is named. Until the evidence-based rankers land, the most
+/// accurate reference method on the shared cases.
+pub const DEFAULT_RANKER: &str = "baro";
+
+/// A dataset format on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// Nezha's layout (`rca_data/<date>/...`, fault lists, metric/trace/log files).
+    Nezha,
+    /// RCAEval's layout (`<case>/data.csv` + `inject_time.txt`, nested at any depth).
+    Rcaeval,
+    /// The output of `rootcause simulate`.
+    Sim,
+}
+
+impl From<FormatArg> for DatasetFormat {
+    fn from(format: FormatArg) -> DatasetFormat {
+        match format {
+            FormatArg::Nezha => DatasetFormat::Nezha,
+            FormatArg::Rcaeval => DatasetFormat::Rcaeval,
+            FormatArg::Sim => DatasetFormat::Sim,
+        }
+    }
+}
+
+/// `rootcause eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Format of the dataset at PATH.
+    #[arg(long, value_enum)]
+    format: FormatArg,
+    /// Dataset directory.
+    path: PathBuf,
+    /// Ranker to score (baro, nsigma).
+    #[arg(long, default_value = DEFAULT_RANKER)]
+    ranker: String,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Write each case's ranking to FILE as JSON lines: {"case": ..., "ranking": [...]}.
+    #[arg(long, value_name = "FILE")]
+    predictions: Option<PathBuf>,
+}
+
+/// `rootcause simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Topology: a bundled example name, a YAML/JSON file, or `generated:N` for a generated
+    /// estate of N services.
+    #[arg(long, value_name = "NAME|FILE|generated:N")]
+    topology: String,
+    /// Number of fault cases.
+    #[arg(long, default_value_t = 100)]
+    cases: usize,
+    /// Random seed; the same seed gives the same cases, byte for byte.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Output directory (created; existing case files are overwritten).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+}
+
+/// `rootcause datasets convert`.
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// Target format.
+    #[arg(long, value_enum)]
+    to: ConvertTarget,
+    /// Format of the dataset at PATH.
+    #[arg(long, value_enum)]
+    format: FormatArg,
+    /// Dataset directory.
+    path: PathBuf,
+    /// Output directory.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+}
+
+/// Formats `datasets convert` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ConvertTarget {
+    /// RCAEval's `<service>_<fault>/<n>/data.csv` layout, read by RCAEval's own methods.
+    Rcaeval,
+}
+
+/// The `--json` output of `eval`: the report plus loading time.
+#[derive(Debug, Serialize)]
+struct EvalJson<'a> {
+    #[serde(flatten)]
+    report: &'a Report,
+    /// Seconds spent loading the dataset, all cases together.
+    load_seconds: f64,
+    /// Cases loaded, labelled or not.
+    cases_loaded: usize,
+}
+
+#[derive(Debug, Serialize)]
+struct Prediction<'a> {
+    case: &'a str,
+    ranking: Vec<String>,
+}
+
+/// Loads a dataset with a spinner on stderr.
+fn load(format: FormatArg, path: &Path) -> anyhow::Result<(Vec<Case>, Duration)> {
+    let spinner = ProgressBar::new_spinner().with_message(format!(
+        "loading {} cases from {}",
+        format!("{format:?}").to_lowercase(),
+        path.display()
+    ));
+    spinner.enable_steady_tick(Duration::from_millis(120));
+    let started = Instant::now();
+    let cases = rootcause_datasets::load(format.into(), path)
+        .with_context(|| format!("cannot load {}", path.display()))?;
+    let elapsed = started.elapsed();
+    spinner.finish_and_clear();
+    if cases.is_empty() {
+        bail!("no cases found in {}", path.display());
+    }
+    Ok((cases, elapsed))
+}
+
+fn progress_bar(len: usize, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({elapsed})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+/// Runs `rootcause eval`.
+pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
+    let ranker = ranker::by_name(&args.ranker).with_context(|| {
+        format!(
+            "unknown ranker {:?}; known: {}",
+            args.ranker,
+            RANKERS.join(", ")
+        )
+    })?;
+    let (cases, load_time) = load(args.format, &args.path)?;
+    let mut predictions = match &args.predictions {
+        Some(file) => Some(std::io::BufWriter::new(
+            std::fs::File::create(file)
+                .with_context(|| format!("cannot create {}", file.display()))?,
+        )),
+        None => None,
+    };
+    let bar = progress_bar(cases.len(), &format!("ranking with {}", ranker.name()));
+    let mut outcomes = Vec::with_capacity(cases.len());
+    for case in &cases {
+        let started = Instant::now();
+        let ranking = ranker.rank(case);
+        let seconds = started.elapsed().as_secs_f64();
+        if let Some(out) = predictions.as_mut() {
+            let line = serde_json::to_string(&Prediction {
+                case: &case.id,
+                ranking: ranking.names(),
+            })?;
+            writeln!(out, "{line}")?;
+        }
+        outcomes.extend(CaseOutcome::new(case, &ranking, seconds));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    if let Some(mut out) = predictions {
+        out.flush()?;
+    }
+    if outcomes.is_empty() {
+        bail!(
+            "none of the {} cases in {} is labelled: nothing to score",
+            cases.len(),
+            args.path.display()
+        );
+    }
+    let report = Report::new(ranker.name(), &outcomes);
+    if args.json {
+        let json = EvalJson {
+            report: &report,
+            load_seconds: load_time.as_secs_f64(),
+            cases_loaded: cases.len(),
+        };
+        println!("{}", serde_json::to_string(&json)?);
+        return Ok(());
+    }
+    let notes: usize = cases.iter().map(|c| c.notes.len()).sum();
+    println!(
+        "{} cases from {} ({} labelled), loaded in {:.2} s; ranker {}",
+        cases.len(),
+        args.path.display(),
+        outcomes.len(),
+        load_time.as_secs_f64(),
+        report.ranker
+    );
+    if notes > 0 {
+        let first = cases
+            .iter()
+            .flat_map(|c| c.notes.iter().map(move |n| format!("{}: {n}", c.id)))
+            .next()
+            .unwrap_or_default();
+        println!("{notes} data notes while loading, e.g. {first}");
+    }
+    println!();
+    print!("{}", report.table());
+    println!();
+    println!(
+        "ties count against the true cause; CHANCE = a uniformly random ranking of the same candidates"
+    );
+    println!(
+        "time per case: {:.2} ms ranking, {:.1} ms loading",
+        report.seconds_per_case * 1e3,
+        load_time.as_secs_f64() * 1e3 / cases.len() as f64
+    );
+    Ok(())
+}
+
+/// Runs `rootcause simulate`.
+pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
+    let (system, topology) = match args.topology.strip_prefix("generated:") {
+        Some(size) => {
+            let services: usize = size
+                .parse()
+                .with_context(|| format!("generated:N needs a number of services, got {size:?}"))?;
+            if services < 8 {
+                bail!("generated:N needs at least 8 services, got {services}");
+            }
+            let document = rootcause_datasets::synthetic::generate(
+                &rootcause_datasets::synthetic::Shape::with_services(services, args.seed),
+            );
+            let topology = rootcause_topology::Topology::from_document(document)
+                .context("generated topology is invalid")?;
+            (format!("generated-{services}"), topology)
+        }
+        None => {
+            let spec = TopologySpec::parse(&args.topology)?;
+            let topology = spec.load()?;
+            let system = Path::new(&args.topology).file_stem().map_or_else(
+                || args.topology.clone(),
+                |s| s.to_string_lossy().into_owned(),
+            );
+            (system, topology)
+        }
+    };
+    let options = simulator::Options {
+        cases: args.cases,
+        seed: args.seed,
+        ..simulator::Options::default()
+    };
+    let started = Instant::now();
+    let spinner = ProgressBar::new_spinner().with_message(format!(
+        "simulating {} cases on {} services",
+        args.cases,
+        topology.service_count()
+    ));
+    spinner.enable_steady_tick(Duration::from_millis(120));
+    let cases = simulator::simulate(&topology, &system, &options);
+    simulator::write(&args.out, &topology.to_document(), &cases)
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    spinner.finish_and_clear();
+    println!(
+        "{} cases on {} ({} services) written to {} in {:.2} s (seed {})",
+        cases.len(),
+        system,
+        topology.service_count(),
+        args.out.display(),
+        started.elapsed().as_secs_f64(),
+        args.seed
+    );
+    Ok(())
+}
+
+/// Runs `rootcause datasets convert`.
+pub fn convert(args: &ConvertArgs) -> anyhow::Result<()> {
+    let (cases, _) = load(args.format, &args.path)?;
+    match args.to {
+        ConvertTarget::Rcaeval => {
+            let summary = rootcause_datasets::rcaeval::write(&args.out, &cases)
+                .with_context(|| format!("cannot write {}", args.out.display()))?;
+            println!(
+                "{} cases written to {} in RCAEval's layout ({summary:?})",
+                cases.len(),
+                args.out.display()
+            );
+        }
+    }
+    Ok(())
+}

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 
 use crate::case::{Case, Series};
 use crate::ranker::{Ranker, Ranking};
+use crate::stats::quantile;
 
 /// How the normal samples are summarised into a centre and a spread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,14 +126,6 @@ fn median_and_iqr(values: &[f64]) -> (f64, f64) {
     (q(0.5), q(0.75) - q(0.25))
 }
 
-/// Linear-interpolation quantile of sorted values (NumPy's default, used by RobustScaler).
-fn quantile(sorted: &[f64], p: f64) -> f64 {
-    let position = p * (sorted.len() - 1) as f64;
-    let low = position.floor() as usize;
-    let high = position.ceil() as usize;
-    sorted[low] + (sorted[high] - sorted[low]) * (position - low as f64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,10 +187,7 @@ mod tests {
     }
 
     #[test]
-    fn quantiles_interpolate_like_numpy() {
-        let sorted = [1.0, 2.0, 3.0, 4.0];
-        assert_eq!(quantile(&sorted, 0.5), 2.5);
-        assert_eq!(quantile(&sorted, 0.25), 1.75);
+    fn median_and_iqr_interpolate_like_numpy() {
         assert_eq!(median_and_iqr(&[4.0, 1.0, 3.0, 2.0]), (2.5, 1.5));
     }
 }

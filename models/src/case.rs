@@ -37,7 +37,8 @@ pub struct Case {
     /// The dependency graph the case ran on, given or learned from traces. Shared, because
     /// every case of a dataset usually runs on the same one.
     pub topology: Option<Arc<Topology>>,
-    /// Time ranges `[from, to)` known to be free of faults (a dataset's reference minutes):
+    /// Time ranges `[from, to)` of sample times (see [`Series`]) known to be free of faults (a
+    /// dataset's reference minutes):
     /// a better baseline than the minutes just before the anchor, which an earlier fault may
     /// still disturb. Empty when the source gives none.
     pub normal_windows: Vec<(i64, i64)>,
@@ -160,6 +161,11 @@ impl Family {
 /// A time series of one service. Samples are usually regular (a metric every 60 s, trace
 /// statistics per minute) but need not be: a known-normal reference minute may lie far from the
 /// incident's minutes.
+///
+/// **A sample's time is the end of the period it covers**: a metric scraped at `t` covers the
+/// step before `t`, and a statistic of the minute `[m, m + 60)` is stamped `m + 60`. So every
+/// sample stamped before the anchor describes only time before it, and the minute in which a
+/// fault begins counts as abnormal.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
     /// The service observed.

@@ -94,7 +94,9 @@ impl TracesLearned {
 }
 
 /// Learns services and dependencies from an OTLP/JSON `ExportTraceServiceRequest` and merges
-/// them into the current topology (dependencies with `source: traces`).
+/// them into the current topology: new dependencies get `source: traces`; those the topology
+/// already has keep their source and protocol, and their observed attributes are refreshed (see
+/// [`ObservedCalls::merge`]).
 ///
 /// A call is a span whose parent span, in the same request, belongs to another service, or a
 /// client/producer span naming its peer (`peer.service`, `db.system`, `server.address`, ...): so
@@ -168,8 +170,10 @@ async fn post_traces(
     Ok(([version_etag(version)], Json(answer)).into_response())
 }
 
-/// Merges learned calls into `topology` if they add a service or a dependency, and leaves it
-/// untouched otherwise, so that `modify` finds nothing changed and stores no version.
+/// Merges learned calls into `topology` if they add a service or a dependency (refreshing, along
+/// the way, the observed attributes of the dependencies it has, whose source and protocol stay),
+/// and leaves it untouched otherwise, so that `modify` finds nothing changed and stores no
+/// version.
 fn merge_into(calls: &ObservedCalls, topology: &mut Topology) -> Result<Merged, TopologyError> {
     let merged = calls.merge(Some(&topology.to_document()));
     if merged.adds_anything() {

@@ -117,6 +117,32 @@ fn call(trace: u32, caller: &str, callee: &str) -> Value {
     ]})
 }
 
+/// One failed call `caller` → `callee`: the callee's span has status `ERROR`.
+fn failed_call(trace: u32, caller: &str, callee: &str) -> Value {
+    let mut body = call(trace, caller, callee);
+    body["resourceSpans"][1]["scopeSpans"][0]["spans"][0]["status"] = json!({"code": 2});
+    body
+}
+
+/// Several requests' spans as one request.
+fn batch(requests: &[Value]) -> Value {
+    let spans: Vec<Value> = requests
+        .iter()
+        .flat_map(|r| r["resourceSpans"].as_array().unwrap().clone())
+        .collect();
+    json!({ "resourceSpans": spans })
+}
+
+fn edge(document: &Value, caller: &str, callee: &str) -> Value {
+    document["dependencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["caller"] == caller && d["callee"] == callee)
+        .unwrap_or_else(|| panic!("no edge {caller} -> {callee}"))
+        .clone()
+}
+
 fn has_edge(document: &Value, caller: &str, callee: &str) -> bool {
     document["dependencies"]
         .as_array()
@@ -177,6 +203,99 @@ async fn a_new_edge_is_stored_once_as_a_version() {
     assert_eq!(known["calls"], 1);
     let versions = app.get("/api/v1/topology/versions").await;
     assert_eq!(versions["items"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_batch_that_adds_an_edge_keeps_declared_edges_static_and_refreshes_their_observations() {
+    let app = app().await;
+    let before = edge(
+        &app.get("/api/v1/topology").await,
+        "cartservice",
+        "redis-cart",
+    );
+    assert!(before.get("source").is_none(), "declared: {before}");
+    assert!(before.get("error_rate").is_none(), "{before}");
+
+    // A new edge, so a version is stored, and a call on a declared one (through an alias).
+    let (status, learned) = app
+        .post_traces(
+            "/api/v1/traces",
+            &batch(&[
+                call(1, "checkoutservice", "fraud-check"),
+                failed_call(2, "cartservice", "redis"),
+            ]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{learned}");
+    assert_eq!(learned["changed"], true);
+    assert_eq!(learned["dependencies_seen"], 2);
+    assert_eq!(
+        learned["dependencies_added"],
+        json!([{"caller": "checkoutservice", "callee": "fraud-check"}])
+    );
+
+    let topology = app.get("/api/v1/topology").await;
+    let declared = edge(&topology, "cartservice", "redis-cart");
+    assert!(
+        declared.get("source").is_none(),
+        "a declared edge stays static: {declared}"
+    );
+    assert_eq!(declared["protocol"], "redis");
+    assert_eq!(declared["error_rate"], 1.0, "refreshed: {declared}");
+    let latency = declared["latency_ms"].as_f64().unwrap();
+    assert!((11.0..=13.0).contains(&latency), "refreshed: {declared}");
+    assert!(declared["first_seen"].is_string() && declared["last_seen"].is_string());
+    assert_eq!(
+        edge(&topology, "checkoutservice", "fraud-check")["source"],
+        "traces"
+    );
+
+    // Fresh figures for an edge the topology has, and nothing new: no version.
+    let (_, refresh) = app
+        .post_traces("/api/v1/traces", &call(3, "cartservice", "redis-cart"))
+        .await;
+    assert_eq!(refresh["changed"], false, "{refresh}");
+    let stored = edge(
+        &app.get("/api/v1/topology").await,
+        "cartservice",
+        "redis-cart",
+    );
+    assert_eq!(
+        stored, declared,
+        "refreshed attributes alone are not stored"
+    );
+    let versions = app.get("/api/v1/topology/versions").await;
+    assert_eq!(versions["items"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn calls_under_a_name_and_its_alias_are_summed() {
+    let app = app().await;
+    // `redis` is `redis-cart`'s alias: three calls on one edge, one of them failed.
+    let (status, learned) = app
+        .post_traces(
+            "/api/v1/traces",
+            &batch(&[
+                call(1, "frontend", "fraud-check"),
+                call(2, "cartservice", "redis-cart"),
+                failed_call(3, "cartservice", "redis"),
+                call(4, "cartservice", "redis"),
+            ]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{learned}");
+    assert_eq!(learned["changed"], true);
+    assert_eq!(learned["dependencies_seen"], 2);
+    let redis = edge(
+        &app.get("/api/v1/topology").await,
+        "cartservice",
+        "redis-cart",
+    );
+    let error_rate = redis["error_rate"].as_f64().unwrap();
+    assert!(
+        (error_rate - 1.0 / 3.0).abs() < 1e-9,
+        "the calls of both names count: {redis}"
+    );
 }
 
 #[tokio::test]

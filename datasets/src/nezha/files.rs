@@ -186,12 +186,23 @@ pub(super) fn optional_column(header: &[String], name: &str) -> Option<usize> {
     header.iter().position(|h| h.eq_ignore_ascii_case(name))
 }
 
-/// The service a pod belongs to: the pod name without its last two `-` segments (the
-/// ReplicaSet hash and the pod suffix Kubernetes appends). Names with fewer segments are
-/// already service names.
+/// The service a pod belongs to, the pod name without what Kubernetes appends to the workload's:
+///
+/// - a StatefulSet pod (`ts-db-0`) ends in its ordinal, a decimal: one segment is dropped;
+/// - a Deployment pod (`ts-contacts-service-866bd68c97-xcqfx`) ends in the ReplicaSet hash and a
+///   random five-character suffix: two segments are dropped. The suffix is drawn from an
+///   alphabet without vowels, `0`, `1` and `3` (`bcdfghjklmnpqrstvwxz2456789`), so it can be all
+///   digits (`ts-basic-service-5dc8d4f9fd-46997` in the published data): a last segment of five
+///   such digits is read as that suffix, not as an ordinal (no StatefulSet has 24 567 replicas).
+///
+/// Names with too few segments are already service names.
 pub(super) fn service_of_pod(pod: &str) -> &str {
+    let last = pod.rsplit('-').next().unwrap_or_default();
+    let digits = !last.is_empty() && last.bytes().all(|b| b.is_ascii_digit());
+    let random_suffix = last.len() == 5 && last.bytes().all(|b| b"2456789".contains(&b));
+    let segments = if digits && !random_suffix { 1 } else { 2 };
     let mut cut = pod;
-    for _ in 0..2 {
+    for _ in 0..segments {
         match cut.rfind('-') {
             Some(i) if i > 0 => cut = &cut[..i],
             _ => return pod,
@@ -244,7 +255,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pods_map_to_services_by_dropping_two_segments() {
+    fn deployment_pods_drop_the_replica_set_hash_and_suffix() {
         assert_eq!(
             service_of_pod("ts-contacts-service-866bd68c97-xcqfx"),
             "ts-contacts-service"
@@ -253,8 +264,22 @@ mod tests {
             service_of_pod("ts-ui-dashboard-5477b965f-lwprp"),
             "ts-ui-dashboard"
         );
-        assert_eq!(service_of_pod("redis-0"), "redis-0");
+        // A random suffix that happens to be all digits (as in the published data).
+        assert_eq!(
+            service_of_pod("ts-basic-service-5dc8d4f9fd-46997"),
+            "ts-basic-service"
+        );
         assert_eq!(service_of_pod("frontend"), "frontend");
+        assert_eq!(service_of_pod("frontend-xcqfx"), "frontend-xcqfx");
+    }
+
+    #[test]
+    fn stateful_set_pods_drop_only_their_ordinal() {
+        assert_eq!(service_of_pod("x-db-0"), "x-db");
+        assert_eq!(service_of_pod("redis-0"), "redis");
+        assert_eq!(service_of_pod("ts-order-mysql-12"), "ts-order-mysql");
+        // Five digits with a 0, 1 or 3 cannot be a random suffix.
+        assert_eq!(service_of_pod("kafka-10000"), "kafka");
     }
 
     #[test]

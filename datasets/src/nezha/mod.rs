@@ -14,14 +14,23 @@
 //!
 //! - **anchor**: `inject_time` read as UTC (`inject_timestamp` is 8 h off on some dates);
 //! - **id**: `<date>#<nn>`, numbered per date in injection order from `00`;
-//! - **label**: the injected pod's service (the pod name without its last two `-` segments) and
-//!   `inject_type` as published;
+//! - **label**: the injected pod's service (the pod name without its StatefulSet ordinal, or
+//!   without the ReplicaSet hash and random suffix of a Deployment pod: see
+//!   `files::service_of_pod`) and `inject_type` as published;
 //! - **candidates**: the services with a pod metric file on that date. `front_service.csv`, the
 //!   frontend's success rate and latency, belongs to no pod: it is not read, since a case has no
 //!   place for system-wide indicators and a series under an invented service name would read as
 //!   one more suspect;
+//! - **time convention**: a sample's time is the end of the period it covers (see
+//!   [`rootcause_models::case::Series`]): metric samples keep their `TimeStamp` (the end of the
+//!   scrape step), and a trace or log statistic of the minute `[m, m + 60)` is stamped `m + 60`;
 //! - **metric series**: every numeric column of the pod files, averaged over the service's pods,
-//!   sampled in `[anchor − before, anchor + after)`; a latency of 0 (no requests) is `NaN`;
+//!   sampled in `[anchor − before, anchor + after)`; a latency of 0 (no requests) is `NaN`. The
+//!   window ends earlier, at the next fault's anchor on the same date (exclusive), when that
+//!   comes first, with a note on the case: faults are 4 to 10 minutes apart, so this is the
+//!   usual case with the default 10 minutes. The window before the anchor is not cut at the
+//!   previous fault: its after-effects are part of the recent past a detector sees in service
+//!   too, and `normal_windows` give a clean baseline;
 //! - **trace series** per service and minute: `span_count` (traffic), `duration_p50_ms`,
 //!   `duration_p90_ms`, `duration_p99_ms`, `self_ms_mean` (latency; self time is a span's
 //!   duration minus its direct children's), `error_spans` (errors: spans with an ERROR log line);
@@ -31,13 +40,20 @@
 //!   `log_exception` (errors) and `template:<key>` per [`template`] key;
 //! - **which minutes**: the trace and log files named from one minute before the anchor's minute
 //!   to three after (a neighbouring fault's own minutes excluded; missing expected minutes are
-//!   noted), plus the date's reference minute, whose minutes become the case's
-//!   `normal_windows`. Spans are deduplicated by `SpanID` and repeated log rows dropped (files
-//!   overlap), then binned by their own time, floored to the minute. Counts are per-minute rates
-//!   over the part of the minute the files cover, and minutes covered less than
-//!   [`Options::min_minute_coverage_s`] are left out: the statistics' times are irregular;
-//! - **topology**: learned once from every cross-service parent → child span pair of every trace
-//!   file, plus every candidate, shared by all cases.
+//!   noted), plus the date's reference minute. Spans are deduplicated by `SpanID` and repeated
+//!   log rows dropped (files overlap), then binned by the minute holding their own time. Counts
+//!   are per-minute rates over the part of the minute the files cover, and minutes covered less
+//!   than [`Options::min_minute_coverage_s`] are left out, as are the case's minutes stamped at
+//!   or after the next fault's anchor (noted): the statistics' times are irregular;
+//! - **normal windows**: the sample times `(m, m + 60]` of each kept reference minute
+//!   `[m, m + 60)`, i.e. the samples whose period ends inside it, its statistics' `m + 60` among
+//!   them;
+//! - **topology**: learned once, shared by all cases. Its structure (services and edges) comes
+//!   from every cross-service parent → child span pair of every trace file, fault minutes
+//!   included, plus every candidate. Its edges' attributes (`call_rate` per second of reference
+//!   time, `error_rate`, median `latency_ms`, first and last seen) come from the fault-free
+//!   reference minutes alone: over the fault minutes they would show, in every case's shared
+//!   graph, where the other cases' faults were. An edge no reference minute shows has none.
 //!
 //! Problems confined to a case (a missing minute file, rejected rows, duplicates dropped) are
 //! notes on the case; only an unreadable or missing directory, fault list or header fails.
@@ -61,7 +77,7 @@ use std::sync::{Arc, Mutex};
 use chrono::DateTime;
 use rootcause_models::case::{Case, Label};
 use rootcause_topology::{
-    ObservedCall, ObservedCalls, Service, ServiceKind, Topology, TopologyDocument,
+    Dependency, ObservedCall, ObservedCalls, Service, ServiceKind, Topology, TopologyDocument,
 };
 
 use self::faults::Fault;
@@ -69,17 +85,18 @@ use self::files::{DateDirs, MinuteFile};
 use self::logs::LogFile;
 use self::metrics::DateMetrics;
 use self::names::Names;
-use self::spans::TraceFile;
+use self::spans::{Span, TraceFile};
 use self::stats::Stats;
 use crate::LoadError;
 
 /// How a case is cut out of the dataset.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Options {
-    /// Seconds of metrics before the anchor: the baseline a metric detector sees.
+    /// Seconds of metrics before the anchor: the baseline a metric detector sees. Not cut at
+    /// the previous fault, whose after-effects are part of the recent past.
     pub metric_before_s: i64,
     /// Seconds of metrics from the anchor on: faults last about three minutes, and their
-    /// after-effects a little longer.
+    /// after-effects a little longer. Cut at the next fault's anchor on the same date.
     pub metric_after_s: i64,
     /// Seconds of a minute the trace or log files must cover for that minute to become a
     /// sample of the statistics series. The first and last minute of a run of files are only
@@ -235,14 +252,42 @@ impl Dataset {
         Ok(dataset)
     }
 
-    /// Every trace file's cross-service parent → child pairs as observed calls, plus every
-    /// service with a metric file.
+    /// Every trace file's cross-service parent → child pairs as edges, plus every service with
+    /// a metric file. The edges' observed attributes come from the reference minutes alone: see
+    /// [`ReferenceCalls`].
     fn topology_document(&self) -> TopologyDocument {
         let mut calls = ObservedCalls::new();
+        let mut reference = ReferenceCalls::default();
         for date in &self.dates {
-            self.observe(date, &mut calls);
+            self.for_each_span(date, false, |child, parent, _| {
+                let callee = self.services.name(child.service);
+                calls.record_service(callee);
+                if let Some(parent) = parent {
+                    let call = ObservedCall {
+                        at: DateTime::from_timestamp_nanos(child.start_ns),
+                        latency_ms: child.duration_ms,
+                        // The attributes are replaced below; only the edge matters here.
+                        error: false,
+                    };
+                    calls.record(self.services.name(parent.service), callee, call);
+                }
+            });
+            self.for_each_span(date, true, |child, parent, error| {
+                if let Some(parent) = parent.filter(|p| p.service != child.service) {
+                    reference.record(parent.service, child, error);
+                }
+            });
+            reference.seconds += stats::covered_seconds(
+                date.traces
+                    .iter()
+                    .filter(|f| f.reference)
+                    .filter_map(|f| f.extent),
+            );
         }
         let mut document = calls.to_document(None);
+        for dependency in &mut document.dependencies {
+            reference.describe(dependency, &self.services);
+        }
         let known: HashSet<String> = document.services.iter().map(|s| s.name.clone()).collect();
         let candidates: BTreeSet<String> = self
             .dates
@@ -260,38 +305,44 @@ impl Dataset {
         document
     }
 
-    fn observe(&self, date: &DateData, calls: &mut ObservedCalls) {
+    /// Calls `visit` with every span of the date's trace files (the reference files alone if
+    /// `reference`), each `SpanID` once, in start order, with its parent among the same files
+    /// and whether it has an ERROR log line in the same (fault or reference) log files.
+    fn for_each_span(
+        &self,
+        date: &DateData,
+        reference: bool,
+        mut visit: impl FnMut(&Span, Option<&Span>, bool),
+    ) {
         let mut spans = HashMap::new();
-        for span in date.traces.iter().flat_map(|f| &f.spans) {
+        for span in date
+            .traces
+            .iter()
+            .filter(|f| !reference || f.reference)
+            .flat_map(|f| &f.spans)
+        {
             spans.entry(span.id).or_insert(*span);
         }
         let errors: HashSet<u64> = date
             .logs
             .iter()
+            .filter(|f| !reference || f.reference)
             .flat_map(|f| &f.lines)
             .filter(|l| l.level.is_some_and(template::Level::is_error))
             .filter_map(|l| l.span)
             .collect();
         let mut ordered: Vec<_> = spans.values().collect();
-        // Insertion into the observed calls is order-independent, but a stable order keeps
-        // the learned document reproducible if that ever changes.
+        // Recording is order-independent, but a stable order keeps the learned document
+        // reproducible if that ever changes.
         ordered.sort_by_key(|s| (s.start_ns, s.id));
         for child in ordered {
-            let callee = self.services.name(child.service);
-            calls.record_service(callee);
-            let Some(parent) = child.parent.and_then(|p| spans.get(&p)) else {
-                continue;
-            };
-            let call = ObservedCall {
-                at: DateTime::from_timestamp_nanos(child.start_ns),
-                latency_ms: child.duration_ms,
-                error: errors.contains(&child.id),
-            };
-            calls.record(self.services.name(parent.service), callee, call);
+            let parent = child.parent.and_then(|p| spans.get(&p));
+            visit(child, parent, errors.contains(&child.id));
         }
     }
 
     fn case(&self, date: &DateData, fault: &Fault, options: &Options) -> Case {
+        let next = next_fault(date, fault);
         let minutes = CaseMinutes::of(date, fault);
         let traces: Vec<&TraceFile> = date
             .traces
@@ -311,6 +362,7 @@ impl Dataset {
             services: &self.services,
             templates: &self.templates,
             min_coverage_s: options.min_minute_coverage_s,
+            until: next.map(|f| f.anchor),
         }
         .build();
         if stats.duplicate_spans > 0 || stats.duplicate_lines > 0 {
@@ -322,9 +374,23 @@ impl Dataset {
         }
         notes.extend(date_notes(date, fault, options));
         let from = fault.anchor - options.metric_before_s;
-        let mut series = date
-            .metrics
-            .window(from, fault.anchor + options.metric_after_s);
+        let mut to = fault.anchor + options.metric_after_s;
+        if let Some(next) = next.filter(|next| next.anchor < to) {
+            to = next.anchor;
+            notes.push(format!(
+                "metric window cut at the next fault {} ({} s after the anchor, not {} s)",
+                next.id,
+                next.anchor - fault.anchor,
+                options.metric_after_s
+            ));
+        }
+        if let Some(next) = next.filter(|_| stats.cut_minutes > 0) {
+            notes.push(format!(
+                "{} trace or log minutes ending at or after the next fault {} left out",
+                stats.cut_minutes, next.id
+            ));
+        }
+        let mut series = date.metrics.window(from, to);
         series.extend(stats.series);
         Case {
             id: fault.id.clone(),
@@ -342,6 +408,80 @@ impl Dataset {
             ..Case::default()
         }
     }
+}
+
+/// Cross-service calls of the fault-free reference minutes (`construct_data`), the only source
+/// of the learned edges' attributes. The fault minutes would leak labels into every case: the
+/// topology is shared, and an edge's error rate or latency over all fault windows is raised
+/// exactly where some case's root cause sits.
+#[derive(Debug, Default)]
+struct ReferenceCalls {
+    /// Caller and callee service ids → the calls.
+    edges: HashMap<(u32, u32), ReferenceEdge>,
+    /// Seconds the reference trace files cover, over all dates.
+    seconds: f64,
+}
+
+#[derive(Debug, Default)]
+struct ReferenceEdge {
+    calls: u64,
+    errors: u64,
+    latencies_ms: Vec<f64>,
+    first_ns: Option<i64>,
+    last_ns: Option<i64>,
+}
+
+impl ReferenceCalls {
+    fn record(&mut self, caller: u32, child: &Span, error: bool) {
+        let edge = self.edges.entry((caller, child.service)).or_default();
+        edge.calls += 1;
+        edge.errors += u64::from(error);
+        edge.latencies_ms.push(child.duration_ms);
+        edge.first_ns = Some(
+            edge.first_ns
+                .map_or(child.start_ns, |t| t.min(child.start_ns)),
+        );
+        edge.last_ns = Some(
+            edge.last_ns
+                .map_or(child.start_ns, |t| t.max(child.start_ns)),
+        );
+    }
+
+    /// Sets the observed attributes of `dependency` from the reference calls: calls per second
+    /// of reference time (all dates' reference minutes, whether the edge was called in them or
+    /// not), the error rate, the median latency and when the edge was first and last seen; all
+    /// `None` when no reference minute shows the edge.
+    fn describe(&self, dependency: &mut Dependency, services: &Names) {
+        let edge = services
+            .find(&dependency.caller)
+            .zip(services.find(&dependency.callee))
+            .and_then(|key| self.edges.get(&key));
+        let Some(edge) = edge.filter(|e| e.calls > 0) else {
+            dependency.call_rate = None;
+            dependency.error_rate = None;
+            dependency.latency_ms = None;
+            dependency.first_seen = None;
+            dependency.last_seen = None;
+            return;
+        };
+        let mut latencies = edge.latencies_ms.clone();
+        latencies.sort_unstable_by(f64::total_cmp);
+        let median = rootcause_models::stats::quantile(&latencies, 0.5);
+        dependency.call_rate = (self.seconds > 0.0).then(|| edge.calls as f64 / self.seconds);
+        dependency.error_rate = Some(edge.errors as f64 / edge.calls as f64);
+        dependency.latency_ms = median.is_finite().then_some(median);
+        dependency.first_seen = edge.first_ns.map(DateTime::from_timestamp_nanos);
+        dependency.last_seen = edge.last_ns.map(DateTime::from_timestamp_nanos);
+    }
+}
+
+/// The first fault of the date injected after `fault`: the end of `fault`'s data. Faults injected
+/// at the same second cannot be told apart and cut nothing.
+fn next_fault<'a>(date: &'a DateData, fault: &Fault) -> Option<&'a Fault> {
+    date.faults
+        .iter()
+        .filter(|other| other.anchor > fault.anchor)
+        .min_by_key(|other| other.anchor)
 }
 
 /// The minute files one case reads: those named for the minutes from [`FIRST_MINUTE`] to
@@ -463,12 +603,14 @@ fn minute_jobs(date: usize, dirs: &DateDirs) -> Result<Vec<Job>, LoadError> {
 fn file_notes(traces: &[&TraceFile], logs: &[&LogFile]) -> Vec<String> {
     let mut notes = Vec::new();
     for file in traces {
-        if file.malformed > 0 || file.bad_times > 0 {
+        if file.malformed > 0 || file.bad_times > 0 || file.bad_durations > 0 {
             notes.push(format!(
-                "trace {}: {} malformed rows and {} rows with an implausible start time skipped",
+                "trace {}: {} malformed rows, {} rows with an implausible start time and {} rows \
+                 with a negative or overflowing duration skipped",
                 short(&file.file.path),
                 file.malformed,
-                file.bad_times
+                file.bad_times,
+                file.bad_durations
             ));
         }
     }

@@ -21,6 +21,11 @@ impl Names {
         id
     }
 
+    /// The id of `name`, if it has one.
+    pub fn find(&self, name: &str) -> Option<u32> {
+        self.ids.get(name).copied()
+    }
+
     /// The name of an id handed out by [`Names::id`].
     pub fn name(&self, id: u32) -> &str {
         &self.names[id as usize]

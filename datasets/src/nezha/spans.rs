@@ -42,6 +42,9 @@ pub(super) struct TraceFile {
     pub malformed: usize,
     /// Rows whose start time is not on or near the file's date.
     pub bad_times: usize,
+    /// Rows whose duration is negative, or whose end minus start does not fit a 64-bit count
+    /// of nanoseconds.
+    pub bad_durations: usize,
 }
 
 impl TraceFile {
@@ -80,6 +83,7 @@ pub(super) fn read(
         names: Names::default(),
         malformed: 0,
         bad_times: 0,
+        bad_durations: 0,
     };
     let trace_column = files::optional_column(&header, "TraceID");
     let mut trace_starts: HashMap<u64, i64> = HashMap::new();
@@ -98,7 +102,7 @@ pub(super) fn read(
             continue;
         }
         match span(&record, &columns, &mut out.names) {
-            Some(span) if date.plausible(span.start_ns.div_euclid(1_000_000_000)) => {
+            Ok(span) if date.plausible(span.start_ns.div_euclid(1_000_000_000)) => {
                 let trace = trace_column
                     .and_then(|c| files::id_of(record.get(c)?))
                     .unwrap_or(span.id);
@@ -106,8 +110,9 @@ pub(super) fn read(
                 *start = (*start).min(span.start_ns);
                 out.spans.push(span);
             }
-            Some(_) => out.bad_times += 1,
-            None => out.malformed += 1,
+            Ok(_) => out.bad_times += 1,
+            Err(BadRow::Malformed) => out.malformed += 1,
+            Err(BadRow::Duration) => out.bad_durations += 1,
         }
     }
     out.extent = extent(trace_starts.values().copied());
@@ -123,23 +128,44 @@ struct Columns {
     duration: Option<usize>,
 }
 
-fn span(record: &csv::ByteRecord, columns: &Columns, names: &mut Names) -> Option<Span> {
-    let id = files::id_of(record.get(columns.span)?)?;
+/// Why a row gave no span.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BadRow {
+    /// A missing id or pod, or an unreadable number.
+    Malformed,
+    /// A negative duration, or an end minus start that overflows.
+    Duration,
+}
+
+fn span(record: &csv::ByteRecord, columns: &Columns, names: &mut Names) -> Result<Span, BadRow> {
+    let id = record
+        .get(columns.span)
+        .and_then(files::id_of)
+        .ok_or(BadRow::Malformed)?;
     let pod = files::text(record.get(columns.pod));
     if pod.is_empty() {
-        return None;
+        return Err(BadRow::Malformed);
     }
-    let start_ns = nanos(files::text(record.get(columns.start)))?;
-    let duration_ms = columns
+    let start_ns = nanos(files::text(record.get(columns.start))).ok_or(BadRow::Malformed)?;
+    let duration_ms = match columns
         .duration
         .and_then(|c| files::text(record.get(c)).parse::<f64>().ok())
-        .map(|us| us / 1e3)
-        .or_else(|| {
-            let end_ns = nanos(files::text(record.get(columns.end?)))?;
-            Some((end_ns - start_ns) as f64 / 1e6)
-        })
-        .filter(|ms| ms.is_finite() && *ms >= 0.0)?;
-    Some(Span {
+        .filter(|us| us.is_finite())
+    {
+        Some(us) => us / 1e3,
+        None => {
+            let end = columns.end.and_then(|c| nanos(files::text(record.get(c))));
+            let end_ns = end.ok_or(BadRow::Malformed)?;
+            // Both are data: a corrupt end (the year 1754, as some log times are) must not
+            // overflow.
+            let ns = end_ns.checked_sub(start_ns).ok_or(BadRow::Duration)?;
+            ns as f64 / 1e6
+        }
+    };
+    if duration_ms < 0.0 {
+        return Err(BadRow::Duration);
+    }
+    Ok(Span {
         id,
         parent: files::id_of(record.get(columns.parent).unwrap_or_default()),
         service: names.id(files::service_of_pod(pod)),
@@ -156,4 +182,53 @@ pub(super) fn nanos(text: &str) -> Option<i64> {
             .filter(|t| t.is_finite() && t.abs() < 9.2e18)
             .map(|t| t as i64)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 2023-01-29 00:00:00 UTC.
+    const DAY: i64 = 1_674_950_400;
+
+    #[test]
+    fn negative_or_overflowing_durations_are_bad_rows() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("10_00_trace.csv");
+        let start = (DAY + 10 * 3600) * 1_000_000_000;
+        let pod = "ts-a-service-5f55b6cf68-aaaaa";
+        let rows = [
+            // Sound, timed by its end alone (no `Duration`).
+            format!(
+                "t,00000000000000a1,root,{pod},op,{start},{},\n",
+                start + 2_000_000
+            ),
+            // An end in 1754: end − start overflows.
+            format!("t,00000000000000a2,root,{pod},op,{start},-6795364578871345152,\n"),
+            // An end before the start.
+            format!("t,00000000000000a3,root,{pod},op,{start},{},\n", start - 1),
+            // A negative `Duration`.
+            format!("t,00000000000000a4,root,{pod},op,{start},{start},-5\n"),
+        ];
+        let text = format!(
+            "TraceID,SpanID,ParentID,PodName,OperationName,StartTimeUnixNano,EndTimeUnixNano,\
+             Duration\n{}",
+            rows.concat()
+        );
+        std::fs::write(&path, text).expect("write trace file");
+        let date = DateDirs {
+            name: "2023-01-29".to_string(),
+            day_start: DAY,
+            faults: dir.path().to_path_buf(),
+            reference: None,
+        };
+        let file = MinuteFile {
+            minute: DAY + 10 * 3600,
+            path,
+        };
+        let trace = read(&file, false, &date).expect("reads");
+        assert_eq!(trace.spans.len(), 1);
+        assert_eq!(trace.spans[0].duration_ms, 2.0);
+        assert_eq!((trace.bad_durations, trace.malformed), (3, 0));
+    }
 }

@@ -2,16 +2,18 @@
 //! percentiles, self time, error spans; line counts by level, exceptions, templates) and per
 //! call edge (calls, callee time, network time, errors).
 //!
-//! Samples are binned by each span's or line's own time, floored to the minute, not by the file
-//! it came from: minute files overlap and are labelled by roughly their end. Only minutes the
-//! loaded files cover for at least [`Stats::min_coverage_s`] seconds are kept, and counts are
-//! per-minute rates over the covered part (`count × 60 / covered seconds`): the first and last
-//! minute of a run of files are partly covered, and a raw count there would read as a traffic
-//! collapse.
+//! Samples are binned by the minute `[m, m + 60)` holding each span's or line's own time, not by
+//! the file it came from (minute files overlap and are labelled by roughly their end), and
+//! stamped `m + 60`: a sample's time is the end of the period it covers, as for metrics, so a
+//! sample stamped before an anchor holds nothing from after it. Only minutes the loaded files
+//! cover for at least [`Stats::min_coverage_s`] seconds are kept, and counts are per-minute rates
+//! over the covered part (`count × 60 / covered seconds`): the first and last minute of a run of
+//! files are partly covered, and a raw count there would read as a traffic collapse.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use rootcause_models::case::{EdgeSeries, Family, Series, Source};
+use rootcause_models::stats::quantile;
 
 use super::logs::{LogFile, LogLine};
 use super::names::Names;
@@ -65,8 +67,12 @@ pub(super) struct CaseStats {
     pub series: Vec<Series>,
     /// Edge series, sorted by caller then callee.
     pub edges: Vec<EdgeSeries>,
-    /// Minutes the reference files cover, as `[from, to)` ranges.
+    /// The sample times of the minutes the reference files cover, as `[from, to)` ranges:
+    /// each kept reference minute `[m, m + 60)` gives `(m, m + 60]`, the times of the samples
+    /// whose period ends inside it (its own statistics' `m + 60` among them).
     pub normal_windows: Vec<(i64, i64)>,
+    /// Trace and log minutes dropped for being stamped at or after [`Stats::until`].
+    pub cut_minutes: usize,
     /// Spans dropped as duplicates.
     pub duplicate_spans: usize,
     /// Log lines dropped as duplicates.
@@ -85,6 +91,9 @@ pub(super) struct Stats<'a> {
     pub templates: &'a Names,
     /// Seconds of a minute the files must cover for the minute to be a sample.
     pub min_coverage_s: f64,
+    /// Minutes stamped at or after this time (the next fault's anchor) are left out, except the
+    /// reference minutes, which are fault-free wherever they lie.
+    pub until: Option<i64>,
 }
 
 impl Stats<'_> {
@@ -97,51 +106,62 @@ impl Stats<'_> {
             .filter(|l| l.level.is_some_and(Level::is_error))
             .filter_map(|l| l.span)
             .collect();
-        let trace_bins = Bins::new(
+        let reference_traces = Bins::new(
+            self.traces
+                .iter()
+                .filter(|f| f.reference)
+                .filter_map(|f| f.extent),
+            self.min_coverage_s,
+        );
+        let reference_logs = Bins::new(
+            self.logs
+                .iter()
+                .filter(|f| f.reference)
+                .filter_map(|f| f.extent),
+            self.min_coverage_s,
+        );
+        let mut trace_bins = Bins::new(
             self.traces.iter().filter_map(|f| f.extent),
             self.min_coverage_s,
         );
-        let log_bins = Bins::new(
+        let mut log_bins = Bins::new(
             self.logs.iter().filter_map(|f| f.extent),
             self.min_coverage_s,
         );
+        let mut cut_minutes = 0;
+        if let Some(until) = self.until {
+            cut_minutes += trace_bins.cut(until, &reference_traces.times);
+            cut_minutes += log_bins.cut(until, &reference_logs.times);
+        }
         let mut series = trace_series(&spans, &error_spans, &trace_bins, self.services);
         series.extend(log_series(&lines, &log_bins, self.services, self.templates));
         series.sort_by(|a, b| a.service.cmp(&b.service));
         CaseStats {
             series,
             edges: edge_series(&spans, &error_spans, &trace_bins, self.services),
-            normal_windows: self.normal_windows(),
+            normal_windows: normal_windows(&reference_traces.times, &reference_logs.times),
+            cut_minutes,
             duplicate_spans,
             duplicate_lines,
         }
     }
+}
 
-    /// The kept minutes of the reference files alone, joined into ranges.
-    fn normal_windows(&self) -> Vec<(i64, i64)> {
-        let traces = self
-            .traces
-            .iter()
-            .filter(|f| f.reference)
-            .filter_map(|f| f.extent);
-        let logs = self
-            .logs
-            .iter()
-            .filter(|f| f.reference)
-            .filter_map(|f| f.extent);
-        let mut minutes: Vec<i64> = Bins::new(traces, self.min_coverage_s).times;
-        minutes.extend(Bins::new(logs, self.min_coverage_s).times);
-        minutes.sort_unstable();
-        minutes.dedup();
-        let mut windows: Vec<(i64, i64)> = Vec::new();
-        for minute in minutes {
-            match windows.last_mut() {
-                Some((_, to)) if *to == minute => *to = minute + 60,
-                _ => windows.push((minute, minute + 60)),
-            }
+/// The sample times `(m, m + 60]` of the kept reference minutes `[m, m + 60)`, given by their
+/// stamps `m + 60`, joined into `[from, to)` ranges.
+fn normal_windows(traces: &[i64], logs: &[i64]) -> Vec<(i64, i64)> {
+    let mut stamps: Vec<i64> = traces.iter().chain(logs).copied().collect();
+    stamps.sort_unstable();
+    stamps.dedup();
+    let mut windows: Vec<(i64, i64)> = Vec::new();
+    for stamp in stamps {
+        let (from, to) = (stamp - 59, stamp + 1);
+        match windows.last_mut() {
+            Some((_, end)) if *end == from => *end = to,
+            _ => windows.push((from, to)),
         }
-        windows
     }
+    windows
 }
 
 /// Spans of all files, each `SpanID` once (the first seen).
@@ -174,10 +194,35 @@ fn dedup_lines<'a>(files: &[&'a LogFile]) -> (Vec<&'a LogLine>, usize) {
     (lines, duplicates)
 }
 
+/// The union of time ranges (ns), each taken to last one second past its last timestamp, with
+/// gaps of up to [`JOIN_GAP_NS`] closed; sorted.
+fn merge(extents: impl Iterator<Item = (i64, i64)>) -> Vec<(i64, i64)> {
+    let mut intervals: Vec<(i64, i64)> = extents.map(|(a, b)| (a, b + NANOS)).collect();
+    intervals.sort_unstable();
+    let mut merged: Vec<(i64, i64)> = Vec::new();
+    for (start, end) in intervals {
+        match merged.last_mut() {
+            Some((_, last_end)) if start <= *last_end + JOIN_GAP_NS => {
+                *last_end = (*last_end).max(end);
+            }
+            _ => merged.push((start, end)),
+        }
+    }
+    merged
+}
+
+/// Seconds covered by the union of some files' [`extent`]s (ns), as [`Bins`] counts them.
+pub(super) fn covered_seconds(extents: impl Iterator<Item = (i64, i64)>) -> f64 {
+    merge(extents)
+        .iter()
+        .map(|(start, end)| (end - start) as f64 / NANOS as f64)
+        .sum()
+}
+
 /// The minutes kept as samples and how much of each the files cover.
 #[derive(Debug, Default)]
 struct Bins {
-    /// Minute starts (unix seconds), increasing.
+    /// Minute ends (unix seconds), increasing: the samples' times.
     times: Vec<i64>,
     /// `60 / covered seconds` per minute: turns a count into a per-minute rate.
     scale: Vec<f64>,
@@ -187,19 +232,8 @@ impl Bins {
     /// Minutes covered at least `min_coverage_s` by the union of the files' [`extent`]s (ns),
     /// each taken to last one second past its last timestamp.
     fn new(extents: impl Iterator<Item = (i64, i64)>, min_coverage_s: f64) -> Bins {
-        let mut intervals: Vec<(i64, i64)> = extents.map(|(a, b)| (a, b + NANOS)).collect();
-        intervals.sort_unstable();
-        let mut merged: Vec<(i64, i64)> = Vec::new();
-        for (start, end) in intervals {
-            match merged.last_mut() {
-                Some((_, last_end)) if start <= *last_end + JOIN_GAP_NS => {
-                    *last_end = (*last_end).max(end);
-                }
-                _ => merged.push((start, end)),
-            }
-        }
         let mut covered: BTreeMap<i64, i64> = BTreeMap::new();
-        for (start, end) in merged {
+        for (start, end) in merge(extents) {
             let mut minute = start.div_euclid(60 * NANOS) * 60 * NANOS;
             while minute < end {
                 let overlap = end.min(minute + 60 * NANOS) - start.max(minute);
@@ -211,7 +245,7 @@ impl Bins {
         for (minute, ns) in covered {
             let seconds = (ns as f64 / NANOS as f64).min(60.0);
             if seconds >= min_coverage_s && seconds > 0.0 {
-                bins.times.push(minute);
+                bins.times.push(minute + 60);
                 bins.scale.push(60.0 / seconds);
             }
         }
@@ -221,8 +255,23 @@ impl Bins {
     /// The index of the kept minute holding `ns`, if it was kept.
     fn of(&self, ns: i64) -> Option<usize> {
         self.times
-            .binary_search(&(ns.div_euclid(60 * NANOS) * 60))
+            .binary_search(&(ns.div_euclid(60 * NANOS) * 60 + 60))
             .ok()
+    }
+
+    /// Drops the minutes stamped at or after `until`, except those in `keep` (sorted); returns
+    /// how many were dropped.
+    fn cut(&mut self, until: i64, keep: &[i64]) -> usize {
+        let before = self.times.len();
+        let kept: Vec<(i64, f64)> = self
+            .times
+            .iter()
+            .zip(&self.scale)
+            .filter(|(t, _)| **t < until || keep.binary_search(t).is_ok())
+            .map(|(&t, &s)| (t, s))
+            .collect();
+        (self.times, self.scale) = kept.into_iter().unzip();
+        before - self.times.len()
     }
 
     fn len(&self) -> usize {
@@ -471,30 +520,9 @@ fn mean(sum: f64, count: f64) -> f64 {
     if count > 0.0 { sum / count } else { f64::NAN }
 }
 
-/// The `q` quantile of sorted values, interpolated between ranks; `NaN` for none.
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    match sorted.len() {
-        0 => f64::NAN,
-        n => {
-            let rank = q * (n - 1) as f64;
-            let (low, high) = (rank.floor() as usize, rank.ceil() as usize);
-            sorted[low] + (sorted[high] - sorted[low]) * (rank - low as f64)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quantiles_interpolate_between_ranks() {
-        let values = [1.0, 2.0, 3.0, 4.0, 5.0];
-        assert_eq!(quantile(&values, 0.5), 3.0);
-        assert!((quantile(&values, 0.9) - 4.6).abs() < 1e-12);
-        assert_eq!(quantile(&[7.0], 0.99), 7.0);
-        assert!(quantile(&[], 0.5).is_nan());
-    }
 
     #[test]
     fn extents_trim_sparse_tails_but_not_quiet_middles() {
@@ -521,7 +549,11 @@ mod tests {
             (minute + 71 * NANOS, minute + 119 * NANOS),
         ];
         let bins = Bins::new(extents.into_iter(), 30.0);
-        assert_eq!(bins.times, vec![minute / NANOS, minute / NANOS + 60]);
+        // Stamped at the minutes' ends.
+        assert_eq!(bins.times, vec![minute / NANOS + 60, minute / NANOS + 120]);
+        assert_eq!(bins.of(minute + 10 * NANOS), Some(0));
+        assert_eq!(bins.of(minute + 60 * NANOS), Some(1));
+        assert_eq!(bins.of(minute + 120 * NANOS), None);
         assert!((bins.scale[0] - 60.0 / 50.0).abs() < 1e-9);
         assert!(
             (bins.scale[1] - 1.0).abs() < 1e-9,

@@ -147,6 +147,15 @@ fn fixture() -> tempfile::TempDir {
     let mut t05 = String::from(TRACE_HEADER);
     t05 += &span("t5", "00000000000000c1", "root", POD_C, ns(10, 4, 10, 0), 7);
     t05 += &span("t6", "00000000000000c2", "root", POD_C, ns(10, 4, 50, 0), 7);
+    // A call seen in no reference minute.
+    t05 += &span(
+        "t6",
+        "00000000000000d2",
+        "00000000000000c2",
+        POD_D,
+        ns(10, 4, 50, 1),
+        3,
+    );
     write_gz(&day.join("trace/10_05_trace.csv.gz"), &t05);
 
     let mut l02 = String::from(LOG_HEADER);
@@ -331,7 +340,8 @@ fn nezha_metrics_average_pods_window_the_anchor_and_blank_idle_latency() {
         !cpu.times.contains(&at(9, 0, 9)),
         "samples before anchor − 1800 s are left out"
     );
-    assert_eq!(cpu.times.len(), 8);
+    // 10:00:09 to 10:05:09: the window ends at the next fault (10:05:30), not at 10:12:30.
+    assert_eq!(cpu.times.len(), 6);
     let latency = series(
         case,
         "ts-b-service",
@@ -366,26 +376,26 @@ fn nezha_span_statistics_deduplicate_and_bin_by_start_time() {
     let case = &cases[0];
     let count = series(case, "ts-a-service", Source::Trace, "span_count");
     assert_eq!(count.family, Family::Traffic);
-    // Reference minute 09:49, then 10:01 and 10:02.
-    assert_eq!(count.times, [at(9, 49, 0), at(10, 1, 0), at(10, 2, 0)]);
-    assert!(close(value_at(count, at(10, 1, 0)), 2.0), "A2 counted once");
-    assert!(close(value_at(count, at(10, 2, 0)), 3.0));
+    // Reference minute 09:49, then 10:01 and 10:02, each stamped at its end.
+    assert_eq!(count.times, [at(9, 50, 0), at(10, 2, 0), at(10, 3, 0)]);
+    assert!(close(value_at(count, at(10, 2, 0)), 2.0), "A2 counted once");
+    assert!(close(value_at(count, at(10, 3, 0)), 3.0));
     let self_ms = series(case, "ts-a-service", Source::Trace, "self_ms_mean");
-    assert!(close(value_at(self_ms, at(10, 1, 0)), (40.0 + 10.0) / 2.0));
+    assert!(close(value_at(self_ms, at(10, 2, 0)), (40.0 + 10.0) / 2.0));
     assert!(close(
-        value_at(self_ms, at(10, 2, 0)),
+        value_at(self_ms, at(10, 3, 0)),
         (20.0 + 10.0 + 5.0) / 3.0
     ));
     let p50 = series(case, "ts-b-service", Source::Trace, "duration_p50_ms");
     assert_eq!(p50.family, Family::Latency);
-    assert!(close(value_at(p50, at(10, 1, 0)), 60.0));
+    assert!(close(value_at(p50, at(10, 2, 0)), 60.0));
     let errors = series(case, "ts-b-service", Source::Trace, "error_spans");
     assert_eq!(errors.family, Family::Errors);
     assert!(
-        close(value_at(errors, at(10, 1, 0)), 1.0),
+        close(value_at(errors, at(10, 2, 0)), 1.0),
         "B1 has an ERROR line"
     );
-    assert!(close(value_at(errors, at(10, 2, 0)), 0.0));
+    assert!(close(value_at(errors, at(10, 3, 0)), 0.0));
     assert!(
         case.series_of("ts-c-service")
             .all(|s| s.source == Source::Metric),
@@ -405,15 +415,15 @@ fn nezha_edges_measure_calls_network_time_and_errors() {
     let (_dir, cases) = load_fixture();
     let case = &cases[0];
     let network = edge(case, "ts-a-service", "ts-b-service", "network_ms");
-    assert!(close(value_at_edge(network, at(9, 49, 0)), 5.0));
-    assert!(close(value_at_edge(network, at(10, 1, 0)), 40.0));
-    assert!(close(value_at_edge(network, at(10, 2, 0)), 30.0));
+    assert!(close(value_at_edge(network, at(9, 50, 0)), 5.0));
+    assert!(close(value_at_edge(network, at(10, 2, 0)), 40.0));
+    assert!(close(value_at_edge(network, at(10, 3, 0)), 30.0));
     let calls = edge(case, "ts-a-service", "ts-b-service", "calls");
-    assert!(close(value_at_edge(calls, at(10, 1, 0)), 1.0));
+    assert!(close(value_at_edge(calls, at(10, 2, 0)), 1.0));
     let callee = edge(case, "ts-a-service", "ts-b-service", "callee_ms");
-    assert!(close(value_at_edge(callee, at(10, 2, 0)), 20.0));
+    assert!(close(value_at_edge(callee, at(10, 3, 0)), 20.0));
     let errors = edge(case, "ts-a-service", "ts-b-service", "errors");
-    assert!(close(value_at_edge(errors, at(10, 1, 0)), 1.0));
+    assert!(close(value_at_edge(errors, at(10, 2, 0)), 1.0));
     assert!(
         !case.edges.iter().any(|e| e.caller == e.callee),
         "A3 → A4 stays inside one service"
@@ -440,32 +450,32 @@ fn nezha_log_statistics_count_levels_exceptions_and_templates() {
         "template:INFO x.y.AController#12",
     );
     assert_eq!(template.family, Family::Template);
-    assert!(close(value_at(template, at(9, 49, 0)), 2.0));
+    assert!(close(value_at(template, at(9, 50, 0)), 2.0));
     assert!(
-        close(value_at(template, at(10, 1, 0)), 2.0),
+        close(value_at(template, at(10, 2, 0)), 2.0),
         "the repeated row counts once"
     );
-    assert!(close(value_at(template, at(10, 2, 0)), 1.0));
+    assert!(close(value_at(template, at(10, 3, 0)), 1.0));
     let plain = series(
         case,
         "ts-a-service",
         Source::Log,
         "template:INFO plain message without location <*>",
     );
-    assert!(close(value_at(plain, at(10, 2, 0)), 1.0));
-    assert!(close(value_at(plain, at(10, 1, 0)), 0.0));
+    assert!(close(value_at(plain, at(10, 3, 0)), 1.0));
+    assert!(close(value_at(plain, at(10, 2, 0)), 0.0));
     let error = series(case, "ts-b-service", Source::Log, "log_error");
-    assert!(close(value_at(error, at(10, 1, 0)), 1.0));
+    assert!(close(value_at(error, at(10, 2, 0)), 1.0));
     let warn = series(case, "ts-b-service", Source::Log, "log_warn");
     assert!(
-        close(value_at(warn, at(10, 1, 0)), 1.0),
+        close(value_at(warn, at(10, 2, 0)), 1.0),
         "the 1754 row is timed by its Timestamp"
     );
     let exception = series(case, "ts-b-service", Source::Log, "log_exception");
-    assert!(close(value_at(exception, at(10, 1, 0)), 1.0));
+    assert!(close(value_at(exception, at(10, 2, 0)), 1.0));
     let lines = series(case, "ts-b-service", Source::Log, "log_lines");
     assert!(
-        close(value_at(lines, at(10, 1, 0)), 2.0),
+        close(value_at(lines, at(10, 2, 0)), 2.0),
         "bad rows are not counted"
     );
 }
@@ -498,11 +508,104 @@ fn nezha_notes_report_bad_rows_duplicates_and_missing_minutes() {
 }
 
 #[test]
-fn nezha_reference_minute_is_the_normal_window() {
+fn nezha_statistics_are_stamped_at_the_end_of_their_minute() {
+    let (_dir, cases) = load_fixture();
+    let case = &cases[0];
+    let anchor = case.anchor; // 10:02:30
+    let count = series(case, "ts-b-service", Source::Trace, "span_count");
+    let lines = series(case, "ts-b-service", Source::Log, "log_lines");
+    let calls = edge(case, "ts-a-service", "ts-b-service", "calls");
+    for times in [&count.times, &lines.times, &calls.times] {
+        // The minute before the anchor's ends at 10:02, before the anchor; the anchor's own
+        // minute ends at 10:03, after it.
+        assert!(times.contains(&at(10, 2, 0)) && !times.contains(&at(10, 1, 0)));
+        let before: Vec<i64> = times.iter().copied().filter(|&t| t < anchor).collect();
+        assert_eq!(before, [at(9, 50, 0), at(10, 2, 0)]);
+    }
+    // B1 (10:01:00) is in the last sample before the anchor; B3 (10:02:00) after it.
+    assert!(close(value_at(count, at(10, 2, 0)), 1.0));
+    assert!(close(value_at(count, at(10, 3, 0)), 1.0));
+}
+
+#[test]
+fn nezha_normal_windows_hold_the_reference_minutes_sample_times() {
     let (_dir, cases) = load_fixture();
     for case in &cases {
-        assert_eq!(case.normal_windows, [(at(9, 49, 0), at(9, 50, 0))]);
+        // The reference minute 09:49 gives the sample times (09:49:00, 09:50:00].
+        assert_eq!(case.normal_windows, [(at(9, 49, 1), at(9, 50, 1))]);
+        let count = series(case, "ts-a-service", Source::Trace, "span_count");
+        let (from, to) = case.normal_windows[0];
+        assert_eq!(count.window(from, to), [2.0]);
     }
+}
+
+#[test]
+fn nezha_case_data_ends_before_the_next_fault() {
+    let dir = fixture();
+    let day = dir.path().join("rca_data/2023-01-29");
+    // The second fault moved to 10:04:00, a minute boundary.
+    write(
+        &day.join("2023-01-29-fault_list.json"),
+        &format!(
+            r#"{{"10": [
+                {{"inject_time": "2023-01-29 10:02:30", "inject_pod": "{POD_B}", "inject_type": "network_delay"}},
+                {{"inject_time": "2023-01-29 10:04:00", "inject_pod": "{POD_A1}", "inject_type": "cpu_contention"}}
+            ]}}"#
+        ),
+    );
+    // The first fault's last file runs 41 s into minute 10:03, which ends at the next anchor.
+    let trace = day.join("trace/10_03_trace.csv");
+    let mut text = std::fs::read_to_string(&trace).expect("fixture trace");
+    for (i, second) in [0, 10, 20, 30, 40].into_iter().enumerate() {
+        let id = format!("00000000000000f{i}");
+        text += &span(
+            &format!("t9{i}"),
+            &id,
+            "root",
+            POD_A1,
+            ns(10, 3, second, 0),
+            1,
+        );
+    }
+    write(&trace, &text);
+    let cases = load(dir.path(), &Options::default()).expect("fixture loads");
+    let (first, second) = (&cases[0], &cases[1]);
+    let next = second.anchor;
+    for s in first.series.iter() {
+        let own = s.times.iter().filter(|&&t| t >= first.anchor - 1800);
+        assert!(own.clone().all(|&t| t < next), "{} {:?}", s.name, s.times);
+    }
+    assert!(
+        first
+            .edges
+            .iter()
+            .all(|e| e.times.iter().all(|&t| t < next))
+    );
+    let cpu = series(first, "ts-a-service", Source::Metric, "CpuUsageRate(%)");
+    assert_eq!(cpu.times.last(), Some(&at(10, 3, 9)));
+    let count = series(first, "ts-a-service", Source::Trace, "span_count");
+    assert_eq!(count.times, [at(9, 50, 0), at(10, 2, 0), at(10, 3, 0)]);
+    let has = |case: &Case, needle: &str| case.notes.iter().any(|n| n.contains(needle));
+    assert!(
+        has(
+            first,
+            "metric window cut at the next fault 2023-01-29#01 (90 s"
+        ),
+        "{:?}",
+        first.notes
+    );
+    assert!(
+        has(
+            first,
+            "1 trace or log minutes ending at or after the next fault"
+        ),
+        "{:?}",
+        first.notes
+    );
+    // The last fault runs its full 10 minutes, up to the end of the metric files.
+    assert!(!has(second, "cut"), "{:?}", second.notes);
+    let cpu = series(second, "ts-a-service", Source::Metric, "CpuUsageRate(%)");
+    assert_eq!(cpu.times.last(), Some(&at(10, 7, 9)));
 }
 
 #[test]
@@ -527,13 +630,54 @@ fn nezha_topology_is_learned_from_all_spans_and_lists_every_candidate() {
         .dependencies()
         .map(|d| (d.caller.as_str(), d.callee.as_str()))
         .collect();
-    assert_eq!(edges, [("ts-a-service", "ts-b-service")]);
+    assert_eq!(
+        edges,
+        [
+            ("ts-a-service", "ts-b-service"),
+            ("ts-c-service", "ts-d-service")
+        ]
+    );
     let document = learn_topology(dir.path()).expect("learns");
     assert_eq!(document.services.len(), 4);
-    assert_eq!(document.dependencies.len(), 1);
-    let learned = &document.dependencies[0];
-    // Three calls (one in the reference minute), one with an ERROR line.
-    assert!(close(learned.error_rate.unwrap_or(f64::NAN), 1.0 / 3.0));
+    assert_eq!(document.dependencies.len(), 2);
+}
+
+#[test]
+fn nezha_topology_attributes_come_from_the_reference_minutes_alone() {
+    let dir = fixture();
+    let document = learn_topology(dir.path()).expect("learns");
+    // a → b: three calls, one (B1, in a fault minute) with an ERROR line; the reference minute
+    // holds one sound call of 25 ms in 60 s of traces.
+    let ab = &document.dependencies[0];
+    assert_eq!(
+        (ab.caller.as_str(), ab.callee.as_str()),
+        ("ts-a-service", "ts-b-service")
+    );
+    assert_eq!(
+        ab.error_rate,
+        Some(0.0),
+        "the fault minutes' error is not seen"
+    );
+    assert!(close(ab.latency_ms.unwrap_or(f64::NAN), 25.0));
+    assert!(close(ab.call_rate.unwrap_or(f64::NAN), 1.0 / 60.0));
+    let first = ab.first_seen.expect("seen in the reference minute");
+    assert_eq!(first.timestamp_nanos_opt(), Some(ns(9, 49, 0, 1)));
+    // c → d only ever ran in a fault minute: an edge without attributes.
+    let cd = &document.dependencies[1];
+    assert_eq!(
+        (cd.caller.as_str(), cd.callee.as_str()),
+        ("ts-c-service", "ts-d-service")
+    );
+    assert_eq!(
+        (
+            cd.call_rate,
+            cd.error_rate,
+            cd.latency_ms,
+            cd.first_seen,
+            cd.last_seen
+        ),
+        (None, None, None, None, None)
+    );
 }
 
 #[test]
@@ -663,6 +807,57 @@ fn nezha_real_dataset_loads_all_45_labelled_cases() {
     );
     assert_eq!(cases[0].anchor, 1_674_981_784, "2023-01-29 08:43:04 UTC");
     assert!(cases[0].candidates.len() >= 40);
+    // Outside the reference minutes, no sample ends at or after the next fault of the date.
+    for (case, next) in cases.iter().zip(next_anchors(&cases)) {
+        let Some(next) = next else { continue };
+        let normal = |t: i64| {
+            case.normal_windows
+                .iter()
+                .any(|&(a, b)| (a..b).contains(&t))
+        };
+        let times = case
+            .series
+            .iter()
+            .map(|s| (&s.name, &s.times))
+            .chain(case.edges.iter().map(|e| (&e.name, &e.times)));
+        for (name, times) in times {
+            assert!(
+                times.iter().all(|&t| t < next || normal(t)),
+                "{} {name} runs past the next fault",
+                case.id
+            );
+        }
+    }
+    assert!(cut_cases(&cases) > 0);
+    let topology = cases[0].topology.as_ref().expect("topology");
+    assert!(
+        topology.dependencies().any(|d| d.error_rate.is_some())
+            && topology.dependencies().any(|d| d.error_rate.is_none()),
+        "attributes on the edges the reference minutes show, and only on them"
+    );
+}
+
+/// The anchor of the next fault on the same date, per case.
+fn next_anchors(cases: &[Case]) -> Vec<Option<i64>> {
+    let date = |c: &Case| c.id.split('#').next().unwrap_or_default().to_string();
+    cases
+        .iter()
+        .map(|case| {
+            cases
+                .iter()
+                .filter(|c| date(c) == date(case) && c.anchor > case.anchor)
+                .map(|c| c.anchor)
+                .min()
+        })
+        .collect()
+}
+
+/// How many cases had their metric window cut at the next fault.
+fn cut_cases(cases: &[Case]) -> usize {
+    cases
+        .iter()
+        .filter(|c| c.notes.iter().any(|n| n.starts_with("metric window cut")))
+        .count()
 }
 
 /// Release-build timing of a full load: `cargo test --release -p rootcause-datasets
@@ -702,11 +897,27 @@ fn nezha_real_dataset_load_time() {
         per(&|c| c.edges.len()),
         per(&|c| c.notes.len()),
     );
+    eprintln!(
+        "metric window cut at the next fault in {} of {} cases, trace or log minutes in {}",
+        cut_cases(&cases),
+        cases.len(),
+        cases
+            .iter()
+            .filter(|c| c
+                .notes
+                .iter()
+                .any(|n| n.contains("trace or log minutes ending")))
+            .count()
+    );
     let topology = cases[0].topology.as_ref().expect("topology");
     eprintln!(
-        "topology: {} services, {} edges",
+        "topology: {} services, {} edges, {} with reference attributes",
         topology.service_count(),
-        topology.dependency_count()
+        topology.dependency_count(),
+        topology
+            .dependencies()
+            .filter(|d| d.error_rate.is_some())
+            .count()
     );
     for case in cases.iter().take(3) {
         eprintln!("{} notes: {:?}", case.id, case.notes);

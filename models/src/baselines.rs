@@ -1,14 +1,17 @@
-//! Reference rankers from the literature, for the evaluation table: N-Sigma and BARO, as RCAEval
-//! (Pham et al., WWW 2025) implements them for its benchmark.
+//! Reference rankers from the literature, for the evaluation table: N-Sigma and BARO, computed
+//! the way RCAEval (Pham et al., WWW 2025) computes them for its benchmark.
 //!
 //! Both score every series of a case by how far its samples after the anchor rise above the
 //! samples before it, and give a service the maximum over its series:
 //! - **N-Sigma**: z = (x − mean) / standard deviation of the normal samples;
 //! - **BARO** (Pham et al., FSE 2024), robust: z = (x − median) / interquartile range.
 //!
-//! As in RCAEval: missing samples are filled forward, then with 0; a zero spread counts as 1
-//! (scikit-learn's scalers do the same); the score is the signed maximum, so only rises count.
-//! A candidate without any series scores `NaN` and ranks last.
+//! As in RCAEval: missing samples are filled forward, then with 0; a series constant before the
+//! anchor or constant after it is left out (RCAEval drops such columns before scaling); a zero
+//! spread otherwise counts as 1 (scikit-learn's scalers do the same); the score is the signed
+//! maximum, so only rises count. A candidate without any scored series scores `NaN` and ranks
+//! last. Ties are left as they are; the evaluation counts them against the true cause, where
+//! RCAEval keeps them in column order.
 
 use std::collections::HashMap;
 
@@ -73,12 +76,13 @@ fn rank_by_max_score(case: &Case, scale: Scale) -> Ranking {
 }
 
 /// The largest score of the samples at or after `anchor`, against the samples before it;
-/// `None` when either side is empty.
+/// `None` when either side is empty or constant.
 fn series_score(series: &Series, anchor: i64, scale: Scale) -> Option<f64> {
     let filled = fill_forward_then_zero(&series.values);
     let split = series.times.partition_point(|&t| t < anchor);
     let (normal, abnormal) = filled.split_at(split);
-    if normal.is_empty() || abnormal.is_empty() {
+    let constant = |values: &[f64]| values.iter().all(|v| *v == values[0]);
+    if normal.is_empty() || abnormal.is_empty() || constant(normal) || constant(abnormal) {
         return None;
     }
     let (centre, spread) = match scale {
@@ -176,6 +180,22 @@ mod tests {
         ]);
         assert_eq!(Baro.rank(&case).names()[0], "a");
         assert_eq!(NSigma.rank(&case).names()[0], "b");
+    }
+
+    #[test]
+    fn series_constant_on_either_side_of_the_anchor_are_left_out() {
+        // Flat at 0 before the fault: without the rule its raw value would be its score.
+        let case = case(vec![
+            series("a", &[0.0, 0.0, 0.0, 0.0, 0.0, 500.0, 400.0]),
+            series("b", &[1.0, 1.1, 0.9, 1.0, 1.05, 1.3, 1.2]),
+            // Flat after the anchor.
+            series("silent", &[1.0, 1.1, 0.9, 1.0, 1.05, 9.0, 9.0]),
+        ]);
+        for ranker in [&NSigma as &dyn Ranker, &Baro] {
+            let ranking = ranker.rank(&case);
+            assert_eq!(ranking.names()[0], "b", "{}", ranker.name());
+            assert!(ranking.services()[1].score.is_nan());
+        }
     }
 
     #[test]

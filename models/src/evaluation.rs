@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::case::Case;
+use crate::case::Label;
 use crate::metrics::{Accuracy, Figures, Scored, pessimistic_rank};
 use crate::ranker::Ranking;
 
@@ -25,6 +25,9 @@ pub struct CaseOutcome {
     pub rank: Option<usize>,
     /// How many candidates were ranked.
     pub candidates: usize,
+    /// Whether the root cause was among the case's candidates at all. When it was not (the data
+    /// never showed it), the case is a miss for a random guess too.
+    pub truth_is_candidate: bool,
     /// The ranked services, most likely first.
     pub ranking: Vec<String>,
     /// Seconds spent ranking this case.
@@ -32,9 +35,15 @@ pub struct CaseOutcome {
 }
 
 impl CaseOutcome {
-    /// Scores `ranking` against the label of `case`; `None` for an unlabelled case.
-    pub fn new(case: &Case, ranking: &Ranking, seconds: f64) -> Option<CaseOutcome> {
-        let label = case.label.as_ref()?;
+    /// Scores `ranking` of the case `case_id`, whose candidates were `candidates`, against its
+    /// `label`. The label is passed apart from the case on purpose: rankers never see it.
+    pub fn new(
+        case_id: &str,
+        label: &Label,
+        candidates: &[String],
+        ranking: &Ranking,
+        seconds: f64,
+    ) -> CaseOutcome {
         let scored: Vec<Scored<'_>> = ranking
             .services()
             .iter()
@@ -43,16 +52,18 @@ impl CaseOutcome {
                 score: r.score,
             })
             .collect();
-        Some(CaseOutcome {
-            case: case.id.clone(),
+        let rank = pessimistic_rank(&scored, &label.root_cause);
+        CaseOutcome {
+            case: case_id.to_string(),
             fault_type: label.fault_type.clone(),
             root_cause: label.root_cause.clone(),
-            rank: pessimistic_rank(&scored, &label.root_cause),
+            rank,
             // Chance is over what had to be ranked, even if a ranker left some out.
-            candidates: case.candidates.len().max(scored.len()),
+            candidates: candidates.len().max(scored.len()),
+            truth_is_candidate: rank.is_some() || candidates.contains(&label.root_cause),
             ranking: ranking.names(),
             seconds,
-        })
+        }
     }
 }
 
@@ -81,6 +92,9 @@ pub struct Report {
     pub chance: Figures,
     /// Per labelled fault type, sorted by name.
     pub by_fault_type: BTreeMap<String, GroupFigures>,
+    /// Cases whose root cause was among their candidates (the rest are misses for every ranker
+    /// and for chance).
+    pub truth_among_candidates: usize,
     /// Mean seconds spent ranking one case (loading excluded).
     pub seconds_per_case: f64,
 }
@@ -91,7 +105,11 @@ impl Report {
         let group = |outcomes: &mut dyn Iterator<Item = &CaseOutcome>| {
             let mut accuracy = Accuracy::new();
             for outcome in outcomes {
-                accuracy.add(outcome.rank, outcome.candidates);
+                if outcome.truth_is_candidate {
+                    accuracy.add(outcome.rank, outcome.candidates);
+                } else {
+                    accuracy.add_absent();
+                }
             }
             GroupFigures {
                 cases: accuracy.cases(),
@@ -117,6 +135,7 @@ impl Report {
             overall: all.overall,
             chance: all.chance,
             by_fault_type,
+            truth_among_candidates: outcomes.iter().filter(|o| o.truth_is_candidate).count(),
             seconds_per_case: if outcomes.is_empty() {
                 0.0
             } else {
@@ -180,49 +199,42 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::case::Label;
 
-    fn case(id: &str, truth: &str, fault: &str) -> Case {
-        Case {
-            id: id.into(),
-            candidates: vec!["a".into(), "b".into(), "c".into(), "d".into()],
-            label: Some(Label {
-                root_cause: truth.into(),
-                fault_type: fault.into(),
-                action: None,
-            }),
-            ..Case::default()
-        }
-    }
+    const CANDIDATES: [&str; 4] = ["a", "b", "c", "d"];
 
-    fn ranking(scores: &[(&str, f64)]) -> Ranking {
-        Ranking::from_scores(scores.iter().map(|(s, v)| (s.to_string(), *v)))
+    fn outcome(truth: &str, fault: &str, scores: &[(&str, f64)], seconds: f64) -> CaseOutcome {
+        let label = Label {
+            root_cause: truth.into(),
+            fault_type: fault.into(),
+            action: None,
+        };
+        let candidates: Vec<String> = CANDIDATES.iter().map(|c| c.to_string()).collect();
+        let ranking = Ranking::from_scores(scores.iter().map(|(s, v)| (s.to_string(), *v)));
+        CaseOutcome::new("case", &label, &candidates, &ranking, seconds)
     }
 
     #[test]
     fn report_counts_ranks_per_fault_type_with_chance_and_pessimistic_ties() {
         let outcomes = [
-            CaseOutcome::new(
-                &case("1", "a", "cpu"),
-                &ranking(&[("a", 3.0), ("b", 2.0), ("c", 1.0), ("d", 0.0)]),
+            outcome(
+                "a",
+                "cpu",
+                &[("a", 3.0), ("b", 2.0), ("c", 1.0), ("d", 0.0)],
                 0.5,
             ),
             // Tied with b: counted as rank 2, not 1.
-            CaseOutcome::new(
-                &case("2", "a", "cpu"),
-                &ranking(&[("a", 3.0), ("b", 3.0), ("c", 1.0), ("d", 0.0)]),
+            outcome(
+                "a",
+                "cpu",
+                &[("a", 3.0), ("b", 3.0), ("c", 1.0), ("d", 0.0)],
                 1.5,
             ),
-            // Not ranked at all: a miss at every k.
-            CaseOutcome::new(
-                &case("3", "d", "delay"),
-                &ranking(&[("a", 3.0), ("b", 2.0), ("c", 1.0)]),
-                1.0,
-            ),
-        ]
-        .map(Option::unwrap);
+            // A candidate the ranker left out: a miss at every k, while chance still counts it.
+            outcome("d", "delay", &[("a", 3.0), ("b", 2.0), ("c", 1.0)], 1.0),
+        ];
         assert_eq!(outcomes[1].rank, Some(2));
         assert_eq!(outcomes[2].rank, None);
+        assert!(outcomes[2].truth_is_candidate);
         let report = Report::new("test", &outcomes);
         assert_eq!(report.cases, 3);
         assert!((report.overall.ac1 - 1.0 / 3.0).abs() < 1e-12);
@@ -250,9 +262,14 @@ mod tests {
     }
 
     #[test]
-    fn unlabelled_cases_are_not_scored() {
-        let mut unlabelled = case("x", "a", "cpu");
-        unlabelled.label = None;
-        assert!(CaseOutcome::new(&unlabelled, &ranking(&[("a", 1.0)]), 0.0).is_none());
+    fn a_root_cause_missing_from_the_candidates_is_a_miss_for_chance_too() {
+        let present = outcome("a", "cpu", &[("a", 1.0), ("b", 0.0)], 0.0);
+        let absent = outcome("z", "cpu", &[("a", 1.0), ("b", 0.0)], 0.0);
+        assert!(!absent.truth_is_candidate);
+        let report = Report::new("test", &[present, absent]);
+        assert_eq!(report.truth_among_candidates, 1);
+        assert_eq!(report.overall.ac1, 0.5);
+        // Only the first case could be hit by chance: (1/4 + 0) / 2.
+        assert!((report.chance.ac1 - 0.125).abs() < 1e-12);
     }
 }

@@ -66,10 +66,19 @@ impl Accuracy {
         Accuracy::default()
     }
 
-    /// Adds one case: where the true cause was ranked and how many candidates there were.
+    /// Adds one case whose true cause is among its `candidates`: where it was ranked (`None`: the
+    /// ranker left it out, a miss).
     pub fn add(&mut self, rank: Option<usize>, candidates: usize) {
         self.ranks.push(rank);
         self.candidates.push(candidates);
+    }
+
+    /// Adds one case whose true cause is not among its candidates at all (the data never showed
+    /// it): a miss for the ranker and for a random guess alike.
+    pub fn add_absent(&mut self) {
+        self.ranks.push(None);
+        // No candidate can be right: chance of a hit is 0.
+        self.candidates.push(0);
     }
 
     /// Number of cases.
@@ -182,6 +191,17 @@ mod tests {
         assert!((chance.ac5 - 0.5).abs() < 1e-12);
         assert!((chance.avg5 - 0.3).abs() < 1e-12);
         assert_eq!(Accuracy::new().figures().ac1, 0.0);
+    }
+
+    #[test]
+    fn a_truth_absent_from_the_candidates_is_a_miss_for_chance_too() {
+        let mut accuracy = Accuracy::new();
+        accuracy.add(Some(1), 4);
+        accuracy.add_absent();
+        assert_eq!(accuracy.cases(), 2);
+        assert_eq!(accuracy.ac(1), 0.5);
+        assert!((accuracy.chance_ac(1) - 0.125).abs() < 1e-12);
+        assert!((accuracy.chance_ac(5) - 0.5).abs() < 1e-12);
     }
 
     #[test]

@@ -18,7 +18,9 @@ pub fn by_name(name: &str) -> Option<Box<dyn Ranker>> {
 /// Orders a case's candidate services by how likely each is the root cause.
 ///
 /// Implementations are pure (the same case gives the same ranking) and score every candidate:
-/// a candidate left out counts as a miss, never as a tie.
+/// a candidate left out counts as a miss, never as a tie. During evaluation a ranker gets the
+/// case without its label, notes or original id (which can name the root cause, as RCAEval's
+/// `<service>_<fault>` folders do).
 pub trait Ranker: Send + Sync {
     /// Short name used on the command line and in reports (`nsigma`, `baro`, ...).
     fn name(&self) -> &str;

@@ -84,6 +84,15 @@ fn simulate_is_deterministic_by_seed_and_eval_scores_its_cases() {
             "{report}"
         );
     }
+    // The simulated root's own metrics move first and most: even a metric-only reference
+    // method must be far above a random guess, or the simulator or the evaluation is broken.
+    let (ac1, chance1) = (
+        report["overall"]["ac1"].as_f64().unwrap(),
+        report["chance"]["ac1"].as_f64().unwrap(),
+    );
+    assert!(ac1 > 3.0 * chance1 && ac1 >= 0.4, "{report}");
+    let among = report["truth_among_candidates"].as_u64().unwrap();
+    assert!((24..=30).contains(&among), "{report}");
     assert!(
         report["by_fault_type"].as_object().unwrap().len() >= 3,
         "{report}"

@@ -138,6 +138,15 @@ fn load(format: FormatArg, path: &Path) -> anyhow::Result<(Vec<Case>, Duration)>
     Ok((cases, elapsed))
 }
 
+/// How many data notes the loader left on the cases, with the first as an example.
+fn notes_summary(cases: &[Case]) -> Option<String> {
+    let count: usize = cases.iter().map(|c| c.notes.len()).sum();
+    let first = cases
+        .iter()
+        .find_map(|c| c.notes.first().map(|n| format!("{}: {n}", c.id)))?;
+    Some(format!("{count} data notes while loading, e.g. {first}"))
+}
+
 fn progress_bar(len: usize, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len as u64);
     bar.set_style(
@@ -159,6 +168,8 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
         )
     })?;
     let (cases, load_time) = load(args.format, &args.path)?;
+    let loaded = cases.len();
+    let notes = notes_summary(&cases);
     let mut predictions = match &args.predictions {
         Some(file) => Some(std::io::BufWriter::new(
             std::fs::File::create(file)
@@ -166,20 +177,33 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
         )),
         None => None,
     };
-    let bar = progress_bar(cases.len(), &format!("ranking with {}", ranker.name()));
-    let mut outcomes = Vec::with_capacity(cases.len());
-    for case in &cases {
+    let bar = progress_bar(loaded, &format!("ranking with {}", ranker.name()));
+    let mut outcomes = Vec::with_capacity(loaded);
+    for (index, mut case) in cases.into_iter().enumerate() {
+        // The ranker sees neither the label nor anything that may name it: the original id
+        // (RCAEval's folders are `<service>_<fault>`) and the loader's notes.
+        let id = std::mem::replace(&mut case.id, format!("case-{index:06}"));
+        let label = case.label.take();
+        case.notes.clear();
         let started = Instant::now();
-        let ranking = ranker.rank(case);
+        let ranking = ranker.rank(&case);
         let seconds = started.elapsed().as_secs_f64();
         if let Some(out) = predictions.as_mut() {
             let line = serde_json::to_string(&Prediction {
-                case: &case.id,
+                case: &id,
                 ranking: ranking.names(),
             })?;
             writeln!(out, "{line}")?;
         }
-        outcomes.extend(CaseOutcome::new(case, &ranking, seconds));
+        if let Some(label) = label {
+            outcomes.push(CaseOutcome::new(
+                &id,
+                &label,
+                &case.candidates,
+                &ranking,
+                seconds,
+            ));
+        }
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -188,8 +212,7 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
     }
     if outcomes.is_empty() {
         bail!(
-            "none of the {} cases in {} is labelled: nothing to score",
-            cases.len(),
+            "none of the {loaded} cases in {} is labelled: nothing to score",
             args.path.display()
         );
     }
@@ -198,38 +221,35 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
         let json = EvalJson {
             report: &report,
             load_seconds: load_time.as_secs_f64(),
-            cases_loaded: cases.len(),
+            cases_loaded: loaded,
         };
         println!("{}", serde_json::to_string(&json)?);
         return Ok(());
     }
-    let notes: usize = cases.iter().map(|c| c.notes.len()).sum();
     println!(
-        "{} cases from {} ({} labelled), loaded in {:.2} s; ranker {}",
-        cases.len(),
+        "{loaded} cases from {} ({} labelled), loaded in {:.2} s; ranker {}",
         args.path.display(),
         outcomes.len(),
         load_time.as_secs_f64(),
         report.ranker
     );
-    if notes > 0 {
-        let first = cases
-            .iter()
-            .flat_map(|c| c.notes.iter().map(move |n| format!("{}: {n}", c.id)))
-            .next()
-            .unwrap_or_default();
-        println!("{notes} data notes while loading, e.g. {first}");
+    if let Some(notes) = notes {
+        println!("{notes}");
     }
     println!();
     print!("{}", report.table());
     println!();
+    println!(
+        "root cause among the candidates in {} of {} cases (the others are misses, for chance too)",
+        report.truth_among_candidates, report.cases
+    );
     println!(
         "ties count against the true cause; CHANCE = a uniformly random ranking of the same candidates"
     );
     println!(
         "time per case: {:.2} ms ranking, {:.1} ms loading",
         report.seconds_per_case * 1e3,
-        load_time.as_secs_f64() * 1e3 / cases.len() as f64
+        load_time.as_secs_f64() * 1e3 / loaded as f64
     );
     Ok(())
 }

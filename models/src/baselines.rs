@@ -7,8 +7,8 @@
 //! - **BARO** (Pham et al., FSE 2024), robust: z = (x − median) / interquartile range.
 //!
 //! As in RCAEval: missing samples are filled forward, then with 0; a series constant before the
-//! anchor or constant after it is left out (RCAEval drops such columns before scaling); a zero
-//! spread otherwise counts as 1 (scikit-learn's scalers do the same); the score is the signed
+//! anchor or constant after it is left out (RCAEval drops such columns before scaling); a spread
+//! below 10 machine epsilons otherwise counts as 1 (scikit-learn's scalers do the same); the score is the signed
 //! maximum, so only rises count. A candidate without any scored series scores `NaN` and ranks
 //! last. Ties are left as they are; the evaluation counts them against the true cause, where
 //! RCAEval keeps them in column order.
@@ -89,7 +89,10 @@ fn series_score(series: &Series, anchor: i64, scale: Scale) -> Option<f64> {
         Scale::Standard => mean_and_std(normal),
         Scale::Robust => median_and_iqr(normal),
     };
-    let spread = if spread == 0.0 || !spread.is_finite() {
+    // scikit-learn's rule (`_handle_zeros_in_scale`): a spread below 10 machine epsilons is no
+    // spread at all. Rounding noise in a flat series (0.00496 next to 0.004960000000000001)
+    // would otherwise score ~1e17.
+    let spread = if spread < 10.0 * f64::EPSILON || !spread.is_finite() {
         1.0
     } else {
         spread
@@ -196,6 +199,20 @@ mod tests {
             assert_eq!(ranking.names()[0], "b", "{}", ranker.name());
             assert!(ranking.services()[1].score.is_nan());
         }
+    }
+
+    #[test]
+    fn a_spread_of_rounding_noise_counts_as_no_spread() {
+        // The median/IQR of "a" before the anchor is rounding noise; its rise is tiny.
+        let noisy = 0.004_960_000_000_000_001;
+        let case = case(vec![
+            series(
+                "a",
+                &[0.00496, noisy, 0.00496, noisy, 0.00496, 0.005, 0.005],
+            ),
+            series("b", &[1.0, 1.1, 0.9, 1.0, 1.05, 3.0, 2.0]),
+        ]);
+        assert_eq!(Baro.rank(&case).names()[0], "b");
     }
 
     #[test]

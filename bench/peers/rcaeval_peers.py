@@ -3,17 +3,26 @@
 
     rcaeval_peers.py DIR [--length MIN] [--methods baro,nsigma] [--dataset NAME] [--json]
     rcaeval_peers.py table --peers PEERS.json [--ours DATA=EVAL.json ...]
+                           [--predictions METHOD=PREDICTIONS.jsonl ...]
 
 The first form finds every case directory under DIR (one holding data.csv and
 inject_time.txt), prepares it exactly as RCAEval 1.8.1's main.py does, calls
 RCAEval.e2e.baro / nsigma, and reports service-level AC@1, AC@3, AC@5 and Avg@5,
-overall and per fault type, beside the chance level of a uniform random ranking.
+overall and per fault type, beside the chance level of a uniform random ranking
+of the case's candidates. A case whose root cause is not among its candidates
+counts 0 for chance, as it does for the method (no ranking of the candidates can
+find it), the same rule `rootcause eval` applies.
 A method that raises, prints RCAEval's fallback message, or returns no ranking
 on any case is a failure: it is listed loudly and the exit status is 1.
-With --json the report goes to stdout as JSON and the text to stderr.
+With --json the report goes to stdout as JSON and the text to stderr; its
+per_case entries are keyed by the case's path relative to DIR (`case`), the id
+`rootcause eval` gives the same case.
 
 The second form prints one comparison table from this script's --json output and
-`rootcause eval --json` outputs.
+`rootcause eval --json` outputs. With --predictions METHOD=FILE (the per-case
+JSON lines `rootcause eval --ranker METHOD --predictions FILE` writes on the same
+cases), it also prints, per method, the share of cases on which RCAEval's and
+rootcause's top-1 service agree.
 """
 
 import argparse
@@ -155,7 +164,11 @@ def service_ranking(ranks, service_of):
 
 
 def summarize(rows):
-    """rows: dicts with hit (list of 5 bools), n, found, seconds."""
+    """rows: dicts with hit (list of 5 bools), n, found, seconds.
+
+    Chance is the mean over cases of min(k, n)/n for a uniformly random ranking of
+    the n candidates, and 0 for a case whose root cause is not a candidate (found
+    is False): a random ranking cannot find it either."""
     n = len(rows)
     if n == 0:
         return None
@@ -222,6 +235,7 @@ def evaluate(root, methods, length, dataset):
                 failures[m].append((rel, error))
                 continue
             s_ranks = service_ranking(ranks, service_of)
+            restore = meta.get("service_names") or {}
             rows[m].append(
                 {
                     "case": rel,
@@ -230,7 +244,9 @@ def evaluate(root, methods, length, dataset):
                     "n": len(candidates),
                     "found": found,
                     "seconds": seconds,
-                    "top5": s_ranks[:5],
+                    # in the case's own names (label.json's service_names undone), as
+                    # `rootcause eval --predictions` names them
+                    "top5": [restore.get(s, s) for s in s_ranks[:5]],
                 }
             )
 
@@ -314,11 +330,46 @@ def load_json_output(path):
         raise SystemExit(f"{path}: no JSON object in it")
 
 
+def read_predictions(path):
+    """{case id: ranking} from `rootcause eval --predictions` JSON lines."""
+    out = {}
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise SystemExit(f"{path}:{number}: not JSON: {e}")
+            out[row["case"]] = list(row.get("ranking") or [])
+    return out
+
+
+def top1_agreement(peer_result, ours):
+    """(agreeing, compared, unmatched) over the cases RCAEval ranked and we predicted.
+
+    RCAEval's per_case rows and our predictions are both keyed by the case's path
+    relative to the dataset root (`ts-x_cpu-contention/1`)."""
+    agree = compared = 0
+    unmatched = []
+    for row in peer_result.get("per_case", []):
+        ranking = ours.get(row["case"])
+        if ranking is None:
+            unmatched.append(row["case"])
+            continue
+        compared += 1
+        theirs = row["top5"][0] if row["top5"] else None
+        agree += int(bool(ranking) and ranking[0] == theirs)
+    return agree, compared, unmatched
+
+
 def table(args):
     rows = []
+    peers = None
     if args.peers:
-        report = load_json_output(args.peers)
-        for r in report["results"]:
+        peers = load_json_output(args.peers)
+        for r in peers["results"]:
             note = f" ({len(r['failed'])} FAILED)" if r["failed"] else ""
             rows.append((r["ranker"] + note, r["source"], "rcaeval", r))
     for spec in args.ours or []:
@@ -335,7 +386,28 @@ def table(args):
         print(f"{method:<22} {source:<14} {data:<12} {r.get('cases', 0):>5} {fmt(o.get('ac1'))} {fmt(o.get('ac3'))} "
               f"{fmt(o.get('ac5'))} {fmt(o.get('avg5'))} {fmt(c.get('ac1'), 8)} "
               f"{(f'{spc:8.4f}' if isinstance(spc, (int, float)) else 'n/a'):>8}")
-    print("service-level AC@k; ties in the order each method returns them (RCAEval: stable sort, column order)")
+    print("service-level AC@k. Ties: RCAEval rows keep the order each method returns (a stable sort by")
+    print("score, so tied columns stay in data.csv's column order); rootcause rows count ties")
+    print("pessimistically (a root cause tied with other services ranks below all of them).")
+    print("chance = a uniformly random ranking of the same candidates; a case whose root cause is not")
+    print("a candidate counts 0, for chance as for the methods.")
+
+    if args.predictions:
+        by_method = {r["ranker"]: r for r in (peers or {}).get("results", [])}
+        print()
+        print("top-1 agreement, RCAEval vs rootcause, on the same converted cases:")
+        for spec in args.predictions:
+            method, _, path = spec.partition("=")
+            if method not in by_method:
+                print(f"  {method:<8} n/a: no RCAEval results for {method}")
+                continue
+            agree, compared, unmatched = top1_agreement(by_method[method], read_predictions(path))
+            share = fmt(agree / compared) if compared else "   n/a"
+            line = f"  {method:<8} {share} ({agree}/{compared} cases agree on the top-1 service)"
+            if unmatched:
+                line += f"; {len(unmatched)} RCAEval cases without a rootcause prediction, e.g. {unmatched[0]}"
+            print(line)
+        print("  (rootcause's top-1 among tied services is its ranking's order, not pessimistic)")
 
 
 # ---------------------------------------------------------------- main
@@ -346,6 +418,9 @@ def main(argv):
         ap = argparse.ArgumentParser(prog="rcaeval_peers.py table")
         ap.add_argument("--peers", help="this script's --json output")
         ap.add_argument("--ours", action="append", help="DATA=FILE: a `rootcause eval --json` output")
+        ap.add_argument("--predictions", action="append",
+                        help="METHOD=FILE: `rootcause eval --ranker METHOD --predictions FILE` on the same "
+                             "cases; prints the share of cases whose top-1 service agrees with RCAEval's METHOD")
         table(ap.parse_args(argv[1:]))
         return 0
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

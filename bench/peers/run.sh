@@ -121,8 +121,11 @@ ours=()
 if ((peers_only == 0)); then
   for ranker in baro nsigma; do
     echo "== rootcause eval --ranker $ranker on $cases" >&2
-    "$bin" eval --format rcaeval "$cases" --ranker "$ranker" --json >"$work/ours-$ranker.json"
+    "$bin" eval --format rcaeval "$cases" --ranker "$ranker" --json \
+      --predictions "$work/ours-$ranker.predictions.jsonl" >"$work/ours-$ranker.json"
     ours+=(--ours "rcaeval=$work/ours-$ranker.json")
+    # per-case rankings, for the share of cases whose top-1 agrees with RCAEval's
+    ours+=(--predictions "$ranker=$work/ours-$ranker.predictions.jsonl")
   done
   echo "== rootcause eval (default ranker) on $dataset ($format)" >&2
   "$bin" eval --format "$format" "$dataset" --json >"$work/ours-default.json"

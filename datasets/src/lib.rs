@@ -15,6 +15,7 @@
 //! [`DatasetFormat`]); they fail with a [`LoadError`] only when a dataset as a whole cannot be
 //! read. Problems confined to a case become notes on it.
 
+mod csv_series;
 mod error;
 pub mod examples;
 mod format;

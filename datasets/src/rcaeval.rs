@@ -19,7 +19,10 @@
 //!   without `_` cannot name a service and is skipped with a note. Each column becomes one
 //!   [`Series`] of source [`Source::Metric`] and family [`Family::classify`] of the metric part.
 //!   Metric parts starting with `trace.`, `log.` or `template.` are read back as the trace and
-//!   log series [`write()`] produces (see below).
+//!   log series [`write()`] produces (see below). Where `label.json` has a `columns` map (every
+//!   case [`write()`] produces), the source and family it records for a header are used
+//!   instead, so a family the name does not reveal (`log_lines` is traffic, `self_ms_mean`
+//!   latency) survives a round trip; plain RCAEval data keeps [`Family::classify`].
 //! - **`<x>-db` columns.** RCAEval's evaluation maps a service ending in `-db` to the service it
 //!   backs (`x.split("_")[0].replace("-db", "")` in its `main.py`; Sock Shop's `carts-db` counts
 //!   as `carts`, and faults are never labelled on the databases). The loader does the same for a
@@ -29,13 +32,15 @@
 //!   [`write()`] produces) keeps `<x>-db` as a service of its own, because there the column
 //!   prefixes are already the case's own service names.
 //! - **Cells.** Empty cells and `NaN`/`NA`/`null` spellings read as `NaN`. Infinities read as
-//!   `NaN` (RCAEval replaces them too) and malformed numbers read as `NaN`; both leave one note per
-//!   column. A column with non-empty cells none of which is a number is skipped with a note, and
-//!   so are further columns named `time` and repeated headers.
+//!   `NaN` (RCAEval replaces them too) and malformed numbers (or bytes that are not UTF-8) read
+//!   as `NaN`; both leave one note per column. A column with non-empty cells none of which is a
+//!   number is skipped with a note, and so are further columns named `time` and repeated headers.
 //! - **Rows.** Times are floored to whole seconds. Rows out of order are sorted (stably); a row
 //!   whose time repeats an earlier one is dropped, keeping the first in file order; a row with a
-//!   malformed time is dropped. Each leaves a note. All series of a case share the resulting
-//!   time grid, with `NaN` where a cell was empty.
+//!   malformed time is dropped; rows may be shorter (missing cells are empty) or longer than the
+//!   header. Each leaves a note, never an error. All series of a case share the resulting time
+//!   grid, with `NaN` where a cell was empty. (`data.csv` is read by the same table reader as the
+//!   simulator's `metrics.csv`.)
 //! - **Anchor.** The first non-empty line of `inject_time.txt`, integer or float, floored.
 //! - **Label.** From `label.json` beside `data.csv` when present (`{"root_cause_service": ...,
 //!   "fault_type": ..., "action": ...}`; without `root_cause_service` the case is unlabelled,
@@ -57,8 +62,11 @@
 //!   `re2tt_<service>_<fault>_<n>/metrics.parquet` directories and the `metrics.json` of its
 //!   originals. A directory without `data.csv` is not a case.
 //!
-//! Whole-case problems (no `time` column, an unreadable `inject_time.txt` or `label.json`) are
-//! errors naming the file, rather than cases silently dropped.
+//! A case that cannot be read at all (`data.csv` unreadable or without a `time` column, an
+//! unreadable `inject_time.txt` or `label.json`) is skipped, not silently: [`load()`] prints a
+//! warning naming the case and the file to stderr, and the number of cases skipped
+//! ([`load_all()`] returns them instead). Loading fails only when no case directory could be
+//! read, or the root cannot be walked.
 //!
 //! # Writing
 //!
@@ -74,8 +82,10 @@
 //!   samples are written as empty cells; numbers in their shortest exact form.
 //! - `inject_time.txt`: the anchor.
 //! - `label.json`: `root_cause_service`, `fault_type`, `action` (if any), `case` (the original
-//!   id), `system`, `merge_db_columns: false`, and when needed `candidates` (if they differ from
-//!   the services of the series), `normal_windows` and `service_names`.
+//!   id), `system`, `merge_db_columns: false`, `columns` (each column's `source` and `family`:
+//!   `{"ts-auth_log.log_lines": {"source": "log", "family": "traffic"}}`), and when needed
+//!   `candidates` (if they differ from the services of the series), `normal_windows` and
+//!   `service_names`.
 //!
 //! RCAEval's naming cannot hold a `_` in a service name. Such names are written with `_` mapped
 //! to `-` (in columns, the folder and `root_cause_service`), and `label.json`'s `service_names`
@@ -92,7 +102,7 @@ use std::path::{Path, PathBuf};
 use rootcause_models::case::{Case, Family, Label, Series, Source};
 use serde::{Deserialize, Serialize};
 
-use crate::LoadError;
+use crate::{LoadError, csv_series};
 
 /// The metric file of a case.
 const DATA_FILE: &str = "data.csv";
@@ -161,11 +171,53 @@ struct LabelFile {
     normal_windows: Option<Vec<(i64, i64)>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     service_names: Option<BTreeMap<String, String>>,
+    /// Source and family of each `data.csv` column, by header: RCAEval's names cannot carry
+    /// them all (`log_lines` would read back as `Other`, not `Traffic`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    columns: Option<BTreeMap<String, ColumnMeta>>,
+}
+
+/// Where a `data.csv` column was observed and what it measures, as [`write()`] records them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct ColumnMeta {
+    source: Source,
+    family: Family,
+}
+
+/// What [`load_all()`] read: the cases, and the case directories skipped because they could
+/// not be read at all.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// The cases read, sorted by id.
+    pub cases: Vec<Case>,
+    /// (case id, why) for every case directory that could not be read, sorted by id.
+    pub skipped: Vec<(String, LoadError)>,
 }
 
 /// Loads every RCAEval case under `root` (see the module documentation for the rules), sorted
-/// by id.
+/// by id. A case directory that cannot be read at all is skipped with a warning on stderr that
+/// names it, and the number skipped is printed; use [`load_all()`] to get them instead.
+///
+/// Fails when `root` cannot be walked, or when there are case directories and none of them
+/// could be read.
 pub fn load(root: &Path) -> Result<Vec<Case>, LoadError> {
+    let loaded = load_all(root)?;
+    if !loaded.skipped.is_empty() {
+        for (id, error) in &loaded.skipped {
+            eprintln!("warning: RCAEval case {id} skipped: {error}");
+        }
+        eprintln!(
+            "warning: {} of {} RCAEval cases under {} skipped (could not be read)",
+            loaded.skipped.len(),
+            loaded.skipped.len() + loaded.cases.len(),
+            root.display()
+        );
+    }
+    Ok(loaded.cases)
+}
+
+/// [`load()`], returning the skipped case directories rather than printing them.
+pub fn load_all(root: &Path) -> Result<Loaded, LoadError> {
     let meta = fs::metadata(root).map_err(|e| LoadError::io(root, e))?;
     if !meta.is_dir() {
         return Err(LoadError::format(root, "not a directory"));
@@ -173,20 +225,43 @@ pub fn load(root: &Path) -> Result<Vec<Case>, LoadError> {
     let mut dirs = Vec::new();
     find_cases(root, &mut dirs)?;
     let root_name = folder_name(root);
-    let mut cases = dirs
-        .iter()
-        .map(|dir| {
-            let rel: Vec<String> = dir
-                .strip_prefix(root)
-                .unwrap_or(dir)
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                .collect();
-            load_case(dir, &rel, &root_name)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    cases.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(cases)
+    let mut loaded = Loaded::default();
+    for dir in &dirs {
+        let rel: Vec<String> = dir
+            .strip_prefix(root)
+            .unwrap_or(dir)
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        match load_case(dir, &rel, &root_name) {
+            Ok(case) => loaded.cases.push(case),
+            Err(error) => loaded.skipped.push((case_id(&rel, &root_name), error)),
+        }
+    }
+    if loaded.cases.is_empty()
+        && let Some((id, error)) = loaded.skipped.first()
+    {
+        return Err(LoadError::format(
+            root,
+            format!(
+                "none of the {} case directories could be read (first, {id}: {error})",
+                loaded.skipped.len()
+            ),
+        ));
+    }
+    loaded.cases.sort_by(|a, b| a.id.cmp(&b.id));
+    loaded.skipped.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(loaded)
+}
+
+/// A case's id: its path relative to the root, or the root's folder name for a root that is
+/// itself a case.
+fn case_id(rel: &[String], root_name: &str) -> String {
+    if rel.is_empty() {
+        root_name.to_string()
+    } else {
+        rel.join("/")
+    }
 }
 
 fn folder_name(path: &Path) -> String {
@@ -224,11 +299,7 @@ fn find_cases(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), LoadError> {
 
 fn load_case(dir: &Path, rel: &[String], root_name: &str) -> Result<Case, LoadError> {
     let mut notes = Vec::new();
-    let id = if rel.is_empty() {
-        root_name.to_string()
-    } else {
-        rel.join("/")
-    };
+    let id = case_id(rel, root_name);
 
     let label_path = dir.join(LABEL_FILE);
     let label_file = if label_path.is_file() {
@@ -255,7 +326,11 @@ fn load_case(dir: &Path, rel: &[String], root_name: &str) -> Result<Case, LoadEr
     };
 
     let anchor = read_anchor(&dir.join(INJECT_FILE))?;
-    let mut series = read_data(&dir.join(DATA_FILE), merge_db, &mut notes)?;
+    let recorded = label_file
+        .as_ref()
+        .and_then(|l| l.columns.clone())
+        .unwrap_or_default();
+    let mut series = read_data(&dir.join(DATA_FILE), merge_db, &recorded, &mut notes)?;
     for s in &mut series {
         s.service = restore(&s.service);
     }
@@ -377,59 +452,8 @@ fn read_anchor(path: &Path) -> Result<i64, LoadError> {
         .map(str::trim)
         .find(|l| !l.is_empty())
         .ok_or_else(|| LoadError::format(path, "empty: expected unix seconds"))?;
-    parse_time(line)
+    csv_series::parse_time(line)
         .ok_or_else(|| LoadError::format(path, format!("line {line:?} is not unix seconds")))
-}
-
-/// Unix seconds, integer or float, floored.
-fn parse_time(text: &str) -> Option<i64> {
-    let text = text.trim();
-    if let Ok(t) = text.parse::<i64>() {
-        return Some(t);
-    }
-    let t = text.parse::<f64>().ok()?;
-    // i64::MAX as f64 rounds up to 2^63, so the bound must be strict.
-    (t.is_finite() && t >= i64::MIN as f64 && t < i64::MAX as f64).then(|| t.floor() as i64)
-}
-
-enum Cell {
-    Value(f64),
-    Empty,
-    NonFinite,
-    Malformed,
-}
-
-fn parse_cell(text: &str) -> Cell {
-    let text = text.trim();
-    if text.is_empty()
-        || matches!(
-            text.to_ascii_lowercase().as_str(),
-            "na" | "n/a" | "null" | "none" | "-nan"
-        )
-    {
-        return Cell::Empty;
-    }
-    match text.parse::<f64>() {
-        Ok(v) if v.is_finite() => Cell::Value(v),
-        Ok(v) if v.is_nan() => Cell::Empty,
-        Ok(_) => Cell::NonFinite,
-        Err(_) => Cell::Malformed,
-    }
-}
-
-/// One `data.csv` column being read.
-struct Column {
-    index: usize,
-    header: String,
-    service: String,
-    source: Source,
-    family: Family,
-    name: String,
-    values: Vec<f64>,
-    numbers: usize,
-    non_finite: usize,
-    malformed: usize,
-    first_malformed: Option<(u64, String)>,
 }
 
 /// Service, source, family and series name of a column header, or why it has none.
@@ -471,197 +495,28 @@ fn has_source_prefix(name: &str) -> bool {
         .any(|p| name.starts_with(p))
 }
 
+/// Reads `data.csv`: the shared table reader, with RCAEval's header split, and the source and
+/// family `label.json` records for a column where it records one.
 fn read_data(
     path: &Path,
     merge_db: bool,
+    recorded: &BTreeMap<String, ColumnMeta>,
     notes: &mut Vec<String>,
 ) -> Result<Vec<Series>, LoadError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_path(path)
-        .map_err(|e| csv_error(path, e))?;
-    let headers: Vec<String> = reader
-        .headers()
-        .map_err(|e| csv_error(path, e))?
-        .iter()
-        .enumerate()
-        .map(|(i, h)| {
-            // Kept as written otherwise, as pandas keeps them.
-            let h = if i == 0 {
-                h.trim_start_matches('\u{feff}')
-            } else {
-                h
-            };
-            h.to_string()
+    let mut split = |header: &str| {
+        let (service, mut source, mut family, name) = split_header(header, merge_db)?;
+        if let Some(meta) = recorded.get(header) {
+            source = meta.source;
+            family = meta.family;
+        }
+        Ok(csv_series::Column {
+            service,
+            source,
+            family,
+            name,
         })
-        .collect();
-    let is_time = |h: &str| h.trim().eq_ignore_ascii_case("time");
-    let Some(time_index) = headers.iter().position(|h| is_time(h)) else {
-        return Err(LoadError::format(path, "no `time` column"));
     };
-
-    let mut columns = Vec::new();
-    let mut seen = BTreeSet::new();
-    let mut series_keys = BTreeSet::new();
-    for (index, header) in headers.iter().enumerate() {
-        if index == time_index {
-            continue;
-        }
-        if is_time(header) {
-            notes.push(format!(
-                "data.csv: column {} is another `time` column: skipped",
-                index + 1
-            ));
-            continue;
-        }
-        if !seen.insert(header.clone()) {
-            notes.push(format!("data.csv: repeated column {header:?}: skipped"));
-            continue;
-        }
-        match split_header(header, merge_db) {
-            Ok((service, source, family, name)) => {
-                if !series_keys.insert((service.clone(), source, name.clone())) {
-                    notes.push(format!(
-                        "data.csv: column {header:?} repeats series {name:?} of {service:?}: skipped"
-                    ));
-                    continue;
-                }
-                columns.push(Column {
-                    index,
-                    header: header.clone(),
-                    service,
-                    source,
-                    family,
-                    name,
-                    values: Vec::new(),
-                    numbers: 0,
-                    non_finite: 0,
-                    malformed: 0,
-                    first_malformed: None,
-                });
-            }
-            Err(why) => notes.push(format!("data.csv: column {header:?} {why}: skipped")),
-        }
-    }
-
-    let mut times = Vec::new();
-    let mut bad_times = 0usize;
-    let mut first_bad_time = None;
-    let mut fractional = 0usize;
-    let mut record = csv::StringRecord::new();
-    loop {
-        match reader.read_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => return Err(csv_error(path, e)),
-        }
-        let line = record.position().map_or(0, |p| p.line());
-        if record.iter().all(|c| c.trim().is_empty()) {
-            continue;
-        }
-        let raw_time = record.get(time_index).unwrap_or("");
-        let Some(time) = parse_time(raw_time) else {
-            bad_times += 1;
-            first_bad_time.get_or_insert((line, raw_time.to_string()));
-            continue;
-        };
-        if raw_time
-            .trim()
-            .parse::<f64>()
-            .is_ok_and(|t| t.fract() != 0.0)
-        {
-            fractional += 1;
-        }
-        times.push(time);
-        for column in &mut columns {
-            let cell = record.get(column.index).unwrap_or("");
-            let value = match parse_cell(cell) {
-                Cell::Value(v) => {
-                    column.numbers += 1;
-                    v
-                }
-                Cell::Empty => f64::NAN,
-                Cell::NonFinite => {
-                    column.non_finite += 1;
-                    column.numbers += 1;
-                    f64::NAN
-                }
-                Cell::Malformed => {
-                    column.malformed += 1;
-                    column
-                        .first_malformed
-                        .get_or_insert((line, cell.to_string()));
-                    f64::NAN
-                }
-            };
-            column.values.push(value);
-        }
-    }
-    if let Some((line, text)) = first_bad_time {
-        notes.push(format!(
-            "data.csv: {bad_times} rows with a malformed time dropped (first at line {line}: {text:?})"
-        ));
-    }
-    if fractional > 0 {
-        notes.push(format!(
-            "data.csv: {fractional} fractional times floored to whole seconds"
-        ));
-    }
-
-    // A stable sort keeps file order among equal times, so the first row of a time survives.
-    let mut order: Vec<usize> = (0..times.len()).collect();
-    if times.windows(2).any(|w| w[0] > w[1]) {
-        notes.push("data.csv: rows out of time order: sorted".to_string());
-        order.sort_by_key(|&i| times[i]);
-    }
-    let before = order.len();
-    order.dedup_by_key(|&mut i| times[i]);
-    if order.len() < before {
-        notes.push(format!(
-            "data.csv: {} rows repeating an earlier time dropped",
-            before - order.len()
-        ));
-    }
-    let grid: Vec<i64> = order.iter().map(|&i| times[i]).collect();
-
-    let mut series = Vec::with_capacity(columns.len());
-    for column in columns {
-        if column.numbers == 0 && column.malformed > 0 {
-            notes.push(format!(
-                "data.csv: column {:?} is not numeric: skipped",
-                column.header
-            ));
-            continue;
-        }
-        if let Some((line, text)) = &column.first_malformed {
-            notes.push(format!(
-                "data.csv: column {:?}: {} malformed numbers read as NaN (first at line {line}: {text:?})",
-                column.header, column.malformed
-            ));
-        }
-        if column.non_finite > 0 {
-            notes.push(format!(
-                "data.csv: column {:?}: {} infinite values read as NaN",
-                column.header, column.non_finite
-            ));
-        }
-        series.push(Series {
-            service: column.service,
-            source: column.source,
-            family: column.family,
-            name: column.name,
-            times: grid.clone(),
-            values: order.iter().map(|&i| column.values[i]).collect(),
-        });
-    }
-    Ok(series)
-}
-
-fn csv_error(path: &Path, error: csv::Error) -> LoadError {
-    match error.into_kind() {
-        csv::ErrorKind::Io(e) => LoadError::io(path, e),
-        kind => LoadError::format(path, format!("{kind:?}")),
-    }
+    csv_series::read(path, &mut split, notes)
 }
 
 /// Writes `cases` in RCAEval's layout under `out` (see the module documentation). `out` must
@@ -696,7 +551,7 @@ pub fn write(out: &Path, cases: &[Case]) -> Result<WriteSummary, LoadError> {
         let dir = out.join(&folder).join(n.to_string());
         fs::create_dir_all(&dir).map_err(|e| LoadError::io(&dir, e))?;
 
-        let renamed_columns = write_data(&dir.join(DATA_FILE), case, &names)?;
+        let (renamed_columns, column_meta) = write_data(&dir.join(DATA_FILE), case, &names)?;
         let inject = dir.join(INJECT_FILE);
         fs::write(&inject, format!("{}\n", case.anchor)).map_err(|e| LoadError::io(&inject, e))?;
 
@@ -730,6 +585,7 @@ pub fn write(out: &Path, cases: &[Case]) -> Result<WriteSummary, LoadError> {
             }),
             normal_windows: (!case.normal_windows.is_empty()).then(|| case.normal_windows.clone()),
             service_names: (!service_map.is_empty()).then_some(service_map.clone()),
+            columns: (!column_meta.is_empty()).then_some(column_meta),
         };
         let label_path = dir.join(LABEL_FILE);
         let json = serde_json::to_string_pretty(&label_file)
@@ -843,24 +699,17 @@ fn column_name(series: &Series, service: &str) -> String {
     format!("{service}_{metric}")
 }
 
-/// Writes `data.csv`; returns how many column names had to change.
+/// Writes `data.csv`; returns how many column names had to change, and each column's source
+/// and family for `label.json`.
 fn write_data(
     path: &Path,
     case: &Case,
     names: &BTreeMap<String, String>,
-) -> Result<usize, LoadError> {
-    let grid: Vec<i64> = case
-        .series
-        .iter()
-        .flat_map(|s| s.times.iter().copied())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-
-    let mut header = vec!["time".to_string()];
+) -> Result<(usize, BTreeMap<String, ColumnMeta>), LoadError> {
     let mut used = BTreeSet::from(["time".to_string()]);
     let mut renamed = 0;
-    let mut cells: Vec<Vec<Option<f64>>> = Vec::with_capacity(case.series.len());
+    let mut columns = Vec::with_capacity(case.series.len());
+    let mut meta = BTreeMap::new();
     for series in &case.series {
         let service = written_service(names, &series.service);
         let base = column_name(series, &service);
@@ -872,46 +721,17 @@ fn write_data(
         }
         let unsafe_name = safe_name(&series.name) != series.name;
         renamed += usize::from(unsafe_name || k > 1);
-        header.push(column);
-
-        let mut values = vec![None; grid.len()];
-        for (t, v) in series.times.iter().zip(&series.values) {
-            if let Ok(row) = grid.binary_search(t) {
-                values[row] = Some(*v);
-            }
-        }
-        cells.push(values);
+        meta.insert(
+            column.clone(),
+            ColumnMeta {
+                source: series.source,
+                family: series.family,
+            },
+        );
+        columns.push((column, series));
     }
-
-    let mut writer = csv::WriterBuilder::new()
-        .from_path(path)
-        .map_err(|e| csv_error(path, e))?;
-    writer
-        .write_record(&header)
-        .map_err(|e| csv_error(path, e))?;
-    let mut row = Vec::with_capacity(header.len());
-    for (r, t) in grid.iter().enumerate() {
-        row.clear();
-        row.push(t.to_string());
-        row.extend(cells.iter().map(|column| match column[r] {
-            Some(v) if v.is_finite() => format_number(v),
-            _ => String::new(),
-        }));
-        writer.write_record(&row).map_err(|e| csv_error(path, e))?;
-    }
-    writer.flush().map_err(|e| LoadError::io(path, e))?;
-    Ok(renamed)
-}
-
-/// The shortest text that reads back as exactly `v`, without the hundreds of digits `Display`
-/// gives very large or very small numbers.
-fn format_number(v: f64) -> String {
-    let magnitude = v.abs();
-    if magnitude != 0.0 && !(1e-5..1e16).contains(&magnitude) {
-        format!("{v:e}")
-    } else {
-        format!("{v}")
-    }
+    csv_series::write(path, &columns)?;
+    Ok((renamed, meta))
 }
 
 #[cfg(test)]
@@ -1129,12 +949,61 @@ mod tests {
     }
 
     #[test]
-    fn rcaeval_case_without_time_column_is_an_error() {
+    fn rcaeval_unreadable_cases_are_skipped_and_counted_not_fatal() {
         let dir = tempfile::tempdir().expect("tempdir");
         put(dir.path(), "a_cpu/1/data.csv", "timestamp,a_cpu\n1,1\n");
         put(dir.path(), "a_cpu/1/inject_time.txt", "1");
+        // The only case cannot be read: the dataset as a whole cannot.
         let err = load(dir.path()).expect_err("no time column");
         assert!(err.to_string().contains("no `time` column"), "{err}");
+        assert!(err.to_string().contains("none of the 1 case"), "{err}");
+
+        put(dir.path(), "a_cpu/2/data.csv", "time,a_cpu\n1,1\n2,2\n");
+        put(dir.path(), "a_cpu/2/inject_time.txt", "not a time");
+        put(dir.path(), "a_cpu/3/data.csv", "time,a_cpu\n1,1\n2,2\n");
+        put(dir.path(), "a_cpu/3/inject_time.txt", "2");
+        put(dir.path(), "a_cpu/4/data.csv", "time,a_cpu\n1,1\n");
+        put(dir.path(), "a_cpu/4/inject_time.txt", "1");
+        put(dir.path(), "a_cpu/4/label.json", "{not json");
+        let loaded = load_all(dir.path()).expect("one case is readable");
+        let ids: Vec<&str> = loaded.cases.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["a_cpu/3"]);
+        let skipped: Vec<&str> = loaded.skipped.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(skipped, ["a_cpu/1", "a_cpu/2", "a_cpu/4"]);
+        assert!(loaded.skipped[0].1.to_string().contains("data.csv"));
+        assert!(loaded.skipped[1].1.to_string().contains("inject_time.txt"));
+        assert!(loaded.skipped[2].1.to_string().contains("label.json"));
+        assert_eq!(load(dir.path()).expect("load").len(), 1);
+    }
+
+    #[test]
+    fn rcaeval_a_malformed_row_is_a_note_not_a_lost_dataset() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        put(
+            dir.path(),
+            "a_cpu/1/data.csv",
+            "time,a_cpu,b_cpu\n1,1,1\n2,2,2\n",
+        );
+        put(dir.path(), "a_cpu/1/inject_time.txt", "2");
+        // Bytes that are not UTF-8, a short row and a long row.
+        let bad = dir.path().join("a_cpu/2/data.csv");
+        put(dir.path(), "a_cpu/2/inject_time.txt", "2");
+        fs::write(
+            &bad,
+            b"time,a_cpu,b_cpu\n1,1,1\n2,\xff\xfe,2\n\xc3(,5,5\n3,3\n4,4,4,4\n",
+        )
+        .expect("write");
+        let cases = load(dir.path()).expect("load");
+        assert_eq!(cases.len(), 2);
+        let case = find(&cases, "a_cpu/2");
+        let a = series(case, "a", "cpu");
+        assert_eq!(a.times, [1, 2, 3, 4]);
+        assert!(same(&a.values, &[1.0, f64::NAN, 3.0, 4.0]));
+        let b = series(case, "b", "cpu");
+        assert!(same(&b.values, &[1.0, 2.0, f64::NAN, 4.0]));
+        let notes = case.notes.join("\n");
+        assert!(notes.contains("1 rows with a malformed time"), "{notes}");
+        assert!(notes.contains("\"a_cpu\": 1 malformed"), "{notes}");
     }
 
     fn series_of(
@@ -1201,6 +1070,31 @@ mod tests {
                     "template:INFO t.s.Auth#12",
                     &[120],
                     &[2.0],
+                ),
+                // Families the names do not reveal: `Family::classify` says Other for all three.
+                series_of(
+                    "ts-order",
+                    Source::Trace,
+                    Family::Latency,
+                    "self_ms_mean",
+                    &[120],
+                    &[8.5],
+                ),
+                series_of(
+                    "ts-order",
+                    Source::Log,
+                    Family::Traffic,
+                    "log_lines",
+                    &[120],
+                    &[40.0],
+                ),
+                series_of(
+                    "ts-order",
+                    Source::Log,
+                    Family::Errors,
+                    "log_warn",
+                    &[120],
+                    &[3.0],
                 ),
             ],
             normal_windows: vec![(0, 60)],
@@ -1275,7 +1169,7 @@ mod tests {
         let summary = write(&out, &cases).expect("write");
         assert_eq!(summary.cases, 3);
         assert_eq!(summary.unlabelled, 1);
-        assert_eq!(summary.columns, 7);
+        assert_eq!(summary.columns, 10);
         assert_eq!(summary.edges_skipped, 1);
         assert_eq!(
             summary.dirs,
@@ -1326,11 +1220,28 @@ mod tests {
             header.lines().next(),
             Some(
                 "time,ts-auth_CpuUsageRate(%),ts-order_MemoryUsage(Mi),ts-order_trace.duration_p99,\
-                 ts-auth_log.log_error,ts-auth_template.INFO t.s.Auth#12"
+                 ts-auth_log.log_error,ts-auth_template.INFO t.s.Auth#12,\
+                 ts-order_trace.self_ms_mean,ts-order_log.log_lines,ts-order_log.log_warn"
             )
         );
-        assert!(header.contains("\n60,0.5,512.25,,7,\n"), "{header}");
-        assert!(header.contains("\n180,1e-9,1e20,-4.5,,\n"), "{header}");
+        assert!(header.contains("\n60,0.5,512.25,,7,,,,\n"), "{header}");
+        assert!(header.contains("\n120,,,3,,2,8.5,40,3\n"), "{header}");
+        assert!(header.contains("\n180,1e-9,1e20,-4.5,,,,,\n"), "{header}");
+        // Without the recorded families, plain RCAEval naming classifies by name.
+        let label_path = out.join("ts-auth_cpu-contention/1/label.json");
+        let label = fs::read_to_string(&label_path).expect("read");
+        let mut plain: serde_json::Value = serde_json::from_str(&label).expect("json");
+        assert_eq!(
+            plain["columns"]["ts-order_log.log_lines"],
+            serde_json::json!({"source": "log", "family": "traffic"}),
+            "{label}"
+        );
+        plain.as_object_mut().expect("object").remove("columns");
+        fs::write(&label_path, plain.to_string()).expect("write");
+        let reloaded = load(&out).expect("load");
+        let case = find(&reloaded, "ts-auth_cpu-contention/1");
+        let lines = series(case, "ts-order", "log_lines");
+        assert_eq!((lines.source, lines.family), (Source::Log, Family::Other));
     }
 
     #[test]
@@ -1441,24 +1352,5 @@ mod tests {
         }
         let err = write(&a, &cases).expect_err("not empty");
         assert!(err.to_string().contains("not empty"), "{err}");
-    }
-
-    #[test]
-    fn rcaeval_numbers_are_written_exactly() {
-        for v in [
-            0.1,
-            1.0 / 3.0,
-            1e-9,
-            1e20,
-            -0.0,
-            123456.789,
-            f64::MAX,
-            f64::MIN_POSITIVE,
-        ] {
-            let text = format_number(v);
-            assert_eq!(text.parse::<f64>().ok(), Some(v), "{text}");
-            assert!(text.len() < 30, "{text}");
-        }
-        assert_eq!(format_number(5.0), "5");
     }
 }

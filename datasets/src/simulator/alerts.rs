@@ -356,19 +356,17 @@ pub(super) fn episodes(
     out
 }
 
-/// A severity for an alert: root alerts lean critical, noise leans info.
+/// A severity for an alert. Every alert the fault causes follows one rule, whatever its cause
+/// (root or symptom) and signal: `critical` with probability half the `strength` of the
+/// disturbance on its service (1 on the root, less on callers, decaying with distance),
+/// otherwise `warning`, except `info` with probability 0.1. So a root alert is as likely to be
+/// `info` as a symptom's, and a severity says how hard a service is hit, not whether it is the
+/// root (the root is hit hardest, so it is somewhat more often `critical`). Noise leans `info`.
 pub(super) fn severity(rng: &mut ChaCha8Rng, cause: AlertCause, strength: f64) -> &'static str {
     let u = unit(rng);
     match cause {
-        AlertCause::Root => {
-            if u < 0.6 {
-                "critical"
-            } else {
-                "warning"
-            }
-        }
-        AlertCause::Symptom => {
-            if u < 0.5 * strength {
+        AlertCause::Root | AlertCause::Symptom => {
+            if u < 0.5 * strength.clamp(0.0, 1.0) {
                 "critical"
             } else if u < 0.9 {
                 "warning"

@@ -9,11 +9,13 @@
 //! DIR/<case-id>/metrics.csv    RCAEval style: `time` (unix s), then `<service>_<metric>` columns
 //! ```
 //!
-//! Files are written in a fixed order with fixed float formatting, so the same cases always
-//! give the same bytes.
+//! Files are written in a fixed order with deterministic number formatting, so the same cases
+//! always give the same bytes. `metrics.csv` is written and read by the same table code as
+//! RCAEval's `data.csv` (numbers in their shortest exact form; rows sorted by time and
+//! deduplicated on reading); only the header split differs, by the known metric suffix
+//! ([`METRICS`]), since a simulated service name may hold `_`.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,9 +25,9 @@ use rootcause_models::case::{Case, CaseChange, Family, Label, Series, Source};
 use rootcause_topology::{Topology, TopologyDocument};
 use serde::{Deserialize, Serialize};
 
-use super::metrics::{METRICS, decimals};
+use super::metrics::METRICS;
 use super::{Affected, SimulatedCase, case_alert};
-use crate::LoadError;
+use crate::{LoadError, csv_series};
 
 const TOPOLOGY: &str = "topology.json";
 const CASE: &str = "case.json";
@@ -141,56 +143,14 @@ pub fn write(
             .collect();
         json(&case_dir.join(ALERTS), &alerts)?;
         json(&case_dir.join(CHANGES), &case.changes)?;
-        let path = case_dir.join(METRICS_FILE);
-        put(&path, &metrics_csv(&case.series, &path)?)?;
+        let columns: Vec<(String, &Series)> = case
+            .series
+            .iter()
+            .map(|s| (format!("{}_{}", s.service, s.name), s))
+            .collect();
+        csv_series::write(&case_dir.join(METRICS_FILE), &columns)?;
     }
     Ok(())
-}
-
-/// The series as one CSV table, rows at the union of their times, a cell empty where a series
-/// has no sample (or a `NaN`). Only the header goes through the CSV writer (service names may
-/// need quoting); times and numbers never do, and formatting them directly is much faster.
-fn metrics_csv(series: &[Series], path: &Path) -> Result<Vec<u8>, LoadError> {
-    let fail = |e: csv::Error| LoadError::format(path, e.to_string());
-    let times: BTreeSet<i64> = series
-        .iter()
-        .flat_map(|s| s.times.iter().copied())
-        .collect();
-    let mut header = csv::Writer::from_writer(Vec::new());
-    header.write_field("time").map_err(fail)?;
-    for s in series {
-        header
-            .write_field(format!("{}_{}", s.service, s.name))
-            .map_err(fail)?;
-    }
-    header.write_record(None::<&[u8]>).map_err(fail)?;
-    let header = header
-        .into_inner()
-        .map_err(|e| LoadError::format(path, e.to_string()))?;
-    let places: Vec<Option<usize>> = series.iter().map(|s| decimals(&s.name)).collect();
-    let mut text = String::with_capacity(times.len() * (series.len() * 8 + 12));
-    let mut next = vec![0usize; series.len()];
-    for t in times {
-        let _ = write!(text, "{t}");
-        for ((s, at), places) in series.iter().zip(next.iter_mut()).zip(&places) {
-            text.push(',');
-            if s.times.get(*at) != Some(&t) {
-                continue;
-            }
-            let value = s.values.get(*at).copied().unwrap_or(f64::NAN);
-            *at += 1;
-            if value.is_finite() {
-                let _ = match places {
-                    Some(places) => write!(text, "{value:.places$}"),
-                    None => write!(text, "{value}"),
-                };
-            }
-        }
-        text.push('\n');
-    }
-    let mut bytes = header;
-    bytes.extend_from_slice(text.as_bytes());
-    Ok(bytes)
 }
 
 /// Reads the cases written by [`write()`] under `dir`, in directory-name order, sharing the
@@ -277,9 +237,9 @@ fn load_case(dir: &Path, topology: Option<Arc<Topology>>) -> Case {
         Ok(changes) => case.changes = changes,
         Err(note) => notes.push(note),
     }
-    match fs::read(dir.join(METRICS_FILE)) {
-        Ok(bytes) => case.series = parse_metrics(&bytes, &mut notes),
-        Err(e) => notes.push(format!("{METRICS_FILE}: {e}")),
+    match csv_series::read(&dir.join(METRICS_FILE), &mut split_column, &mut notes) {
+        Ok(series) => case.series = series,
+        Err(e) => notes.push(format!("{METRICS_FILE} not read: {e}")),
     }
     case.topology = topology;
     case.notes = notes;
@@ -296,81 +256,17 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, String> {
 
 /// Splits a `<service>_<metric>` column by the known metric suffix: service names may contain
 /// `_` themselves.
-fn split_column(column: &str) -> Option<(&str, &'static str)> {
-    METRICS.iter().find_map(|&metric| {
-        let service = column.strip_suffix(metric)?.strip_suffix('_')?;
-        (!service.is_empty()).then_some((service, metric))
-    })
-}
-
-fn parse_metrics(bytes: &[u8], notes: &mut Vec<String>) -> Vec<Series> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_reader(bytes);
-    let headers = match reader.headers() {
-        Ok(headers) => headers.clone(),
-        Err(e) => {
-            notes.push(format!("{METRICS_FILE}: {e}"));
-            return Vec::new();
-        }
-    };
-    if headers.get(0) != Some("time") {
-        notes.push(format!("{METRICS_FILE}: the first column is not `time`"));
-        return Vec::new();
-    }
-    // (column, series) for every column that names a known metric.
-    let mut columns: Vec<(usize, Series)> = Vec::new();
-    for (i, header) in headers.iter().enumerate().skip(1) {
-        match split_column(header) {
-            Some((service, metric)) => columns.push((
-                i,
-                Series {
-                    service: service.to_owned(),
-                    source: Source::Metric,
-                    family: Family::classify(metric),
-                    name: metric.to_owned(),
-                    times: Vec::new(),
-                    values: Vec::new(),
-                },
-            )),
-            None => notes.push(format!(
-                "{METRICS_FILE}: column {header:?} names no known metric, skipped"
-            )),
-        }
-    }
-    let (mut bad_rows, mut bad_cells) = (0, 0);
-    for record in reader.records() {
-        let Ok(record) = record else {
-            bad_rows += 1;
-            continue;
-        };
-        let Some(time) = record.get(0).and_then(|t| t.trim().parse::<i64>().ok()) else {
-            bad_rows += 1;
-            continue;
-        };
-        for (i, series) in &mut columns {
-            let cell = record.get(*i).unwrap_or("").trim();
-            let value = if cell.is_empty() {
-                f64::NAN
-            } else {
-                cell.parse().unwrap_or_else(|_| {
-                    bad_cells += 1;
-                    f64::NAN
-                })
-            };
-            series.times.push(time);
-            series.values.push(value);
-        }
-    }
-    if bad_rows > 0 {
-        notes.push(format!(
-            "{METRICS_FILE}: {bad_rows} rows without a valid time skipped"
-        ));
-    }
-    if bad_cells > 0 {
-        notes.push(format!(
-            "{METRICS_FILE}: {bad_cells} cells are not numbers, read as NaN"
-        ));
-    }
-    columns.into_iter().map(|(_, series)| series).collect()
+fn split_column(column: &str) -> Result<csv_series::Column, String> {
+    METRICS
+        .iter()
+        .find_map(|&metric| {
+            let service = column.strip_suffix(metric)?.strip_suffix('_')?;
+            (!service.is_empty()).then(|| csv_series::Column {
+                service: service.to_owned(),
+                source: Source::Metric,
+                family: Family::classify(metric),
+                name: metric.to_owned(),
+            })
+        })
+        .ok_or_else(|| "names no known metric".to_owned())
 }

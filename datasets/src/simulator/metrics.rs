@@ -21,8 +21,8 @@ pub const METRICS: [&str; 7] = [
     "request_rate",
 ];
 
-/// Decimals kept per metric. Values are rounded to them when generated, so that writing with
-/// this many decimals and parsing back gives the same `f64`.
+/// Decimals kept per metric. Values are rounded to them when generated, so that their shortest
+/// exact text in `metrics.csv` stays short.
 pub(super) const DECIMALS: [usize; 7] = [2, 2, 3, 2, 2, 5, 2];
 
 pub(super) const CPU: usize = 0;
@@ -32,11 +32,6 @@ pub(super) const SPACE: usize = 3;
 pub(super) const LATENCY: usize = 4;
 pub(super) const ERRORS: usize = 5;
 pub(super) const TRAFFIC: usize = 6;
-
-/// Decimals to write a metric with, by name; `None` for a name the simulator does not produce.
-pub(super) fn decimals(name: &str) -> Option<usize> {
-    METRICS.iter().position(|m| *m == name).map(|i| DECIMALS[i])
-}
 
 /// One disturbance of a service's metrics between `onset` and `end`, rising with time constant
 /// `ramp` and decaying the same way once over. Each field is how far its metric moves at full

@@ -9,7 +9,12 @@
 //! root's resource signal. Callees of the root stay healthy: that asymmetry is the evidence a
 //! ranker should find. Around it come the imperfections of real alert storms: unrelated alerts
 //! anywhere, a root that raises no alert, missing symptom alerts, alerts that resolve and fire
-//! again, unrelated changes.
+//! again, unrelated changes anywhere.
+//!
+//! Nothing but the evidence should single out the root: unrelated alerts and changes land on it
+//! as on any other service, and its alerts draw their severity by the same rule as its callers'
+//! symptoms (see `alerts::severity`), so a ranker cannot learn that a change or an `info` alert
+//! rules a service out.
 //!
 //! Metrics are simulated for the candidates only (alerting services and what they call within
 //! two hops), as a system would fetch them, so a silent root that no alerting service calls is
@@ -63,7 +68,9 @@ pub struct Options {
     pub fault_mix: Vec<(Fault, f64)>,
     /// Mean number of unrelated alerts per case (Poisson), on services anywhere in the topology.
     pub noise_alerts: f64,
-    /// Mean number of unrelated change events per case (Poisson), never on the root.
+    /// Mean number of unrelated change events per case (Poisson), on services anywhere in the
+    /// topology, the root included (as likely as any other service): a change on the root is
+    /// evidence only when the fault is a bad deploy.
     pub noise_changes: f64,
     /// Probability that the root cause raises no alert at all.
     pub silent_root: f64,
@@ -270,7 +277,7 @@ fn simulate_case(
     });
 
     let mut changes: Vec<CaseChange> = scenario.change.iter().cloned().collect();
-    changes.extend(noise_changes(graph, root, window, options, rng));
+    changes.extend(noise_changes(graph, window, options, rng));
     changes.sort_by(|a, b| (a.at, &a.service, &a.kind).cmp(&(b.at, &b.service, &b.kind)));
 
     let alerting: BTreeSet<usize> = alerts
@@ -399,10 +406,10 @@ fn noise_alerts(
     out
 }
 
-/// Change events unrelated to the fault, on services other than the root.
+/// Change events unrelated to the fault, on any service, the root included: a learned model must
+/// not find that a change never lands on the root unless it caused the fault.
 fn noise_changes(
     graph: &Graph<'_>,
-    root: usize,
     window: (i64, i64),
     options: &Options,
     rng: &mut ChaCha8Rng,
@@ -412,9 +419,6 @@ fn noise_changes(
         let node = between(rng, 0, graph.len() as i64 - 1) as usize;
         let kind = ["deploy", "config", "scale"][between(rng, 0, 2) as usize];
         let at = between(rng, window.0, window.1);
-        if node == root {
-            continue;
-        }
         let name = graph.name(node);
         let description = match kind {
             "deploy" => format!("rollout of {name}"),

@@ -224,8 +224,10 @@ fn callers_alert_after_the_root_and_callees_stay_quiet() {
 #[test]
 fn deploy_faults_change_the_root_before_onset() {
     let topology = example("sock-shop");
+    // Without unrelated changes, which may land on the root too.
     let options = Options {
         fault_mix: vec![(Fault::Deploy, 1.0)],
+        noise_changes: 0.0,
         ..options(40)
     };
     for case in simulate(&topology, "sock-shop", &options) {
@@ -240,20 +242,143 @@ fn deploy_faults_change_the_root_before_onset() {
         assert_eq!(deploys.len(), 1, "{}", case.id);
         assert!(deploys[0].at < case.anchor && deploys[0].at >= case.anchor - 300);
     }
-    // Without deploy faults, no deploy lands on the root.
+}
+
+#[test]
+fn unrelated_changes_land_on_the_root_as_on_any_service() {
+    // Without deploy faults, every change is unrelated; they must not avoid the root, or a
+    // learned model would read "changed" as "not the root".
+    let topology = example("sock-shop");
     let options = Options {
         fault_mix: vec![(Fault::Cpu, 1.0)],
         noise_changes: 3.0,
-        ..options.clone()
+        ..options(200)
     };
+    let services = topology.service_count() as f64;
+    let (mut changes, mut on_root) = (0, 0);
     for case in simulate(&topology, "sock-shop", &options) {
-        assert!(case.changes.iter().all(|c| c.service != case.root_cause));
+        changes += case.changes.len();
+        on_root += case
+            .changes
+            .iter()
+            .filter(|c| c.service == case.root_cause)
+            .count();
         assert!(
             case.changes
                 .iter()
                 .all(|c| c.kind != "deploy" || c.at >= case.anchor - 1800)
         );
     }
+    // The natural rate is one change in `services` on any given service.
+    let expected = changes as f64 / services;
+    assert!(
+        (on_root as f64) > 0.5 * expected && (on_root as f64) < 1.5 * expected,
+        "{on_root} of {changes} changes on the root, {expected:.1} expected"
+    );
+}
+
+#[test]
+fn root_alerts_draw_severity_like_symptoms() {
+    let topology = example("train-ticket");
+    let cases = simulate(&topology, "train-ticket", &options(300));
+    let mut counts: BTreeMap<(bool, &str), usize> = BTreeMap::new();
+    for alert in cases.iter().flat_map(|c| &c.alerts) {
+        if alert.cause != AlertCause::Noise {
+            *counts
+                .entry((
+                    alert.cause == AlertCause::Root,
+                    alert.labels["severity"].as_str(),
+                ))
+                .or_default() += 1;
+        }
+    }
+    let share = |root: bool, severity: &str| {
+        let total: usize = counts
+            .iter()
+            .filter(|((r, _), _)| *r == root)
+            .map(|(_, n)| n)
+            .sum();
+        counts.get(&(root, severity)).copied().unwrap_or(0) as f64 / total as f64
+    };
+    // `info` comes with probability 0.1 whether the alert is the root's or a symptom.
+    for root in [true, false] {
+        let info = share(root, "info");
+        assert!(
+            (0.05..0.16).contains(&info),
+            "root {root}: info {info} ({counts:?})"
+        );
+    }
+    // Critical follows the disturbance's strength: half the time on the root.
+    let critical = share(true, "critical");
+    assert!((0.4..0.6).contains(&critical), "{critical}");
+    assert!(share(false, "critical") < critical);
+}
+
+#[test]
+fn metrics_csv_numbers_are_short_and_exact() {
+    let topology = example("online-boutique");
+    let mut cases = simulate(&topology, "online-boutique", &options(1));
+    let series = cases[0]
+        .series
+        .iter_mut()
+        .find(|s| s.name == "request_rate")
+        .unwrap();
+    series.values[0] = 1e300;
+    series.values[1] = 1.5e-300;
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), &topology.to_document(), &cases).unwrap();
+    let id = &cases[0].id;
+    let csv = std::fs::read_to_string(dir.path().join(id).join("metrics.csv")).unwrap();
+    let longest = csv
+        .lines()
+        .skip(1)
+        .flat_map(|line| line.split(','))
+        .map(str::len)
+        .max()
+        .unwrap();
+    assert!(longest < 30, "a cell of {longest} characters");
+    assert!(csv.contains(",1e300") && csv.contains(",1.5e-300"));
+    let loaded = load(dir.path()).unwrap();
+    assert_eq!(loaded[0].series, cases[0].series);
+}
+
+#[test]
+fn metrics_csv_rows_are_sorted_and_deduplicated_on_load() {
+    let topology = example("online-boutique");
+    let cases = simulate(&topology, "online-boutique", &options(1));
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), &topology.to_document(), &cases).unwrap();
+    let path = dir.path().join(&cases[0].id).join("metrics.csv");
+    let csv = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<&str> = csv.lines().collect();
+    let header = lines.remove(0);
+    // Rows reversed, the (now first) last row repeated at the end with other values.
+    lines.reverse();
+    let repeated =
+        lines[0].split(',').next().unwrap().to_owned() + &",1".repeat(header.matches(',').count());
+    lines.push(&repeated);
+    std::fs::write(&path, format!("{header}\n{}\n", lines.join("\n"))).unwrap();
+    let loaded = load(dir.path()).unwrap();
+    for series in &loaded[0].series {
+        assert!(
+            series.times.windows(2).all(|w| w[0] < w[1]),
+            "{}",
+            series.name
+        );
+    }
+    assert_eq!(
+        loaded[0].series, cases[0].series,
+        "first row of a time kept"
+    );
+    let notes = loaded[0].notes.join("\n");
+    assert!(
+        notes.contains("metrics.csv: rows out of time order"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("1 rows repeating an earlier time"),
+        "{notes}"
+    );
 }
 
 #[test]
@@ -584,7 +709,10 @@ fn damaged_files_become_notes() {
         notes.contains("mystery") && notes.contains("changes.json"),
         "{notes}"
     );
-    assert!(notes.contains("rows without a valid time"), "{notes}");
+    assert!(
+        notes.contains("rows with a malformed time dropped"),
+        "{notes}"
+    );
     assert!(loaded[1].notes.is_empty());
     assert!(load(&dir.path().join("nope")).is_err());
 }

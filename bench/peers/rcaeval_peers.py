@@ -392,6 +392,7 @@ def table(args):
     print("chance = a uniformly random ranking of the same candidates; a case whose root cause is not")
     print("a candidate counts 0, for chance as for the methods.")
 
+    below = []
     if args.predictions:
         by_method = {r["ranker"]: r for r in (peers or {}).get("results", [])}
         print()
@@ -407,7 +408,10 @@ def table(args):
             if unmatched:
                 line += f"; {len(unmatched)} RCAEval cases without a rootcause prediction, e.g. {unmatched[0]}"
             print(line)
+            if args.min_agreement is not None and (not compared or agree / compared < args.min_agreement):
+                below.append(method)
         print("  (rootcause's top-1 among tied services is its ranking's order, not pessimistic)")
+    return below
 
 
 # ---------------------------------------------------------------- main
@@ -421,7 +425,14 @@ def main(argv):
         ap.add_argument("--predictions", action="append",
                         help="METHOD=FILE: `rootcause eval --ranker METHOD --predictions FILE` on the same "
                              "cases; prints the share of cases whose top-1 service agrees with RCAEval's METHOD")
-        table(ap.parse_args(argv[1:]))
+        ap.add_argument("--min-agreement", type=float,
+                        help="exit 3 if a method's top-1 agreement falls below this share: rootcause's "
+                             "reference rankers must compute what RCAEval's do")
+        below = table(ap.parse_args(argv[1:]))
+        if below:
+            print(f"\nrcaeval_peers.py: top-1 agreement below the required share for: {', '.join(below)}",
+                  file=sys.stderr)
+            return 3
         return 0
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dir", help="root of RCAEval-format cases")

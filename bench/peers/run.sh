@@ -3,7 +3,7 @@
 # the same cases and prints one table. See bench/peers/README.md.
 #
 #   bench/peers/run.sh <dataset-path> [--format nezha|rcaeval|sim] [--work DIR] [--length MIN]
-#                      [--peers-only]
+#                      [--peers-only] [--min-agreement SHARE]
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -23,7 +23,7 @@ PINS=(
 die() { printf '\nrun.sh: error: %s\n' "$*" >&2; exit 1; }
 usage() { sed -n '2,7s/^# \{0,1\}//p' "$0"; }
 
-dataset="" format="" work="" length=20 peers_only=0
+dataset="" format="" work="" length=20 peers_only=0 min_agreement=""
 while (($#)); do
   case "$1" in
     --format) format="${2:?--format needs a value}"; shift 2 ;;
@@ -33,6 +33,7 @@ while (($#)); do
     --length) length="${2:?--length needs a value}"; shift 2 ;;
     --length=*) length="${1#*=}"; shift ;;
     --peers-only) peers_only=1; shift ;;
+    --min-agreement) min_agreement="${2:?--min-agreement needs a value}"; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     -*) usage >&2; die "unknown option $1" ;;
     *) [[ -z $dataset ]] || die "one dataset path only (got $dataset and $1)"; dataset="$1"; shift ;;
@@ -133,8 +134,14 @@ if ((peers_only == 0)); then
 fi
 
 echo
-"$venv/bin/python" "$here/rcaeval_peers.py" table --peers "$work/peers.json" "${ours[@]}"
+gate=()
+[[ -z $min_agreement ]] || gate=(--min-agreement "$min_agreement")
+table_status=0
+"$venv/bin/python" "$here/rcaeval_peers.py" table --peers "$work/peers.json" "${ours[@]}" "${gate[@]}" ||
+  table_status=$?
 echo "(outputs in $work)"
+((table_status == 0)) ||
+  die "rootcause's reference rankers disagree with RCAEval's on the top-1 service more than --min-agreement allows"
 if ((peers_status != 0)); then
   die "RCAEval failed on some cases (listed above): its rows leave those cases out"
 fi

@@ -19,6 +19,7 @@ mod csv_series;
 mod error;
 pub mod examples;
 mod format;
+mod hash;
 pub mod nezha;
 pub mod rcaeval;
 pub mod simulator;

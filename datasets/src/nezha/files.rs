@@ -227,21 +227,8 @@ pub(super) fn id_of(field: &[u8]) -> Option<u64> {
     Some(fingerprint(&[field]))
 }
 
-/// A stable 64-bit hash (FNV-1a) of some byte strings, for ids and duplicate rows. Stable across
-/// runs and builds, unlike the standard library's hasher.
-pub(super) fn fingerprint(parts: &[&[u8]]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in parts {
-        for &byte in *part {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-        // Separates parts, so ("ab", "c") and ("a", "bc") differ.
-        hash ^= 0xff;
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    hash
-}
+/// A stable hash of some byte strings, for ids and duplicate rows.
+pub(super) use crate::hash::stable_hash as fingerprint;
 
 /// A field as trimmed UTF-8 text (invalid bytes make it empty).
 pub(super) fn text(field: Option<&[u8]>) -> &str {

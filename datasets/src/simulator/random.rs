@@ -74,14 +74,9 @@ pub(super) fn weighted(rng: &mut ChaCha8Rng, cumulative: &[f64]) -> Option<usize
     )
 }
 
-/// 64-bit FNV-1a, a stable hash: `std`'s hasher may change between releases.
+/// A stable hash of a name, for seeds derived from it.
 pub(super) fn fnv(bytes: &[u8]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for &byte in bytes {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
+    crate::hash::stable_hash(&[bytes])
 }
 
 /// A generator for one (seed, parts...) combination.

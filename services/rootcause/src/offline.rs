@@ -317,9 +317,16 @@ pub fn convert(args: &ConvertArgs) -> anyhow::Result<()> {
             let summary = rootcause_datasets::rcaeval::write(&args.out, &cases)
                 .with_context(|| format!("cannot write {}", args.out.display()))?;
             println!(
-                "{} cases written to {} in RCAEval's layout ({summary:?})",
-                cases.len(),
-                args.out.display()
+                "{} cases ({} unlabelled) written to {} in RCAEval's layout: {} data.csv columns; \
+                 {} call-edge series not written (the format has no place for them); {} services \
+                 and {} columns renamed to fit its naming",
+                summary.cases,
+                summary.unlabelled,
+                args.out.display(),
+                summary.columns,
+                summary.edges_skipped,
+                summary.renamed_services,
+                summary.renamed_columns,
             );
         }
     }

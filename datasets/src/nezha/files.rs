@@ -230,6 +230,24 @@ pub(super) fn id_of(field: &[u8]) -> Option<u64> {
 /// A stable hash of some byte strings, for ids and duplicate rows.
 pub(super) use crate::hash::stable_hash as fingerprint;
 
+/// Calls `row` with every record of `reader` that has `width` fields, and returns how many rows
+/// were malformed (unreadable, or with the wrong number of fields): those are skipped.
+pub(super) fn for_each_record(
+    reader: &mut csv::Reader<Box<dyn Read + Send>>,
+    width: usize,
+    mut row: impl FnMut(&csv::ByteRecord),
+) -> usize {
+    let mut malformed = 0;
+    let mut record = csv::ByteRecord::new();
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(true) if record.len() == width => row(&record),
+            Ok(true) | Err(_) => malformed += 1,
+            Ok(false) => return malformed,
+        }
+    }
+}
+
 /// A field as trimmed UTF-8 text (invalid bytes make it empty).
 pub(super) fn text(field: Option<&[u8]>) -> &str {
     field

@@ -120,22 +120,10 @@ pub(super) fn read(
         recovered_times: 0,
         bad_times: 0,
     };
-    let mut record = csv::ByteRecord::new();
-    loop {
-        match reader.read_byte_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(_) => {
-                out.malformed += 1;
-                continue;
-            }
-        }
-        if record.len() != header.len() {
-            out.malformed += 1;
-            continue;
-        }
-        read_row(&record, &columns, date, &mut out);
-    }
+    let malformed = files::for_each_record(&mut reader, header.len(), |record| {
+        read_row(record, &columns, date, &mut out);
+    });
+    out.malformed += malformed;
     out.extent = extent(out.lines.iter().map(|l| l.time_ns));
     Ok(out)
 }

@@ -153,25 +153,12 @@ fn read_pod(path: &Path, date: &DateDirs) -> Result<PodTable, LoadError> {
     // A column is a metric when at least one of its cells is a number; `Time` and `PodName`
     // never are.
     let mut numeric = vec![false; header.len()];
-    let mut record = csv::ByteRecord::new();
-    loop {
-        match reader.read_byte_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(_) => {
-                table.malformed += 1;
-                continue;
-            }
-        }
-        if record.len() != header.len() {
-            table.malformed += 1;
-            continue;
-        }
+    let malformed = files::for_each_record(&mut reader, header.len(), |record| {
         let Some(time) =
             parse_seconds(files::text(record.get(time_column))).filter(|&t| date.plausible(t))
         else {
             table.bad_times += 1;
-            continue;
+            return;
         };
         table.times.push(time);
         for (c, cell) in record.iter().enumerate() {
@@ -180,7 +167,8 @@ fn read_pod(path: &Path, date: &DateDirs) -> Result<PodTable, LoadError> {
             numeric[c] |= value.is_some() && !text.is_empty();
             values[c].push(value.unwrap_or(f64::NAN));
         }
-    }
+    });
+    table.malformed += malformed;
     for (c, (name, column)) in header.iter().zip(values).enumerate() {
         if c == time_column || !numeric[c] {
             continue;

@@ -87,21 +87,8 @@ pub(super) fn read(
     };
     let trace_column = files::optional_column(&header, "TraceID");
     let mut trace_starts: HashMap<u64, i64> = HashMap::new();
-    let mut record = csv::ByteRecord::new();
-    loop {
-        match reader.read_byte_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(_) => {
-                out.malformed += 1;
-                continue;
-            }
-        }
-        if record.len() != header.len() {
-            out.malformed += 1;
-            continue;
-        }
-        match span(&record, &columns, &mut out.names) {
+    let malformed = files::for_each_record(&mut reader, header.len(), |record| {
+        match span(record, &columns, &mut out.names) {
             Ok(span) if date.plausible(span.start_ns.div_euclid(1_000_000_000)) => {
                 let trace = trace_column
                     .and_then(|c| files::id_of(record.get(c)?))
@@ -114,7 +101,8 @@ pub(super) fn read(
             Err(BadRow::Malformed) => out.malformed += 1,
             Err(BadRow::Duration) => out.bad_durations += 1,
         }
-    }
+    });
+    out.malformed += malformed;
     out.extent = extent(trace_starts.values().copied());
     Ok(out)
 }

@@ -18,8 +18,9 @@ use crate::live_topology::LiveTopology;
 use crate::store::tests::sqlite_store;
 use crate::telemetry;
 
-struct TestApp {
-    router: Router,
+/// The routes over a fresh SQLite store (shared with the other route test files).
+pub(super) struct TestApp {
+    pub(super) router: Router,
     _dir: tempfile::TempDir,
 }
 
@@ -74,7 +75,7 @@ async fn app_configured(http: HttpConfig, ingest: IngestConfig) -> TestApp {
     }
 }
 
-async fn app() -> TestApp {
+pub(super) async fn app() -> TestApp {
     app_with(HttpConfig::default()).await
 }
 

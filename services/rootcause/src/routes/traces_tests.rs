@@ -1,49 +1,17 @@
 //! Contract of `POST /api/v1/traces`: the real router on a temporary SQLite store, starting from
 //! the bundled Online Boutique topology (version 1).
 
-use std::sync::Arc;
-
-use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use super::router;
-use crate::app::AppState;
-use crate::config::{HttpConfig, IngestConfig};
-use crate::ingest::Ingest;
-use crate::live_topology::LiveTopology;
-use crate::store::tests::sqlite_store;
-use crate::telemetry;
-
-struct TestApp {
-    router: Router,
-    _dir: tempfile::TempDir,
-}
+/// The routes over a fresh SQLite store, with request helpers of this file's own.
+struct TestApp(super::tests::TestApp);
 
 async fn app() -> TestApp {
-    let (store, dir) = sqlite_store().await;
-    let topology = Arc::new(LiveTopology::start(store.clone(), None).await.unwrap());
-    let (ingest, _writer) = Ingest::start(
-        store.clone(),
-        topology.clone(),
-        IngestConfig::default(),
-        rootcause_correlation::Settings::default(),
-    )
-    .await
-    .unwrap();
-    let state = AppState {
-        store,
-        topology,
-        metrics: telemetry::metrics(),
-        ingest,
-    };
-    TestApp {
-        router: router(state, &HttpConfig::default()),
-        _dir: dir,
-    }
+    TestApp(super::tests::app().await)
 }
 
 impl TestApp {
@@ -60,6 +28,7 @@ impl TestApp {
             request = request.header(*name, *value);
         }
         let response = self
+            .0
             .router
             .clone()
             .oneshot(request.body(body.into()).unwrap())

@@ -65,8 +65,8 @@ pub struct EvalArgs {
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
     /// Topology: a bundled example name, a YAML/JSON file, or `generated:N` for a generated
-    /// estate of N services.
-    #[arg(long, value_name = "NAME|FILE|generated:N")]
+    /// estate of N services; by default the bundled topology `serve` starts with.
+    #[arg(long, value_name = "NAME|FILE|generated:N", default_value = rootcause_datasets::examples::DEFAULT)]
     topology: String,
     /// Number of fault cases.
     #[arg(long, default_value_t = 100)]

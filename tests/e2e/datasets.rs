@@ -59,6 +59,9 @@ fn simulate_is_deterministic_by_seed_and_eval_scores_its_cases() {
     simulate(&b, "11");
     simulate(&c, "12");
     let (sa, sb, sc) = (snapshot(&a), snapshot(&b), snapshot(&c));
+    let (status, _, stderr) = run_cli(&["simulate", "--out", a.to_str().unwrap()]);
+    assert_eq!(status.code(), Some(1), "a used directory is refused");
+    assert!(stderr.contains("not empty"), "{stderr}");
     assert!(sa.len() > 30, "{} files", sa.len());
     assert!(sa == sb, "the same seed wrote different files");
     assert!(sa != sc, "another seed wrote the same files");

@@ -738,24 +738,3 @@ fn runs_on_ten_thousand_services() {
     assert_eq!(load(dir.path()).unwrap().len(), 4);
     eprintln!("10,000 services, 4 cases: {:?}", started.elapsed());
 }
-
-/// `cargo test -p rootcause-datasets simulator::tests::timing -- --ignored --nocapture`
-#[test]
-#[ignore = "timing, run by hand"]
-fn timing_hundred_cases_on_ten_thousand_services() {
-    let (document, topology) = generated(10_000, 1);
-    let started = Instant::now();
-    let cases = simulate(&topology, "synthetic", &options(100));
-    let simulated = started.elapsed();
-    let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), &document, &cases).unwrap();
-    let total = started.elapsed();
-    let bytes: usize = files(dir.path()).values().map(Vec::len).sum();
-    let candidates: usize = cases.iter().map(|c| c.candidates.len()).sum();
-    let alerts: usize = cases.iter().map(|c| c.alerts.len()).sum();
-    eprintln!(
-        "100 cases on 10,000 services: simulate {simulated:?}, simulate + write {total:?}; \
-         {candidates} candidates, {alerts} alerts, {} MB written",
-        bytes / 1_000_000
-    );
-}

@@ -74,7 +74,7 @@ pub struct SimulateArgs {
     /// Random seed; the same seed gives the same cases, byte for byte.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Output directory (created; existing case files are overwritten).
+    /// Output directory: new or empty.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
 }
@@ -281,6 +281,13 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
             (system, topology)
         }
     };
+    // Cases of an earlier run left beside new ones would be evaluated with them.
+    if std::fs::read_dir(&args.out).is_ok_and(|mut entries| entries.next().is_some()) {
+        bail!(
+            "{} is not empty: simulate into a new or empty directory",
+            args.out.display()
+        );
+    }
     let options = simulator::Options {
         cases: args.cases,
         seed: args.seed,

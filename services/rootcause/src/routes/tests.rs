@@ -20,18 +20,19 @@ use crate::telemetry;
 
 /// The routes over a fresh SQLite store (shared with the other route test files).
 pub(super) struct TestApp {
-    pub(super) router: Router,
+    router: Router,
     _dir: tempfile::TempDir,
 }
 
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    text: String,
+/// A response: status, headers and body text.
+pub(super) struct Answer {
+    pub(super) status: StatusCode,
+    pub(super) headers: HeaderMap,
+    pub(super) text: String,
 }
 
 impl Answer {
-    fn json(&self) -> Value {
+    pub(super) fn json(&self) -> Value {
         serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
     }
 
@@ -87,6 +88,18 @@ impl TestApp {
         headers: &[(&str, &str)],
         body: &str,
     ) -> Answer {
+        self.send_body(method, uri, headers, Body::from(body.to_owned()))
+            .await
+    }
+
+    /// Sends any body (bytes, gzip) through the router.
+    pub(super) async fn send_body(
+        &self,
+        method: Method,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: Body,
+    ) -> Answer {
         let mut request = Request::builder().method(method).uri(uri);
         for (name, value) in headers {
             request = request.header(*name, *value);
@@ -94,7 +107,7 @@ impl TestApp {
         let response = self
             .router
             .clone()
-            .oneshot(request.body(Body::from(body.to_owned())).unwrap())
+            .oneshot(request.body(body).unwrap())
             .await
             .unwrap();
         let status = response.status();

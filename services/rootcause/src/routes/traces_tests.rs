@@ -2,10 +2,8 @@
 //! the bundled Online Boutique topology (version 1).
 
 use axum::body::Body;
-use axum::http::{Method, Request, StatusCode, header};
-use http_body_util::BodyExt;
+use axum::http::{Method, StatusCode, header};
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 /// The routes over a fresh SQLite store, with request helpers of this file's own.
 struct TestApp(super::tests::TestApp);
@@ -23,25 +21,13 @@ impl TestApp {
         headers: &[(&str, &str)],
         body: impl Into<Body>,
     ) -> (StatusCode, Option<String>, Value) {
-        let mut request = Request::builder().method(method).uri(uri);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let response = self
-            .0
-            .router
-            .clone()
-            .oneshot(request.body(body.into()).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let etag = response
-            .headers()
+        let answer = self.0.send_body(method, uri, headers, body.into()).await;
+        let etag = answer
+            .headers
             .get(header::ETAG)
             .map(|v| v.to_str().unwrap().to_owned());
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let body = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)));
+        let body = answer.json();
+        let status = answer.status;
         (status, etag, body)
     }
 

@@ -133,6 +133,25 @@ fn converted_cases_rank_the_same_in_rcaeval_format() {
         converted.to_str().unwrap(),
     ]);
     assert!(status.success(), "{stdout}\n{stderr}");
+    let (status, graph, stderr) = run_cli(&[
+        "datasets",
+        "topology",
+        "--format",
+        "sim",
+        sim.to_str().unwrap(),
+    ]);
+    assert!(status.success(), "{stderr}");
+    assert!(graph.contains("- name: redis-cart"), "{graph}");
+    let (status, _, stderr) = run_cli(&[
+        "datasets",
+        "topology",
+        "--format",
+        "rcaeval",
+        converted.to_str().unwrap(),
+    ]);
+    assert_eq!(status.code(), Some(1));
+    assert!(stderr.contains("holds no topology"), "{stderr}");
+
     let original = eval_json("sim", &sim, &["--ranker", "baro"]);
     let roundtrip = eval_json("rcaeval", &converted, &["--ranker", "baro"]);
     assert_eq!(original["cases"], roundtrip["cases"]);

@@ -145,13 +145,6 @@ pub fn load(root: &Path, options: &Options) -> Result<Vec<Case>, LoadError> {
     Ok(cases)
 }
 
-/// The call graph learned from every trace file of the dataset at `root` (fault and reference
-/// minutes), with every service that has a metric file added even if no span shows it, as a
-/// document (for printing; [`load`] gives each case the same graph).
-pub fn learn_topology(root: &Path) -> Result<TopologyDocument, LoadError> {
-    Ok(Dataset::read(root)?.topology_document())
-}
-
 /// The system name: the root directory's name without a leading `nezha-`, or `nezha`. The data
 /// itself never names the system.
 fn system_name(root: &Path) -> String {

@@ -637,7 +637,7 @@ fn nezha_topology_is_learned_from_all_spans_and_lists_every_candidate() {
             ("ts-c-service", "ts-d-service")
         ]
     );
-    let document = learn_topology(dir.path()).expect("learns");
+    let document = learned_topology(dir.path());
     assert_eq!(document.services.len(), 4);
     assert_eq!(document.dependencies.len(), 2);
 }
@@ -645,7 +645,7 @@ fn nezha_topology_is_learned_from_all_spans_and_lists_every_candidate() {
 #[test]
 fn nezha_topology_attributes_come_from_the_reference_minutes_alone() {
     let dir = fixture();
-    let document = learn_topology(dir.path()).expect("learns");
+    let document = learned_topology(dir.path());
     // a → b: three calls, one (B1, in a fault minute) with an ERROR line; the reference minute
     // holds one sound call of 25 ms in 60 s of traces.
     let ab = &document.dependencies[0];
@@ -858,4 +858,14 @@ fn cut_cases(cases: &[Case]) -> usize {
         .iter()
         .filter(|c| c.notes.iter().any(|n| n.starts_with("metric window cut")))
         .count()
+}
+
+/// The graph every case of the dataset at `root` shares, as a document.
+fn learned_topology(root: &Path) -> TopologyDocument {
+    let cases = load(root, &Options::default()).expect("loads");
+    cases[0]
+        .topology
+        .as_ref()
+        .expect("a learned graph")
+        .to_document()
 }

@@ -52,6 +52,8 @@ enum Command {
 enum DatasetsCommand {
     /// Convert a dataset to another format (RCAEval's, to run its methods on the same cases).
     Convert(offline::ConvertArgs),
+    /// Print the topology a dataset's cases run on (learned from traces for Nezha).
+    Topology(offline::DatasetTopologyArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -188,6 +190,7 @@ impl Cli {
             Command::Eval(args) => offline::eval(&args),
             Command::Simulate(args) => offline::simulate(&args),
             Command::Datasets(DatasetsCommand::Convert(args)) => offline::convert(&args),
+            Command::Datasets(DatasetsCommand::Topology(args)) => offline::dataset_topology(&args),
         };
         match result {
             Ok(()) => ExitCode::SUCCESS,

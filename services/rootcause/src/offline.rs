@@ -95,6 +95,19 @@ pub struct ConvertArgs {
     out: PathBuf,
 }
 
+/// `rootcause datasets topology`.
+#[derive(Debug, Args)]
+pub struct DatasetTopologyArgs {
+    /// Format of the dataset at PATH.
+    #[arg(long, value_enum)]
+    format: FormatArg,
+    /// Dataset directory.
+    path: PathBuf,
+    /// Print JSON instead of YAML.
+    #[arg(long)]
+    json: bool,
+}
+
 /// Formats `datasets convert` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ConvertTarget {
@@ -336,6 +349,28 @@ pub fn convert(args: &ConvertArgs) -> anyhow::Result<()> {
                 summary.renamed_columns,
             );
         }
+    }
+    Ok(())
+}
+
+/// Runs `rootcause datasets topology`: the graph the dataset's cases run on (learned from its
+/// traces for Nezha, as written for simulated cases), ready for `serve --topology`.
+pub fn dataset_topology(args: &DatasetTopologyArgs) -> anyhow::Result<()> {
+    let (cases, _) = load(args.format, &args.path)?;
+    let topology = cases
+        .iter()
+        .find_map(|c| c.topology.as_ref())
+        .with_context(|| {
+            format!(
+                "{} holds no topology (RCAEval cases carry none)",
+                args.path.display()
+            )
+        })?;
+    let document = topology.to_document();
+    if args.json {
+        println!("{}", rootcause_topology::to_json(&document));
+    } else {
+        print!("{}", rootcause_topology::to_yaml(&document));
     }
     Ok(())
 }

@@ -8,9 +8,29 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::case::Label;
+use crate::case::{Case, Label};
 use crate::metrics::{Accuracy, Figures, Scored, pessimistic_rank};
 use crate::ranker::Ranking;
+
+/// What [`withhold`] took from a case before ranking, to score the ranking with afterwards.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Withheld {
+    /// The case's original id.
+    pub id: String,
+    /// Its label, if it had one.
+    pub label: Option<Label>,
+}
+
+/// Takes from `case` everything that may name its root cause, so a ranker cannot see it: the
+/// label, the loader's notes, and the id (RCAEval's `<service>_<fault>` folders name the cause),
+/// which becomes the opaque `case-<index>`. Every evaluation ranks cases through this.
+pub fn withhold(case: &mut Case, index: usize) -> Withheld {
+    case.notes.clear();
+    Withheld {
+        id: std::mem::replace(&mut case.id, format!("case-{index:06}")),
+        label: case.label.take(),
+    }
+}
 
 /// The outcome of ranking one labelled case.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -259,6 +279,25 @@ mod tests {
             assert!(json.get(key).is_some(), "missing {key}");
         }
         assert!(json["overall"]["avg5"].is_number());
+    }
+
+    #[test]
+    fn withholding_removes_everything_that_may_name_the_cause() {
+        let mut case = Case {
+            id: "checkout_cpu/3".into(),
+            notes: vec!["checkout is not a candidate".into()],
+            label: Some(Label {
+                root_cause: "checkout".into(),
+                fault_type: "cpu".into(),
+                action: None,
+            }),
+            ..Case::default()
+        };
+        let withheld = withhold(&mut case, 7);
+        assert_eq!(withheld.id, "checkout_cpu/3");
+        assert_eq!(withheld.label.unwrap().root_cause, "checkout");
+        assert_eq!(case.id, "case-000007");
+        assert!(case.label.is_none() && case.notes.is_empty());
     }
 
     #[test]

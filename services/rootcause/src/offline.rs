@@ -11,7 +11,7 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use rootcause_datasets::{DatasetFormat, simulator};
 use rootcause_models::case::Case;
-use rootcause_models::evaluation::{CaseOutcome, Report};
+use rootcause_models::evaluation::{CaseOutcome, Report, Withheld, withhold};
 use rootcause_models::ranker::{self, RANKERS};
 use serde::Serialize;
 
@@ -193,11 +193,7 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
     let bar = progress_bar(loaded, &format!("ranking with {}", ranker.name()));
     let mut outcomes = Vec::with_capacity(loaded);
     for (index, mut case) in cases.into_iter().enumerate() {
-        // The ranker sees neither the label nor anything that may name it: the original id
-        // (RCAEval's folders are `<service>_<fault>`) and the loader's notes.
-        let id = std::mem::replace(&mut case.id, format!("case-{index:06}"));
-        let label = case.label.take();
-        case.notes.clear();
+        let Withheld { id, label } = withhold(&mut case, index);
         let started = Instant::now();
         let ranking = ranker.rank(&case);
         let seconds = started.elapsed().as_secs_f64();

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::calibration::Reliability;
 use crate::case::{Case, Label};
 use crate::metrics::{Accuracy, Figures, Scored, pessimistic_rank};
 use crate::ranker::Ranking;
@@ -117,9 +118,24 @@ pub struct Report {
     pub truth_among_candidates: usize,
     /// Mean seconds spent ranking one case (loading excluded).
     pub seconds_per_case: f64,
+    /// Reliability of the top hypothesis' confidence, for rankers that give one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reliability: Option<Reliability>,
+    /// Cases answered "unknown" (top confidence below the threshold), for rankers that can.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unknown: Option<usize>,
 }
 
 impl Report {
+    /// Adds the reliability of top-1 confidences and the count of "unknown" answers, from
+    /// `(top confidence, top was right, answered unknown)` per case.
+    pub fn with_confidences(mut self, answers: &[(f64, bool, bool)]) -> Report {
+        let pairs: Vec<(f64, bool)> = answers.iter().map(|a| (a.0, a.1)).collect();
+        self.reliability = Some(Reliability::new(&pairs, 10));
+        self.unknown = Some(answers.iter().filter(|a| a.2).count());
+        self
+    }
+
     /// Summarises the outcomes of `ranker`.
     pub fn new(ranker: &str, outcomes: &[CaseOutcome]) -> Report {
         let group = |outcomes: &mut dyn Iterator<Item = &CaseOutcome>| {
@@ -161,6 +177,8 @@ impl Report {
             } else {
                 seconds / outcomes.len() as f64
             },
+            reliability: None,
+            unknown: None,
         }
     }
 

@@ -2,17 +2,42 @@
 
 use crate::baselines::{Baro, NSigma};
 use crate::case::Case;
+use crate::cold_start::ColdStart;
+use crate::diagnosis::{Diagnosis, Hypothesis, Role};
 
 /// Names of the rankers [`by_name`] knows, for help texts and errors.
-pub const RANKERS: [&str; 2] = ["baro", "nsigma"];
+pub const RANKERS: [&str; 3] = ["cold-start", "baro", "nsigma"];
 
 /// The ranker called `name`, if there is one.
 pub fn by_name(name: &str) -> Option<Box<dyn Ranker>> {
     match name {
+        "cold-start" => Some(Box::new(ColdStart::default())),
         "baro" => Some(Box::new(Baro)),
         "nsigma" => Some(Box::new(NSigma)),
         _ => None,
     }
+}
+
+/// The ranker a deployment asks for by `spec`: `default` (the best ranker that needs no
+/// training on the system being ranked, see [`default_ranker`]), `cold-start`, or the path of
+/// a model file written by `rootcause train`.
+pub fn load(spec: &str) -> Result<Box<dyn Ranker>, String> {
+    match spec {
+        "default" => Ok(default_ranker()),
+        "cold-start" => Ok(Box::new(ColdStart::default())),
+        path => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read model file {path}: {e}"))?;
+            let model = crate::learned::LearnedModel::from_json(&text)
+                .map_err(|e| format!("model file {path}: {e}"))?;
+            Ok(Box::new(crate::learned::Learned { model }))
+        }
+    }
+}
+
+/// The ranker used when none is named: the cold-start scorer.
+pub fn default_ranker() -> Box<dyn Ranker> {
+    Box::new(ColdStart::default())
 }
 
 /// Orders a case's candidate services by how likely each is the root cause.
@@ -27,6 +52,31 @@ pub trait Ranker: Send + Sync {
 
     /// Scores the candidates of `case`.
     fn rank(&self, case: &Case) -> Ranking;
+
+    /// Ranks `case` and explains the ranking. Rankers without explanations (the reference
+    /// baselines) give their scores with no confidence, role or evidence beyond the score.
+    fn diagnose(&self, case: &Case) -> Diagnosis {
+        let ranking = self.rank(case);
+        Diagnosis {
+            model: self.name().to_string(),
+            unknown: false,
+            threshold: 0.0,
+            hypotheses: ranking
+                .services()
+                .iter()
+                .map(|r| Hypothesis {
+                    service: r.service.clone(),
+                    score: r.score,
+                    confidence: None,
+                    role: Role::Origin,
+                    fault_type: None,
+                    fault_type_confidence: None,
+                    evidence: vec![format!("{} score {:.3}", self.name(), r.score)],
+                    paths: Vec::new(),
+                })
+                .collect(),
+        }
+    }
 }
 
 /// A candidate and its score.

@@ -1,0 +1,126 @@
+//! Turning scores and evidence into a [`Diagnosis`]: confidences, roles, sentences and paths.
+
+use crate::diagnosis::{Diagnosis, FaultType, Hypothesis, Role};
+use crate::evidence::Evidence;
+
+/// Evidence sentences kept per hypothesis.
+const SENTENCES: usize = 5;
+
+/// `exp(x / t)` normalised to sum to 1 (empty for no scores).
+pub fn softmax(scores: &[f64], temperature: f64) -> Vec<f64> {
+    let t = temperature.max(1e-6);
+    let top = scores
+        .iter()
+        .copied()
+        .filter(|s| s.is_finite())
+        .fold(f64::NEG_INFINITY, f64::max);
+    let exp: Vec<f64> = scores
+        .iter()
+        .map(|&s| {
+            if s.is_finite() {
+                ((s - top) / t).exp()
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let sum: f64 = exp.iter().sum();
+    if sum > 0.0 {
+        exp.iter().map(|e| e / sum).collect()
+    } else {
+        vec![0.0; scores.len()]
+    }
+}
+
+/// Builds the diagnosis of `evidence` from per-candidate `scores`, `confidences` and fault
+/// classes (with their probability when a classifier gave one), all in candidate order.
+pub fn diagnosis(
+    model: &str,
+    evidence: &Evidence,
+    scores: &[f64],
+    confidences: &[f64],
+    faults: &[(Option<FaultType>, Option<f64>)],
+    unknown_threshold: f64,
+    anomalous_z: f64,
+) -> Diagnosis {
+    let mut order: Vec<usize> = (0..evidence.candidates.len()).collect();
+    let key = |i: usize| {
+        if scores[i].is_nan() {
+            f64::NEG_INFINITY
+        } else {
+            scores[i]
+        }
+    };
+    order.sort_by(|&a, &b| {
+        key(b).total_cmp(&key(a)).then_with(|| {
+            evidence.candidates[a]
+                .service
+                .cmp(&evidence.candidates[b].service)
+        })
+    });
+    let hypotheses: Vec<Hypothesis> = order
+        .into_iter()
+        .map(|i| {
+            let c = &evidence.candidates[i];
+            let anomalous = c.anomaly() >= anomalous_z || c.graph.alerting;
+            let role = if !anomalous {
+                Role::Silent
+            } else if c.graph.callee_more_anomalous {
+                Role::Symptom
+            } else {
+                Role::Origin
+            };
+            let mut sentences: Vec<String> = c
+                .findings
+                .iter()
+                .take(SENTENCES)
+                .map(|f| f.sentence.clone())
+                .collect();
+            if c.graph.anomalous_callers > 0.0 {
+                sentences.push(format!(
+                    "{:.0} % of its callers are anomalous",
+                    100.0 * c.graph.anomalous_callers
+                ));
+            }
+            if c.graph.callee_more_anomalous {
+                sentences.push("a service it depends on is more anomalous".to_string());
+            }
+            if sentences.is_empty() {
+                sentences.push("no anomaly in its data; a dependency of alerting services".into());
+            }
+            let (fault_type, fault_type_confidence) =
+                if anomalous { faults[i] } else { (None, None) };
+            Hypothesis {
+                service: c.service.clone(),
+                score: scores[i],
+                confidence: Some(confidences[i]),
+                role,
+                fault_type,
+                fault_type_confidence,
+                evidence: sentences,
+                paths: evidence.paths[i].clone(),
+            }
+        })
+        .collect();
+    let top = hypotheses.first().and_then(|h| h.confidence).unwrap_or(0.0);
+    Diagnosis {
+        model: model.to_string(),
+        unknown: top < unknown_threshold,
+        threshold: unknown_threshold,
+        hypotheses,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn softmax_sums_to_one_and_keeps_order() {
+        let p = softmax(&[2.0, 1.0, 0.0, f64::NAN], 1.0);
+        assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        assert!(p[0] > p[1] && p[1] > p[2]);
+        assert_eq!(p[3], 0.0);
+        assert!(softmax(&[], 1.0).is_empty());
+    }
+}

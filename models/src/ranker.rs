@@ -35,9 +35,23 @@ pub fn load(spec: &str) -> Result<Box<dyn Ranker>, String> {
     }
 }
 
-/// The ranker used when none is named: the cold-start scorer.
+/// The model file bundled in the binary: trained on the shared Nezha cases and on simulated
+/// cases only (see the README for the one command that rebuilds it).
+pub const BUNDLED_MODEL: &str = include_str!("../default-model.json");
+
+/// The bundled model.
+pub fn bundled_model() -> crate::learned::LearnedModel {
+    crate::learned::LearnedModel::from_json(BUNDLED_MODEL)
+        .expect("the bundled model matches this build (a test checks it)")
+}
+
+/// The ranker a running service uses when none is configured: the bundled model, which never
+/// saw the system it ranks. (`rootcause eval` defaults to the cold-start scorer instead, since
+/// the bundled model has seen the shared cases.)
 pub fn default_ranker() -> Box<dyn Ranker> {
-    Box::new(ColdStart::default())
+    Box::new(crate::learned::Learned {
+        model: bundled_model(),
+    })
 }
 
 /// Orders a case's candidate services by how likely each is the root cause.
@@ -139,6 +153,17 @@ mod tests {
             );
         }
         assert!(by_name("oracle").is_none());
+    }
+
+    #[test]
+    fn the_bundled_model_loads_and_is_what_the_service_uses() {
+        let model = bundled_model();
+        assert!(model.provenance.cases > 0);
+        assert_eq!(default_ranker().name(), "learned");
+        assert_eq!(load("default").unwrap().name(), "learned");
+        assert_eq!(load("cold-start").unwrap().name(), "cold-start");
+        let err = load("/nonexistent/model.json").err().unwrap();
+        assert!(err.contains("cannot read model file"), "{err}");
     }
 
     #[test]

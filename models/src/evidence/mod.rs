@@ -401,6 +401,11 @@ impl Windows {
         }
     }
 
+    fn is_baseline(&self, t: i64) -> bool {
+        let inside = |(from, to): (i64, i64)| t >= from && t < to;
+        self.normal.iter().any(|&w| inside(w)) || inside(self.recent)
+    }
+
     fn baseline(&self, times: &[i64], values: &[f64]) -> Vec<f64> {
         let mut out = Vec::new();
         let mut take = |(from, to): (i64, i64)| {
@@ -531,52 +536,56 @@ fn template_detectors(
     if failure_level || base.count == 0 || base.median < 1.0 {
         return;
     }
-    // Expected lines per abnormal sample: the baseline rate scaled by how busy the service is
-    // now relative to its baseline (a quiet service prints less of everything).
-    let busy = traffic.get(s.service.as_str()).map(|(t, _)| {
-        (
-            *t,
-            Baseline::new(&windows.baseline(&t.times, &t.values), true),
-        )
-    });
-    let scale_at = |i: usize| -> f64 {
-        let Some((t, t_base)) = &busy else {
-            return 1.0;
-        };
-        let time = s.times[offset + i];
-        let now = t
-            .times
-            .binary_search(&time)
-            .ok()
-            .map(|j| t.values[j])
-            .filter(|v| v.is_finite());
-        match now {
-            Some(v) if t_base.median > 0.0 => (v / t_base.median).min(3.0),
-            _ => 1.0,
+    // Lines per unit of traffic (span or log-line rate) of the service at a sample time: a
+    // quiet service prints less of everything, a called-but-failing one stops one statement.
+    let busy = traffic.get(s.service.as_str()).map(|(t, _)| *t);
+    let traffic_at = |time: i64| -> Option<f64> {
+        match busy {
+            None => Some(1.0),
+            Some(t) => t
+                .times
+                .binary_search(&time)
+                .ok()
+                .map(|j| t.values[j])
+                .filter(|v| v.is_finite() && *v > 0.0),
         }
     };
-    // A statement that stops running stops from some minute on: score every suffix of the
-    // window (from sample k to its end) and keep the strongest, so the minutes before the
-    // fault do not dilute it.
-    let samples: Vec<(f64, f64)> = abnormal
-        .iter()
-        .enumerate()
-        .filter(|(_, v)| v.is_finite())
-        .map(|(i, v)| (base.median * scale_at(i), *v))
+    let rates = |range: std::ops::Range<usize>| -> Vec<(f64, f64)> {
+        range
+            .filter(|&i| s.values[i].is_finite())
+            .filter_map(|i| traffic_at(s.times[i]).map(|t| (s.values[i], t)))
+            .collect()
+    };
+    let reference: Vec<f64> = (0..s.times.len())
+        .filter(|&i| windows.is_baseline(s.times[i]))
+        .flat_map(|i| rates(i..i + 1))
+        .map(|(count, t)| count / t)
         .collect();
+    let samples = rates(offset..offset + abnormal.len());
+    // A statement that stops running stops from some minute on. For every split k, the rate
+    // before it (baseline and the window's first k samples) predicts the lines after it, so
+    // the minutes before the fault neither dilute the gap nor are missing from the baseline.
     let mut best: Option<(f64, f64, f64)> = None;
-    let (mut expected, mut seen) = (0.0, 0.0);
-    for &(e, v) in samples.iter().rev() {
-        expected += e;
-        seen += v;
-        if expected > 0.0 && seen < expected {
-            // Counts vary by more than Poisson noise (load shifts): the spread is at least 20 %
-            // of the expected count, so a busy template dipping by a third says little, while
-            // a steady one vanishing says up to z 5.
-            let z = (expected - seen) / (expected + 1.0).sqrt().max(0.2 * expected);
-            if best.is_none_or(|b| z > b.0) {
-                best = Some((z, seen, expected));
-            }
+    for k in 0..samples.len() {
+        let mut before: Vec<f64> = reference.clone();
+        before.extend(samples[..k].iter().map(|(count, t)| count / t));
+        before.sort_by(f64::total_cmp);
+        if before.is_empty() {
+            continue;
+        }
+        let rate = crate::stats::quantile(&before, 0.5);
+        let expected: f64 = samples[k..].iter().map(|(_, t)| rate * t).sum();
+        let seen: f64 = samples[k..].iter().map(|(count, _)| count).sum();
+        // A template printed less than once a minute says nothing by its absence.
+        if expected < (samples.len() - k) as f64 || seen >= expected {
+            continue;
+        }
+        // Counts vary by more than Poisson noise (load shifts): the spread is at least 20 % of
+        // the expected count, so a busy template dipping by a third says little, while a
+        // steady one vanishing says up to z 5.
+        let z = (expected - seen) / (expected + 1.0).sqrt().max(0.2 * expected);
+        if best.is_none_or(|b| z > b.0) {
+            best = Some((z, seen, expected));
         }
     }
     if let Some((z, seen, expected)) = best {

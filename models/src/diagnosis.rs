@@ -37,7 +37,8 @@ pub struct Hypothesis {
     /// Why, in sentences a responder can check (strongest first).
     pub evidence: Vec<String>,
     /// Propagation paths from this service to alerting services, each listed from the cause to
-    /// the symptom (`[db, cart, frontend]`): how the fault would reach what users see.
+    /// the symptom (`[db, cart, frontend]`): how the fault would reach what users see. Traced
+    /// for the top [`crate::explain::TRACED`] hypotheses; empty below them.
     pub paths: Vec<Vec<String>>,
 }
 

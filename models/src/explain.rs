@@ -5,6 +5,9 @@ use crate::evidence::Evidence;
 
 /// Evidence sentences kept per hypothesis.
 const SENTENCES: usize = 5;
+/// Hypotheses, from the top, whose propagation paths are traced: responders read the first
+/// few, and tracing paths for every one of a thousand candidates would cost more than ranking.
+pub const TRACED: usize = 20;
 
 /// `exp(x / t)` normalised to sum to 1 (empty for no scores).
 pub fn softmax(scores: &[f64], temperature: f64) -> Vec<f64> {
@@ -60,7 +63,8 @@ pub fn diagnosis(
     });
     let hypotheses: Vec<Hypothesis> = order
         .into_iter()
-        .map(|i| {
+        .enumerate()
+        .map(|(place, i)| {
             let c = &evidence.candidates[i];
             let anomalous = c.anomaly() >= anomalous_z || c.graph.alerting;
             let role = if !anomalous {
@@ -98,7 +102,11 @@ pub fn diagnosis(
                 fault_type,
                 fault_type_confidence,
                 evidence: sentences,
-                paths: evidence.paths[i].clone(),
+                paths: if place < TRACED {
+                    evidence.paths(i)
+                } else {
+                    Vec::new()
+                },
             }
         })
         .collect();

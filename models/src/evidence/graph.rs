@@ -21,7 +21,7 @@ const PATHS: usize = 3;
 const PATH_HOPS: usize = 4;
 
 /// Calls among the candidates: for each candidate index, its callers and callees.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Adjacency {
     /// `callers[i]`: indices of candidates that call candidate `i`.
     pub callers: Vec<Vec<usize>>,
@@ -137,13 +137,31 @@ pub fn personalized_pagerank(adjacency: &Adjacency, anomaly: &[f64]) -> Vec<f64>
     rank
 }
 
-/// Fills every candidate's [`super::GraphContext`] (except the alert fields) and returns its
-/// propagation paths: the shortest caller chains from it to alerting or anomalous services.
+/// What [`paths_from`] needs: the calls among the candidates and which are symptomatic.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PathIndex {
+    adjacency: Adjacency,
+    symptomatic: Vec<bool>,
+}
+
+impl PathIndex {
+    /// The shortest caller chains from candidate `start` to up to a few symptomatic services
+    /// (see [`paths_from`]), as candidate indices.
+    pub fn paths_from(&self, start: usize) -> Vec<Vec<usize>> {
+        if start >= self.symptomatic.len() {
+            return Vec::new();
+        }
+        paths_from(start, &self.adjacency, &self.symptomatic)
+    }
+}
+
+/// Fills every candidate's [`super::GraphContext`] (except the alert fields) and returns what
+/// tracing its propagation paths needs.
 pub(super) fn contextualise(
     case: &Case,
     candidates: &mut [CandidateEvidence],
     anomalous_z: f64,
-) -> Vec<Vec<Vec<String>>> {
+) -> PathIndex {
     let adjacency = Adjacency::of(case);
     let anomaly: Vec<f64> = candidates.iter().map(|c| c.anomaly()).collect();
     let anomalous: Vec<bool> = anomaly.iter().map(|&a| a >= anomalous_z).collect();
@@ -165,19 +183,16 @@ pub(super) fn contextualise(
             .any(|&j| anomaly[j] > anomaly[i] && anomalous[j]);
         c.graph.fan_in = (adjacency.fan_in[i] as f64).ln_1p();
     }
-    let symptomatic: Vec<bool> = candidates
+    // A service that alerts is symptomatic whatever its data shows.
+    let symptomatic = candidates
         .iter()
         .zip(&anomalous)
         .map(|(c, &a)| a || c.graph.alerting)
         .collect();
-    (0..candidates.len())
-        .map(|i| {
-            paths_from(i, &adjacency, &symptomatic)
-                .into_iter()
-                .map(|p| p.into_iter().map(|j| case.candidates[j].clone()).collect())
-                .collect()
-        })
-        .collect()
+    PathIndex {
+        symptomatic,
+        adjacency,
+    }
 }
 
 /// Shortest caller chains from `start` to up to [`PATHS`] symptomatic services other than

@@ -280,9 +280,27 @@ impl CandidateEvidence {
 pub struct Evidence {
     /// One entry per candidate, in the case's candidate order.
     pub candidates: Vec<CandidateEvidence>,
-    /// Propagation paths per candidate (same order): from the candidate through its callers to
-    /// alerting or anomalous services, cause first, at most a few per candidate.
-    pub paths: Vec<Vec<Vec<String>>>,
+    /// Calls among the candidates and which are symptomatic (anomalous or alerting), from which
+    /// [`Evidence::paths`] are traced on demand: a responder reads the paths of the top few
+    /// hypotheses, and tracing them for a thousand candidates would cost more than ranking.
+    #[serde(skip)]
+    pub graph: graph::PathIndex,
+}
+
+impl Evidence {
+    /// Propagation paths of candidate `i`: from it through its callers to alerting or anomalous
+    /// services, cause first, the shortest few.
+    pub fn paths(&self, i: usize) -> Vec<Vec<String>> {
+        self.graph
+            .paths_from(i)
+            .into_iter()
+            .map(|p| {
+                p.into_iter()
+                    .map(|j| self.candidates[j].service.clone())
+                    .collect()
+            })
+            .collect()
+    }
 }
 
 /// Highest z any detector reports: beyond it, more deviation says nothing more, and a
@@ -358,8 +376,8 @@ pub fn extract(case: &Case, settings: &Settings) -> Evidence {
         }
     }
 
-    let paths = graph::contextualise(case, &mut candidates, settings.anomalous_z);
-    Evidence { candidates, paths }
+    let graph = graph::contextualise(case, &mut candidates, settings.anomalous_z);
+    Evidence { candidates, graph }
 }
 
 /// The candidates of an incident whose alerting services are `alerting`: those services plus

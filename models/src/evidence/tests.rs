@@ -156,7 +156,7 @@ fn alerts_order_the_graph_context_and_paths_lead_to_them() {
     assert_eq!(b.graph.alert_delay_min, Some(0.0));
     assert_eq!(evidence.candidates[0].graph.alert_delay_min, Some(1.0));
     assert!(!evidence.candidates[2].graph.alerting);
-    assert_eq!(evidence.paths[2], vec![vec!["c", "b"], vec!["c", "b", "a"]]);
+    assert_eq!(evidence.paths(2), vec![vec!["c", "b"], vec!["c", "b", "a"]]);
     assert!(score(&evidence, "b", Detector::Alerts) >= 3.0);
 }
 

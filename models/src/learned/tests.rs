@@ -37,7 +37,7 @@ fn example(seed: u64, n: usize, truth: usize, detector: Detector, fault: FaultTy
     Example {
         evidence: Evidence {
             candidates,
-            paths: vec![Vec::new(); n],
+            graph: Default::default(),
         },
         truth: Some(truth),
         fault: Some(fault),

@@ -128,9 +128,12 @@ if ((peers_only == 0)); then
     # per-case rankings, for the share of cases whose top-1 agrees with RCAEval's
     ours+=(--predictions "$ranker=$work/ours-$ranker.predictions.jsonl")
   done
-  echo "== rootcause eval (default ranker) on $dataset ($format)" >&2
+  echo "== rootcause eval (default ranker: cold-start) on $dataset ($format)" >&2
   "$bin" eval --format "$format" "$dataset" --json >"$work/ours-default.json"
   ours+=(--ours "$format=$work/ours-default.json")
+  echo "== rootcause eval --ranker learned --cv 5 on $dataset ($format)" >&2
+  "$bin" eval --format "$format" "$dataset" --ranker learned --cv 5 --json >"$work/ours-learned.json"
+  ours+=(--ours "$format=$work/ours-learned.json")
 fi
 
 echo

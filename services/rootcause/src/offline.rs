@@ -11,15 +11,19 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use rootcause_datasets::{DatasetFormat, simulator};
 use rootcause_models::case::Case;
+use rootcause_models::diagnosis::{Diagnosis, FaultType};
 use rootcause_models::evaluation::{CaseOutcome, Report, Withheld, withhold};
+use rootcause_models::evidence::{Evidence, Settings};
+use rootcause_models::learned::{self, Example, TrainParams};
 use rootcause_models::ranker::{self, RANKERS};
+use rootcause_models::ranker::{Ranker, Ranking};
 use serde::Serialize;
 
 use crate::live_topology::TopologySpec;
 
-/// The ranker `eval` uses when none is named. Until the evidence-based rankers land, the most
-/// accurate reference method on the shared cases.
-pub const DEFAULT_RANKER: &str = "baro";
+/// The ranker `eval` uses when none is named: the cold-start scorer, which needs no training
+/// on the data it ranks (a learned model is scored by `--cv` or on data it was not trained on).
+pub const DEFAULT_RANKER: &str = "cold-start";
 
 /// A dataset format on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -50,15 +54,48 @@ pub struct EvalArgs {
     format: FormatArg,
     /// Dataset directory.
     path: PathBuf,
-    /// Ranker to score (baro, nsigma).
-    #[arg(long, default_value = DEFAULT_RANKER)]
-    ranker: String,
+    /// Ranker to score: cold-start, learned (with --cv or --model), baro, nsigma. Default:
+    /// the cold-start scorer, the best ranker that needs no training on the data it ranks.
+    #[arg(long)]
+    ranker: Option<String>,
+    /// With `--ranker learned`: train and score by K-fold cross-validation by case.
+    #[arg(long, value_name = "K")]
+    cv: Option<usize>,
+    /// With `--ranker learned` (implied): a model file from `rootcause train` on other data.
+    #[arg(long, value_name = "FILE")]
+    model: Option<PathBuf>,
+    /// Exit with an error when AC@1 falls below this floor (a regression gate).
+    #[arg(long, value_name = "AC1")]
+    min_ac1: Option<f64>,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
     /// Write each case's ranking to FILE as JSON lines: {"case": ..., "ranking": [...]}.
     #[arg(long, value_name = "FILE")]
     predictions: Option<PathBuf>,
+}
+
+/// `rootcause train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Format of the dataset at PATH.
+    #[arg(long, value_enum)]
+    format: FormatArg,
+    /// Dataset directory of labelled cases.
+    path: PathBuf,
+    /// More labelled datasets to train on, as FORMAT:PATH (repeatable).
+    #[arg(long, value_name = "FORMAT:PATH")]
+    also: Vec<String>,
+    /// Where to write the model file (JSON).
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// L2 penalty of the logistic regressions.
+    #[arg(long, default_value_t = TrainParams::default().alpha)]
+    alpha: f64,
+    /// Folds of the cross-validation by case whose figures are recorded in the model file
+    /// (0: skip).
+    #[arg(long, default_value_t = 5)]
+    cv: usize,
 }
 
 /// `rootcause simulate`.
@@ -171,15 +208,61 @@ fn progress_bar(len: usize, what: &str) -> ProgressBar {
     bar
 }
 
+/// How `eval` gets its rankings.
+enum Method {
+    /// A ranker that needs no training on the cases (or a model trained elsewhere).
+    Ranker(Box<dyn Ranker>),
+    /// The learned ranker, trained and scored by k-fold cross-validation by case.
+    CrossValidated(usize),
+}
+
+impl Method {
+    fn of(args: &EvalArgs) -> anyhow::Result<Method> {
+        let name = args.ranker.as_deref().unwrap_or(if args.model.is_some() {
+            "learned"
+        } else {
+            DEFAULT_RANKER
+        });
+        if name != "learned" {
+            if args.cv.is_some() || args.model.is_some() {
+                bail!("--cv and --model go with --ranker learned, not {name}");
+            }
+            let ranker = ranker::by_name(name).with_context(|| {
+                format!(
+                    "unknown ranker {name:?}; known: {}, learned",
+                    RANKERS.join(", ")
+                )
+            })?;
+            return Ok(Method::Ranker(ranker));
+        }
+        match (args.cv, &args.model) {
+            (Some(folds), None) if folds >= 2 => Ok(Method::CrossValidated(folds)),
+            (Some(folds), None) => bail!("--cv needs at least 2 folds, got {folds}"),
+            (None, Some(model)) => {
+                let spec = model.to_string_lossy();
+                Ok(Method::Ranker(
+                    ranker::load(&spec).map_err(|e| anyhow::anyhow!(e))?,
+                ))
+            }
+            (Some(_), Some(_)) => bail!("give either --cv K or --model FILE, not both"),
+            (None, None) => bail!(
+                "--ranker learned needs --cv K (train and score by K-fold cross-validation by \
+                 case) or --model FILE (a model trained on other data)"
+            ),
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Method::Ranker(r) => r.name().to_string(),
+            Method::CrossValidated(k) => format!("learned-cv{k}"),
+        }
+    }
+}
+
 /// Runs `rootcause eval`.
 pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
-    let ranker = ranker::by_name(&args.ranker).with_context(|| {
-        format!(
-            "unknown ranker {:?}; known: {}",
-            args.ranker,
-            RANKERS.join(", ")
-        )
-    })?;
+    let method = Method::of(args)?;
     let (cases, load_time) = load(args.format, &args.path)?;
     let loaded = cases.len();
     let notes = notes_summary(&cases);
@@ -190,32 +273,54 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
         )),
         None => None,
     };
-    let bar = progress_bar(loaded, &format!("ranking with {}", ranker.name()));
+    let mut withheld = Vec::with_capacity(loaded);
+    let mut cases: Vec<Case> = cases;
+    for (index, case) in cases.iter_mut().enumerate() {
+        withheld.push(withhold(case, index));
+    }
+    let (diagnoses, seconds) = match &method {
+        Method::Ranker(ranker) => {
+            let bar = progress_bar(loaded, &format!("ranking with {}", ranker.name()));
+            let mut diagnoses = Vec::with_capacity(loaded);
+            let mut seconds = Vec::with_capacity(loaded);
+            for case in &cases {
+                let started = Instant::now();
+                diagnoses.push(ranker.diagnose(case));
+                seconds.push(started.elapsed().as_secs_f64());
+                bar.inc(1);
+            }
+            bar.finish_and_clear();
+            (diagnoses, seconds)
+        }
+        Method::CrossValidated(folds) => cross_validate(&cases, &withheld, *folds)?,
+    };
     let mut outcomes = Vec::with_capacity(loaded);
-    for (index, mut case) in cases.into_iter().enumerate() {
-        let Withheld { id, label } = withhold(&mut case, index);
-        let started = Instant::now();
-        let ranking = ranker.rank(&case);
-        let seconds = started.elapsed().as_secs_f64();
+    let mut confidences = Vec::new();
+    for (((case, held), diagnosis), seconds) in
+        cases.iter().zip(&withheld).zip(&diagnoses).zip(&seconds)
+    {
+        let ranking = Ranking::from_scores(
+            diagnosis
+                .hypotheses
+                .iter()
+                .map(|h| (h.service.clone(), h.score)),
+        );
         if let Some(out) = predictions.as_mut() {
             let line = serde_json::to_string(&Prediction {
-                case: &id,
+                case: &held.id,
                 ranking: ranking.names(),
             })?;
             writeln!(out, "{line}")?;
         }
-        if let Some(label) = label {
-            outcomes.push(CaseOutcome::new(
-                &id,
-                &label,
-                &case.candidates,
-                &ranking,
-                seconds,
-            ));
+        let Some(label) = &held.label else { continue };
+        let outcome = CaseOutcome::new(&held.id, label, &case.candidates, &ranking, *seconds);
+        if let Some(top) = diagnosis.hypotheses.first()
+            && let Some(confidence) = top.confidence
+        {
+            confidences.push((confidence, outcome.rank == Some(1), diagnosis.unknown));
         }
-        bar.inc(1);
+        outcomes.push(outcome);
     }
-    bar.finish_and_clear();
     if let Some(mut out) = predictions {
         out.flush()?;
     }
@@ -225,7 +330,11 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
             args.path.display()
         );
     }
-    let report = Report::new(ranker.name(), &outcomes);
+    let mut report = Report::new(&method.name(), &outcomes);
+    if confidences.len() == outcomes.len() {
+        report = report.with_confidences(&confidences);
+    }
+    let below_floor = args.min_ac1.filter(|floor| report.overall.ac1 < *floor);
     if args.json {
         let json = EvalJson {
             report: &report,
@@ -233,12 +342,29 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
             cases_loaded: loaded,
         };
         println!("{}", serde_json::to_string(&json)?);
-        return Ok(());
+    } else {
+        print_report(args, &report, loaded, outcomes.len(), load_time, notes);
     }
+    if let Some(floor) = below_floor {
+        bail!(
+            "AC@1 {:.3} is below the floor {floor:.3} (--min-ac1): accuracy regressed",
+            report.overall.ac1
+        );
+    }
+    Ok(())
+}
+
+fn print_report(
+    args: &EvalArgs,
+    report: &Report,
+    loaded: usize,
+    labelled: usize,
+    load_time: Duration,
+    notes: Option<String>,
+) {
     println!(
-        "{loaded} cases from {} ({} labelled), loaded in {:.2} s; ranker {}",
+        "{loaded} cases from {} ({labelled} labelled), loaded in {:.2} s; ranker {}",
         args.path.display(),
-        outcomes.len(),
         load_time.as_secs_f64(),
         report.ranker
     );
@@ -256,10 +382,169 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
         "ties count against the true cause; CHANCE = a uniformly random ranking of the same candidates"
     );
     println!(
-        "time per case: {:.2} ms ranking, {:.1} ms loading",
+        "time per case: {:.2} ms ranking (evidence included, training excluded), {:.1} ms loading",
         report.seconds_per_case * 1e3,
         load_time.as_secs_f64() * 1e3 / loaded as f64
     );
+    if let Some(reliability) = &report.reliability {
+        println!();
+        println!("reliability of the top hypothesis' confidence:");
+        print!("{}", reliability.table());
+        if let Some(unknown) = report.unknown {
+            println!(
+                "answered \"unknown\" (top confidence below the threshold): {unknown} of {labelled} cases"
+            );
+        }
+    }
+}
+
+/// Evidence of every case, with a progress bar, and the seconds each took.
+fn extract_all(cases: &[Case], settings: &Settings) -> (Vec<Evidence>, Vec<f64>) {
+    let bar = progress_bar(cases.len(), "computing evidence");
+    let mut evidence = Vec::with_capacity(cases.len());
+    let mut seconds = Vec::with_capacity(cases.len());
+    for case in cases {
+        let started = Instant::now();
+        evidence.push(rootcause_models::evidence::extract(case, settings));
+        seconds.push(started.elapsed().as_secs_f64());
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    (evidence, seconds)
+}
+
+/// Training examples from evidence and the labels withheld from the rankers.
+fn examples(evidence: Vec<Evidence>, withheld: &[Withheld]) -> Vec<Example> {
+    evidence
+        .into_iter()
+        .zip(withheld)
+        .map(|(evidence, held)| {
+            let label = held.label.as_ref();
+            Example {
+                truth: label.and_then(|l| {
+                    evidence
+                        .candidates
+                        .iter()
+                        .position(|c| c.service == l.root_cause)
+                }),
+                fault: label.and_then(|l| FaultType::from_label(&l.fault_type)),
+                evidence,
+            }
+        })
+        .collect()
+}
+
+/// The learned ranker's out-of-fold diagnoses: each case diagnosed by a model trained on the
+/// other folds' cases only.
+fn cross_validate(
+    cases: &[Case],
+    withheld: &[Withheld],
+    folds: usize,
+) -> anyhow::Result<(Vec<Diagnosis>, Vec<f64>)> {
+    let settings = Settings::default();
+    let (evidence, seconds) = extract_all(cases, &settings);
+    let examples = examples(evidence, withheld);
+    let bar = progress_bar(folds, "training and scoring folds");
+    let diagnoses =
+        learned::cross_validate(&examples, folds, &TrainParams::default(), settings, |k| {
+            bar.set_position(k as u64)
+        })?;
+    bar.finish_and_clear();
+    Ok((diagnoses, seconds))
+}
+
+/// Runs `rootcause train`.
+pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
+    let mut sources = vec![(args.format, args.path.clone())];
+    for extra in &args.also {
+        let (format, path) = extra.split_once(':').with_context(|| {
+            format!("--also takes FORMAT:PATH (nezha:DIR, rcaeval:DIR, sim:DIR), got {extra:?}")
+        })?;
+        let format = FormatArg::from_str(format, true)
+            .map_err(|e| anyhow::anyhow!("--also {extra:?}: {e}"))?;
+        sources.push((format, PathBuf::from(path)));
+    }
+    let settings = Settings::default();
+    let mut all = Vec::new();
+    let mut names = Vec::new();
+    for (format, path) in &sources {
+        let (mut cases, _) = load(*format, path)?;
+        let withheld: Vec<Withheld> = cases
+            .iter_mut()
+            .enumerate()
+            .map(|(i, c)| withhold(c, i))
+            .collect();
+        let labelled = withheld.iter().filter(|w| w.label.is_some()).count();
+        if labelled == 0 {
+            bail!("none of the cases in {} is labelled", path.display());
+        }
+        let (evidence, _) = extract_all(&cases, &settings);
+        all.extend(examples(evidence, &withheld));
+        names.push(format!(
+            "{}:{} ({labelled} cases)",
+            format!("{format:?}").to_lowercase(),
+            path.display()
+        ));
+    }
+    let params = TrainParams {
+        alpha: args.alpha,
+        ..TrainParams::default()
+    };
+    let mut model = learned::train(&all, &params, settings, names)?;
+    if args.cv >= 2 {
+        let bar = progress_bar(args.cv, "cross-validating");
+        let diagnoses = learned::cross_validate(&all, args.cv, &params, settings, |k| {
+            bar.set_position(k as u64)
+        })?;
+        bar.finish_and_clear();
+        let mut accuracy = rootcause_models::metrics::Accuracy::new();
+        for (example, diagnosis) in all.iter().zip(&diagnoses) {
+            match example.truth {
+                Some(truth) => {
+                    let service = &example.evidence.candidates[truth].service;
+                    let rank = diagnosis
+                        .hypotheses
+                        .iter()
+                        .position(|h| &h.service == service)
+                        .map(|p| p + 1);
+                    accuracy.add(rank, diagnosis.hypotheses.len());
+                }
+                None => accuracy.add_absent(),
+            }
+        }
+        let figures = accuracy.figures();
+        let chance = accuracy.chance_figures();
+        for (key, value) in [
+            ("cv_ac1", figures.ac1),
+            ("cv_ac3", figures.ac3),
+            ("cv_avg5", figures.avg5),
+            ("chance_ac1", chance.ac1),
+            ("cv_folds", args.cv as f64),
+        ] {
+            model.provenance.figures.insert(key.to_string(), value);
+        }
+    }
+    std::fs::write(&args.out, model.to_json())
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    println!(
+        "model learned@{} trained on {} cases ({} candidate rows) from {}; temperature {:.3}; written to {}",
+        model.version,
+        model.provenance.cases,
+        model.provenance.rows,
+        model.provenance.sources.join(", "),
+        model.temperature,
+        args.out.display()
+    );
+    if let Some(ac1) = model.provenance.figures.get("cv_ac1") {
+        println!(
+            "{}-fold cross-validation by case on the training data: AC@1 {:.3}, AC@3 {:.3}, Avg@5 {:.3} (chance AC@1 {:.3})",
+            args.cv,
+            ac1,
+            model.provenance.figures["cv_ac3"],
+            model.provenance.figures["cv_avg5"],
+            model.provenance.figures["chance_ac1"]
+        );
+    }
     Ok(())
 }
 

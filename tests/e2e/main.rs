@@ -4,5 +4,7 @@
 mod cli;
 mod datasets;
 mod ingest;
+mod prometheus;
+mod ranking;
 mod serve;
 mod traces;

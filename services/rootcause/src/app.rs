@@ -7,12 +7,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
+use axum::serve::ListenerExt;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::ingest::{Ingest, Writer};
 use crate::live_topology::{LiveTopology, TopologySpec};
+use crate::ranking::{Ranking, RankingWorker};
 use crate::store::{Store, sqlite_directory};
 use crate::{routes, telemetry};
 
@@ -36,6 +38,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Alert intake.
     pub ingest: Ingest,
+    /// Incidents ranked as they change.
+    pub ranking: Ranking,
 }
 
 /// A built application: store open, topology loaded, listener bound, not yet serving.
@@ -44,6 +48,7 @@ pub struct Application {
     router: Router,
     state: AppState,
     writer: Writer,
+    ranker: RankingWorker,
 }
 
 impl Application {
@@ -67,11 +72,18 @@ impl Application {
             .map(TopologySpec::parse)
             .transpose()?;
         let topology = Arc::new(LiveTopology::start(store.clone(), configured.as_ref()).await?);
+        let (ranking, ranker) = Ranking::start(
+            &config.ranking,
+            &config.prometheus,
+            store.clone(),
+            topology.clone(),
+        )?;
         let (ingest, writer) = Ingest::start(
             store.clone(),
             topology.clone(),
             config.ingest.clone(),
             config.correlation.clone(),
+            ranking.clone(),
         )
         .await
         .context("cannot rebuild the correlation engine from the store")?;
@@ -80,6 +92,7 @@ impl Application {
             topology,
             metrics: telemetry::metrics(),
             ingest,
+            ranking,
         };
         let router = routes::router(state.clone(), &config.http);
         let listener = TcpListener::bind(config.listen)
@@ -90,6 +103,7 @@ impl Application {
             database = %url,
             engine = ?state.store.engine(),
             topology_version = state.topology.current().version.id,
+            model = state.ranking.model(),
             "rootcause is ready"
         );
         Ok(Application {
@@ -97,6 +111,7 @@ impl Application {
             router,
             state,
             writer,
+            ranker,
         })
     }
 
@@ -139,12 +154,28 @@ impl Application {
                 }
             }
         });
-        let served = axum::serve(self.listener, self.router)
+        // Event streams never end by themselves: they are ended when shutdown begins, or the
+        // server would wait for their connections forever.
+        let ranking = self.state.ranking.clone();
+        let shutdown = async move {
+            shutdown.await;
+            ranking.shut_down();
+        };
+        // Without TCP_NODELAY the tail of a large event (a ranking of hundreds of candidates)
+        // waits in the kernel for the client's acknowledgement of what came before it.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "cannot set TCP_NODELAY on a connection");
+            }
+        });
+        let served = axum::serve(listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;
         upkeep.abort();
         refresh.abort();
         checkpoints.abort();
+        self.state.ranking.shut_down();
+        self.ranker.finish().await;
         // Every request is answered; with the last intake handle gone the writer commits what
         // it holds and stops, and only then does the database close.
         let store = self.state.store.clone();

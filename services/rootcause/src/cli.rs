@@ -41,6 +41,8 @@ enum Command {
     /// Score a ranker on labelled cases: AC@1, AC@3, AC@5 and Avg@5 overall and per fault type,
     /// the chance level beside each, and the time per case.
     Eval(offline::EvalArgs),
+    /// Train a ranking model file from labelled cases (scored by cross-validation by case).
+    Train(offline::TrainArgs),
     /// Generate labelled fault cases (alert storms, metric windows, changes) on a topology.
     Simulate(offline::SimulateArgs),
     /// Work with dataset files.
@@ -61,6 +63,9 @@ enum BenchCommand {
     /// Alert intake throughput and latency of rootcause on SQLite (and on PostgreSQL with
     /// --postgres-url), next to a real Alertmanager given the same load.
     Ingest(bench::IngestOptions),
+    /// Time from an alert's 202 to the incident's hypotheses covering it, on generated
+    /// topologies of 1,000 and 10,000 services.
+    Ranking(crate::bench_ranking::RankingOptions),
 }
 
 /// Where settings come from besides defaults: flags here, `ROOTCAUSE_*` variables, a TOML file.
@@ -187,7 +192,11 @@ impl Cli {
                 Ok(())
             }
             Command::Bench(BenchCommand::Ingest(options)) => bench::ingest(&options),
+            Command::Bench(BenchCommand::Ranking(options)) => {
+                crate::bench_ranking::ranking(&options)
+            }
             Command::Eval(args) => offline::eval(&args),
+            Command::Train(args) => offline::train(&args),
             Command::Simulate(args) => offline::simulate(&args),
             Command::Datasets(DatasetsCommand::Convert(args)) => offline::convert(&args),
             Command::Datasets(DatasetsCommand::Topology(args)) => offline::dataset_topology(&args),

@@ -13,6 +13,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+use crate::prometheus::PrometheusConfig;
 use crate::store::{StoreOptions, redact_url};
 
 /// Prefix of every environment variable the service reads.
@@ -20,7 +21,7 @@ pub const ENV_PREFIX: &str = "ROOTCAUSE_";
 
 /// Top-level configuration keys; environment variables naming anything else are ignored (CI and
 /// tests set other `ROOTCAUSE_*` variables for themselves).
-const TOP_LEVEL_KEYS: [&str; 10] = [
+const TOP_LEVEL_KEYS: [&str; 12] = [
     "listen",
     "data_dir",
     "database_url",
@@ -31,6 +32,8 @@ const TOP_LEVEL_KEYS: [&str; 10] = [
     "store",
     "ingest",
     "correlation",
+    "ranking",
+    "prometheus",
 ];
 
 /// Everything `serve` can be told.
@@ -62,6 +65,10 @@ pub struct Config {
     pub ingest: IngestConfig,
     /// How alerts are correlated into incidents.
     pub correlation: rootcause_correlation::Settings,
+    /// How incidents are ranked: the model, how far candidates reach, how often to re-rank.
+    pub ranking: RankingConfig,
+    /// Metric windows pulled from a Prometheus server around each incident (off without a URL).
+    pub prometheus: PrometheusConfig,
 }
 
 impl Default for Config {
@@ -77,6 +84,8 @@ impl Default for Config {
             store: StoreOptions::default(),
             ingest: IngestConfig::default(),
             correlation: rootcause_correlation::Settings::default(),
+            ranking: RankingConfig::default(),
+            prometheus: PrometheusConfig::default(),
         }
     }
 }
@@ -99,11 +108,30 @@ impl Config {
             let top = key.as_str().split('.').next().unwrap_or_default();
             TOP_LEVEL_KEYS.iter().any(|k| k.eq_ignore_ascii_case(top))
         });
-        figment
+        let config: Config = figment
             .merge(env)
             .merge(Serialized::defaults(overrides))
             .extract()
-            .map_err(|e| ConfigError(e.to_string()))
+            .map_err(|e| ConfigError(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values that parse but cannot work, so that `serve` refuses them at start-up rather
+    /// than failing at the first incident: every problem, joined by `; `.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        if let Err(why) = self.ranking.validate() {
+            problems.push(why);
+        }
+        if let Err(why) = self.prometheus.validate() {
+            problems.push(why);
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError(problems.join("; ")))
+        }
     }
 
     /// The database URL to connect to.
@@ -120,6 +148,7 @@ impl Config {
     pub fn to_toml(&self) -> String {
         let mut shown = self.clone();
         shown.database_url = Some(DatabaseUrl(self.database_url().to_string()));
+        shown.prometheus.url = shown.prometheus.url.as_deref().map(redact_url);
         toml::to_string_pretty(&shown).expect("the configuration always serializes")
     }
 }
@@ -190,6 +219,61 @@ impl Default for IngestConfig {
             resolve_timeout_secs: 300,
             max_batch_alerts: 20_000,
             queue_capacity: 1024,
+        }
+    }
+}
+
+/// Most hops `ranking.hops` may reach: beyond a few hops almost every service of a large estate
+/// becomes a candidate, which only slows ranking and dilutes it.
+pub const MAX_RANKING_HOPS: usize = 10;
+
+/// How incidents are ranked (`[ranking]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RankingConfig {
+    /// The ranker: `default`, `cold-start`, or the path of a model file written by
+    /// `rootcause train`.
+    pub model: String,
+    /// Candidates are an incident's alerting services plus their callees up to this many hops:
+    /// the silent database behind alerting callers.
+    pub hops: usize,
+    /// Least time between two rankings of one incident. 0 ranks every change at once (changes
+    /// that arrive while a ranking runs are still coalesced into the next one).
+    pub min_interval_ms: u64,
+}
+
+impl Default for RankingConfig {
+    fn default() -> Self {
+        RankingConfig {
+            model: "default".to_owned(),
+            hops: 2,
+            min_interval_ms: 0,
+        }
+    }
+}
+
+impl RankingConfig {
+    /// Checks the values that parse but cannot work. Whether a model file loads is checked at
+    /// start-up, where the ranker is loaded.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut problems = Vec::new();
+        if self.model.trim().is_empty() {
+            problems.push(
+                "ranking.model must not be empty: use \"default\", \"cold-start\" or the path \
+                 of a model file"
+                    .to_owned(),
+            );
+        }
+        if self.hops > MAX_RANKING_HOPS {
+            problems.push(format!(
+                "ranking.hops must be at most {MAX_RANKING_HOPS}, got {}",
+                self.hops
+            ));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
         }
     }
 }
@@ -343,6 +427,46 @@ mod tests {
             .unwrap_err()
             .to_string();
             assert!(error.contains("max_hop"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn ranking_and_prometheus_are_configuration_and_checked_at_load() {
+        Jail::expect_with(|jail| {
+            let config = load_in(jail, None, &Overrides::default()).unwrap();
+            assert_eq!(config.ranking, RankingConfig::default());
+            assert_eq!(config.ranking.model, "default");
+            assert_eq!(config.ranking.hops, 2);
+            assert_eq!(config.ranking.min_interval_ms, 0);
+            assert_eq!(config.prometheus.url, None);
+
+            let file = "[ranking]\nmodel = \"cold-start\"\nhops = 3\n[prometheus]\nurl = \"http://u:secret@prom:9090\"\n";
+            jail.set_env("ROOTCAUSE_RANKING__MIN_INTERVAL_MS", "250");
+            let config = load_in(jail, Some(file), &Overrides::default()).unwrap();
+            assert_eq!(config.ranking.model, "cold-start");
+            assert_eq!(config.ranking.hops, 3);
+            assert_eq!(config.ranking.min_interval_ms, 250);
+            assert_eq!(
+                config.prometheus.url.as_deref(),
+                Some("http://u:secret@prom:9090")
+            );
+            assert!(!config.to_toml().contains("secret"), "{}", config.to_toml());
+
+            for (file, wanted) in [
+                ("[ranking]\nhops = 11\n", "ranking.hops must be at most 10"),
+                (
+                    "[ranking]\nmodel = \"\"\n",
+                    "ranking.model must not be empty",
+                ),
+                ("[ranking]\nhop = 1\n", "hop"),
+                ("[prometheus]\nstep_s = 0\n", "prometheus.step_s"),
+            ] {
+                let error = load_in(jail, Some(file), &Overrides::default())
+                    .unwrap_err()
+                    .to_string();
+                assert!(error.contains(wanted), "{file}: {error}");
+            }
             Ok(())
         });
     }

@@ -11,17 +11,23 @@
 //! - [`bench`]: `rootcause bench ingest`, intake throughput next to a real Alertmanager.
 //! - [`offline`]: `rootcause eval`, `simulate` and `datasets convert`: work on datasets.
 //! - [`traces_import`]: `rootcause topology import-traces`, a topology learned from OTLP/JSON files.
+//! - [`prometheus`]: metric windows pulled from a Prometheus server's `query_range`.
+//! - [`ranking`]: incidents ranked as they change: cases, the debounced worker, live updates.
+//! - [`bench_ranking`]: `rootcause bench ranking`, alert-to-hypotheses latency.
 //!
 //! HTTP handlers live in private `routes` modules, one per resource.
 
 pub mod app;
 pub mod bench;
+pub mod bench_ranking;
 pub mod cli;
 pub mod config;
 pub mod error;
 pub mod ingest;
 pub mod live_topology;
 pub mod offline;
+pub mod prometheus;
+pub mod ranking;
 mod routes;
 pub mod store;
 pub mod telemetry;

@@ -36,6 +36,12 @@ pub mod names {
     pub const INCIDENTS_OPEN: &str = "rootcause_incidents_open";
     /// Gauge: firing alerts.
     pub const ALERTS_FIRING: &str = "rootcause_alerts_firing";
+    /// Histogram: seconds to rank one incident (building its case and diagnosing it).
+    pub const RANKING_SECONDS: &str = "rootcause_ranking_seconds";
+    /// Gauge: incidents waiting to be ranked.
+    pub const RANKING_QUEUE_DEPTH: &str = "rootcause_ranking_queue_depth";
+    /// Counter: rankings computed.
+    pub const RANKINGS_TOTAL: &str = "rootcause_rankings_total";
     /// Gauge: always 1, labelled with the version of the binary.
     pub const BUILD_INFO: &str = "rootcause_build_info";
 }
@@ -136,5 +142,12 @@ fn describe() {
         "Time the correlation engine took for one group of alerts"
     );
     describe_gauge!(names::INCIDENTS_OPEN, "Open incidents");
+    describe_histogram!(
+        names::RANKING_SECONDS,
+        Unit::Seconds,
+        "Time to rank one incident: building its case and diagnosing it"
+    );
+    describe_gauge!(names::RANKING_QUEUE_DEPTH, "Incidents waiting to be ranked");
+    describe_counter!(names::RANKINGS_TOTAL, "Rankings computed");
     describe_gauge!(names::ALERTS_FIRING, "Firing alerts");
 }

@@ -29,6 +29,7 @@ use utoipa::ToSchema;
 
 use crate::config::IngestConfig;
 use crate::live_topology::LiveTopology;
+use crate::ranking::{Committed, CommittedAlert, Ranking};
 use crate::store::{AlertWrite, EncodedBatch, IngestBatch, Store, StoreError};
 use crate::telemetry::names;
 pub use payload::{IncomingAlert, Source};
@@ -108,12 +109,14 @@ impl Writer {
 
 impl Ingest {
     /// Rebuilds the engine from the store (open incidents, their alerts, alerts in no incident)
-    /// and starts the writer.
+    /// and starts the writer. Every commit is then handed to `ranking`, which is first told
+    /// which incidents the rebuilt engine holds.
     pub async fn start(
         store: Store,
         topology: Arc<LiveTopology>,
         config: IngestConfig,
         settings: Settings,
+        ranking: Ranking,
     ) -> Result<(Ingest, Writer), StoreError> {
         let now = now_millis();
         let engine = rebuild(&store, &topology, &settings, now).await?;
@@ -122,6 +125,8 @@ impl Ingest {
             firing_alerts = engine.firing_alerts(),
             "correlation engine rebuilt from the store"
         );
+        // Before the writer starts, so that ranking sees the restored state before any commit.
+        ranking.resync(engine.incidents());
         let (queue, jobs) = mpsc::channel(config.queue_capacity.max(1));
         let writer = tokio::spawn(write_loop(
             jobs,
@@ -129,6 +134,7 @@ impl Ingest {
             topology.clone(),
             engine,
             config.max_batch_alerts.max(1),
+            ranking,
         ));
         let ingest = Ingest {
             queue,
@@ -336,6 +342,8 @@ struct Pending {
     correlation: Duration,
     /// How long the database took to commit the group.
     commit: Duration,
+    /// What ranking learns once the group is committed.
+    committed: Committed,
 }
 
 type Commit = JoinHandle<(Pending, Result<(), StoreError>)>;
@@ -350,6 +358,7 @@ async fn write_loop(
     topology: Arc<LiveTopology>,
     mut engine: Engine,
     max_batch: usize,
+    ranking: Ranking,
 ) {
     let mut ticker = tokio::time::interval(TICK_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -358,8 +367,8 @@ async fn write_loop(
         let group = tokio::select! {
             done = async { in_flight.as_mut().expect("guarded").await }, if in_flight.is_some() => {
                 in_flight = None;
-                if !acknowledge(done) {
-                    engine = rebuilt(&store, &topology, engine).await;
+                if !acknowledge(done, &ranking) {
+                    engine = rebuilt(&store, &topology, engine, &ranking).await;
                 }
                 continue;
             }
@@ -371,11 +380,11 @@ async fn write_loop(
         };
         let next = correlate(&topology, &mut engine, group, now_millis(), store.engine());
         if let Some(previous) = in_flight.take()
-            && !acknowledge(previous.await)
+            && !acknowledge(previous.await, &ranking)
         {
             // `next` was correlated on top of the failed group: it cannot be stored either.
             fail(next.1, "an earlier group commit failed");
-            engine = rebuilt(&store, &topology, engine).await;
+            engine = rebuilt(&store, &topology, engine, &ranking).await;
             continue;
         }
         let (batch, pending) = next;
@@ -384,7 +393,7 @@ async fn write_loop(
             Err(error) => {
                 tracing::error!(%error, "cannot encode a group for the store");
                 fail(pending, &error.to_string());
-                engine = rebuilt(&store, &topology, engine).await;
+                engine = rebuilt(&store, &topology, engine, &ranking).await;
                 continue;
             }
         };
@@ -412,7 +421,7 @@ async fn write_loop(
         metrics::gauge!(names::ALERTS_FIRING).set(engine.firing_alerts() as f64);
     }
     if let Some(last) = in_flight.take() {
-        acknowledge(last.await);
+        acknowledge(last.await, &ranking);
     }
     tracing::info!("ingest writer stopped; every accepted alert is committed");
 }
@@ -433,8 +442,12 @@ fn gather(first: Job, jobs: &mut mpsc::Receiver<Job>, max_batch: usize) -> Vec<J
     group
 }
 
-/// Answers the requests of a finished commit; false if it failed.
-fn acknowledge(done: Result<(Pending, Result<(), StoreError>), tokio::task::JoinError>) -> bool {
+/// Answers the requests of a finished commit and hands what it changed to ranking; false if it
+/// failed.
+fn acknowledge(
+    done: Result<(Pending, Result<(), StoreError>), tokio::task::JoinError>,
+    ranking: &Ranking,
+) -> bool {
     let (pending, result) = match done {
         Ok(done) => done,
         Err(error) => {
@@ -446,6 +459,9 @@ fn acknowledge(done: Result<(Pending, Result<(), StoreError>), tokio::task::Join
     };
     match result {
         Ok(()) => {
+            // Ranking starts before the senders hear back: the answer and the new hypotheses
+            // race, and the hypotheses should not lose by the time it takes to answer.
+            ranking.committed(pending.committed);
             for ((source, outcome), count) in &pending.counts {
                 metrics::counter!(names::ALERTS_RECEIVED, "source" => *source, "outcome" => *outcome)
                     .increment(*count);
@@ -476,10 +492,19 @@ fn fail(pending: Pending, why: &str) {
     }
 }
 
-/// The engine as the store has it, after a failed commit (the old one if even that fails).
-async fn rebuilt(store: &Store, topology: &LiveTopology, engine: Engine) -> Engine {
+/// The engine as the store has it, after a failed commit (the old one if even that fails);
+/// ranking reloads what the rebuilt engine holds.
+async fn rebuilt(
+    store: &Store,
+    topology: &LiveTopology,
+    engine: Engine,
+    ranking: &Ranking,
+) -> Engine {
     match rebuild(store, topology, engine.settings(), now_millis()).await {
-        Ok(rebuilt) => rebuilt,
+        Ok(rebuilt) => {
+            ranking.resync(rebuilt.incidents());
+            rebuilt
+        }
         Err(error) => {
             tracing::error!(%error, "cannot rebuild the engine; keeping the old state");
             engine
@@ -579,9 +604,34 @@ fn correlate(
         receipt.incidents = incidents.into_iter().collect();
         replies.push((job.reply, receipt));
     }
+    let change = engine.take_changes();
+    let committed = Committed {
+        alerts: rows
+            .iter()
+            .filter_map(|row| {
+                Some(CommittedAlert {
+                    incident: u64::try_from(row.incident?).ok()?,
+                    key: AlertKey {
+                        fingerprint: rootcause_correlation::Fingerprint::from_i64(row.fingerprint),
+                        starts_at: row.starts_at,
+                    },
+                    resolved_at: (row.status == AlertStatus::Resolved.as_str())
+                        .then_some(row.ends_at)
+                        .flatten(),
+                    service: row.service.clone(),
+                    signal: row.signal,
+                    severity: row.severity.clone(),
+                    labels: row.labels.clone(),
+                })
+            })
+            .collect(),
+        incidents: change.incidents.clone(),
+        merges: change.merges.clone(),
+        expired: change.expired.clone(),
+    };
     let batch = IngestBatch {
         alerts: rows,
-        change: engine.take_changes(),
+        change,
         now,
     };
     let pending = Pending {
@@ -590,6 +640,7 @@ fn correlate(
         alerts: events.len(),
         correlation,
         commit: Duration::ZERO,
+        committed,
     };
     (batch.encode(engine_kind), pending)
 }

@@ -18,6 +18,7 @@ use super::{check_range, millis_of, time_of};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiQuery, ErrorBody, is_json, parse_json};
 use crate::ingest::now_millis;
+use crate::ranking::ChangeRecord;
 use crate::store::{ChangeFilter, NewChange, StoredChange};
 
 /// Kinds of change events.
@@ -188,6 +189,29 @@ async fn post_changes(
         );
     }
     let ids = state.store.insert_changes(&changes, now).await?;
+    // Deploys near an incident are evidence: the incidents they concern are ranked again.
+    let records = changes
+        .into_iter()
+        .zip(&ids)
+        .filter(|(_, (_, new))| *new)
+        .filter_map(|(change, &(id, _))| {
+            ChangeRecord::of(StoredChange {
+                id,
+                service: change.service,
+                mapped: change.mapped,
+                kind: change.kind.to_owned(),
+                at: change.at,
+                version: change.version,
+                author: change.author,
+                link: change.link,
+                description: change.description,
+                received_at: now,
+            })
+        })
+        .collect::<Vec<_>>();
+    if !records.is_empty() {
+        state.ranking.changes_recorded(records);
+    }
     let receipt = ChangeReceipt {
         items: ids
             .into_iter()

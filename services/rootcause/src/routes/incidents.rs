@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use rootcause_correlation::{IncidentKind, IncidentSnapshot};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -43,7 +44,7 @@ struct LabelPair {
 
 /// An incident.
 #[derive(Debug, Serialize, ToSchema)]
-struct IncidentView {
+pub(super) struct IncidentView {
     /// Id.
     id: i64,
     /// `open`, `resolved`, or `merged` (into `merged_into`).
@@ -111,6 +112,46 @@ impl TryFrom<StoredIncident> for IncidentView {
             firing_count: row.firing_count,
             topology_version: row.topology_version,
         })
+    }
+}
+
+impl IncidentView {
+    /// The view of an incident as the correlation engine holds it (the same JSON as the store's
+    /// row gives).
+    pub(super) fn of_snapshot(snapshot: &IncidentSnapshot) -> IncidentView {
+        IncidentView {
+            id: i64::try_from(snapshot.id).unwrap_or(i64::MAX),
+            status: snapshot.status.as_str().to_owned(),
+            kind: snapshot.kind.as_str().to_owned(),
+            unmapped: snapshot.kind == IncidentKind::Unmapped,
+            services: snapshot
+                .services
+                .iter()
+                .map(|(name, first)| IncidentService {
+                    name: name.clone(),
+                    first_alert_at: time_of(*first),
+                })
+                .collect(),
+            label_groups: snapshot
+                .groups
+                .iter()
+                .map(|(name, value)| LabelPair {
+                    name: name.clone(),
+                    value: value.clone(),
+                })
+                .collect(),
+            opened_at: time_of(snapshot.opened_at),
+            started_at: time_of(snapshot.first_activity),
+            last_activity_at: time_of(snapshot.last_activity),
+            quiet_since: snapshot.quiet_since.map(time_of),
+            resolved_at: snapshot.resolved_at.map(time_of),
+            merged_into: snapshot
+                .merged_into
+                .map(|id| i64::try_from(id).unwrap_or(i64::MAX)),
+            alert_count: i64::try_from(snapshot.alert_count).unwrap_or(i64::MAX),
+            firing_count: i64::try_from(snapshot.firing_count).unwrap_or(i64::MAX),
+            topology_version: snapshot.topology_version,
+        }
     }
 }
 

@@ -5,6 +5,8 @@
 mod alerts;
 mod changes;
 mod health;
+mod hypotheses;
+mod incident_metrics;
 mod incidents;
 mod services;
 mod topology;
@@ -48,7 +50,7 @@ use crate::telemetry::names;
         (name = "topology", description = "The service-dependency graph and its versions"),
         (name = "services", description = "Services, their neighbours and blast radius"),
         (name = "alerts", description = "Alert intake (Alertmanager webhook, Alertmanager API, plain JSON) and the alert list. A request is all or nothing: one invalid alert refuses it with every problem named by index and field, and nothing is stored; a success is answered only after the alerts are committed."),
-        (name = "incidents", description = "Alerts correlated into incidents across the dependency graph"),
+        (name = "incidents", description = "Alerts correlated into incidents across the dependency graph, their ranked root-cause hypotheses (also as a live event stream) and the metric windows posted as their evidence"),
         (name = "changes", description = "Deploys, configuration changes and other change events"),
     )
 )]
@@ -62,6 +64,8 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
         .merge(services::router())
         .merge(alerts::router())
         .merge(incidents::router())
+        .merge(hypotheses::router())
+        .merge(incident_metrics::router())
         .merge(changes::router());
     let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(health::router())
@@ -331,6 +335,8 @@ fn change_response(outcome: crate::live_topology::Outcome, stored: StatusCode) -
         .into_response()
 }
 
+#[cfg(test)]
+mod ranking_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 #[cfg(test)]

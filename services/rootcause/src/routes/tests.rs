@@ -12,9 +12,11 @@ use tower::ServiceExt;
 
 use super::router;
 use crate::app::AppState;
-use crate::config::{HttpConfig, IngestConfig};
+use crate::config::{HttpConfig, IngestConfig, RankingConfig};
 use crate::ingest::Ingest;
 use crate::live_topology::LiveTopology;
+use crate::prometheus::PrometheusConfig;
+use crate::ranking::Ranking;
 use crate::store::tests::sqlite_store;
 use crate::telemetry;
 
@@ -36,7 +38,7 @@ impl Answer {
         serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
     }
 
-    fn problem_paths(&self) -> Vec<String> {
+    pub(super) fn problem_paths(&self) -> Vec<String> {
         self.json()["problems"]
             .as_array()
             .map(|problems| {
@@ -54,13 +56,30 @@ async fn app_with(http: HttpConfig) -> TestApp {
 }
 
 async fn app_configured(http: HttpConfig, ingest: IngestConfig) -> TestApp {
+    app_ranking(http, ingest, RankingConfig::default()).await
+}
+
+/// The routes with the given ranking settings (the ranking worker runs in the background).
+pub(super) async fn app_ranking(
+    http: HttpConfig,
+    ingest: IngestConfig,
+    ranking: RankingConfig,
+) -> TestApp {
     let (store, dir) = sqlite_store().await;
     let topology = Arc::new(LiveTopology::start(store.clone(), None).await.unwrap());
+    let (ranking, _worker) = Ranking::start(
+        &ranking,
+        &PrometheusConfig::default(),
+        store.clone(),
+        topology.clone(),
+    )
+    .unwrap();
     let (ingest, _writer) = Ingest::start(
         store.clone(),
         topology.clone(),
         ingest,
         rootcause_correlation::Settings::default(),
+        ranking.clone(),
     )
     .await
     .unwrap();
@@ -69,6 +88,7 @@ async fn app_configured(http: HttpConfig, ingest: IngestConfig) -> TestApp {
         topology,
         metrics: telemetry::metrics(),
         ingest,
+        ranking,
     };
     TestApp {
         router: router(state, &http),
@@ -81,7 +101,12 @@ pub(super) async fn app() -> TestApp {
 }
 
 impl TestApp {
-    async fn send(
+    /// The router itself, for responses read as they stream (server-sent events).
+    pub(super) fn router(&self) -> Router {
+        self.router.clone()
+    }
+
+    pub(super) async fn send(
         &self,
         method: Method,
         uri: &str,
@@ -120,11 +145,11 @@ impl TestApp {
         }
     }
 
-    async fn get(&self, uri: &str) -> Answer {
+    pub(super) async fn get(&self, uri: &str) -> Answer {
         self.send(Method::GET, uri, &[], "").await
     }
 
-    async fn post_json(&self, uri: &str, body: &Value) -> Answer {
+    pub(super) async fn post_json(&self, uri: &str, body: &Value) -> Answer {
         self.send(
             Method::POST,
             uri,
@@ -134,7 +159,7 @@ impl TestApp {
         .await
     }
 
-    async fn put_json(&self, uri: &str, body: &Value) -> Answer {
+    pub(super) async fn put_json(&self, uri: &str, body: &Value) -> Answer {
         self.send(
             Method::PUT,
             uri,
@@ -677,6 +702,9 @@ async fn the_openapi_document_describes_every_route() {
         "/api/v2/alerts",
         "/api/v1/incidents",
         "/api/v1/incidents/{id}",
+        "/api/v1/incidents/{id}/hypotheses",
+        "/api/v1/incidents/{id}/events",
+        "/api/v1/incidents/{id}/metrics",
         "/api/v1/changes",
     ] {
         assert!(paths.contains_key(path), "missing {path}");
@@ -703,6 +731,10 @@ async fn the_openapi_document_describes_every_route() {
         "PlainBatch",
         "Receipt",
         "IncidentDetail",
+        "HypothesesView",
+        "HypothesisView",
+        "MetricsPost",
+        "MetricsReceipt",
     ] {
         assert!(schemas.contains_key(schema), "missing schema {schema}");
     }
@@ -747,7 +779,7 @@ async fn unknown_methods_do_not_become_metric_labels() {
 
 // ---- alerts, incidents, changes -----------------------------------------------------------
 
-fn webhook(alerts: Value) -> Value {
+pub(super) fn webhook(alerts: Value) -> Value {
     json!({
         "version": "4", "groupKey": "{}:{}", "status": "firing", "receiver": "rc",
         "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},

@@ -8,6 +8,7 @@
 
 mod alerts;
 mod changes;
+mod metrics;
 mod topology;
 
 use std::str::FromStr;
@@ -26,6 +27,7 @@ pub use alerts::{
     StoredEvent, StoredIncident, incident_snapshot,
 };
 pub use changes::{ChangeFilter, NewChange, StoredChange};
+pub use metrics::{MetricWrite, StoredMetric};
 pub use topology::{NewTopologyVersion, StoredTopology, TopologyVersionRow};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -305,6 +307,24 @@ pub(crate) mod tests {
             store.close().await;
             database.drop().await;
         }
+    }
+
+    /// Stores a bare incident row `id` (merged into `merged_into` when given), for tests of
+    /// tables that refer to incidents.
+    pub(crate) async fn insert_incident(store: &Store, id: i64, merged_into: Option<i64>) {
+        with_pool!(store, pool => {
+            sqlx::query(
+                "INSERT INTO incidents (id, kind, status, opened_at, first_activity, \
+                 last_activity, merged_into, services, label_groups, alert_count, firing_count, \
+                 updated_at) VALUES ($1, 'topology', $2, 0, 0, 0, $3, '[]', '[]', 0, 0, 0)",
+            )
+            .bind(id)
+            .bind(if merged_into.is_some() { "merged" } else { "open" })
+            .bind(merged_into)
+            .execute(pool)
+            .await
+            .unwrap();
+        });
     }
 
     /// Opens the database at `url`, writes, closes, opens it again (migrations already applied

@@ -1,0 +1,546 @@
+//! `rootcause bench ranking`: how long after an alert is acknowledged its incident's ranked
+//! hypotheses reflect it.
+//!
+//! For each topology size, a generated topology ([`rootcause_datasets::synthetic`], the shape
+//! `rootcause simulate --topology generated:N` uses) is served by a child `rootcause serve` of
+//! this very binary on a fresh SQLite store, with the default ranking settings. An alert storm
+//! then arrives the way a failing database causes one: the database alerts first, then its
+//! callers, then their callers (breadth first, so every alert joins the one incident). Alerts
+//! are sent one per request, each after the previous one's 202. A listener on the incident's
+//! event stream notes when each `hypotheses` event arrives and which `alert_count` it covers;
+//! an alert's latency is the time from its 202 to the first event covering it (0 when that event
+//! came first: ranking starts when the alert is committed, before the answer is sent).
+
+use std::fs::File;
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::builder::RangedU64ValueParser;
+use rootcause_datasets::synthetic::{self, Shape};
+use rootcause_topology::{ServiceKind, Topology, to_json};
+use serde_json::json;
+
+/// Longest the server may take to become ready (a 10,000-service topology is stored first).
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+/// Longest the last alert's hypotheses may take before the run counts as failed.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Seed of the generated topologies.
+const SEED: u64 = 7;
+/// Alert names of the storm: the database's own, then its callers'.
+const ROOT_ALERT: &str = "DatabaseDown";
+const CALLER_ALERTS: [&str; 3] = ["HighLatency", "HighErrorRate", "RequestQueueSaturated"];
+
+/// Options of `rootcause bench ranking`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RankingOptions {
+    /// Topology sizes to measure, comma-separated.
+    #[arg(long, value_name = "N,...", value_delimiter = ',', default_values_t = [1000, 10000])]
+    pub services: Vec<usize>,
+    /// Alerts in the storm (sent one per request).
+    #[arg(long, value_name = "N", default_value_t = 200,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=10_000))]
+    pub alerts: usize,
+    /// Pause between an alert's 202 and the next alert (0: back to back).
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub interval_ms: u64,
+    /// Exit non-zero when the p99 latency of any size exceeds this.
+    #[arg(long, value_name = "MS")]
+    pub max_p99_ms: Option<f64>,
+}
+
+/// One size's numbers.
+#[derive(Debug)]
+struct Row {
+    services: usize,
+    alerts: usize,
+    latencies_ms: Vec<f64>,
+    /// The part of each latency spent before the server published the ranking (from the
+    /// ranking's `ranked_at`, millisecond resolution): the rest is delivery to the listener.
+    published_ms: Vec<f64>,
+    /// Round trips of the alert posts (the 202s).
+    acks_ms: Vec<f64>,
+    rankings: f64,
+    ranking_mean_ms: f64,
+    candidates: usize,
+}
+
+/// Runs `rootcause bench ranking`: every size in turn (progress on stderr), then the table on
+/// stdout. Fails after the table when `--max-p99-ms` is exceeded.
+pub fn ranking(options: &RankingOptions) -> anyhow::Result<()> {
+    if options.services.iter().any(|&n| n < 8) {
+        bail!("--services: a generated topology needs at least 8 services");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let mut rows = Vec::new();
+    for &services in &options.services {
+        eprintln!("==> {services} services, {} alerts", options.alerts);
+        rows.push(runtime.block_on(measure(services, options))?);
+    }
+    print!("{}", render(&rows));
+    if let Some(limit) = options.max_p99_ms {
+        let over = rows
+            .iter()
+            .filter(|row| percentile(&row.latencies_ms, 0.99) > limit)
+            .map(|row| row.services.to_string())
+            .collect::<Vec<_>>();
+        if !over.is_empty() {
+            bail!(
+                "p99 above {limit} ms (--max-p99-ms) at {} services",
+                over.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn measure(size: usize, options: &RankingOptions) -> anyhow::Result<Row> {
+    let dir = tempfile::Builder::new()
+        .prefix("rootcause-bench-ranking-")
+        .tempdir()
+        .context("cannot create a temporary directory")?;
+    let document = synthetic::generate(&Shape::with_services(size, SEED));
+    let topology_path = dir.path().join("topology.json");
+    std::fs::write(&topology_path, to_json(&document))?;
+    let topology = Topology::from_document(document).context("generated topology is invalid")?;
+    let storm = storm(&topology, options.alerts);
+    eprintln!(
+        "    root {} with {} alerting services",
+        storm[0].0,
+        storm
+            .iter()
+            .map(|(s, _)| s)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+    );
+
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(4)
+        .build()?;
+    let server = Server::start(&client, dir.path(), &topology_path).await?;
+    let base = server.base_url.clone();
+
+    let events: Arc<Mutex<Vec<Seen>>> = Arc::default();
+    let mut listener = None;
+    let mut acked = Vec::with_capacity(storm.len());
+    let mut acks_ms = Vec::with_capacity(storm.len());
+    let mut incident = None;
+    for (i, (service, name)) in storm.iter().enumerate() {
+        let body = json!({"alerts": [{"service": service, "alertname": name,
+                                      "severity": "critical", "bench": i.to_string()}]});
+        let sent = Instant::now();
+        let response = client
+            .post(format!("{base}/api/v1/alerts"))
+            .json(&body)
+            .send()
+            .await
+            .context("alert post failed")?;
+        let at = Instant::now();
+        let wall = chrono::Utc::now();
+        let status = response.status();
+        let receipt: serde_json::Value = response.json().await.unwrap_or_default();
+        if status.as_u16() != 202 {
+            bail!("alert {i} answered {status}: {receipt}");
+        }
+        let id = receipt["incidents"][0]
+            .as_u64()
+            .context("the alert is in no incident")?;
+        match incident {
+            None => {
+                incident = Some(id);
+                listener = Some(tokio::spawn(listen(
+                    client.clone(),
+                    format!("{base}/api/v1/incidents/{id}/events"),
+                    events.clone(),
+                )));
+            }
+            Some(first) if first != id => {
+                bail!("alert {i} ({service}) joined incident {id}, not {first}")
+            }
+            Some(_) => {}
+        }
+        acked.push((at, wall));
+        acks_ms.push((at - sent).as_secs_f64() * 1e3);
+        if options.interval_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(options.interval_ms)).await;
+        }
+    }
+    let wanted = storm.len() as u64;
+    let started = Instant::now();
+    while events
+        .lock()
+        .unwrap()
+        .last()
+        .is_none_or(|e| e.count < wanted)
+    {
+        if started.elapsed() > SETTLE_TIMEOUT {
+            bail!("no ranking covered all {wanted} alerts within {SETTLE_TIMEOUT:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    if let Some(listener) = listener {
+        listener.abort();
+    }
+    let events = events.lock().unwrap().clone();
+    let covering = |i: usize| {
+        events
+            .iter()
+            .find(|e| e.count > i as u64)
+            .expect("the last event covers every alert")
+    };
+    let latencies_ms = acked
+        .iter()
+        .enumerate()
+        .map(|(i, (at, _))| {
+            covering(i)
+                .arrived
+                .saturating_duration_since(*at)
+                .as_secs_f64()
+                * 1e3
+        })
+        .collect();
+    let published_ms = acked
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (_, wall))| {
+            let ranked_at = covering(i).ranked_at?;
+            Some(((ranked_at - *wall).num_microseconds()? as f64 / 1e3).max(0.0))
+        })
+        .collect();
+
+    let hypotheses: serde_json::Value = client
+        .get(format!(
+            "{base}/api/v1/incidents/{}/hypotheses",
+            incident.unwrap_or(1)
+        ))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let total = |name: &str| {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    let rankings = total("rootcause_rankings_total");
+    let seconds = total("rootcause_ranking_seconds_sum");
+    drop(server);
+    Ok(Row {
+        services: size,
+        alerts: storm.len(),
+        latencies_ms,
+        published_ms,
+        acks_ms,
+        rankings,
+        ranking_mean_ms: if rankings > 0.0 {
+            seconds / rankings * 1e3
+        } else {
+            0.0
+        },
+        candidates: hypotheses["hypotheses"].as_array().map_or(0, Vec::len),
+    })
+}
+
+/// A `hypotheses` event as the listener saw it.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    /// The alert occurrences it covers.
+    count: u64,
+    /// When its last byte arrived.
+    arrived: Instant,
+    /// When the server published it.
+    ranked_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Notes every `hypotheses` event of an incident's stream.
+async fn listen(client: reqwest::Client, url: String, events: Arc<Mutex<Vec<Seen>>>) {
+    let Ok(mut response) = client.get(&url).send().await else {
+        return;
+    };
+    let mut buffer: Vec<u8> = Vec::new();
+    // Where the search for the end of an event resumes: an event of a large incident spans
+    // many chunks, and scanning it from its start at every chunk would cost more than the
+    // event itself.
+    let mut scanned = 0;
+    while let Ok(Some(chunk)) = response.chunk().await {
+        let arrived = Instant::now();
+        buffer.extend_from_slice(&chunk);
+        while let Some(offset) = buffer[scanned..].windows(2).position(|w| w == b"\n\n") {
+            let end = scanned + offset;
+            let block = String::from_utf8_lossy(&buffer[..end]).into_owned();
+            buffer.drain(..end + 2);
+            scanned = 0;
+            if !block.lines().any(|l| l == "event: hypotheses") {
+                continue;
+            }
+            // Read only the envelope's head: parsing every event whole would delay the next
+            // one's arrival.
+            let field = |name: &str| block.split(name).nth(1);
+            let count = field("\"alert_count\":").and_then(|rest| {
+                let digits = rest.split(|c: char| !c.is_ascii_digit()).next()?;
+                digits.parse::<u64>().ok()
+            });
+            let ranked_at = field("\"ranked_at\":\"")
+                .and_then(|rest| rest.split('"').next())
+                .and_then(|text| chrono::DateTime::parse_from_rfc3339(text).ok())
+                .map(|time| time.with_timezone(&chrono::Utc));
+            if let Some(count) = count {
+                events.lock().unwrap().push(Seen {
+                    count,
+                    arrived,
+                    ranked_at,
+                });
+            }
+        }
+        scanned = buffer.len().saturating_sub(1);
+    }
+}
+
+/// The storm: a datastore first, then its callers and their callers, breadth first, one alert
+/// each; names repeat over the same services when the graph has fewer callers than alerts.
+fn storm(topology: &Topology, alerts: usize) -> Vec<(String, String)> {
+    let callers = |name: &str| {
+        let mut reach = topology
+            .callers(name, 3)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| (r.hops, r.service.to_owned()))
+            .collect::<Vec<_>>();
+        reach.sort();
+        reach
+    };
+    // A realistic root: a datastore whose direct callers are a handful, so that their callers
+    // alert too; else the datastore with the most callers.
+    let datastores = topology
+        .services()
+        .filter(|s| matches!(s.kind, ServiceKind::Database | ServiceKind::Cache))
+        .map(|s| s.name.clone())
+        .collect::<Vec<_>>();
+    let scored = datastores
+        .iter()
+        .map(|name| {
+            let reach = callers(name);
+            let direct = reach.iter().filter(|(hops, _)| *hops == 1).count();
+            (name.clone(), direct, reach)
+        })
+        .collect::<Vec<_>>();
+    let (root, _, reach) = scored
+        .iter()
+        .filter(|(_, direct, reach)| *direct >= 3 && reach.len() + 1 >= alerts)
+        .min_by_key(|(name, direct, _)| (*direct, name.clone()))
+        .or_else(|| scored.iter().max_by_key(|(_, _, reach)| reach.len()))
+        .cloned()
+        .expect("a generated topology has datastores");
+    let mut services = vec![root];
+    services.extend(reach.into_iter().map(|(_, s)| s));
+    (0..alerts)
+        .map(|i| {
+            let service = services[i % services.len()].clone();
+            let name = if i == 0 {
+                ROOT_ALERT.to_owned()
+            } else if i < services.len() {
+                CALLER_ALERTS[i % CALLER_ALERTS.len()].to_owned()
+            } else {
+                format!(
+                    "{}{}",
+                    CALLER_ALERTS[i % CALLER_ALERTS.len()],
+                    i / services.len()
+                )
+            };
+            (service, name)
+        })
+        .collect()
+}
+
+/// The `q` quantile (nearest rank) of unsorted values; 0 when empty.
+fn percentile(values: &[f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn render(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "\nalert 202 -> hypotheses event covering it (ms), alerts sent one by one\n\n",
+    );
+    out.push_str(&format!(
+        "{:>8}  {:>6}  {:>7}  {:>7}  {:>7}  {:>7}  {:>10}  {:>8}  {:>10}  {:>10}  {:>9}\n",
+        "SERVICES",
+        "ALERTS",
+        "P50",
+        "P90",
+        "P99",
+        "MAX",
+        "PUBLISHED",
+        "RANKINGS",
+        "RANK MEAN",
+        "CANDIDATES",
+        "202 P50"
+    ));
+    for row in rows {
+        let p = |q| percentile(&row.latencies_ms, q);
+        out.push_str(&format!(
+            "{:>8}  {:>6}  {:>7.2}  {:>7.2}  {:>7.2}  {:>7.2}  {:>10.1}  {:>8}  {:>10.2}  {:>10}  {:>9.2}\n",
+            row.services,
+            row.alerts,
+            p(0.5),
+            p(0.9),
+            p(0.99),
+            p(1.0),
+            percentile(&row.published_ms, 0.99),
+            row.rankings,
+            row.ranking_mean_ms,
+            row.candidates,
+            percentile(&row.acks_ms, 0.5),
+        ));
+    }
+    out.push_str(
+        "\nPUBLISHED: p99 of the part spent before the server published the ranking (ms\n\
+         resolution; the rest is delivering the event to the listener); RANKINGS: rankings the\n\
+         server computed (changes arriving during one are coalesced);\n\
+         RANK MEAN: its mean time per ranking; CANDIDATES: of the final ranking; 202 P50: alert\n\
+         post round trip (commit included).\n",
+    );
+    out
+}
+
+/// The service under test, a child process killed when dropped.
+struct Server {
+    child: Child,
+    base_url: String,
+}
+
+impl Server {
+    async fn start(
+        client: &reqwest::Client,
+        dir: &Path,
+        topology: &Path,
+    ) -> anyhow::Result<Server> {
+        let address = free_address()?;
+        let log_path = dir.join("server.log");
+        let log = File::create(&log_path)?;
+        let mut command = Command::new(std::env::current_exe()?);
+        command
+            .arg("serve")
+            .arg("--listen")
+            .arg(address.to_string())
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .arg("--topology")
+            .arg(topology)
+            .args(["--log-format", "json"]);
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("ROOTCAUSE_") {
+                command.env_remove(name);
+            }
+        }
+        let child = command
+            .env("ROOTCAUSE_LOG_FILTER", "warn")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("cannot start rootcause serve")?;
+        let mut server = Server {
+            child,
+            base_url: format!("http://{address}"),
+        };
+        let started = Instant::now();
+        loop {
+            if let Some(status) = server.child.try_wait()? {
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                bail!("the server exited ({status}) before it was ready:\n{log}");
+            }
+            let ready = client
+                .get(format!("{}/readyz", server.base_url))
+                .send()
+                .await;
+            if ready.is_ok_and(|r| r.status().is_success()) {
+                eprintln!(
+                    "    server ready in {:.1} s",
+                    started.elapsed().as_secs_f64()
+                );
+                return Ok(server);
+            }
+            if started.elapsed() > READY_TIMEOUT {
+                bail!("the server was not ready within {READY_TIMEOUT:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free port on the loopback interface (free when asked; taken right after).
+fn free_address() -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("cannot find a free local port")?;
+    Ok(listener.local_addr()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    #[test]
+    fn the_storm_starts_at_a_datastore_and_spreads_to_its_callers_breadth_first() {
+        let topology = synthetic::topology(&Shape::with_services(1000, SEED));
+        let storm = storm(&topology, 200);
+        assert_eq!(storm.len(), 200);
+        let root = &storm[0].0;
+        assert!(matches!(
+            topology.service(root).unwrap().kind,
+            ServiceKind::Database | ServiceKind::Cache
+        ));
+        assert_eq!(storm[0].1, ROOT_ALERT);
+        let hops: BTreeMap<String, usize> = topology
+            .callers(root, 3)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.service.to_owned(), r.hops))
+            .collect();
+        let order = storm[1..]
+            .iter()
+            .map(|(service, _)| hops[service])
+            .collect::<Vec<_>>();
+        assert!(order.windows(2).all(|w| w[0] <= w[1]), "breadth first");
+        assert!(
+            order.contains(&1) && order.contains(&2),
+            "callers and theirs"
+        );
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let values = (1..=200).map(f64::from).collect::<Vec<_>>();
+        assert_eq!(percentile(&values, 0.5), 100.0);
+        assert_eq!(percentile(&values, 0.99), 198.0);
+        assert_eq!(percentile(&values, 1.0), 200.0);
+        assert_eq!(percentile(&[], 0.5), 0.0);
+    }
+}

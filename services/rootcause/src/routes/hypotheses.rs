@@ -1,0 +1,214 @@
+//! `GET /api/v1/incidents/{id}/hypotheses` and `GET /api/v1/incidents/{id}/events`: the ranked
+//! root-cause hypotheses of an incident, now and as a live stream.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use rootcause_correlation::IncidentSnapshot;
+use serde::Serialize;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{broadcast, watch};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::incidents::IncidentView;
+use crate::app::AppState;
+use crate::error::{ApiError, ApiPath, ErrorBody};
+use crate::ranking::{Found, HypothesesView, Notice, Ranked, Ranking};
+
+/// How often an idle event stream sends a comment, so that proxies and load balancers do not
+/// close it for inactivity.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_hypotheses))
+        .routes(routes!(incident_events))
+}
+
+/// The data of the `end` event.
+#[derive(Debug, Serialize)]
+struct EndView {
+    incident: i64,
+    merged_into: i64,
+}
+
+/// An incident id from the path; ids are never negative, so a negative one is simply unknown.
+pub(super) fn incident_id(id: i64) -> Result<u64, ApiError> {
+    u64::try_from(id).map_err(|_| ApiError::not_found(format!("no incident {id}")))
+}
+
+/// 404 for an incident merged away, with code `merged` and a `Location` naming the same
+/// resource of the incident that holds its alerts now (`suffix`: `hypotheses`, `events`, ...).
+pub(super) fn merged(id: u64, survivor: u64, suffix: &str) -> Response {
+    let location = format!("/api/v1/incidents/{survivor}/{suffix}");
+    let mut response = ApiError::new(
+        StatusCode::NOT_FOUND,
+        "merged",
+        format!("incident {id} was merged into incident {survivor}; see {location}"),
+    )
+    .into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+/// The ranked root-cause hypotheses of an incident: every candidate (its alerting services and
+/// their callees up to `ranking.hops`), most likely first, with confidence, role, fault type,
+/// evidence and propagation paths. An incident not ranked yet is ranked for the request. A
+/// merged incident answers 404 with code `merged` and a `Location` of the survivor's
+/// hypotheses.
+#[utoipa::path(get, path = "/incidents/{id}/hypotheses", tag = "incidents",
+    params(("id" = i64, Path, description = "Incident id")),
+    responses((status = 200, description = "The latest ranking", body = HypothesesView),
+              (status = 404, description = "No such incident, or merged (code `merged`, \
+                                              `Location` of the survivor's hypotheses)",
+               body = ErrorBody)))]
+async fn get_hypotheses(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Response, ApiError> {
+    let id = incident_id(id)?;
+    match state.ranking.hypotheses(id).await? {
+        Found::Held(ranked) => Ok((
+            [(header::CONTENT_TYPE, "application/json")],
+            ranked.json.to_string(),
+        )
+            .into_response()),
+        Found::Merged(survivor) => Ok(merged(id, survivor, "hypotheses")),
+        Found::Unknown => Err(ApiError::not_found(format!("no incident {id}"))),
+    }
+}
+
+/// Live updates of an incident as server-sent events: first `hypotheses` with the current
+/// ranking (the JSON of `GET /api/v1/incidents/{id}/hypotheses`), then a `hypotheses` event per
+/// new ranking and an `incident` event (the JSON of the incident list) whenever the incident
+/// changes; a comment every 15 s keeps the connection open. When the incident is merged into
+/// another the stream sends `end` (`{"incident": id, "merged_into": survivor}`) and closes. A
+/// client that falls behind is sent the latest state rather than every change it missed.
+#[utoipa::path(get, path = "/incidents/{id}/events", tag = "incidents",
+    params(("id" = i64, Path, description = "Incident id")),
+    responses((status = 200, description = "An event stream (`hypotheses`, `incident`, `end`)",
+               content_type = "text/event-stream", body = String),
+              (status = 404, description = "No such incident, or merged (code `merged`)",
+               body = ErrorBody)))]
+async fn incident_events(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Response, ApiError> {
+    let id = incident_id(id)?;
+    let subscription = match state.ranking.subscribe(id).await? {
+        Found::Held(subscription) => subscription,
+        Found::Merged(survivor) => return Ok(merged(id, survivor, "events")),
+        Found::Unknown => return Err(ApiError::not_found(format!("no incident {id}"))),
+    };
+    let mut live = Live {
+        ranking: state.ranking.clone(),
+        id,
+        notices: subscription.notices,
+        stopping: state.ranking.stopping(),
+        pending: VecDeque::new(),
+        revision: 0,
+        ended: false,
+    };
+    live.hypotheses(&subscription.ranked);
+    let stream = futures_util::stream::unfold(live, next_event);
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+        .into_response())
+}
+
+/// The state of one event stream.
+struct Live {
+    ranking: Ranking,
+    id: u64,
+    notices: broadcast::Receiver<Arc<Notice>>,
+    stopping: watch::Receiver<bool>,
+    /// Events ready to send.
+    pending: VecDeque<Event>,
+    /// The revision of the last `hypotheses` event sent: an older or repeated ranking is never
+    /// sent again.
+    revision: u64,
+    ended: bool,
+}
+
+impl Live {
+    fn hypotheses(&mut self, ranked: &Ranked) {
+        if ranked.revision > self.revision {
+            self.revision = ranked.revision;
+            self.pending
+                .push_back(Event::default().event("hypotheses").data(&*ranked.json));
+        }
+    }
+
+    fn incident(&mut self, snapshot: &IncidentSnapshot) {
+        self.pending
+            .push_back(event("incident", &IncidentView::of_snapshot(snapshot)));
+    }
+
+    fn end(&mut self, survivor: u64) {
+        let data = EndView {
+            incident: i64::try_from(self.id).unwrap_or(i64::MAX),
+            merged_into: i64::try_from(survivor).unwrap_or(i64::MAX),
+        };
+        self.pending.push_back(event("end", &data));
+        self.ended = true;
+    }
+
+    /// After falling behind: the incident and its ranking as they are now, then only what
+    /// comes next.
+    fn catch_up(&mut self) {
+        self.notices = self.notices.resubscribe();
+        match self.ranking.latest(self.id) {
+            Found::Held((snapshot, ranked)) => {
+                self.incident(&snapshot);
+                if let Some(ranked) = ranked {
+                    self.hypotheses(&ranked);
+                }
+            }
+            Found::Merged(survivor) => self.end(survivor),
+            Found::Unknown => self.ended = true,
+        }
+    }
+}
+
+fn event(kind: &str, data: &impl Serialize) -> Event {
+    Event::default()
+        .event(kind)
+        .data(serde_json::to_string(data).unwrap_or_else(|_| "null".to_owned()))
+}
+
+async fn next_event(mut live: Live) -> Option<(Result<Event, Infallible>, Live)> {
+    loop {
+        if let Some(event) = live.pending.pop_front() {
+            return Some((Ok(event), live));
+        }
+        if live.ended {
+            return None;
+        }
+        let notice = tokio::select! {
+            biased;
+            _ = live.stopping.wait_for(|stopping| *stopping) => return None,
+            notice = live.notices.recv() => notice,
+        };
+        match notice {
+            Ok(notice) => match &*notice {
+                Notice::Hypotheses(ranked) => live.hypotheses(ranked),
+                Notice::Incident(snapshot) => live.incident(snapshot),
+                Notice::End { survivor } => live.end(*survivor),
+            },
+            Err(RecvError::Lagged(_)) => live.catch_up(),
+            Err(RecvError::Closed) => match live.ranking.latest(live.id) {
+                Found::Merged(survivor) => live.end(survivor),
+                _ => live.ended = true,
+            },
+        }
+    }
+}

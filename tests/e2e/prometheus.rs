@@ -9,14 +9,13 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rootcause::prometheus::{PrometheusConfig, PrometheusError, PrometheusSource};
+use rootcause_e2e::{collect_lines, find_binary, free_port};
 
 /// Names the `prometheus` binary to run (`promtool` is looked up next to it).
 const PROMETHEUS_BIN_VAR: &str = "ROOTCAUSE_TEST_PROMETHEUS";
@@ -38,28 +37,15 @@ const SERVICES: [&str; 3] = ["cart", "frontend", "payment.v2"];
 
 /// `prometheus` and `promtool`, or why they are not there.
 fn binaries() -> Result<(PathBuf, PathBuf), String> {
-    if let Some(path) = std::env::var_os(PROMETHEUS_BIN_VAR) {
-        let prometheus = PathBuf::from(path);
-        let promtool = prometheus.with_file_name("promtool");
-        return if prometheus.is_file() && promtool.is_file() {
-            Ok((prometheus, promtool))
-        } else {
-            Err(format!(
-                "{PROMETHEUS_BIN_VAR}={} is not a file with promtool next to it",
-                prometheus.display()
-            ))
-        };
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
-    dirs.push(PathBuf::from("/usr/bin"));
-    let find = |name: &str| dirs.iter().map(|dir| dir.join(name)).find(|p| p.is_file());
-    match (find("prometheus"), find("promtool")) {
-        (Some(prometheus), Some(promtool)) => Ok((prometheus, promtool)),
-        _ => Err(format!(
-            "prometheus or promtool is not on PATH (install them with `apt-get install \
-             prometheus`, or set {PROMETHEUS_BIN_VAR})"
-        )),
+    let prometheus = find_binary(PROMETHEUS_BIN_VAR, &["prometheus"], "apt-get install prometheus")?;
+    let promtool = prometheus.with_file_name("promtool");
+    if promtool.is_file() {
+        Ok((prometheus, promtool))
+    } else {
+        Err(format!(
+            "{} has no promtool beside it (install both with `apt-get install prometheus`)",
+            prometheus.display()
+        ))
     }
 }
 
@@ -160,10 +146,7 @@ impl Prometheus {
         let http = reqwest::Client::new();
         let mut failures = Vec::new();
         for _ in 0..3 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .and_then(|listener| listener.local_addr())
-                .expect("a free port")
-                .port();
+            let port = free_port();
             let mut child = Command::new(binary)
                 .arg(format!("--config.file={}", config.display()))
                 .arg(format!("--storage.tsdb.path={}", data_dir.display()))
@@ -219,19 +202,6 @@ impl Prometheus {
     fn log(&self) -> String {
         self.log.lock().unwrap().join("\n")
     }
-}
-
-/// Collects the child's stderr lines in the background (and keeps the pipe drained).
-fn collect_lines(child: &mut Child) -> Arc<Mutex<Vec<String>>> {
-    let stderr = child.stderr.take().expect("stderr is piped");
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let lines = log.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            lines.lock().unwrap().push(line);
-        }
-    });
-    log
 }
 
 fn assert_close(actual: &[f64], expected: &[f64], what: &str) {

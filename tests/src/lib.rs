@@ -357,33 +357,40 @@ const ALERTMANAGER_START_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The Alertmanager binary, or why there is none.
 pub fn alertmanager_binary() -> Result<PathBuf, String> {
-    if let Some(path) = std::env::var_os(ALERTMANAGER_BIN_VAR) {
+    find_binary(
+        ALERTMANAGER_BIN_VAR,
+        &["prometheus-alertmanager", "alertmanager"],
+        "apt-get install prometheus-alertmanager",
+    )
+}
+
+/// A component's binary: the file `env_var` names if set, else the first of `names` on `PATH`
+/// (or in `/usr/bin`), or why there is none (saying how to install it: `install`).
+pub fn find_binary(env_var: &str, names: &[&str], install: &str) -> Result<PathBuf, String> {
+    if let Some(path) = std::env::var_os(env_var) {
         let path = PathBuf::from(path);
         return if path.is_file() {
             Ok(path)
         } else {
-            Err(format!(
-                "{ALERTMANAGER_BIN_VAR}={} is not a file",
-                path.display()
-            ))
+            Err(format!("{env_var}={} is not a file", path.display()))
         };
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
     dirs.push(PathBuf::from("/usr/bin"));
-    for name in ["prometheus-alertmanager", "alertmanager"] {
+    for name in names {
         if let Some(found) = dirs.iter().map(|dir| dir.join(name)).find(|p| p.is_file()) {
             return Ok(found);
         }
     }
     Err(format!(
-        "neither prometheus-alertmanager nor alertmanager is on PATH (install it with \
-         `apt-get install prometheus-alertmanager`, or set {ALERTMANAGER_BIN_VAR})"
+        "{} is not on PATH (install it with `{install}`, or set {env_var})",
+        names.join(" or ")
     ))
 }
 
 /// A port nobody listens on right now (the kernel's pick).
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("a free port")
@@ -554,8 +561,8 @@ async fn wait_ready(http: &reqwest::Client, url: &str, child: &mut Child) -> Res
     }
 }
 
-/// Collects the child's stderr lines in the background.
-fn collect_lines(child: &mut Child) -> Arc<Mutex<Vec<String>>> {
+/// Collects the child's stderr lines in the background (and keeps the pipe drained).
+pub fn collect_lines(child: &mut Child) -> Arc<Mutex<Vec<String>>> {
     let stderr = child.stderr.take().expect("stderr is piped");
     let log = Arc::new(Mutex::new(Vec::new()));
     let lines = log.clone();

@@ -14,7 +14,7 @@ use rootcause_models::case::Case;
 use rootcause_models::diagnosis::{Diagnosis, FaultType};
 use rootcause_models::evaluation::{CaseOutcome, Report, Withheld, withhold};
 use rootcause_models::evidence::{Evidence, Settings};
-use rootcause_models::learned::{self, Example, TrainParams};
+use rootcause_models::learned::{self, Example, LearnedModel, TrainParams};
 use rootcause_models::ranker::{self, RANKERS};
 use rootcause_models::ranker::{Ranker, Ranking};
 use serde::Serialize;
@@ -239,10 +239,12 @@ impl Method {
             (Some(folds), None) if folds >= 2 => Ok(Method::CrossValidated(folds)),
             (Some(folds), None) => bail!("--cv needs at least 2 folds, got {folds}"),
             (None, Some(model)) => {
-                let spec = model.to_string_lossy();
-                Ok(Method::Ranker(
-                    ranker::load(&spec).map_err(|e| anyhow::anyhow!(e))?,
-                ))
+                let text = std::fs::read_to_string(model)
+                    .with_context(|| format!("cannot read model file {}", model.display()))?;
+                let model_file = LearnedModel::from_json(&text)
+                    .with_context(|| format!("model file {}", model.display()))?;
+                refuse_training_data(&model_file, &args.path)?;
+                Ok(Method::Ranker(Box::new(learned::Learned { model: model_file })))
             }
             (Some(_), Some(_)) => bail!("give either --cv K or --model FILE, not both"),
             (None, None) => bail!(
@@ -258,6 +260,29 @@ impl Method {
             Method::CrossValidated(k) => format!("learned-cv{k}"),
         }
     }
+}
+
+/// Refuses to score `model` on `dataset` when the model was trained on it: its provenance
+/// names every dataset it was trained on (`nezha:PATH (N cases)`), and a case must never be
+/// scored by a model that saw it.
+fn refuse_training_data(model: &LearnedModel, dataset: &Path) -> anyhow::Result<()> {
+    let Ok(target) = dataset.canonicalize() else {
+        return Ok(());
+    };
+    for source in &model.provenance.sources {
+        let path = source
+            .split_once(':')
+            .map_or(source.as_str(), |(_, rest)| rest);
+        let path = path.rsplit_once(" (").map_or(path, |(p, _)| p);
+        if Path::new(path).canonicalize().is_ok_and(|p| p == target) {
+            bail!(
+                "the model was trained on {} (its provenance: {source}): scoring it there would \
+                 score cases with a model that saw them; use --ranker learned --cv K instead",
+                dataset.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Runs `rootcause eval`.
@@ -480,10 +505,13 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
         }
         let (evidence, _) = extract_all(&cases, &settings);
         all.extend(examples(evidence, &withheld));
+        // The absolute path, so that `eval --model` can refuse this model on these cases from
+        // whatever directory it runs in.
+        let absolute = path.canonicalize().unwrap_or_else(|_| path.clone());
         names.push(format!(
             "{}:{} ({labelled} cases)",
             format!("{format:?}").to_lowercase(),
-            path.display()
+            absolute.display()
         ));
     }
     let params = TrainParams {

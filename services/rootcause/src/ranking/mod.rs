@@ -255,6 +255,8 @@ struct Held {
     alerts: BTreeMap<AlertKey, CaseAlert>,
     posted: Posted,
     posted_points: usize,
+    /// Points of posts being stored right now, counted against the limit until they land.
+    reserved_points: usize,
     pulled: Pulled,
     /// Candidates of the last ranking, sorted (to tell which change events concern it).
     candidates: Vec<String>,
@@ -346,6 +348,7 @@ impl Held {
             alerts: BTreeMap::new(),
             posted: Posted::new(),
             posted_points: 0,
+            reserved_points: 0,
             pulled: Pulled::default(),
             candidates: Vec::new(),
             candidates_of: (0, Vec::new()),
@@ -627,24 +630,45 @@ impl Ranking {
             Found::Unknown => return Err(PostError::Unknown(id)),
         }
         let posted: usize = series.iter().map(|s| s.times.len()).sum();
+        let reserved_in;
         {
-            let state = self.inner.lock();
-            let held = state
-                .incidents
-                .get(&state.follow(id))
-                .map_or(0, |h| h.posted_points);
-            if held + posted > MAX_INCIDENT_POINTS {
-                return Err(PostError::TooManyPoints {
-                    incident: id,
-                    held,
-                    posted,
-                });
+            // Reserve the points before the store is awaited, so concurrent posts cannot all
+            // pass the limit; released below whatever the store answers.
+            let mut state = self.inner.lock();
+            let target = state.follow(id);
+            reserved_in = Some(target);
+            if let Some(held) = state.incidents.get_mut(&target) {
+                let taken = held.posted_points + held.reserved_points;
+                if taken + posted > MAX_INCIDENT_POINTS {
+                    return Err(PostError::TooManyPoints {
+                        incident: id,
+                        held: taken,
+                        posted,
+                    });
+                }
+                held.reserved_points += posted;
             }
         }
-        self.inner
+        let stored = self
+            .inner
             .store
             .insert_incident_metrics(to_i64(id), &series, now_millis())
-            .await?;
+            .await;
+        {
+            let mut state = self.inner.lock();
+            // Merged meanwhile: the reservation went with the absorbed incident's memory.
+            let holder = reserved_in.map(|at| {
+                if state.incidents.contains_key(&at) {
+                    at
+                } else {
+                    state.follow(at)
+                }
+            });
+            if let Some(held) = holder.and_then(|at| state.incidents.get_mut(&at)) {
+                held.reserved_points = held.reserved_points.saturating_sub(posted);
+            }
+        }
+        stored?;
         {
             let mut state = self.inner.lock();
             // Merged meanwhile: the survivor reads this incident's rows from the store too.
@@ -755,6 +779,11 @@ impl Inner {
                 self.load_changes_since(material.snapshot.first_activity)
                     .await;
                 let mut state = self.lock();
+                // Merged while it was being loaded: the merge wins, or the absorbed incident
+                // would come back as open with a stale ranking and never end its streams.
+                if state.merged.contains_key(&id) {
+                    return Ok(Found::Merged(state.follow(id)));
+                }
                 state
                     .incidents
                     .entry(id)

@@ -44,7 +44,7 @@ pub struct HypothesisView {
     pub score: Option<f64>,
     /// Probability that it is the root cause; null for rankers that give none.
     pub confidence: Option<f64>,
-    /// `origin` (where the fault likely began), `symptom` (a dependency is more anomalous) or
+    /// `origin` (where the fault likely began), `symptom` (an anomalous dependency is at least as anomalous) or
     /// `silent` (no anomaly of its own; a dependency of anomalous services).
     #[schema(value_type = String)]
     pub role: Role,

@@ -163,7 +163,8 @@ struct Raw<'a> {
 }
 
 /// Checks a body of either shape; every problem with its path, or the series to store (one
-/// per (service, name): repeated ones are merged, a later point winning).
+/// per (service, name): within a series a later point at the same second wins, and repeated
+/// series, such as one per pod of a service, are averaged per second).
 fn validate(
     value: Value,
     query: &MetricsQuery,
@@ -181,7 +182,10 @@ fn validate(
             ),
         ));
     }
-    let mut merged: BTreeMap<(String, String), BTreeMap<i64, f64>> = BTreeMap::new();
+    // Per (service, name) and second: the sum and count of the finite values of every series
+    // that gives one (pods of one service are averaged, as the Prometheus pull does), and
+    // whether any series had the point at all (all-NaN points stay "no data").
+    let mut merged: BTreeMap<(String, String), BTreeMap<i64, (f64, u32)>> = BTreeMap::new();
     for raw in raws {
         let service = match raw.service {
             Some(Value::String(name)) => match topology.resolve(name) {
@@ -299,7 +303,14 @@ fn validate(
             samples.insert(time, value);
         }
         if let (Some(service), Some(name)) = (service, name) {
-            merged.entry((service, name)).or_default().extend(samples);
+            let entry = merged.entry((service, name)).or_default();
+            for (time, value) in samples {
+                let slot = entry.entry(time).or_insert((0.0, 0));
+                if value.is_finite() {
+                    slot.0 += value;
+                    slot.1 += 1;
+                }
+            }
         }
     }
     if !problems.is_empty() {
@@ -318,7 +329,12 @@ fn validate(
     Ok(merged
         .into_iter()
         .map(|((service, name), samples)| {
-            let (times, values) = samples.into_iter().unzip();
+            let (times, values) = samples
+                .into_iter()
+                .map(|(time, (sum, count))| {
+                    (time, if count > 0 { sum / f64::from(count) } else { f64::NAN })
+                })
+                .unzip();
             MetricWrite {
                 service,
                 name,
@@ -453,5 +469,32 @@ fn number(value: &Value) -> Option<f64> {
         Value::Number(n) => n.as_f64(),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn series_of_one_service_from_several_pods_are_averaged_per_second() {
+        let topology = Topology::parse(
+            "services:\n  - name: db\n    kind: database\n",
+            rootcause_topology::Format::Yaml,
+        )
+        .unwrap();
+        let body = serde_json::json!({"resultType": "matrix", "result": [
+            {"metric": {"service": "db", "pod": "db-0"}, "values": [[100, "1"], [160, "NaN"]]},
+            {"metric": {"service": "db", "pod": "db-1"}, "values": [[100, "3"], [160, "NaN"]]},
+        ]});
+        let query = MetricsQuery {
+            service_label: None,
+            name: Some("cpu".into()),
+        };
+        let writes = validate(body, &query, &topology).unwrap();
+        assert_eq!(writes.len(), 1);
+        assert_eq!(writes[0].times, [100, 160]);
+        assert_eq!(writes[0].values[0], 2.0);
+        assert!(writes[0].values[1].is_nan());
     }
 }

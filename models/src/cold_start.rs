@@ -9,7 +9,7 @@
 //!
 //! score = max over detectors of (weight · standout), where local mechanisms weigh
 //! [`LOCAL_WEIGHT`] and spreading ones [`SPREADING_WEIGHT`]; halved when a dependency of the
-//! candidate is more anomalous than it is ([`SYMPTOM_FACTOR`]); plus [`PAGERANK_WEIGHT`] times
+//! candidate is at least as anomalous as it is ([`SYMPTOM_FACTOR`]); plus [`PAGERANK_WEIGHT`] times
 //! its personalized PageRank. Confidence is a softmax of the scores at temperature
 //! [`TEMPERATURE`], hand-set and checked with the reliability table of `rootcause eval`.
 
@@ -23,7 +23,7 @@ use crate::ranker::{Ranker, Ranking};
 pub const LOCAL_WEIGHT: f64 = 1.0;
 /// Weight of a mechanism that spreads to callers (latency, errors, alerts).
 pub const SPREADING_WEIGHT: f64 = 0.6;
-/// Factor applied when a dependency is more anomalous: the candidate is likely a symptom.
+/// Factor applied when an anomalous dependency is at least as anomalous: likely a symptom.
 pub const SYMPTOM_FACTOR: f64 = 0.5;
 /// Weight of the personalized PageRank (0..1) added to the score.
 pub const PAGERANK_WEIGHT: f64 = 1.0;

@@ -46,9 +46,9 @@ pub struct Hypothesis {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
-    /// Anomalous, and no dependency of it is more anomalous: where the fault likely began.
+    /// Anomalous, and no anomalous dependency is as anomalous: where the fault likely began.
     Origin,
-    /// Anomalous, but a dependency is more anomalous: likely a symptom of it.
+    /// Anomalous, but an anomalous dependency is at least as anomalous: likely a symptom of it.
     Symptom,
     /// Shows no anomaly; a dependency of anomalous services, kept because a silent dependency
     /// (a database without alerts) can still be the cause.

@@ -87,7 +87,7 @@ pub fn diagnosis(
                 ));
             }
             if c.graph.callee_more_anomalous {
-                sentences.push("a service it depends on is more anomalous".to_string());
+                sentences.push("a service it depends on is at least as anomalous".to_string());
             }
             if sentences.is_empty() {
                 sentences.push("no anomaly in its data; a dependency of alerting services".into());

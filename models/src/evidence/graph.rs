@@ -178,9 +178,11 @@ pub(super) fn contextualise(
         c.graph.pagerank = if top > 0.0 { rank[i] / top } else { 0.0 };
         c.graph.anomalous_callers = fraction(&adjacency.callers[i]);
         c.graph.anomalous_callees = fraction(&adjacency.callees[i]);
+        // At least as anomalous: a caller's symptoms (latency, errors) as strong as the
+        // trouble of what it calls are explained by it, not the other way round.
         c.graph.callee_more_anomalous = adjacency.callees[i]
             .iter()
-            .any(|&j| anomaly[j] > anomaly[i] && anomalous[j]);
+            .any(|&j| anomaly[j] >= anomaly[i] && anomalous[j]);
         c.graph.fan_in = (adjacency.fan_in[i] as f64).ln_1p();
     }
     // A service that alerts is symptomatic whatever its data shows.

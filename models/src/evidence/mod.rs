@@ -230,7 +230,7 @@ pub struct GraphContext {
     pub anomalous_callers: f64,
     /// Fraction of its callees that are anomalous; 0 without callees.
     pub anomalous_callees: f64,
-    /// Whether a callee is more anomalous than the service itself.
+    /// Whether an anomalous callee is at least as anomalous as the service itself.
     pub callee_more_anomalous: bool,
     /// Number of services that call it, as `ln(1 + n)`.
     pub fan_in: f64,
@@ -424,20 +424,15 @@ impl Windows {
         self.normal.iter().any(|&w| inside(w)) || inside(self.recent)
     }
 
+    /// The finite samples whose time lies in a normal window or the recent window, each once
+    /// even where the windows overlap.
     fn baseline(&self, times: &[i64], values: &[f64]) -> Vec<f64> {
-        let mut out = Vec::new();
-        let mut take = |(from, to): (i64, i64)| {
-            let a = times.partition_point(|&t| t < from);
-            let b = times.partition_point(|&t| t < to);
-            if a < b {
-                out.extend(values[a..b].iter().copied().filter(|v| v.is_finite()));
-            }
-        };
-        for &w in &self.normal {
-            take(w);
-        }
-        take(self.recent);
-        out
+        times
+            .iter()
+            .zip(values)
+            .filter(|(t, v)| v.is_finite() && self.is_baseline(**t))
+            .map(|(_, v)| *v)
+            .collect()
     }
 
     fn abnormal<'a>(&self, times: &[i64], values: &'a [f64]) -> (&'a [f64], usize) {
@@ -715,11 +710,23 @@ fn alert_and_change_detectors(
         let slot = per_service.entry(service).or_default();
         slot.0 += weight;
         slot.1.push(&a.name);
+        // An alert is a threshold detector someone set on one signal: it is also evidence on
+        // the mechanism it watches (a CPU alert on the CPU detector), so the fault type follows
+        // the alerts when no metric window was sent.
+        if let Some(detector) = signal_detector(&a.signal) {
+            note(
+                service,
+                detector,
+                weight * 1.5,
+                format!("alert {} ({} signal, {})", a.name, a.signal, a.severity),
+            );
+        }
     }
     for (service, (weight, mut names)) in per_service {
         names.sort_unstable();
         names.dedup();
-        // Each alert counts as one z unit, so two criticals read as "clearly anomalous" (≈ 3+).
+        // A warning alert counts 1.5 z units and a critical one 3, so one critical alert (or
+        // two warnings) reads as "clearly anomalous".
         note(
             service,
             Detector::Alerts,
@@ -727,9 +734,12 @@ fn alert_and_change_detectors(
             format!("alerting: {}", names.join(", ")),
         );
     }
+    // A change can cause the incident only if it came first: one made after the incident
+    // began (up to the lead allowed for clock lag) is more likely the response (a rollback, a
+    // scale-out) and is no evidence against the service.
     let window = (
         case.anchor - settings.baseline_s,
-        case.anchor + settings.after_s,
+        case.anchor + settings.lead_s,
     );
     for change in &case.changes {
         if change.at < window.0 || change.at >= window.1 {
@@ -794,6 +804,21 @@ fn typical_peaks<'a>(case: &'a Case, windows: &Windows) -> BTreeMap<&'a str, f64
 /// at least 1 ms.
 fn timing_floor(name: &str) -> f64 {
     if name.ends_with("_ms") { 1.0 } else { 0.0 }
+}
+
+/// The detector whose mechanism an alert's signal class (as the correlation engine names it)
+/// watches; `None` for classes that name no mechanism (`saturation`, `availability`, `custom`).
+fn signal_detector(signal: &str) -> Option<Detector> {
+    Some(match signal {
+        "cpu" => Detector::CpuMetric,
+        "memory" => Detector::MemoryMetric,
+        "disk" => Detector::DiskMetric,
+        "network" => Detector::NetworkMetric,
+        "latency" => Detector::LatencyMetric,
+        "errors" => Detector::ErrorMetric,
+        "traffic" => Detector::TrafficMetric,
+        _ => return None,
+    })
 }
 
 fn source_word(source: Source) -> &'static str {

@@ -158,6 +158,9 @@ fn alerts_order_the_graph_context_and_paths_lead_to_them() {
     assert!(!evidence.candidates[2].graph.alerting);
     assert_eq!(evidence.paths(2), vec![vec!["c", "b"], vec!["c", "b", "a"]]);
     assert!(score(&evidence, "b", Detector::Alerts) >= 3.0);
+    // A latency alert is also evidence on the latency mechanism, so the fault type follows it.
+    assert_eq!(score(&evidence, "b", Detector::LatencyMetric), 3.0);
+    assert_eq!(score(&evidence, "b", Detector::CpuMetric), 0.0);
 }
 
 #[test]
@@ -183,4 +186,31 @@ fn candidates_add_silent_callees_within_reach() {
         ["api", "db", "front"]
     );
     assert_eq!(candidates(&topology, &["front".into()], 0), ["front"]);
+}
+
+#[test]
+fn a_change_shortly_before_the_incident_is_evidence_and_one_after_it_is_not() {
+    use crate::case::CaseChange;
+    let mut case = case();
+    let change = |service: &str, at: i64| CaseChange {
+        service: service.into(),
+        kind: "deploy".into(),
+        at,
+        description: "v2".into(),
+    };
+    // a deployed 3 minutes before, b 2 hours before (outside the baseline), c rolled back after.
+    case.changes = vec![
+        change("a", ANCHOR - 180),
+        change("b", ANCHOR - 7200),
+        change("c", ANCHOR + 120),
+    ];
+    let evidence = extract(&case, &Settings::default());
+    assert!(score(&evidence, "a", Detector::RecentChange) > 4.0);
+    assert_eq!(score(&evidence, "b", Detector::RecentChange), 0.0);
+    assert_eq!(score(&evidence, "c", Detector::RecentChange), 0.0);
+    assert!(
+        evidence.candidates[0].findings[0]
+            .sentence
+            .contains("3 min before the incident")
+    );
 }

@@ -194,6 +194,9 @@ pub enum TrainError {
     /// Too few cases whose cause is among their candidates.
     #[error("need at least 2 labelled cases whose root cause is among the candidates, got {0}")]
     TooFewCases(usize),
+    /// Cross-validation needs two folds or more.
+    #[error("cross-validation needs at least 2 folds, got {0}")]
+    Folds(usize),
     /// The optimiser failed.
     #[error("logistic regression failed: {0}")]
     Fit(String),
@@ -329,6 +332,9 @@ pub enum ModelFileError {
     /// Not JSON of a model.
     #[error("not a rootcause model file: {0}")]
     Parse(#[from] serde_json::Error),
+    /// Right format, but a part has the wrong shape or an unusable value.
+    #[error("model file is damaged: {0}")]
+    Invalid(String),
     /// Another format or feature set.
     #[error(
         "model file has format {found} and {features} features; this build reads format {FORMAT} with {FEATURE_COUNT} features: retrain it"
@@ -351,7 +357,82 @@ impl LearnedModel {
                 features: model.features.len(),
             });
         }
+        model.check().map_err(ModelFileError::Invalid)?;
         Ok(model)
+    }
+
+    /// Checks every dimension and value a scoring step relies on, so a damaged or hand-edited
+    /// file is refused when loaded rather than failing (or scoring NaN) in the middle of an
+    /// incident.
+    fn check(&self) -> Result<(), String> {
+        let linear = |what: &str, l: &Linear, width: usize, outputs: usize| -> Result<(), String> {
+            let shape_ok = l.mean.len() == width
+                && l.scale.len() == width
+                && l.weights.len() == outputs
+                && l.intercepts.len() == outputs
+                && l.weights.iter().all(|w| w.len() == width);
+            if !shape_ok {
+                return Err(format!(
+                    "{what}: expected {outputs} output(s) over {width} features"
+                ));
+            }
+            let finite = l
+                .mean
+                .iter()
+                .chain(&l.intercepts)
+                .chain(l.weights.iter().flatten())
+                .all(|v| v.is_finite());
+            if !finite || !l.scale.iter().all(|v| v.is_finite() && *v > 0.0) {
+                return Err(format!(
+                    "{what}: non-finite values or a scale that is not positive"
+                ));
+            }
+            Ok(())
+        };
+        linear("scorer.pooled", &self.scorer.pooled, FEATURE_COUNT, 1)?;
+        for (class, expert) in &self.scorer.experts {
+            linear(
+                &format!("scorer.experts[{}]", class.as_str()),
+                expert,
+                FEATURE_COUNT,
+                1,
+            )?;
+        }
+        match &self.scorer.gate {
+            Some(gate) if self.scorer.experts.len() >= 2 => linear(
+                "scorer.gate",
+                gate,
+                2 * Detector::COUNT,
+                self.scorer.experts.len(),
+            )?,
+            None if self.scorer.experts.is_empty() => {}
+            _ => {
+                return Err(
+                    "scorer: a gate needs two experts or more, and experts need a gate".into(),
+                );
+            }
+        }
+        if let Some(fault) = &self.fault {
+            if fault.classes.is_empty() {
+                return Err("fault: no classes".into());
+            }
+            if let Some(model) = &fault.model {
+                linear("fault.model", model, Detector::COUNT, fault.classes.len())?;
+            }
+        }
+        if !(self.temperature.is_finite() && self.temperature > 0.0) {
+            return Err(format!(
+                "temperature {} is not a positive number",
+                self.temperature
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.unknown_threshold) {
+            return Err(format!(
+                "unknown_threshold {} is not within [0, 1]",
+                self.unknown_threshold
+            ));
+        }
+        Ok(())
     }
 
     /// The model file's text.
@@ -574,33 +655,44 @@ fn fit_ranker(examples: &[&Example], params: &TrainParams) -> Result<Scorer, Tra
             targets.push(k);
         }
     }
-    let refs: Vec<&[f64]> = rows.iter().map(|r| &r[..]).collect();
-    let (mean, scale) = Linear::standardiser(&refs);
-    let mut gate = Linear {
-        mean,
-        scale,
-        weights: Vec::new(),
-        intercepts: Vec::new(),
-    };
-    let fitted = MultiLogisticRegression::default()
-        .alpha(params.alpha)
-        .max_iterations(params.max_iterations)
-        .fit(&Dataset::new(gate.matrix(&refs), Array1::from(targets)))
-        .map_err(|e| TrainError::Fit(e.to_string()))?;
-    // Column j of the fitted parameters belongs to target fitted.classes()[j], an expert index.
-    let mut weights = vec![Vec::new(); experts.len()];
-    let mut intercepts = vec![0.0; experts.len()];
-    for (j, &k) in fitted.classes().iter().enumerate() {
-        weights[k] = fitted.params().column(j).to_vec();
-        intercepts[k] = fitted.intercept()[j];
-    }
-    gate.weights = weights;
-    gate.intercepts = intercepts;
+    let gate = fit_multinomial(&rows, &targets, experts.len(), params)?;
     Ok(Scorer {
         pooled,
         experts,
         gate: Some(gate),
     })
+}
+
+/// A multinomial logistic regression on standardised `rows` whose output `k` is the score of
+/// target `k` (0..outputs), whatever order linfa keeps its classes in.
+fn fit_multinomial(
+    rows: &[Vec<f64>],
+    targets: &[usize],
+    outputs: usize,
+    params: &TrainParams,
+) -> Result<Linear, TrainError> {
+    let refs: Vec<&[f64]> = rows.iter().map(|r| &r[..]).collect();
+    let (mean, scale) = Linear::standardiser(&refs);
+    let mut linear = Linear {
+        mean,
+        scale,
+        weights: vec![vec![0.0; rows.first().map_or(0, Vec::len)]; outputs],
+        intercepts: vec![0.0; outputs],
+    };
+    let fitted = MultiLogisticRegression::default()
+        .alpha(params.alpha)
+        .max_iterations(params.max_iterations)
+        .fit(&Dataset::new(
+            linear.matrix(&refs),
+            Array1::from(targets.to_vec()),
+        ))
+        .map_err(|e| TrainError::Fit(e.to_string()))?;
+    // Column j of the fitted parameters belongs to the target fitted.classes()[j].
+    for (j, &k) in fitted.classes().iter().enumerate() {
+        linear.weights[k] = fitted.params().column(j).to_vec();
+        linear.intercepts[k] = fitted.intercept()[j];
+    }
+    Ok(linear)
 }
 
 fn fit_fault_classifier(
@@ -630,34 +722,14 @@ fn fit_fault_classifier(
         }
         _ => {}
     }
-    let refs: Vec<&[f64]> = rows.iter().map(|r| &r[..]).collect();
-    let (mean, scale) = Linear::standardiser(&refs);
-    let mut linear = Linear {
-        mean,
-        scale,
-        weights: Vec::new(),
-        intercepts: Vec::new(),
-    };
-    let targets: Array1<usize> = classes
+    let targets: Vec<usize> = classes
         .iter()
         .map(|c| distinct.binary_search(c).expect("listed"))
         .collect();
-    let fitted = MultiLogisticRegression::default()
-        .alpha(params.alpha)
-        .max_iterations(params.max_iterations)
-        .fit(&Dataset::new(linear.matrix(&refs), targets))
-        .map_err(|e| TrainError::Fit(e.to_string()))?;
-    // Output k of the fitted model is the k-th smallest target, i.e. distinct[k].
-    let order: Vec<usize> = fitted.classes().to_vec();
-    linear.weights = order
-        .iter()
-        .enumerate()
-        .map(|(k, _)| fitted.params().column(k).to_vec())
-        .collect();
-    linear.intercepts = fitted.intercept().to_vec();
+    let model = fit_multinomial(&rows, &targets, distinct.len(), params)?;
     Ok(Some(FaultClassifier {
-        classes: order.iter().map(|&k| distinct[k]).collect(),
-        model: Some(linear),
+        classes: distinct,
+        model: Some(model),
     }))
 }
 
@@ -767,6 +839,9 @@ pub fn cross_validate(
     settings: Settings,
     mut progress: impl FnMut(usize),
 ) -> Result<Vec<Diagnosis>, TrainError> {
+    if folds < 2 {
+        return Err(TrainError::Folds(folds));
+    }
     let mut out: Vec<Option<Diagnosis>> = vec![None; examples.len()];
     for k in 0..folds {
         let train_set: Vec<Example> = examples

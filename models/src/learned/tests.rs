@@ -108,6 +108,22 @@ fn a_model_file_round_trips_and_an_incompatible_one_is_refused() {
     let err = LearnedModel::from_json(&old.to_json()).unwrap_err();
     assert!(err.to_string().contains("retrain"), "{err}");
     assert!(LearnedModel::from_json("{}").is_err());
+    // Damaged parts are refused when loaded, not when an incident is ranked.
+    let mut damaged = model.clone();
+    damaged.scorer.pooled.weights.clear();
+    let err = LearnedModel::from_json(&damaged.to_json()).unwrap_err();
+    assert!(err.to_string().contains("scorer.pooled"), "{err}");
+    let mut damaged = model.clone();
+    damaged.temperature = 0.0;
+    assert!(LearnedModel::from_json(&damaged.to_json()).is_err());
+    if let Some(fault) = &model.fault
+        && fault.model.is_some()
+    {
+        let mut damaged = model.clone();
+        damaged.fault.as_mut().unwrap().classes.pop();
+        let err = LearnedModel::from_json(&damaged.to_json()).unwrap_err();
+        assert!(err.to_string().contains("fault.model"), "{err}");
+    }
 }
 
 #[test]

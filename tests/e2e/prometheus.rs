@@ -37,7 +37,11 @@ const SERVICES: [&str; 3] = ["cart", "frontend", "payment.v2"];
 
 /// `prometheus` and `promtool`, or why they are not there.
 fn binaries() -> Result<(PathBuf, PathBuf), String> {
-    let prometheus = find_binary(PROMETHEUS_BIN_VAR, &["prometheus"], "apt-get install prometheus")?;
+    let prometheus = find_binary(
+        PROMETHEUS_BIN_VAR,
+        &["prometheus"],
+        "apt-get install prometheus",
+    )?;
     let promtool = prometheus.with_file_name("promtool");
     if promtool.is_file() {
         Ok((prometheus, promtool))

@@ -244,7 +244,9 @@ impl Method {
                 let model_file = LearnedModel::from_json(&text)
                     .with_context(|| format!("model file {}", model.display()))?;
                 refuse_training_data(&model_file, &args.path)?;
-                Ok(Method::Ranker(Box::new(learned::Learned { model: model_file })))
+                Ok(Method::Ranker(Box::new(learned::Learned {
+                    model: model_file,
+                })))
             }
             (Some(_), Some(_)) => bail!("give either --cv K or --model FILE, not both"),
             (None, None) => bail!(

@@ -332,7 +332,14 @@ fn validate(
             let (times, values) = samples
                 .into_iter()
                 .map(|(time, (sum, count))| {
-                    (time, if count > 0 { sum / f64::from(count) } else { f64::NAN })
+                    (
+                        time,
+                        if count > 0 {
+                            sum / f64::from(count)
+                        } else {
+                            f64::NAN
+                        },
+                    )
                 })
                 .unzip();
             MetricWrite {

@@ -969,6 +969,15 @@ impl Engine {
                 firing.incident = survivor;
             }
         }
+        // Ended alerts move too, as the store moves them (see `Change::merges`): after a
+        // restart the absorbed incident is not restored, and an ended alert still pointing at
+        // it would be forgotten, so its next firing would open a new incident instead of
+        // reopening this one.
+        for ended in self.ended.values_mut() {
+            if ended.incident == absorbed {
+                ended.incident = survivor;
+            }
+        }
         let services = gone.services.keys().cloned().collect::<Vec<_>>();
         let keeper = self.incidents.get_mut(&survivor).expect("survivor is held");
         for (service, first) in &gone.services {

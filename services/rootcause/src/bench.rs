@@ -33,8 +33,8 @@ use crate::store::redact_url;
 
 /// Load before the measured window, not counted.
 const WARM_UP: Duration = Duration::from_secs(2);
-/// Longest a target may take to become ready.
-const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest a target may take to become ready (rootcause stores a 10,000-service topology first).
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
 /// Longest one request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// The ingest target of the design: alerts per second on SQLite on a 2-core machine.
@@ -360,6 +360,27 @@ fn http_client(concurrency: usize) -> anyhow::Result<reqwest::Client> {
 // Targets
 // ---------------------------------------------------------------------------------------------
 
+/// This program's `serve` on `address` with its data in `data_dir`, JSON logs at `warn`, and
+/// server defaults only: no configuration from this shell's environment leaks in.
+pub(crate) fn serve_command(address: SocketAddr, data_dir: &Path) -> anyhow::Result<Command> {
+    let exe = std::env::current_exe().context("cannot find this program's path")?;
+    let mut command = Command::new(exe);
+    command
+        .arg("serve")
+        .arg("--listen")
+        .arg(address.to_string())
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--log-format", "json"]);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with(crate::config::ENV_PREFIX) {
+            command.env_remove(key);
+        }
+    }
+    command.env("ROOTCAUSE_LOG_FILTER", "warn");
+    Ok(command)
+}
+
 /// Starts rootcause (`serve`, server defaults) on a fresh data directory and loads it.
 async fn bench_rootcause(
     client: &reqwest::Client,
@@ -369,25 +390,10 @@ async fn bench_rootcause(
 ) -> anyhow::Result<Measurement> {
     let dir = scratch_dir()?;
     let address = free_address()?;
-    let exe = std::env::current_exe().context("cannot find this program's path")?;
-    let mut command = Command::new(exe);
-    command
-        .arg("serve")
-        .arg("--listen")
-        .arg(address.to_string())
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .args(["--log-format", "json"]);
+    let mut command = serve_command(address, &dir.path().join("data"))?;
     if let Some(url) = database_url {
         command.arg("--database-url").arg(url);
     }
-    // Server defaults only: no configuration from this shell's environment leaks in.
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with(crate::config::ENV_PREFIX) {
-            command.env_remove(key);
-        }
-    }
-    command.env("ROOTCAUSE_LOG_FILTER", "warn");
     let server = Server::start(client, name, command, dir.path(), address, "/readyz").await?;
     drive(client, &server, load, true).await
 }
@@ -477,20 +483,21 @@ fn scratch_dir() -> anyhow::Result<tempfile::TempDir> {
 }
 
 /// A free port on the loopback interface (free when asked; taken right after).
-fn free_address() -> anyhow::Result<SocketAddr> {
+pub(crate) fn free_address() -> anyhow::Result<SocketAddr> {
     let listener = TcpListener::bind("127.0.0.1:0").context("cannot find a free local port")?;
     Ok(listener.local_addr()?)
 }
 
 /// A target process, killed when dropped (on success and on error alike).
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    base_url: String,
+    /// `http://address`.
+    pub(crate) base_url: String,
 }
 
 impl Server {
     /// Spawns `command` (stderr to `DIR/server.log`) and waits until `ready_path` answers 200.
-    async fn start(
+    pub(crate) async fn start(
         client: &reqwest::Client,
         name: &str,
         mut command: Command,

@@ -11,21 +11,16 @@
 //! an alert's latency is the time from its 202 to the first event covering it (0 when that event
 //! came first: ranking starts when the alert is committed, before the answer is sent).
 
-use std::fs::File;
-use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::bench::{Server, free_address, serve_command};
 use anyhow::{Context, bail};
 use clap::builder::RangedU64ValueParser;
 use rootcause_datasets::synthetic::{self, Shape};
 use rootcause_topology::{ServiceKind, Topology, to_json};
 use serde_json::json;
 
-/// Longest the server may take to become ready (a 10,000-service topology is stored first).
-const READY_TIMEOUT: Duration = Duration::from_secs(120);
 /// Longest the last alert's hypotheses may take before the run counts as failed.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Seed of the generated topologies.
@@ -123,7 +118,18 @@ async fn measure(size: usize, options: &RankingOptions) -> anyhow::Result<Row> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(4)
         .build()?;
-    let server = Server::start(&client, dir.path(), &topology_path).await?;
+    let address = free_address()?;
+    let mut command = serve_command(address, &dir.path().join("data"))?;
+    command.arg("--topology").arg(&topology_path);
+    let server = Server::start(
+        &client,
+        "rootcause",
+        command,
+        dir.path(),
+        address,
+        "/readyz",
+    )
+    .await?;
     let base = server.base_url.clone();
 
     let events: Arc<Mutex<Vec<Seen>>> = Arc::default();
@@ -420,85 +426,6 @@ fn render(rows: &[Row]) -> String {
          post round trip (commit included).\n",
     );
     out
-}
-
-/// The service under test, a child process killed when dropped.
-struct Server {
-    child: Child,
-    base_url: String,
-}
-
-impl Server {
-    async fn start(
-        client: &reqwest::Client,
-        dir: &Path,
-        topology: &Path,
-    ) -> anyhow::Result<Server> {
-        let address = free_address()?;
-        let log_path = dir.join("server.log");
-        let log = File::create(&log_path)?;
-        let mut command = Command::new(std::env::current_exe()?);
-        command
-            .arg("serve")
-            .arg("--listen")
-            .arg(address.to_string())
-            .arg("--data-dir")
-            .arg(dir.join("data"))
-            .arg("--topology")
-            .arg(topology)
-            .args(["--log-format", "json"]);
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("ROOTCAUSE_") {
-                command.env_remove(name);
-            }
-        }
-        let child = command
-            .env("ROOTCAUSE_LOG_FILTER", "warn")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .context("cannot start rootcause serve")?;
-        let mut server = Server {
-            child,
-            base_url: format!("http://{address}"),
-        };
-        let started = Instant::now();
-        loop {
-            if let Some(status) = server.child.try_wait()? {
-                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-                bail!("the server exited ({status}) before it was ready:\n{log}");
-            }
-            let ready = client
-                .get(format!("{}/readyz", server.base_url))
-                .send()
-                .await;
-            if ready.is_ok_and(|r| r.status().is_success()) {
-                eprintln!(
-                    "    server ready in {:.1} s",
-                    started.elapsed().as_secs_f64()
-                );
-                return Ok(server);
-            }
-            if started.elapsed() > READY_TIMEOUT {
-                bail!("the server was not ready within {READY_TIMEOUT:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A free port on the loopback interface (free when asked; taken right after).
-fn free_address() -> anyhow::Result<SocketAddr> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("cannot find a free local port")?;
-    Ok(listener.local_addr()?)
 }
 
 #[cfg(test)]

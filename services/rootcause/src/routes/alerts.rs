@@ -22,7 +22,7 @@ use utoipa_axum::routes;
 
 use super::{blocking, check_range, millis_of, time_of};
 use crate::app::AppState;
-use crate::error::{ApiError, ApiQuery, ErrorBody, is_json, parse_json};
+use crate::error::{ApiError, ApiQuery, ErrorBody, parse_json, require_json};
 use crate::ingest::payload::{self, PlainBatch, PostableAlert, WebhookPayload};
 use crate::ingest::{IncomingAlert, Ingest, IngestError, Receipt, now_millis};
 use crate::store::{AlertFilter, StoredAlert};
@@ -140,13 +140,7 @@ where
     T: DeserializeOwned,
     F: FnOnce(T, &Ingest) -> Result<Validated, ApiError> + Send + 'static,
 {
-    if !is_json(headers) {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "expected a body with content-type application/json",
-        ));
-    }
+    require_json(headers)?;
     let body = body?;
     let ingest = state.ingest.clone();
     let prepared = blocking(move || {

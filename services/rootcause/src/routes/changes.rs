@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 
 use super::{check_range, millis_of, time_of};
 use crate::app::AppState;
-use crate::error::{ApiError, ApiQuery, ErrorBody, is_json, parse_json};
+use crate::error::{ApiError, ApiQuery, ErrorBody, parse_json, require_json};
 use crate::ingest::now_millis;
 use crate::ranking::ChangeRecord;
 use crate::store::{ChangeFilter, NewChange, StoredChange};
@@ -121,13 +121,7 @@ async fn post_changes(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    if !is_json(&headers) {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "expected a body with content-type application/json",
-        ));
-    }
+    require_json(&headers)?;
     let body = body?;
     let events: Vec<ChangeEvent> = if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[')
     {

@@ -24,7 +24,7 @@ use utoipa_axum::routes;
 
 use super::hypotheses::{incident_id, merged};
 use crate::app::AppState;
-use crate::error::{ApiError, ApiPath, ApiQuery, ErrorBody, is_json, parse_json};
+use crate::error::{ApiError, ApiPath, ApiQuery, ErrorBody, parse_json, require_json};
 use crate::ranking::{Found, PostError};
 use crate::store::MetricWrite;
 
@@ -109,13 +109,7 @@ async fn post_metrics(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let id = incident_id(id)?;
-    if !is_json(&headers) {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "expected a body with content-type application/json",
-        ));
-    }
+    require_json(&headers)?;
     let body = body?;
     match state.ranking.find(id).await? {
         Found::Held(()) => {}

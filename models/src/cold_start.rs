@@ -131,21 +131,25 @@ impl Ranker for ColdStart {
     }
 
     fn diagnose(&self, case: &Case) -> Diagnosis {
-        let evidence = evidence::extract(case, &self.settings);
-        let scored = self.score(&evidence);
+        self.diagnose_evidence(&evidence::extract(case, &self.settings))
+            .expect("the cold-start scorer diagnoses from evidence")
+    }
+
+    fn diagnose_evidence(&self, evidence: &Evidence) -> Option<Diagnosis> {
+        let scored = self.score(evidence);
         let scores: Vec<f64> = scored.iter().map(|s| s.0).collect();
         let confidences = explain::softmax(&scores, TEMPERATURE);
         // The mechanism behind the score names the fault class; no probability without training.
         let faults: Vec<(Option<FaultType>, Option<f64>)> =
             scored.iter().map(|s| (s.1, None)).collect();
-        explain::diagnosis(
+        Some(explain::diagnosis(
             "cold-start",
-            &evidence,
+            evidence,
             &scores,
             &confidences,
             &faults,
             self.unknown_threshold,
             self.settings.anomalous_z,
-        )
+        ))
     }
 }

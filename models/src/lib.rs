@@ -1,6 +1,7 @@
 //! Models of rootcause: how likely root causes are ranked and how well the ranking does.
 //!
 //! - [`case`]: what a ranker sees of one incident, whatever the data came from.
+//! - [`history`]: past incidents as analysts import them (JSON lines), and their cases.
 //! - [`ranker`]: the [`Ranker`](ranker::Ranker) interface.
 //! - [`metrics`]: AC@k and Avg@k with pessimistic ties and chance level.
 //! - [`evaluation`]: a ranker's report on labelled cases, overall and per fault type.
@@ -23,6 +24,7 @@ pub mod diagnosis;
 pub mod evaluation;
 pub mod evidence;
 pub mod explain;
+pub mod history;
 pub mod learned;
 pub mod metrics;
 pub mod ranker;

@@ -4,6 +4,7 @@ use crate::baselines::{Baro, NSigma};
 use crate::case::Case;
 use crate::cold_start::ColdStart;
 use crate::diagnosis::{Diagnosis, Hypothesis, Role};
+use crate::evidence::Evidence;
 
 /// Names of the rankers [`by_name`] knows, for help texts and errors.
 pub const RANKERS: [&str; 3] = ["cold-start", "baro", "nsigma"];
@@ -90,6 +91,15 @@ pub trait Ranker: Send + Sync {
                 })
                 .collect(),
         }
+    }
+
+    /// Diagnoses an incident from its evidence alone, extracted with the ranker's own settings;
+    /// `None` for rankers that need the case itself (the baselines read raw series). Rankers
+    /// that rank from evidence alone can so be scored on stored history, which keeps evidence
+    /// rather than every series of every past incident.
+    fn diagnose_evidence(&self, evidence: &Evidence) -> Option<Diagnosis> {
+        let _ = evidence;
+        None
     }
 }
 

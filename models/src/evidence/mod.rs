@@ -33,6 +33,11 @@ use crate::diagnosis::FaultType;
 pub use series::robust_z;
 use series::{Baseline, Direction};
 
+/// Version of what [`extract`] computes: bump it whenever a detector, the graph context or the
+/// windows change what they compute. Stored evidence of another schema cannot be trained on:
+/// its numbers mean something else.
+pub const EVIDENCE_SCHEMA: u32 = 1;
+
 /// Where the windows lie and how far candidates reach.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
@@ -288,6 +293,16 @@ pub struct Evidence {
 }
 
 impl Evidence {
+    /// The evidence without its findings and path index: stored history keeps only what
+    /// training reads (scores and graph context), not the sentences written for a responder.
+    pub fn without_findings(mut self) -> Evidence {
+        for c in &mut self.candidates {
+            c.findings = Vec::new();
+        }
+        self.graph = graph::PathIndex::default();
+        self
+    }
+
     /// Propagation paths of candidate `i`: from it through its callers to alerting or anomalous
     /// services, cause first, the shortest few.
     pub fn paths(&self, i: usize) -> Vec<Vec<String>> {

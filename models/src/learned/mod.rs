@@ -1,6 +1,7 @@
-//! The learned ranker: a logistic regression (linfa) over (incident, candidate) rows, trained
-//! pairwise (the cause against each other candidate of its incident, see [`fit_scorer`]), with a softmax temperature fitted on held-out cases so that confidences are
-//! probabilities, and a multinomial logistic regression naming the fault type.
+//! The learned ranker: a logistic regression over (incident, candidate) rows, trained pairwise
+//! (the cause against each other candidate of its incident, see [`fit_scorer`]), with a softmax
+//! temperature fitted on held-out cases so that confidences are probabilities, and multinomial
+//! logistic regressions (linfa) naming the fault type and the action that resolves it.
 //!
 //! Rows are [`features`] of a candidate's evidence: per detector the strength `ln(1 + z)`, that
 //! strength relative to the case's strongest candidate on the same detector, and its lead over
@@ -12,7 +13,7 @@
 //! out-of-fold scores, never on scores of cases the scorer was trained on.
 
 use linfa::prelude::*;
-use linfa_logistic::{LogisticRegression, MultiLogisticRegression};
+use linfa_logistic::MultiLogisticRegression;
 use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +25,10 @@ use crate::ranker::{Ranker, Ranking};
 
 /// Format version of a model file; a file of another version is refused.
 pub const FORMAT: u32 = 1;
+
+/// Version of what [`features`] computes from evidence: bump it whenever a row changes, so
+/// stored rows or figures of another schema are not mixed with this one's.
+pub const FEATURE_SCHEMA: u32 = 1;
 
 /// Number of graph-context features after the per-detector ones.
 const GRAPH_FEATURES: usize = 7;
@@ -136,7 +141,8 @@ pub fn features(evidence: &Evidence) -> Vec<[f64; FEATURE_COUNT]> {
 }
 
 /// A labelled incident ready for training: its evidence, which candidate is the cause (`None`
-/// when the cause is not among the candidates: such a case teaches nothing), and its fault class.
+/// when the cause is not among the candidates: such a case teaches nothing), its fault class
+/// and the action that resolved it.
 #[derive(Debug, Clone)]
 pub struct Example {
     /// The evidence of every candidate.
@@ -145,22 +151,42 @@ pub struct Example {
     pub truth: Option<usize>,
     /// The fault class of the label, when it maps to one.
     pub fault: Option<FaultType>,
+    /// The action that resolved the incident, only when it worked: an action that failed
+    /// teaches the action model nothing about what to do.
+    pub action: Option<String>,
 }
 
 impl Example {
     /// The example of a labelled case (`None` without a label).
     pub fn of(case: &Case, settings: &Settings) -> Option<Example> {
         let label = case.label.as_ref()?;
-        let evidence = evidence::extract(case, settings);
+        Some(Example::from_evidence(
+            evidence::extract(case, settings),
+            &label.root_cause,
+            &label.fault_type,
+            label.action.clone(),
+        ))
+    }
+
+    /// The example of evidence computed earlier (stored history, or evidence whose case never
+    /// held its label), labelled with the cause's name, the dataset's fault label and the
+    /// action that resolved it.
+    pub fn from_evidence(
+        evidence: Evidence,
+        root_cause: &str,
+        fault_type: &str,
+        action: Option<String>,
+    ) -> Example {
         let truth = evidence
             .candidates
             .iter()
-            .position(|c| c.service == label.root_cause);
-        Some(Example {
+            .position(|c| c.service == root_cause);
+        Example {
             evidence,
             truth,
-            fault: FaultType::from_label(&label.fault_type),
-        })
+            fault: FaultType::from_label(fault_type),
+            action,
+        }
     }
 }
 
@@ -171,7 +197,8 @@ pub struct TrainParams {
     pub alpha: f64,
     /// Optimiser iterations at most.
     pub max_iterations: u64,
-    /// Folds of the inner cross-validation that fits the temperature.
+    /// Folds of the cross-validation whose out-of-fold scores fit the temperature in
+    /// [`train`] (at least 2 are used).
     pub calibration_folds: usize,
     /// Confidence below which a diagnosis is "unknown".
     pub unknown_threshold: f64,
@@ -289,6 +316,29 @@ impl FaultClassifier {
     }
 }
 
+/// What resolved past incidents, from the detector strengths of their cause.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionModel {
+    /// The actions, sorted, in output order.
+    pub actions: Vec<String>,
+    /// Multinomial logistic regression (one output per action); `None` when training saw one
+    /// action only, which is then always the answer.
+    pub model: Option<Linear>,
+}
+
+impl ActionModel {
+    /// Every action with its probability for a cause with these features, most likely first.
+    pub fn suggest(&self, row: &[f64]) -> Vec<(String, f64)> {
+        let p = match &self.model {
+            None => vec![1.0; self.actions.len().min(1)],
+            Some(linear) => explain::softmax(&linear.outputs(&row[..Detector::COUNT]), 1.0),
+        };
+        let mut out: Vec<(String, f64)> = self.actions.iter().cloned().zip(p).collect();
+        out.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        out
+    }
+}
+
 /// What a model was trained on and how it scored, recorded in the model file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Provenance {
@@ -320,6 +370,10 @@ pub struct LearnedModel {
     pub temperature: f64,
     /// Fault-type classifier.
     pub fault: Option<FaultClassifier>,
+    /// What resolved incidents like this one; absent from files trained before actions were
+    /// recorded, which load as they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actions: Option<ActionModel>,
     /// Confidence below which a diagnosis is "unknown".
     pub unknown_threshold: f64,
     /// What it was trained on.
@@ -420,6 +474,24 @@ impl LearnedModel {
                 linear("fault.model", model, Detector::COUNT, fault.classes.len())?;
             }
         }
+        if let Some(actions) = &self.actions {
+            if actions.actions.is_empty() || actions.actions.iter().any(String::is_empty) {
+                return Err("actions: no actions, or an action without a name".into());
+            }
+            if actions.actions.windows(2).any(|w| w[0] >= w[1]) {
+                return Err("actions: names must be sorted and distinct".into());
+            }
+            match &actions.model {
+                Some(model) => linear(
+                    "actions.model",
+                    model,
+                    Detector::COUNT,
+                    actions.actions.len(),
+                )?,
+                None if actions.actions.len() == 1 => {}
+                None => return Err("actions: several actions need a model".into()),
+            }
+        }
         if !(self.temperature.is_finite() && self.temperature > 0.0) {
             return Err(format!(
                 "temperature {} is not a positive number",
@@ -447,8 +519,12 @@ impl LearnedModel {
 
     /// The diagnosis of precomputed evidence.
     pub fn diagnose_evidence(&self, evidence: &Evidence) -> Diagnosis {
-        let rows = features(evidence);
-        let scores = self.scores(&rows);
+        self.diagnose_rows(evidence, &features(evidence))
+    }
+
+    /// The diagnosis of evidence whose feature rows are already computed.
+    fn diagnose_rows(&self, evidence: &Evidence, rows: &[[f64; FEATURE_COUNT]]) -> Diagnosis {
+        let scores = self.scores(rows);
         let confidences = explain::softmax(&scores, self.temperature);
         let faults: Vec<(Option<FaultType>, Option<f64>)> = rows
             .iter()
@@ -466,6 +542,19 @@ impl LearnedModel {
             self.unknown_threshold,
             self.settings.anomalous_z,
         )
+    }
+
+    /// The actions that resolved past incidents whose cause looked like candidate `candidate`
+    /// of `evidence`, with their probabilities, most likely first. Empty without an action
+    /// model or for a candidate that is not there.
+    pub fn suggest_actions(&self, evidence: &Evidence, candidate: usize) -> Vec<(String, f64)> {
+        let Some(actions) = &self.actions else {
+            return Vec::new();
+        };
+        match features(evidence).get(candidate) {
+            Some(row) => actions.suggest(row),
+            None => Vec::new(),
+        }
     }
 }
 
@@ -497,36 +586,67 @@ impl Ranker for Learned {
         self.model
             .diagnose_evidence(&evidence::extract(case, &self.model.settings))
     }
+
+    fn diagnose_evidence(&self, evidence: &Evidence) -> Option<Diagnosis> {
+        Some(self.model.diagnose_evidence(evidence))
+    }
 }
 
-/// Fits the root-cause scorer on `examples` (those whose cause is a candidate).
-///
-/// Pairwise (RankNet-style): for each case and each other candidate, one row holds the
-/// cause's standardised features minus the other's (label 1) and one the reverse (label 0); a
-/// logistic regression without intercept then learns weights `w` such that `w · x` orders
-/// causes above the rest of *their own* incident. Comparing within incidents is what a ranking
-/// needs: a pointwise model also spends its few parameters separating busy incidents from quiet
-/// ones, which says nothing about which candidate caused either.
-fn fit_scorer(examples: &[&Example], params: &TrainParams) -> Result<Linear, TrainError> {
-    let mut cases: Vec<(Vec<[f64; FEATURE_COUNT]>, usize)> = Vec::new();
-    for e in examples {
-        let Some(truth) = e.truth else { continue };
-        cases.push((features(&e.evidence), truth));
+/// An example as the fits read it: its feature rows, computed once for every fit that reads
+/// them (the final model and each fold's).
+struct Prepared<'a> {
+    rows: Vec<[f64; FEATURE_COUNT]>,
+    truth: Option<usize>,
+    fault: Option<FaultType>,
+    action: Option<&'a str>,
+}
+
+impl<'a> Prepared<'a> {
+    fn of(example: &'a Example) -> Prepared<'a> {
+        Prepared {
+            rows: features(&example.evidence),
+            truth: example.truth,
+            fault: example.fault,
+            action: example.action.as_deref(),
+        }
     }
+
+    /// The feature row of the true cause, for cases whose cause is a candidate.
+    fn cause(&self) -> Option<&[f64; FEATURE_COUNT]> {
+        self.truth.and_then(|t| self.rows.get(t))
+    }
+}
+
+/// Fits the root-cause scorer on `cases` (those whose cause is a candidate).
+///
+/// Pairwise (RankNet-style): for each case and each other candidate, one row holds the cause's
+/// standardised features minus the other's; a logistic regression without intercept then
+/// learns weights `w` such that `w · x` orders causes above the rest of *their own* incident.
+/// Comparing within incidents is what a ranking needs: a pointwise model also spends its few
+/// parameters separating busy incidents from quiet ones, which says nothing about which
+/// candidate caused either.
+///
+/// Without an intercept, a pair written the other way round (the other minus the cause,
+/// labelled "below") has the same loss as the pair itself, so each pair is written once at
+/// half the penalty: the optimum of every pair written both ways at the full penalty, at half
+/// the rows.
+fn fit_scorer(cases: &[&Prepared], params: &TrainParams) -> Result<Linear, TrainError> {
+    let cases: Vec<(&[[f64; FEATURE_COUNT]], usize)> = cases
+        .iter()
+        .filter_map(|c| c.truth.map(|t| (&c.rows[..], t)))
+        .collect();
     let refs: Vec<&[f64]> = cases
         .iter()
         .flat_map(|(rows, _)| rows.iter().map(|r| &r[..]))
         .collect();
     let (mean, scale) = Linear::standardiser(&refs);
-    let mut linear = Linear {
-        mean,
-        scale,
-        weights: Vec::new(),
-        intercepts: Vec::new(),
-    };
     let pairs: usize = cases.iter().map(|(rows, _)| rows.len() - 1).sum();
-    let mut x = Array2::<f64>::zeros((2 * pairs, FEATURE_COUNT));
-    let mut y = Array1::<usize>::zeros(2 * pairs);
+    if pairs == 0 {
+        return Err(TrainError::Fit(
+            "no case has a candidate besides its cause: nothing to rank".into(),
+        ));
+    }
+    let mut x = Array2::<f64>::zeros((pairs, FEATURE_COUNT));
     let mut at = 0;
     for (rows, truth) in &cases {
         let cause = &rows[*truth];
@@ -535,30 +655,131 @@ fn fit_scorer(examples: &[&Example], params: &TrainParams) -> Result<Linear, Tra
                 continue;
             }
             for j in 0..FEATURE_COUNT {
-                let d = (cause[j] - other[j]) / linear.scale[j];
-                x[[at, j]] = d;
-                x[[at + 1, j]] = -d;
+                x[[at, j]] = (cause[j] - other[j]) / scale[j];
             }
-            y[at] = 1;
-            at += 2;
+            at += 1;
         }
     }
-    let fitted = LogisticRegression::default()
-        .alpha(params.alpha)
-        .max_iterations(params.max_iterations)
-        .with_intercept(false)
-        .fit(&Dataset::new(x, y))
-        .map_err(|e| TrainError::Fit(e.to_string()))?;
-    // The fitted model's outputs are the log-odds of its "positive" class, which linfa picks
-    // itself: orient them so that a higher score means "ranks above" (label 1).
-    let sign = if fitted.labels().pos.class == 1 {
-        1.0
+    let weights = fit_pairwise(&x, params.alpha / 2.0, params.max_iterations)?;
+    Ok(Linear {
+        mean,
+        scale,
+        weights: vec![weights],
+        intercepts: vec![0.0],
+    })
+}
+
+/// `ln(1 + eˣ)` without overflow.
+fn softplus(x: f64) -> f64 {
+    if x > 0.0 {
+        x + (-x).exp().ln_1p()
     } else {
-        -1.0
+        x.exp().ln_1p()
+    }
+}
+
+/// `1 / (1 + e⁻ˣ)`.
+fn sigmoid(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// Minimises `Σᵢ ln(1 + e^(−w·xᵢ)) + α/2 · |w|²` over the rows `xᵢ` of `x` (pairs oriented so
+/// that `w · xᵢ > 0` is right) by Newton's method with a backtracking line search.
+///
+/// The loss is convex and, with a penalty, strictly so: Newton reaches the optimum to machine
+/// precision in a dozen steps, each one pass to form the Hessian (`FEATURE_COUNT` is small), where
+/// a quasi-Newton method needs hundreds of passes over the rows on these ill-conditioned
+/// features (strength, place and lead of one detector move together) and may stop short.
+fn fit_pairwise(x: &Array2<f64>, alpha: f64, max_iterations: u64) -> Result<Vec<f64>, TrainError> {
+    let width = x.ncols();
+    let loss = |w: &Array1<f64>| -> f64 {
+        x.dot(w).iter().map(|&z| softplus(-z)).sum::<f64>() + 0.5 * alpha * w.dot(w)
     };
-    linear.weights = vec![fitted.params().iter().map(|w| sign * w).collect()];
-    linear.intercepts = vec![0.0];
-    Ok(linear)
+    let mut w = Array1::<f64>::zeros(width);
+    let mut current = loss(&w);
+    for _ in 0..max_iterations.max(1) {
+        let z = x.dot(&w);
+        // d/dz ln(1 + e⁻ᶻ) = −σ(−z); d²/dz² = σ(z) σ(−z).
+        let slope = z.mapv(|z| -sigmoid(-z));
+        let curvature = z.mapv(|z| sigmoid(z) * sigmoid(-z));
+        // Row by row: the rows are contiguous, the columns of a transposed product are not.
+        let mut gradient = &w * alpha;
+        for (row, s) in x.rows().into_iter().zip(&slope) {
+            gradient.scaled_add(*s, &row);
+        }
+        let weighted = x * &curvature.insert_axis(ndarray::Axis(1));
+        let mut hessian = x.t().dot(&weighted);
+        // A feature that never differs within a pair has no curvature; without a penalty the
+        // tiny ridge keeps the system solvable and leaves its weight at 0.
+        for j in 0..width {
+            hessian[[j, j]] += alpha.max(1e-9);
+        }
+        let step = solve_spd(&hessian, &gradient).ok_or_else(|| {
+            TrainError::Fit("the pairwise Hessian is not positive definite".into())
+        })?;
+        // Newton decrement: half of it estimates how far the loss is above its minimum.
+        let decrement = gradient.dot(&step);
+        if !decrement.is_finite() {
+            return Err(TrainError::Fit("the pairwise fit diverged".into()));
+        }
+        if decrement < 1e-12 * (1.0 + current.abs()) {
+            break;
+        }
+        let mut t = 1.0;
+        loop {
+            let candidate = &w - &(&step * t);
+            let next = loss(&candidate);
+            if next <= current - 1e-4 * t * decrement {
+                w = candidate;
+                current = next;
+                break;
+            }
+            t *= 0.5;
+            if t < 1e-10 {
+                // No step decreases the loss any more: as close to the optimum as floating
+                // point gets.
+                return Ok(w.to_vec());
+            }
+        }
+    }
+    Ok(w.to_vec())
+}
+
+/// Solves `a · x = b` for a symmetric positive definite `a` by Cholesky decomposition; `None`
+/// when `a` is not positive definite.
+fn solve_spd(a: &Array2<f64>, b: &Array1<f64>) -> Option<Array1<f64>> {
+    let n = b.len();
+    let mut l = Array2::<f64>::zeros((n, n));
+    for i in 0..n {
+        for j in 0..=i {
+            let sum: f64 = (0..j).map(|k| l[[i, k]] * l[[j, k]]).sum();
+            if i == j {
+                let d = a[[i, i]] - sum;
+                if d.is_nan() || d <= 0.0 {
+                    return None;
+                }
+                l[[i, i]] = d.sqrt();
+            } else {
+                l[[i, j]] = (a[[i, j]] - sum) / l[[j, j]];
+            }
+        }
+    }
+    let mut y = Array1::<f64>::zeros(n);
+    for i in 0..n {
+        let sum: f64 = (0..i).map(|k| l[[i, k]] * y[k]).sum();
+        y[i] = (b[i] - sum) / l[[i, i]];
+    }
+    let mut x = Array1::<f64>::zeros(n);
+    for i in (0..n).rev() {
+        let sum: f64 = (i + 1..n).map(|k| l[[k, i]] * x[k]).sum();
+        x[i] = (y[i] - sum) / l[[i, i]];
+    }
+    Some(x)
 }
 
 /// Cases a fault class needs in training to get an expert of its own.
@@ -625,19 +846,19 @@ impl Scorer {
     }
 }
 
-/// Fits the pooled scorer, the experts and the gate on `examples`.
-fn fit_ranker(examples: &[&Example], params: &TrainParams) -> Result<Scorer, TrainError> {
-    let pooled = fit_scorer(examples, params)?;
-    let mut by_class: std::collections::BTreeMap<FaultType, Vec<&Example>> = Default::default();
-    for e in examples.iter().filter(|e| e.truth.is_some()) {
-        if let Some(class) = e.fault {
-            by_class.entry(class).or_default().push(e);
+/// Fits the pooled scorer, the experts and the gate on `cases`.
+fn fit_ranker(cases: &[&Prepared], params: &TrainParams) -> Result<Scorer, TrainError> {
+    let pooled = fit_scorer(cases, params)?;
+    let mut by_class: std::collections::BTreeMap<FaultType, Vec<&Prepared>> = Default::default();
+    for c in cases.iter().filter(|c| c.truth.is_some()) {
+        if let Some(class) = c.fault {
+            by_class.entry(class).or_default().push(c);
         }
     }
     let mut experts = Vec::new();
-    for (class, cases) in &by_class {
-        if cases.len() >= MIN_EXPERT_CASES {
-            experts.push((*class, fit_scorer(cases, params)?));
+    for (class, members) in &by_class {
+        if members.len() >= MIN_EXPERT_CASES {
+            experts.push((*class, fit_scorer(members, params)?));
         }
     }
     if experts.len() < 2 {
@@ -650,8 +871,8 @@ fn fit_ranker(examples: &[&Example], params: &TrainParams) -> Result<Scorer, Tra
     let mut rows: Vec<Vec<f64>> = Vec::new();
     let mut targets: Vec<usize> = Vec::new();
     for (k, (class, _)) in experts.iter().enumerate() {
-        for e in &by_class[class] {
-            rows.push(incident_features(&features(&e.evidence)));
+        for c in &by_class[class] {
+            rows.push(incident_features(&c.rows));
             targets.push(k);
         }
     }
@@ -695,41 +916,65 @@ fn fit_multinomial(
     Ok(linear)
 }
 
+/// The distinct labels of `labels` (sorted) and each label's index among them.
+fn distinct_targets<T: Ord + Clone>(labels: &[T]) -> (Vec<T>, Vec<usize>) {
+    let mut distinct = labels.to_vec();
+    distinct.sort();
+    distinct.dedup();
+    let targets = labels
+        .iter()
+        .map(|l| distinct.binary_search(l).expect("listed"))
+        .collect();
+    (distinct, targets)
+}
+
 fn fit_fault_classifier(
-    examples: &[&Example],
+    cases: &[&Prepared],
     params: &TrainParams,
 ) -> Result<Option<FaultClassifier>, TrainError> {
     let mut rows: Vec<Vec<f64>> = Vec::new();
     let mut classes: Vec<FaultType> = Vec::new();
-    for e in examples {
-        let (Some(truth), Some(fault)) = (e.truth, e.fault) else {
+    for c in cases {
+        let (Some(row), Some(fault)) = (c.cause(), c.fault) else {
             continue;
         };
-        let row = features(&e.evidence)[truth];
         rows.push(row[..Detector::COUNT].to_vec());
         classes.push(fault);
     }
-    let mut distinct = classes.clone();
-    distinct.sort();
-    distinct.dedup();
-    match distinct.len() {
+    let (distinct, targets) = distinct_targets(&classes);
+    let model = match distinct.len() {
         0 => return Ok(None),
-        1 => {
-            return Ok(Some(FaultClassifier {
-                classes: distinct,
-                model: None,
-            }));
-        }
-        _ => {}
-    }
-    let targets: Vec<usize> = classes
-        .iter()
-        .map(|c| distinct.binary_search(c).expect("listed"))
-        .collect();
-    let model = fit_multinomial(&rows, &targets, distinct.len(), params)?;
+        1 => None,
+        n => Some(fit_multinomial(&rows, &targets, n, params)?),
+    };
     Ok(Some(FaultClassifier {
         classes: distinct,
-        model: Some(model),
+        model,
+    }))
+}
+
+fn fit_actions(
+    cases: &[&Prepared],
+    params: &TrainParams,
+) -> Result<Option<ActionModel>, TrainError> {
+    let mut rows: Vec<Vec<f64>> = Vec::new();
+    let mut actions: Vec<String> = Vec::new();
+    for c in cases {
+        let (Some(row), Some(action)) = (c.cause(), c.action) else {
+            continue;
+        };
+        rows.push(row[..Detector::COUNT].to_vec());
+        actions.push(action.to_string());
+    }
+    let (distinct, targets) = distinct_targets(&actions);
+    let model = match distinct.len() {
+        0 => return Ok(None),
+        1 => None,
+        n => Some(fit_multinomial(&rows, &targets, n, params)?),
+    };
+    Ok(Some(ActionModel {
+        actions: distinct,
+        model,
     }))
 }
 
@@ -756,70 +1001,19 @@ pub fn fit_temperature(scored: &[(Vec<f64>, usize)]) -> f64 {
         .unwrap_or(1.0)
 }
 
-/// Trains a model on `examples`.
-pub fn train(
-    examples: &[Example],
-    params: &TrainParams,
-    settings: Settings,
-    sources: Vec<String>,
-) -> Result<LearnedModel, TrainError> {
-    let usable: Vec<&Example> = examples.iter().filter(|e| e.truth.is_some()).collect();
-    if usable.len() < 2 {
-        return Err(TrainError::TooFewCases(usable.len()));
-    }
-    let scorer = fit_ranker(&usable, params)?;
-    // The temperature comes from scores of cases each inner scorer did not see.
-    let folds = params.calibration_folds.min(usable.len());
-    let mut held_out: Vec<(Vec<f64>, usize)> = Vec::new();
-    if folds >= 2 {
-        for k in 0..folds {
-            let train: Vec<&Example> = usable
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| fold_of(*i, folds) != k)
-                .map(|(_, e)| *e)
-                .collect();
-            let inner = fit_ranker(&train, params)?;
-            for (i, e) in usable.iter().enumerate() {
-                if fold_of(i, folds) == k {
-                    let scores = inner.scores(&features(&e.evidence));
-                    held_out.push((scores, e.truth.expect("usable")));
-                }
-            }
-        }
-    }
-    let temperature = fit_temperature(&held_out);
-    let fault = fit_fault_classifier(&usable, params)?;
-    let rows = usable.iter().map(|e| e.evidence.candidates.len()).sum();
-    let mut model = LearnedModel {
-        format: FORMAT,
-        version: String::new(),
-        settings,
-        features: feature_names(),
-        scorer,
-        temperature,
-        fault,
-        unknown_threshold: params.unknown_threshold,
-        provenance: Provenance {
-            sources,
-            cases: usable.len(),
-            rows,
-            figures: Default::default(),
-        },
-    };
-    model.version = version_of(&model);
-    Ok(model)
-}
-
 /// A short content hash of a model's weights and settings.
 pub fn version_of(model: &LearnedModel) -> String {
-    let text = serde_json::to_string(&(
+    let mut text = serde_json::to_string(&(
         &model.settings,
         &model.scorer,
         model.temperature,
         &model.fault,
     ))
     .expect("serialises");
+    // Hashed only when present, so models trained before actions keep their version.
+    if let Some(actions) = &model.actions {
+        text.push_str(&serde_json::to_string(actions).expect("serialises"));
+    }
     // FNV-1a: stable across builds and platforms, enough to tell models apart.
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for b in text.bytes() {
@@ -829,40 +1023,8 @@ pub fn version_of(model: &LearnedModel) -> String {
     format!("{:012x}", hash >> 16)
 }
 
-/// Out-of-fold diagnoses of every example by `folds`-fold cross-validation by case: each
-/// example is diagnosed by a model trained on the other folds only. Examples whose cause is
-/// not a candidate are diagnosed too (by the model of their fold) but never trained on.
-pub fn cross_validate(
-    examples: &[Example],
-    folds: usize,
-    params: &TrainParams,
-    settings: Settings,
-    mut progress: impl FnMut(usize),
-) -> Result<Vec<Diagnosis>, TrainError> {
-    if folds < 2 {
-        return Err(TrainError::Folds(folds));
-    }
-    let mut out: Vec<Option<Diagnosis>> = vec![None; examples.len()];
-    for k in 0..folds {
-        let train_set: Vec<Example> = examples
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| fold_of(*i, folds) != k)
-            .map(|(_, e)| e.clone())
-            .collect();
-        let model = train(&train_set, params, settings, Vec::new())?;
-        for (i, e) in examples.iter().enumerate() {
-            if fold_of(i, folds) == k {
-                out[i] = Some(model.diagnose_evidence(&e.evidence));
-            }
-        }
-        progress(k + 1);
-    }
-    Ok(out
-        .into_iter()
-        .map(|d| d.expect("every example is in a fold"))
-        .collect())
-}
+mod training;
+pub use training::{ActionFigures, Stage, Validated, cross_validate, train, train_validated};
 
 #[cfg(test)]
 mod tests;

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::evidence::{CandidateEvidence, GraphContext};
+use linfa_logistic::LogisticRegression;
 
 /// A case of `n` candidates: every candidate has some noise on every detector, the cause
 /// (index `truth`) a strong `detector`, and its callers a weaker echo on `latency`.
@@ -41,6 +42,7 @@ fn example(seed: u64, n: usize, truth: usize, detector: Detector, fault: FaultTy
         },
         truth: Some(truth),
         fault: Some(fault),
+        action: None,
     }
 }
 
@@ -162,4 +164,261 @@ fn the_temperature_sharpens_confident_correct_scores() {
     let sure: Vec<(Vec<f64>, usize)> = (0..10).map(|_| (vec![5.0, 0.0, 0.0], 0)).collect();
     let unsure: Vec<(Vec<f64>, usize)> = (0..10).map(|i| (vec![5.0, 0.0, 0.0], i % 2)).collect();
     assert!(fit_temperature(&sure) < fit_temperature(&unsure));
+}
+
+fn prepared(examples: &[Example]) -> Vec<Prepared<'_>> {
+    examples.iter().map(Prepared::of).collect()
+}
+
+#[test]
+fn the_pairwise_fit_finds_the_optimum_of_pairs_written_both_ways() {
+    let all = examples(12);
+    let prepared = prepared(&all);
+    let refs: Vec<&Prepared> = prepared.iter().collect();
+    let params = TrainParams::default();
+    let once = fit_scorer(&refs, &params).unwrap();
+    // Every pair both ways at the full penalty, as the scorer was first fitted.
+    let mut rows = Vec::new();
+    for p in &prepared {
+        let truth = p.truth.unwrap();
+        for (i, other) in p.rows.iter().enumerate() {
+            if i != truth {
+                let d: Vec<f64> = (0..FEATURE_COUNT)
+                    .map(|j| (p.rows[truth][j] - other[j]) / once.scale[j])
+                    .collect();
+                rows.push((d.clone(), 1usize));
+                rows.push((d.iter().map(|v| -v).collect(), 0usize));
+            }
+        }
+    }
+    let x = Array2::from_shape_fn((rows.len(), FEATURE_COUNT), |(i, j)| rows[i].0[j]);
+    let y = Array1::from_iter(rows.iter().map(|r| r.1));
+    let both = LogisticRegression::default()
+        .alpha(params.alpha)
+        .max_iterations(params.max_iterations)
+        .with_intercept(false)
+        .fit(&Dataset::new(x, y))
+        .unwrap();
+    let sign = if both.labels().pos.class == 1 {
+        1.0
+    } else {
+        -1.0
+    };
+    let norm = both.params().iter().map(|w| w * w).sum::<f64>().sqrt();
+    for (a, b) in once.weights[0].iter().zip(both.params()) {
+        assert!((a - sign * b).abs() < 1e-3 * norm, "{a} vs {}", sign * b);
+    }
+}
+
+/// Two candidates: `a` strong on CPU, `b` on memory, and `a` is the cause; except where
+/// `contrary`, where `b` is strong on disk (which no other case shows) and is the cause.
+fn contrary_example(seed: u64, contrary: bool) -> Example {
+    let wobble = (seed % 5) as f64 * 0.3;
+    let mut a = [0.0; Detector::COUNT];
+    let mut b = [0.0; Detector::COUNT];
+    a[Detector::CpuMetric as usize] = 8.0 + wobble;
+    if contrary {
+        b[Detector::DiskMetric as usize] = 8.0 + wobble;
+    } else {
+        b[Detector::MemoryMetric as usize] = 4.0 + wobble;
+    }
+    let candidate = |name: &str, scores| CandidateEvidence {
+        service: name.into(),
+        scores,
+        graph: GraphContext::default(),
+        findings: Vec::new(),
+    };
+    Example {
+        evidence: Evidence {
+            candidates: vec![candidate("a", a), candidate("b", b)],
+            graph: Default::default(),
+        },
+        truth: Some(usize::from(contrary)),
+        fault: None,
+        action: None,
+    }
+}
+
+#[test]
+fn an_out_of_fold_diagnosis_never_comes_from_a_model_trained_on_its_case() {
+    let all: Vec<Example> = (0..11).map(|k| contrary_example(k, k == 5)).collect();
+    let params = TrainParams::default();
+    let mut stages = Vec::new();
+    let validated = train_validated(&all, 5, &params, Settings::default(), vec![], |s| {
+        stages.push(s)
+    })
+    .unwrap();
+    assert_eq!(validated.out_of_fold.len(), all.len());
+    // A model that saw the contrary case learns that disk marks a cause and ranks it first...
+    let top = |d: &Diagnosis| d.hypotheses[0].service.clone();
+    assert_eq!(
+        top(&validated.model.diagnose_evidence(&all[5].evidence)),
+        "b"
+    );
+    // ...but its out-of-fold diagnosis comes from models that never saw it, nor any disk.
+    assert_eq!(top(&validated.out_of_fold[5]), "a");
+    for (i, d) in validated.out_of_fold.iter().enumerate() {
+        if i != 5 {
+            assert_eq!(top(d), "a", "case {i}");
+        }
+    }
+    // The fold's diagnosis is exactly that of a model trained on the other folds alone.
+    let others: Vec<Example> = all
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| fold_of(*i, 5) != fold_of(5, 5))
+        .map(|(_, e)| e.clone())
+        .collect();
+    let alone = train(&others, &params, Settings::default(), vec![]).unwrap();
+    let scores = |d: &Diagnosis| d.hypotheses.iter().map(|h| h.score).collect::<Vec<_>>();
+    assert_eq!(
+        scores(&validated.out_of_fold[5]),
+        scores(&alone.diagnose_evidence(&all[5].evidence))
+    );
+    assert_eq!(stages.len(), 7);
+    assert_eq!(stages[5], Stage::Fitted { done: 6, total: 6 });
+    assert_eq!(stages[6], Stage::Diagnosing);
+    assert!(matches!(
+        train_validated(&all, 1, &params, Settings::default(), vec![], |_| {}),
+        Err(TrainError::Folds(1))
+    ));
+}
+
+/// The action that resolves a fault of each class (with a few exceptions).
+fn action_for(fault: FaultType, k: u64) -> &'static str {
+    if k % 10 == 9 {
+        return "restart";
+    }
+    match fault {
+        FaultType::Cpu => "scale_out",
+        FaultType::Code => "rollback",
+        _ => "failover",
+    }
+}
+
+fn with_actions(count: u64) -> Vec<Example> {
+    examples(count)
+        .into_iter()
+        .zip(0..)
+        .map(|(mut e, k)| {
+            e.action = Some(action_for(e.fault.unwrap(), k).to_string());
+            e
+        })
+        .collect()
+}
+
+#[test]
+fn the_action_model_names_the_action_of_the_mechanism_well_above_chance() {
+    let all = with_actions(60);
+    let validated = train_validated(
+        &all,
+        5,
+        &TrainParams::default(),
+        Settings::default(),
+        vec![],
+        |_| {},
+    )
+    .unwrap();
+    let figures = validated.action_figures.unwrap();
+    assert_eq!(figures.cases, 60);
+    assert_eq!(figures.chance_top1, 0.25);
+    assert_eq!(figures.chance_top3, 0.75);
+    assert!(figures.top1 >= 0.8, "{figures:?}");
+    assert!(figures.top3 >= figures.top1);
+    let model = validated.model;
+    let mut hits = 0;
+    for k in 1000..1030 {
+        let (d, f) = match k % 3 {
+            0 => (Detector::CpuMetric, FaultType::Cpu),
+            1 => (Detector::NewErrorTemplates, FaultType::Code),
+            _ => (Detector::AllEdgesDelay, FaultType::Network),
+        };
+        let unseen = example(k, 12, 4, d, f);
+        let suggested = model.suggest_actions(&unseen.evidence, 4);
+        assert_eq!(suggested.len(), 4);
+        let sum: f64 = suggested.iter().map(|s| s.1).sum();
+        assert!((sum - 1.0).abs() < 1e-9);
+        assert!(suggested.windows(2).all(|w| w[0].1 >= w[1].1));
+        hits += usize::from(suggested[0].0 == action_for(f, 0));
+    }
+    assert!(hits >= 24, "{hits}/30");
+    let unseen = example(1000, 12, 4, Detector::CpuMetric, FaultType::Cpu);
+    assert!(model.suggest_actions(&unseen.evidence, 12).is_empty());
+
+    // The action model is stored and checked like the rest; files without one still load.
+    let back = LearnedModel::from_json(&model.to_json()).unwrap();
+    assert_eq!(back, model);
+    let mut damaged = model.clone();
+    damaged.actions.as_mut().unwrap().actions.pop();
+    let err = LearnedModel::from_json(&damaged.to_json()).unwrap_err();
+    assert!(err.to_string().contains("actions.model"), "{err}");
+    let mut without = model.clone();
+    without.actions = None;
+    assert!(!without.to_json().contains("\"actions\""));
+    assert!(
+        LearnedModel::from_json(&without.to_json())
+            .unwrap()
+            .suggest_actions(&unseen.evidence, 4)
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_single_action_needs_no_model_and_examples_without_one_are_skipped() {
+    let mut all = examples(12);
+    for e in &mut all {
+        e.action = Some("restart".into());
+    }
+    all[3].action = None;
+    let model = train(&all, &TrainParams::default(), Settings::default(), vec![]).unwrap();
+    let actions = model.actions.as_ref().unwrap();
+    assert_eq!(actions.actions, ["restart"]);
+    assert!(actions.model.is_none());
+    let e = &all[0];
+    assert_eq!(
+        model.suggest_actions(&e.evidence, e.truth.unwrap()),
+        [("restart".to_string(), 1.0)]
+    );
+}
+
+#[test]
+fn examples_from_stored_evidence_find_their_cause_by_name() {
+    let e = examples(1).remove(0);
+    let truth = e.truth.unwrap();
+    let name = e.evidence.candidates[truth].service.clone();
+    let stored = e.evidence.clone().without_findings();
+    let from = Example::from_evidence(stored, &name, "cpu_contention", Some("restart".into()));
+    assert_eq!(from.truth, Some(truth));
+    assert_eq!(from.fault, Some(FaultType::Cpu));
+    assert_eq!(from.action.as_deref(), Some("restart"));
+    let missing = Example::from_evidence(e.evidence, "nowhere", "mystery", None);
+    assert_eq!((missing.truth, missing.fault), (None, None));
+}
+
+#[test]
+fn the_learned_and_cold_start_rankers_diagnose_stored_evidence() {
+    let model = train(
+        &examples(12),
+        &TrainParams::default(),
+        Settings::default(),
+        vec![],
+    )
+    .unwrap();
+    let e = &examples(13)[12];
+    let learned = Learned {
+        model: model.clone(),
+    };
+    assert_eq!(
+        learned.diagnose_evidence(&e.evidence),
+        Some(model.diagnose_evidence(&e.evidence))
+    );
+    let cold = crate::cold_start::ColdStart::default();
+    let d = cold.diagnose_evidence(&e.evidence).unwrap();
+    assert_eq!(d.model, "cold-start");
+    assert_eq!(d.hypotheses.len(), 12);
+    assert!(
+        crate::baselines::NSigma
+            .diagnose_evidence(&e.evidence)
+            .is_none()
+    );
 }

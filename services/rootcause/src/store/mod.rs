@@ -8,7 +8,9 @@
 
 mod alerts;
 mod changes;
+mod history;
 mod metrics;
+mod registry;
 mod topology;
 
 use std::str::FromStr;
@@ -27,7 +29,12 @@ pub use alerts::{
     StoredEvent, StoredIncident, incident_snapshot,
 };
 pub use changes::{ChangeFilter, NewChange, StoredChange};
+pub use history::{
+    HistorySummary, HistoryUpsert, NewFeedback, NewHistory, NewResolution, StoredFeedback,
+    StoredHistory, StoredResolution, Verdict,
+};
 pub use metrics::{MetricWrite, StoredMetric};
+pub use registry::{JobStatus, ModelStatus, NewModel, StoredJob, StoredModel};
 pub use topology::{NewTopologyVersion, StoredTopology, TopologyVersionRow};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");

@@ -1,0 +1,919 @@
+//! The model registry (every ranking model version the service has had, one of them active)
+//! and the training jobs that produce new versions.
+//!
+//! Versions are never deleted: rolling back is activating an older one, so the registry is also
+//! the record of which model ranked incidents when. At most one model is active and at most one
+//! job is queued or running; both rules are unique partial indexes, so the database keeps them
+//! however many processes share it.
+
+use serde::{Deserialize, Serialize};
+use sqlx::FromRow;
+
+use super::history::{begin_locked, begin_write};
+use super::{Store, StoreError, with_pool};
+
+/// Where a model version stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelStatus {
+    /// Ranks incidents now (at most one).
+    Active,
+    /// Stored but never activated (a training result not good enough, or held for review).
+    Candidate,
+    /// Was active, then replaced.
+    Retired,
+}
+
+impl ModelStatus {
+    /// The text stored in the database (the serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelStatus::Active => "active",
+            ModelStatus::Candidate => "candidate",
+            ModelStatus::Retired => "retired",
+        }
+    }
+
+    fn parse(text: &str) -> Result<ModelStatus, StoreError> {
+        match text {
+            "active" => Ok(ModelStatus::Active),
+            "candidate" => Ok(ModelStatus::Candidate),
+            "retired" => Ok(ModelStatus::Retired),
+            other => Err(StoreError::Corrupt(format!(
+                "unknown model status {other:?}"
+            ))),
+        }
+    }
+}
+
+/// A model version to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewModel {
+    /// Unique version name.
+    pub version: String,
+    /// Where it came from: `bundled`, `file:<path>`, `job:<id>`.
+    pub source: String,
+    /// Version of the feature schema it reads.
+    pub feature_schema: i64,
+    /// Its evaluation figures, JSON.
+    pub figures: String,
+    /// Why it was added (or activated).
+    pub reason: String,
+    /// The model itself, JSON.
+    pub body: String,
+    /// The training job that produced it.
+    pub job_id: Option<i64>,
+}
+
+/// A stored model version, without its body (which can be large).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredModel {
+    /// Id: increasing with each version stored.
+    pub id: i64,
+    /// Unique version name.
+    pub version: String,
+    /// Active, candidate or retired.
+    pub status: ModelStatus,
+    /// Where it came from.
+    pub source: String,
+    /// Feature schema version.
+    pub feature_schema: i64,
+    /// Evaluation figures, JSON.
+    pub figures: String,
+    /// Why it was added, or why it was last activated.
+    pub reason: String,
+    /// The training job that produced it.
+    pub job_id: Option<i64>,
+    /// Epoch ms.
+    pub created_at: i64,
+    /// When it was last made active, epoch ms.
+    pub activated_at: Option<i64>,
+}
+
+#[derive(FromRow)]
+struct ModelRow {
+    id: i64,
+    version: String,
+    status: String,
+    source: String,
+    feature_schema: i64,
+    figures: String,
+    reason: String,
+    job_id: Option<i64>,
+    created_at: i64,
+    activated_at: Option<i64>,
+}
+
+impl TryFrom<ModelRow> for StoredModel {
+    type Error = StoreError;
+
+    fn try_from(row: ModelRow) -> Result<Self, StoreError> {
+        Ok(StoredModel {
+            id: row.id,
+            version: row.version,
+            status: ModelStatus::parse(&row.status)?,
+            source: row.source,
+            feature_schema: row.feature_schema,
+            figures: row.figures,
+            reason: row.reason,
+            job_id: row.job_id,
+            created_at: row.created_at,
+            activated_at: row.activated_at,
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct ModelWithBody {
+    #[sqlx(flatten)]
+    model: ModelRow,
+    body: String,
+}
+
+/// Where a training job stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    /// Waiting to run.
+    Queued,
+    /// Running.
+    Running,
+    /// Finished with a model (or a decision not to keep one).
+    Succeeded,
+    /// Finished with an error.
+    Failed,
+}
+
+impl JobStatus {
+    /// The text stored in the database (the serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Succeeded => "succeeded",
+            JobStatus::Failed => "failed",
+        }
+    }
+
+    /// Whether the job has ended.
+    pub fn is_finished(self) -> bool {
+        matches!(self, JobStatus::Succeeded | JobStatus::Failed)
+    }
+
+    fn parse(text: &str) -> Result<JobStatus, StoreError> {
+        match text {
+            "queued" => Ok(JobStatus::Queued),
+            "running" => Ok(JobStatus::Running),
+            "succeeded" => Ok(JobStatus::Succeeded),
+            "failed" => Ok(JobStatus::Failed),
+            other => Err(StoreError::Corrupt(format!("unknown job status {other:?}"))),
+        }
+    }
+}
+
+/// A stored training job.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredJob {
+    /// Id.
+    pub id: i64,
+    /// Where it stands.
+    pub status: JobStatus,
+    /// Whether it was asked to keep its model even if it evaluates worse.
+    pub force: bool,
+    /// Its parameters, JSON.
+    pub params: String,
+    /// What it is doing (free text set by the trainer).
+    pub stage: String,
+    /// How far along, 0 to 1.
+    pub progress: f64,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// The model version it stored.
+    pub model_id: Option<i64>,
+    /// What it found, JSON; `{}` until it finishes.
+    pub summary: String,
+    /// Epoch ms.
+    pub created_at: i64,
+    /// Epoch ms.
+    pub started_at: Option<i64>,
+    /// Epoch ms.
+    pub finished_at: Option<i64>,
+}
+
+#[derive(FromRow)]
+struct JobRow {
+    id: i64,
+    status: String,
+    force: bool,
+    params: String,
+    stage: String,
+    progress: f64,
+    error: Option<String>,
+    model_id: Option<i64>,
+    summary: String,
+    created_at: i64,
+    started_at: Option<i64>,
+    finished_at: Option<i64>,
+}
+
+impl TryFrom<JobRow> for StoredJob {
+    type Error = StoreError;
+
+    fn try_from(row: JobRow) -> Result<Self, StoreError> {
+        Ok(StoredJob {
+            id: row.id,
+            status: JobStatus::parse(&row.status)?,
+            force: row.force,
+            params: row.params,
+            stage: row.stage,
+            progress: row.progress,
+            error: row.error,
+            model_id: row.model_id,
+            summary: row.summary,
+            created_at: row.created_at,
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+        })
+    }
+}
+
+const MODEL_COLUMNS: &str = "id, version, status, source, feature_schema, figures, reason, \
+     job_id, created_at, activated_at";
+
+const JOB_COLUMNS: &str = "id, status, force, params, stage, progress, error, model_id, \
+     summary, created_at, started_at, finished_at";
+
+/// Statuses of a job that has not ended: the ones the `training_jobs_one_live` index covers.
+const LIVE: &str = "status IN ('queued', 'running')";
+
+/// The error of a refused job, naming the live one.
+fn job_conflict(id: i64, status: &str) -> StoreError {
+    StoreError::Conflict(format!(
+        "training job {id} is already {status}; wait for it to finish"
+    ))
+}
+
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .is_some_and(|db| db.is_unique_violation())
+}
+
+impl Store {
+    /// Adds a model version as a candidate, or as the active one (`activate`), retiring the
+    /// previous active model in the same transaction. A version name already stored is a
+    /// [`StoreError::Conflict`].
+    pub async fn insert_model(
+        &self,
+        model: &NewModel,
+        activate: bool,
+        now_ms: i64,
+    ) -> Result<StoredModel, StoreError> {
+        let status = if activate {
+            ModelStatus::Active
+        } else {
+            ModelStatus::Candidate
+        };
+        let row = with_pool!(self, pool => {
+            // Locked on PostgreSQL: two activations at once would otherwise both retire the
+            // same previous model and one would then break the one-active index.
+            let mut tx = begin_locked!(self, pool, "models");
+            if activate {
+                sqlx::query("UPDATE models SET status = 'retired' WHERE status = 'active'")
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let inserted = sqlx::query_as::<_, ModelRow>(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO models (version, status, source, feature_schema, figures, reason, \
+                 body, job_id, created_at, activated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {MODEL_COLUMNS}"
+            )))
+            .bind(&model.version)
+            .bind(status.as_str())
+            .bind(&model.source)
+            .bind(model.feature_schema)
+            .bind(&model.figures)
+            .bind(&model.reason)
+            .bind(&model.body)
+            .bind(model.job_id)
+            .bind(now_ms)
+            .bind(activate.then_some(now_ms))
+            .fetch_one(&mut *tx)
+            .await;
+            let row = match inserted {
+                Ok(row) => row,
+                Err(error) if is_unique_violation(&error) => {
+                    return Err(StoreError::Conflict(format!(
+                        "model version {:?} is already stored",
+                        model.version
+                    )));
+                }
+                Err(error) => return Err(error.into()),
+            };
+            tx.commit().await?;
+            row
+        });
+        row.try_into()
+    }
+
+    /// Every model version, oldest first.
+    pub async fn list_models(&self) -> Result<Vec<StoredModel>, StoreError> {
+        let rows = with_pool!(self, pool => {
+            sqlx::query_as::<_, ModelRow>(sqlx::AssertSqlSafe(format!(
+                "SELECT {MODEL_COLUMNS} FROM models ORDER BY id"
+            )))
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(StoredModel::try_from).collect()
+    }
+
+    /// One model version, without its body.
+    pub async fn model(&self, id: i64) -> Result<Option<StoredModel>, StoreError> {
+        let row = with_pool!(self, pool => {
+            sqlx::query_as::<_, ModelRow>(sqlx::AssertSqlSafe(format!(
+                "SELECT {MODEL_COLUMNS} FROM models WHERE id = $1"
+            )))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+        });
+        row.map(StoredModel::try_from).transpose()
+    }
+
+    /// One model version's body (the model JSON).
+    pub async fn model_body(&self, id: i64) -> Result<Option<String>, StoreError> {
+        let body = with_pool!(self, pool => {
+            sqlx::query_scalar::<_, String>("SELECT body FROM models WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(body)
+    }
+
+    /// The active model with its body, if any model is active.
+    pub async fn active_model(&self) -> Result<Option<(StoredModel, String)>, StoreError> {
+        let row = with_pool!(self, pool => {
+            sqlx::query_as::<_, ModelWithBody>(sqlx::AssertSqlSafe(format!(
+                "SELECT {MODEL_COLUMNS}, body FROM models WHERE status = 'active'"
+            )))
+            .fetch_optional(pool)
+            .await?
+        });
+        row.map(|row| Ok((row.model.try_into()?, row.body)))
+            .transpose()
+    }
+
+    /// Makes `id` the active model (a rollback is activating an older one) and records
+    /// `reason` on it as why it is active; the previous active model becomes retired. `None`
+    /// when there is no such model.
+    pub async fn activate_model(
+        &self,
+        id: i64,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<Option<StoredModel>, StoreError> {
+        let row = with_pool!(self, pool => {
+            let mut tx = begin_locked!(self, pool, "models");
+            let exists = sqlx::query_scalar::<_, i64>("SELECT id FROM models WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if exists.is_none() {
+                return Ok(None);
+            }
+            // Retire first: the one-active index is checked row by row.
+            sqlx::query("UPDATE models SET status = 'retired' WHERE status = 'active' AND id <> $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            let row = sqlx::query_as::<_, ModelRow>(sqlx::AssertSqlSafe(format!(
+                "UPDATE models SET status = 'active', reason = $2, activated_at = $3 \
+                 WHERE id = $1 RETURNING {MODEL_COLUMNS}"
+            )))
+            .bind(id)
+            .bind(reason)
+            .bind(now_ms)
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            row
+        });
+        StoredModel::try_from(row).map(Some)
+    }
+
+    /// Queues a training job unless one is queued or running: then [`StoreError::Conflict`]
+    /// naming that job. The check and the insert share one transaction that holds the write
+    /// lock (SQLite `IMMEDIATE`, a table lock on PostgreSQL), and the `training_jobs_one_live`
+    /// unique index refuses a second live job whatever the path it came in by.
+    pub async fn create_job(
+        &self,
+        force: bool,
+        params: &str,
+        now_ms: i64,
+    ) -> Result<StoredJob, StoreError> {
+        let row = with_pool!(self, pool => {
+            let mut tx = begin_locked!(self, pool, "training_jobs");
+            let live = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(format!(
+                "SELECT id, status FROM training_jobs WHERE {LIVE} ORDER BY id LIMIT 1"
+            )))
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some((id, status)) = live {
+                return Err(job_conflict(id, &status));
+            }
+            let inserted = sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO training_jobs (status, force, params, created_at) \
+                 VALUES ('queued', $1, $2, $3) RETURNING {JOB_COLUMNS}"
+            )))
+            .bind(force)
+            .bind(params)
+            .bind(now_ms)
+            .fetch_one(&mut *tx)
+            .await;
+            let row = match inserted {
+                Ok(row) => row,
+                // Only reachable if the lock was bypassed (another writer not using this
+                // method); the live job committed before our insert, so it is visible now.
+                Err(error) if is_unique_violation(&error) => {
+                    drop(tx);
+                    let live = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(format!(
+                        "SELECT id, status FROM training_jobs WHERE {LIVE} ORDER BY id LIMIT 1"
+                    )))
+                    .fetch_optional(pool)
+                    .await?;
+                    return Err(match live {
+                        Some((id, status)) => job_conflict(id, &status),
+                        None => StoreError::Conflict(
+                            "another training job was queued at the same moment".to_owned(),
+                        ),
+                    });
+                }
+                Err(error) => return Err(error.into()),
+            };
+            tx.commit().await?;
+            row
+        });
+        row.try_into()
+    }
+
+    /// Marks a queued job running. [`StoreError::Conflict`] when it is not queued (unknown,
+    /// already started, or failed meanwhile, e.g. by [`Store::fail_interrupted_jobs`]).
+    pub async fn start_job(&self, id: i64, now_ms: i64) -> Result<(), StoreError> {
+        let updated = with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE training_jobs SET status = 'running', started_at = $2 \
+                 WHERE id = $1 AND status = 'queued'",
+            )
+            .bind(id)
+            .bind(now_ms)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        if updated == 0 {
+            return Err(StoreError::Conflict(format!(
+                "training job {id} is not queued"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Records what a running job is doing and how far along it is (clamped to 0..=1).
+    /// [`StoreError::Conflict`] when the job is not running, which tells the trainer to stop.
+    pub async fn job_progress(
+        &self,
+        id: i64,
+        stage: &str,
+        progress: f64,
+    ) -> Result<(), StoreError> {
+        let progress = if progress.is_nan() {
+            0.0
+        } else {
+            progress.clamp(0.0, 1.0)
+        };
+        let updated = with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE training_jobs SET stage = $2, progress = $3 \
+                 WHERE id = $1 AND status = 'running'",
+            )
+            .bind(id)
+            .bind(stage)
+            .bind(progress)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        if updated == 0 {
+            return Err(StoreError::Conflict(format!(
+                "training job {id} is not running"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Ends a queued or running job as `status` (succeeded or failed), with its error, the
+    /// model it stored and its summary (JSON). A success sets the progress to 1.
+    /// [`StoreError::Conflict`] when the job already ended (or does not exist) or `status` is
+    /// not an end.
+    pub async fn finish_job(
+        &self,
+        id: i64,
+        status: JobStatus,
+        error: Option<&str>,
+        model_id: Option<i64>,
+        summary: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        if !status.is_finished() {
+            return Err(StoreError::Conflict(format!(
+                "training job {id} cannot finish as {}",
+                status.as_str()
+            )));
+        }
+        let updated = with_pool!(self, pool => {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE training_jobs SET status = $2, error = $3, model_id = $4, summary = $5, \
+                 finished_at = $6, \
+                 progress = CASE WHEN $2 = 'succeeded' THEN 1.0 ELSE progress END \
+                 WHERE id = $1 AND {LIVE}"
+            )))
+            .bind(id)
+            .bind(status.as_str())
+            .bind(error)
+            .bind(model_id)
+            .bind(summary)
+            .bind(now_ms)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        if updated == 0 {
+            return Err(StoreError::Conflict(format!(
+                "training job {id} is not queued or running"
+            )));
+        }
+        Ok(())
+    }
+
+    /// One training job.
+    pub async fn job(&self, id: i64) -> Result<Option<StoredJob>, StoreError> {
+        let row = with_pool!(self, pool => {
+            sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
+                "SELECT {JOB_COLUMNS} FROM training_jobs WHERE id = $1"
+            )))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+        });
+        row.map(StoredJob::try_from).transpose()
+    }
+
+    /// The newest `limit` training jobs, newest first.
+    pub async fn list_jobs(&self, limit: u32) -> Result<Vec<StoredJob>, StoreError> {
+        let rows = with_pool!(self, pool => {
+            sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
+                "SELECT {JOB_COLUMNS} FROM training_jobs ORDER BY id DESC LIMIT $1"
+            )))
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(StoredJob::try_from).collect()
+    }
+
+    /// At start-up: jobs left queued or running by a previous process are failed with
+    /// "interrupted by a restart" (no process runs them any more, and a live job blocks new
+    /// ones). Returns how many. Meant for a single service instance per database: it cannot
+    /// tell another live instance's job from an orphan.
+    pub async fn fail_interrupted_jobs(&self, now_ms: i64) -> Result<u64, StoreError> {
+        let failed = with_pool!(self, pool => {
+            // A write transaction of its own so SQLite waits for the lock like the others.
+            let mut tx = pool.begin_with(begin_write(self)).await?;
+            let failed = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE training_jobs SET status = 'failed', error = 'interrupted by a restart', \
+                 finished_at = $1 WHERE {LIVE}"
+            )))
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            failed
+        });
+        Ok(failed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::tests::on_both_engines;
+
+    fn model(version: &str) -> NewModel {
+        NewModel {
+            version: version.to_owned(),
+            source: "bundled".to_owned(),
+            feature_schema: 3,
+            figures: "{\"ac1\":0.9}".to_owned(),
+            reason: "initial".to_owned(),
+            body: format!("{{\"version\":\"{version}\"}}"),
+            job_id: None,
+        }
+    }
+
+    fn statuses(models: &[StoredModel]) -> Vec<(&str, ModelStatus)> {
+        models
+            .iter()
+            .map(|m| (m.version.as_str(), m.status))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn an_active_insert_retires_the_previous_active_model() {
+        on_both_engines(|store| async move {
+            assert!(store.active_model().await.unwrap().is_none());
+            let first = store.insert_model(&model("v1"), true, 1000).await.unwrap();
+            assert_eq!(first.status, ModelStatus::Active);
+            assert_eq!(first.activated_at, Some(1000));
+            let candidate = store.insert_model(&model("v2"), false, 2000).await.unwrap();
+            assert_eq!(candidate.status, ModelStatus::Candidate);
+            assert_eq!(candidate.activated_at, None);
+            let third = store
+                .insert_model(
+                    &NewModel {
+                        source: "job:4".to_owned(),
+                        job_id: Some(4),
+                        ..model("v3")
+                    },
+                    true,
+                    3000,
+                )
+                .await
+                .unwrap();
+            assert_eq!(third.job_id, Some(4));
+
+            let models = store.list_models().await.unwrap();
+            assert_eq!(
+                statuses(&models),
+                [
+                    ("v1", ModelStatus::Retired),
+                    ("v2", ModelStatus::Candidate),
+                    ("v3", ModelStatus::Active)
+                ]
+            );
+            let (active, body) = store.active_model().await.unwrap().unwrap();
+            assert_eq!(active, third);
+            assert_eq!(body, "{\"version\":\"v3\"}");
+            assert_eq!(store.model(first.id).await.unwrap().unwrap(), models[0]);
+            assert_eq!(
+                store.model_body(first.id).await.unwrap().as_deref(),
+                Some("{\"version\":\"v1\"}")
+            );
+            assert!(store.model(99).await.unwrap().is_none());
+            assert!(store.model_body(99).await.unwrap().is_none());
+
+            // A version name is stored once; the refusal changes nothing.
+            let again = store.insert_model(&model("v1"), true, 4000).await;
+            assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+            assert_eq!(store.list_models().await.unwrap(), models);
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn activating_an_older_model_rolls_back_and_an_unknown_one_is_none() {
+        on_both_engines(|store| async move {
+            let v1 = store.insert_model(&model("v1"), true, 1000).await.unwrap();
+            let v2 = store.insert_model(&model("v2"), true, 2000).await.unwrap();
+            let rolled_back = store
+                .activate_model(v1.id, "rollback: v2 ranks worse", 3000)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(rolled_back.status, ModelStatus::Active);
+            assert_eq!(rolled_back.reason, "rollback: v2 ranks worse");
+            assert_eq!(rolled_back.activated_at, Some(3000));
+            assert_eq!(rolled_back.created_at, 1000);
+            let models = store.list_models().await.unwrap();
+            assert_eq!(
+                statuses(&models),
+                [("v1", ModelStatus::Active), ("v2", ModelStatus::Retired)]
+            );
+            assert_eq!(models[1].id, v2.id);
+            assert_eq!(store.active_model().await.unwrap().unwrap().0.id, v1.id);
+
+            // Activating the active model again keeps it the only active one.
+            let same = store.activate_model(v1.id, "again", 4000).await.unwrap();
+            assert_eq!(same.unwrap().status, ModelStatus::Active);
+            assert_eq!(
+                statuses(&store.list_models().await.unwrap()),
+                [("v1", ModelStatus::Active), ("v2", ModelStatus::Retired)]
+            );
+
+            assert!(store.activate_model(99, "x", 5000).await.unwrap().is_none());
+            assert_eq!(store.active_model().await.unwrap().unwrap().0.id, v1.id);
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn one_live_job_at_a_time() {
+        on_both_engines(|store| async move {
+            let first = store.create_job(false, "{\"a\":1}", 1000).await.unwrap();
+            assert_eq!(first.status, JobStatus::Queued);
+            assert!(!first.force);
+            assert_eq!(first.params, "{\"a\":1}");
+            assert_eq!(first.summary, "{}");
+            assert_eq!(first.progress, 0.0);
+            assert_eq!(first.started_at, None);
+
+            let refused = store.create_job(true, "{}", 1100).await;
+            match refused {
+                Err(StoreError::Conflict(message)) => {
+                    assert!(message.contains(&format!("job {} ", first.id)), "{message}");
+                    assert!(message.contains("queued"), "{message}");
+                }
+                other => panic!("expected a conflict, got {other:?}"),
+            }
+            store.start_job(first.id, 1200).await.unwrap();
+            assert!(matches!(
+                store.start_job(first.id, 1200).await,
+                Err(StoreError::Conflict(_))
+            ));
+            store.job_progress(first.id, "training", 0.5).await.unwrap();
+            store.job_progress(first.id, "training", 7.0).await.unwrap();
+            assert_eq!(store.job(first.id).await.unwrap().unwrap().progress, 1.0);
+            store
+                .job_progress(first.id, "evaluating", 0.75)
+                .await
+                .unwrap();
+            let running = store.job(first.id).await.unwrap().unwrap();
+            assert_eq!(running.status, JobStatus::Running);
+            assert_eq!(running.stage, "evaluating");
+            assert_eq!(running.progress, 0.75);
+            assert_eq!(running.started_at, Some(1200));
+            match store.create_job(false, "{}", 1300).await {
+                Err(StoreError::Conflict(message)) => {
+                    assert!(message.contains(&first.id.to_string()), "{message}");
+                    assert!(message.contains("running"), "{message}");
+                }
+                other => panic!("expected a conflict, got {other:?}"),
+            }
+            assert_eq!(
+                store.list_jobs(10).await.unwrap().len(),
+                1,
+                "nothing stored"
+            );
+
+            let model = store.insert_model(&model("v1"), true, 1400).await.unwrap();
+            assert!(matches!(
+                store
+                    .finish_job(first.id, JobStatus::Running, None, None, "{}", 1500)
+                    .await,
+                Err(StoreError::Conflict(_))
+            ));
+            store
+                .finish_job(
+                    first.id,
+                    JobStatus::Succeeded,
+                    None,
+                    Some(model.id),
+                    "{\"cases\":10}",
+                    1500,
+                )
+                .await
+                .unwrap();
+            let done = store.job(first.id).await.unwrap().unwrap();
+            assert_eq!(done.status, JobStatus::Succeeded);
+            assert_eq!(done.progress, 1.0);
+            assert_eq!(done.model_id, Some(model.id));
+            assert_eq!(done.summary, "{\"cases\":10}");
+            assert_eq!(done.finished_at, Some(1500));
+            assert!(matches!(
+                store
+                    .finish_job(first.id, JobStatus::Failed, Some("x"), None, "{}", 1600)
+                    .await,
+                Err(StoreError::Conflict(_))
+            ));
+            assert!(matches!(
+                store.job_progress(first.id, "late", 0.1).await,
+                Err(StoreError::Conflict(_))
+            ));
+
+            let second = store.create_job(true, "{}", 1700).await.unwrap();
+            assert!(second.force);
+            store
+                .finish_job(
+                    second.id,
+                    JobStatus::Failed,
+                    Some("no history"),
+                    None,
+                    "{}",
+                    1800,
+                )
+                .await
+                .unwrap();
+            let failed = store.job(second.id).await.unwrap().unwrap();
+            assert_eq!(failed.error.as_deref(), Some("no history"));
+            assert_eq!(failed.progress, 0.0);
+            assert_eq!(
+                store
+                    .list_jobs(10)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|j| j.id)
+                    .collect::<Vec<_>>(),
+                [second.id, first.id],
+                "newest first"
+            );
+            assert_eq!(store.list_jobs(1).await.unwrap().len(), 1);
+            assert!(store.job(99).await.unwrap().is_none());
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn the_live_job_index_refuses_a_second_live_job_even_past_the_check() {
+        on_both_engines(|store| async move {
+            store.create_job(false, "{}", 1000).await.unwrap();
+            let second = with_pool!(store, pool => {
+                sqlx::query(
+                    "INSERT INTO training_jobs (status, force, params, created_at) \
+                     VALUES ('running', FALSE, '{}', 1)",
+                )
+                .execute(pool)
+                .await
+                .map(drop)
+            });
+            let error = second.unwrap_err();
+            assert!(is_unique_violation(&error), "{error}");
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn jobs_a_restart_interrupted_are_failed() {
+        on_both_engines(|store| async move {
+            let done = store.create_job(false, "{}", 1000).await.unwrap();
+            store
+                .finish_job(done.id, JobStatus::Succeeded, None, None, "{}", 1100)
+                .await
+                .unwrap();
+            let running = store.create_job(false, "{}", 1200).await.unwrap();
+            store.start_job(running.id, 1300).await.unwrap();
+            assert_eq!(store.fail_interrupted_jobs(2000).await.unwrap(), 1);
+            let failed = store.job(running.id).await.unwrap().unwrap();
+            assert_eq!(failed.status, JobStatus::Failed);
+            assert_eq!(failed.error.as_deref(), Some("interrupted by a restart"));
+            assert_eq!(failed.finished_at, Some(2000));
+            assert_eq!(
+                store.job(done.id).await.unwrap().unwrap().status,
+                JobStatus::Succeeded
+            );
+            // A queued job is interrupted too, and a new one can then be queued.
+            let queued = store.create_job(false, "{}", 2100).await.unwrap();
+            assert_eq!(store.fail_interrupted_jobs(3000).await.unwrap(), 1);
+            assert_eq!(
+                store.job(queued.id).await.unwrap().unwrap().status,
+                JobStatus::Failed
+            );
+            assert_eq!(store.fail_interrupted_jobs(3000).await.unwrap(), 0);
+            store.create_job(false, "{}", 3100).await.unwrap();
+        })
+        .await;
+    }
+
+    #[test]
+    fn statuses_serialize_lowercase() {
+        assert_eq!(
+            serde_json::to_value(ModelStatus::Candidate).unwrap(),
+            serde_json::json!("candidate")
+        );
+        assert_eq!(
+            serde_json::to_value(JobStatus::Succeeded).unwrap(),
+            serde_json::json!("succeeded")
+        );
+        for status in [
+            ModelStatus::Active,
+            ModelStatus::Candidate,
+            ModelStatus::Retired,
+        ] {
+            assert_eq!(ModelStatus::parse(status.as_str()).unwrap(), status);
+        }
+        for status in [
+            JobStatus::Queued,
+            JobStatus::Running,
+            JobStatus::Succeeded,
+            JobStatus::Failed,
+        ] {
+            assert_eq!(JobStatus::parse(status.as_str()).unwrap(), status);
+        }
+        assert!(matches!(
+            ModelStatus::parse("gone"),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+}

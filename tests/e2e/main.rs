@@ -4,6 +4,7 @@
 mod cli;
 mod datasets;
 mod ingest;
+mod learning;
 mod prometheus;
 mod ranking;
 mod serve;

@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::ingest::{Ingest, Writer};
+use crate::learning::Learning;
 use crate::live_topology::{LiveTopology, TopologySpec};
 use crate::ranking::{Ranking, RankingWorker};
 use crate::store::{Store, sqlite_directory};
@@ -40,6 +41,8 @@ pub struct AppState {
     pub ingest: Ingest,
     /// Incidents ranked as they change.
     pub ranking: Ranking,
+    /// Fault history, training jobs and the model registry.
+    pub learning: Learning,
 }
 
 /// A built application: store open, topology loaded, listener bound, not yet serving.
@@ -78,6 +81,14 @@ impl Application {
             store.clone(),
             topology.clone(),
         )?;
+        let learning = Learning::start(
+            store.clone(),
+            ranking.clone(),
+            topology.clone(),
+            &config.ranking,
+        )
+        .await
+        .context("cannot start the model registry")?;
         let (ingest, writer) = Ingest::start(
             store.clone(),
             topology.clone(),
@@ -93,6 +104,7 @@ impl Application {
             metrics: telemetry::metrics(),
             ingest,
             ranking,
+            learning,
         };
         let router = routes::router(state.clone(), &config.http);
         let listener = TcpListener::bind(config.listen)

@@ -41,13 +41,35 @@ enum Command {
     /// Score a ranker on labelled cases: AC@1, AC@3, AC@5 and Avg@5 overall and per fault type,
     /// the chance level beside each, and the time per case.
     Eval(offline::EvalArgs),
-    /// Train a ranking model file from labelled cases (scored by cross-validation by case).
+    /// Train a model: from the fault history of a running service (a training job, promoted
+    /// only if not worse than the active model), or, given a dataset PATH, into a model file.
     Train(offline::TrainArgs),
     /// Generate labelled fault cases (alert storms, metric windows, changes) on a topology.
     Simulate(offline::SimulateArgs),
     /// Work with dataset files.
     #[command(subcommand)]
     Datasets(DatasetsCommand),
+    /// Fault history: import past incidents (JSON lines or a dataset) for training.
+    #[command(subcommand)]
+    History(HistoryCommand),
+    /// The model registry of a running service: list, show, activate (rollback).
+    #[command(subcommand)]
+    Models(crate::learning_cli::ModelsCommand),
+    /// Accuracy after 0, 10, 50, 200 and 1,000 resolved incidents of a simulated estate, each
+    /// step trained and gated as the service's training job does.
+    LearningCurve(crate::learning_curve::CurveArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum HistoryCommand {
+    /// Import past incidents: into a running service with --url, else into the database of the
+    /// configuration (data directory) directly.
+    Import {
+        #[command(flatten)]
+        import: crate::learning_cli::ImportArgs,
+        #[command(flatten)]
+        store: ServeArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -66,6 +88,8 @@ enum BenchCommand {
     /// Time from an alert's 202 to the incident's hypotheses covering it, on generated
     /// topologies of 1,000 and 10,000 services.
     Ranking(crate::bench_ranking::RankingOptions),
+    /// Time of a training job on a large simulated fault history (10,000 incidents).
+    Training(crate::bench_training::TrainingOptions),
 }
 
 /// Where settings come from besides defaults: flags here, `ROOTCAUSE_*` variables, a TOML file.
@@ -195,6 +219,15 @@ impl Cli {
             Command::Bench(BenchCommand::Ranking(options)) => {
                 crate::bench_ranking::ranking(&options)
             }
+            Command::Bench(BenchCommand::Training(options)) => {
+                crate::bench_training::training(&options)
+            }
+            Command::History(HistoryCommand::Import { import, store }) => store
+                .load()
+                .map_err(Into::into)
+                .and_then(|config| crate::learning_cli::import(&import, &config)),
+            Command::Models(command) => crate::learning_cli::models(&command),
+            Command::LearningCurve(args) => crate::learning_curve::run(&args),
             Command::Eval(args) => offline::eval(&args),
             Command::Train(args) => offline::train(&args),
             Command::Simulate(args) => offline::simulate(&args),

@@ -73,6 +73,17 @@ impl ApiError {
         }
     }
 
+    /// The same error about line `line` of a body of JSON lines: the line goes into the message
+    /// and into every problem.
+    pub fn on_line(mut self, line: usize) -> Self {
+        self.message = format!("line {line}: {}", self.message);
+        for problem in &mut self.problems {
+            problem.line = Some(line);
+            problem.column = None;
+        }
+        self
+    }
+
     /// Adds the problems of bad input.
     pub fn with_problems(mut self, problems: Vec<Problem>) -> Self {
         self.problems = problems;

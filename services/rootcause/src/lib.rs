@@ -20,10 +20,14 @@
 pub mod app;
 pub mod bench;
 pub mod bench_ranking;
+pub mod bench_training;
 pub mod cli;
 pub mod config;
 pub mod error;
 pub mod ingest;
+pub mod learning;
+pub mod learning_cli;
+pub mod learning_curve;
 pub mod live_topology;
 pub mod offline;
 pub mod prometheus;

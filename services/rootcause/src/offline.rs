@@ -11,7 +11,7 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use rootcause_datasets::{DatasetFormat, simulator};
 use rootcause_models::case::Case;
-use rootcause_models::diagnosis::{Diagnosis, FaultType};
+use rootcause_models::diagnosis::Diagnosis;
 use rootcause_models::evaluation::{CaseOutcome, Report, Withheld, withhold};
 use rootcause_models::evidence::{Evidence, Settings};
 use rootcause_models::learned::{self, Example, LearnedModel, TrainParams};
@@ -79,23 +79,30 @@ pub struct EvalArgs {
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     /// Format of the dataset at PATH.
-    #[arg(long, value_enum)]
-    format: FormatArg,
-    /// Dataset directory of labelled cases.
-    path: PathBuf,
+    #[arg(long, value_enum, requires = "path")]
+    format: Option<FormatArg>,
+    /// Dataset directory of labelled cases: train a model file from it. Without it, a running
+    /// service trains on its fault history (see --url).
+    #[arg(requires_all = ["format", "out"])]
+    path: Option<PathBuf>,
     /// More labelled datasets to train on, as FORMAT:PATH (repeatable).
-    #[arg(long, value_name = "FORMAT:PATH")]
+    #[arg(long, value_name = "FORMAT:PATH", requires = "path")]
     also: Vec<String>,
     /// Where to write the model file (JSON).
-    #[arg(long, value_name = "FILE")]
-    out: PathBuf,
+    #[arg(long, value_name = "FILE", requires = "path")]
+    out: Option<PathBuf>,
     /// L2 penalty of the logistic regressions.
     #[arg(long, default_value_t = TrainParams::default().alpha)]
     alpha: f64,
     /// Folds of the cross-validation by case whose figures are recorded in the model file
-    /// (0: skip).
+    /// (0: skip), or of the training job.
     #[arg(long, default_value_t = 5)]
     cv: usize,
+    /// Training job: promote the new model even if it is worse on the held-out cases.
+    #[arg(long, conflicts_with = "path")]
+    force: bool,
+    #[command(flatten)]
+    service: crate::learning_cli::ServiceArgs,
 }
 
 /// `rootcause simulate`.
@@ -446,16 +453,17 @@ fn examples(evidence: Vec<Evidence>, withheld: &[Withheld]) -> Vec<Example> {
         .into_iter()
         .zip(withheld)
         .map(|(evidence, held)| {
-            let label = held.label.as_ref();
-            Example {
-                truth: label.and_then(|l| {
-                    evidence
-                        .candidates
-                        .iter()
-                        .position(|c| c.service == l.root_cause)
-                }),
-                fault: label.and_then(|l| FaultType::from_label(&l.fault_type)),
-                evidence,
+            match &held.label {
+                Some(l) => {
+                    Example::from_evidence(evidence, &l.root_cause, &l.fault_type, l.action.clone())
+                }
+                // An unlabelled case is diagnosed, never trained on.
+                None => Example {
+                    evidence,
+                    truth: None,
+                    fault: None,
+                    action: None,
+                },
             }
         })
         .collect()
@@ -482,7 +490,10 @@ fn cross_validate(
 
 /// Runs `rootcause train`.
 pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
-    let mut sources = vec![(args.format, args.path.clone())];
+    let (Some(format), Some(path), Some(out)) = (args.format, &args.path, &args.out) else {
+        return crate::learning_cli::train(args.force, args.cv, &args.service);
+    };
+    let mut sources = vec![(format, path.clone())];
     for extra in &args.also {
         let (format, path) = extra.split_once(':').with_context(|| {
             format!("--also takes FORMAT:PATH (nezha:DIR, rcaeval:DIR, sim:DIR), got {extra:?}")
@@ -520,15 +531,18 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
         alpha: args.alpha,
         ..TrainParams::default()
     };
-    let mut model = learned::train(&all, &params, settings, names)?;
-    if args.cv >= 2 {
-        let bar = progress_bar(args.cv, "cross-validating");
-        let diagnoses = learned::cross_validate(&all, args.cv, &params, settings, |k| {
-            bar.set_position(k as u64)
-        })?;
+    let model = if args.cv >= 2 {
+        // One pass: the fold models give the figures and the temperature, then the final fit.
+        let bar = progress_bar(args.cv + 1, "training with cross-validation");
+        let validated =
+            learned::train_validated(&all, args.cv, &params, settings, names, |stage| {
+                if let learned::Stage::Fitted { done, .. } = stage {
+                    bar.set_position(done as u64)
+                }
+            })?;
         bar.finish_and_clear();
         let mut accuracy = rootcause_models::metrics::Accuracy::new();
-        for (example, diagnosis) in all.iter().zip(&diagnoses) {
+        for (example, diagnosis) in all.iter().zip(&validated.out_of_fold) {
             match example.truth {
                 Some(truth) => {
                     let service = &example.evidence.candidates[truth].service;
@@ -544,6 +558,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
         }
         let figures = accuracy.figures();
         let chance = accuracy.chance_figures();
+        let mut model = validated.model;
         for (key, value) in [
             ("cv_ac1", figures.ac1),
             ("cv_ac3", figures.ac3),
@@ -553,9 +568,12 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
         ] {
             model.provenance.figures.insert(key.to_string(), value);
         }
-    }
-    std::fs::write(&args.out, model.to_json())
-        .with_context(|| format!("cannot write {}", args.out.display()))?;
+        model
+    } else {
+        learned::train(&all, &params, settings, names)?
+    };
+    std::fs::write(out, model.to_json())
+        .with_context(|| format!("cannot write {}", out.display()))?;
     println!(
         "model learned@{} trained on {} cases ({} candidate rows) from {}; temperature {:.3}; written to {}",
         model.version,
@@ -563,7 +581,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
         model.provenance.rows,
         model.provenance.sources.join(", "),
         model.temperature,
-        args.out.display()
+        out.display()
     );
     if let Some(ac1) = model.provenance.figures.get("cv_ac1") {
         println!(
@@ -580,31 +598,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
 
 /// Runs `rootcause simulate`.
 pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
-    let (system, topology) = match args.topology.strip_prefix("generated:") {
-        Some(size) => {
-            let services: usize = size
-                .parse()
-                .with_context(|| format!("generated:N needs a number of services, got {size:?}"))?;
-            if services < 8 {
-                bail!("generated:N needs at least 8 services, got {services}");
-            }
-            let document = rootcause_datasets::synthetic::generate(
-                &rootcause_datasets::synthetic::Shape::with_services(services, args.seed),
-            );
-            let topology = rootcause_topology::Topology::from_document(document)
-                .context("generated topology is invalid")?;
-            (format!("generated-{services}"), topology)
-        }
-        None => {
-            let spec = TopologySpec::parse(&args.topology)?;
-            let topology = spec.load()?;
-            let system = Path::new(&args.topology).file_stem().map_or_else(
-                || args.topology.clone(),
-                |s| s.to_string_lossy().into_owned(),
-            );
-            (system, topology)
-        }
-    };
+    let (system, topology) = simulation_topology(&args.topology, args.seed)?;
     // Cases of an earlier run left beside new ones would be evaluated with them.
     if std::fs::read_dir(&args.out).is_ok_and(|mut entries| entries.next().is_some()) {
         bail!(
@@ -684,4 +678,35 @@ pub fn dataset_topology(args: &DatasetTopologyArgs) -> anyhow::Result<()> {
         print!("{}", rootcause_topology::to_yaml(&document));
     }
     Ok(())
+}
+
+/// The topology a simulation runs on: `generated:N` (a generated estate of N services, shaped by
+/// `seed`), a bundled example name or a YAML/JSON file; with the system name cases carry.
+pub fn simulation_topology(
+    spec: &str,
+    seed: u64,
+) -> anyhow::Result<(String, rootcause_topology::Topology)> {
+    Ok(match spec.strip_prefix("generated:") {
+        Some(size) => {
+            let services: usize = size
+                .parse()
+                .with_context(|| format!("generated:N needs a number of services, got {size:?}"))?;
+            if services < 8 {
+                bail!("generated:N needs at least 8 services, got {services}");
+            }
+            let document = rootcause_datasets::synthetic::generate(
+                &rootcause_datasets::synthetic::Shape::with_services(services, seed),
+            );
+            let topology = rootcause_topology::Topology::from_document(document)
+                .context("generated topology is invalid")?;
+            (format!("generated-{services}"), topology)
+        }
+        None => {
+            let topology = TopologySpec::parse(spec)?.load()?;
+            let system = Path::new(spec)
+                .file_stem()
+                .map_or_else(|| spec.to_owned(), |s| s.to_string_lossy().into_owned());
+            (system, topology)
+        }
+    })
 }

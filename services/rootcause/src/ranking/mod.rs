@@ -27,9 +27,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
 use rootcause_correlation::{AlertKey, IncidentSnapshot, IncidentStatus, Millis};
-use rootcause_models::case::{CaseAlert, Series};
+use rootcause_models::case::{Case, CaseAlert, Series};
 use rootcause_models::diagnosis::Diagnosis;
 use rootcause_models::ranker::{self, Ranker};
 use rootcause_topology::Topology;
@@ -223,7 +224,9 @@ impl RankingWorker {
 }
 
 struct Inner {
-    ranker: Arc<dyn Ranker>,
+    /// Swapped whole when another model is activated: a job in progress keeps the ranker it
+    /// started with.
+    ranker: ArcSwap<Arc<dyn Ranker>>,
     hops: usize,
     min_interval: Duration,
     store: Store,
@@ -513,7 +516,7 @@ impl Ranking {
     ) -> (Ranking, RankingWorker) {
         let (updates, receiver) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
-            ranker,
+            ranker: ArcSwap::from_pointee(ranker),
             hops: config.hops,
             min_interval: Duration::from_millis(config.min_interval_ms),
             store,
@@ -529,9 +532,52 @@ impl Ranking {
         (Ranking { inner }, RankingWorker(worker))
     }
 
-    /// The ranker's name.
-    pub fn model(&self) -> &str {
-        self.inner.ranker.name()
+    /// The ranker's name (`learned@<version>`, `cold-start`, ...).
+    pub fn model(&self) -> String {
+        self.inner.ranker.load().name().to_owned()
+    }
+
+    /// The ranker in use now.
+    pub fn ranker(&self) -> Arc<dyn Ranker> {
+        Arc::clone(&**self.inner.ranker.load())
+    }
+
+    /// Ranks with `ranker` from now on, and re-ranks every incident held in memory so that their
+    /// hypotheses come from it. Rankings in progress finish with the ranker they began with.
+    pub fn set_ranker(&self, ranker: Arc<dyn Ranker>) {
+        tracing::info!(model = ranker.name(), "ranking with a new model");
+        self.inner.ranker.store(Arc::new(ranker));
+        let mut state = self.inner.lock();
+        let held: Vec<u64> = state.incidents.keys().copied().collect();
+        for id in held {
+            state.bump(id);
+        }
+        drop(state);
+        self.inner.wake.notify_one();
+    }
+
+    /// The case a ranking of incident `id` would see now (alerts, posted and pulled metrics,
+    /// changes, topology), loading the incident from the store if it is not in memory.
+    pub async fn case_of(&self, id: u64) -> Result<Found<Case>, StoreError> {
+        match self.inner.hold(id).await? {
+            Found::Held(()) => {}
+            Found::Merged(survivor) => return Ok(Found::Merged(survivor)),
+            Found::Unknown => return Ok(Found::Unknown),
+        }
+        let (version, graph) = self.inner.graph().await;
+        let job = {
+            let mut state = self.inner.lock();
+            match self.inner.job_for(&mut state, id, version, graph) {
+                Some(job) => job,
+                None => return Ok(self.inner.gone(&state, id)),
+            }
+        };
+        match tokio::task::spawn_blocking(move || job.case()).await {
+            Ok(case) => Ok(Found::Held(case)),
+            Err(error) => Err(StoreError::Corrupt(format!(
+                "building the case of incident {id} failed: {error}"
+            ))),
+        }
     }
 
     /// Hands a committed group to the worker. Cheap: the ingest writer calls it.
@@ -853,7 +899,7 @@ impl Inner {
                 None => return self.gone(&state, id),
             }
         };
-        let ranker = self.ranker.clone();
+        let ranker = Arc::clone(&**self.ranker.load());
         match tokio::task::spawn_blocking(move || run_job(job, &*ranker)).await {
             Ok(outcome) => self.publish(outcome),
             Err(error) => tracing::error!(%error, incident = id, "a ranking job failed"),

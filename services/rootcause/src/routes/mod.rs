@@ -8,6 +8,7 @@ mod health;
 mod hypotheses;
 mod incident_metrics;
 mod incidents;
+mod learning;
 mod services;
 mod topology;
 mod traces;
@@ -52,6 +53,7 @@ use crate::telemetry::names;
         (name = "alerts", description = "Alert intake (Alertmanager webhook, Alertmanager API, plain JSON) and the alert list. A request is all or nothing: one invalid alert refuses it with every problem named by index and field, and nothing is stored; a success is answered only after the alerts are committed."),
         (name = "incidents", description = "Alerts correlated into incidents across the dependency graph, their ranked root-cause hypotheses (also as a live event stream) and the metric windows posted as their evidence"),
         (name = "changes", description = "Deploys, configuration changes and other change events"),
+        (name = "learning", description = "Fault history (confirmed resolutions, feedback on hypotheses, imported past incidents), training jobs, and the versioned model registry with its promotion gate and rollback"),
     )
 )]
 struct ApiDoc;
@@ -66,7 +68,8 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
         .merge(incidents::router())
         .merge(hypotheses::router())
         .merge(incident_metrics::router())
-        .merge(changes::router());
+        .merge(changes::router())
+        .merge(learning::router());
     let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(health::router())
         .merge(alerts::alertmanager_api_router())
@@ -335,6 +338,8 @@ fn change_response(outcome: crate::live_topology::Outcome, stored: StatusCode) -
         .into_response()
 }
 
+#[cfg(test)]
+mod learning_tests;
 #[cfg(test)]
 mod ranking_tests;
 #[cfg(test)]

@@ -14,6 +14,7 @@ use super::router;
 use crate::app::AppState;
 use crate::config::{HttpConfig, IngestConfig, RankingConfig};
 use crate::ingest::Ingest;
+use crate::learning::Learning;
 use crate::live_topology::LiveTopology;
 use crate::prometheus::PrometheusConfig;
 use crate::ranking::Ranking;
@@ -67,13 +68,22 @@ pub(super) async fn app_ranking(
 ) -> TestApp {
     let (store, dir) = sqlite_store().await;
     let topology = Arc::new(LiveTopology::start(store.clone(), None).await.unwrap());
-    let (ranking, _worker) = Ranking::start(
+    let (ranking_handle, _worker) = Ranking::start(
         &ranking,
         &PrometheusConfig::default(),
         store.clone(),
         topology.clone(),
     )
     .unwrap();
+    let learning = Learning::start(
+        store.clone(),
+        ranking_handle.clone(),
+        topology.clone(),
+        &ranking,
+    )
+    .await
+    .unwrap();
+    let ranking = ranking_handle;
     let (ingest, _writer) = Ingest::start(
         store.clone(),
         topology.clone(),
@@ -89,6 +99,7 @@ pub(super) async fn app_ranking(
         metrics: telemetry::metrics(),
         ingest,
         ranking,
+        learning,
     };
     TestApp {
         router: router(state, &http),

@@ -1,0 +1,488 @@
+//! Learning from fault history: confirmed resolutions and imported past incidents become
+//! labelled history; training jobs turn history into versioned models, which are promoted only
+//! when they are not worse than the active model on held-out cases.
+//!
+//! History keeps each incident's *evidence* (what [`rootcause_models::evidence::extract`] found,
+//! without the sentences), not its raw data: training reads nothing else, 10,000 incidents fit
+//! in a few hundred megabytes at most, and an incident's metrics need not be kept for years.
+//! The price: evidence of an older [`EVIDENCE_SCHEMA`] cannot be trained on; such rows are
+//! counted as stale and their incidents must be imported again.
+
+pub mod import;
+pub mod training;
+
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use rootcause_models::case::Label;
+use rootcause_models::evidence::{EVIDENCE_SCHEMA, Evidence};
+use rootcause_models::history::HistoryRecord;
+use rootcause_models::learned::{self, Example, LearnedModel};
+use rootcause_models::ranker::{self, Ranker};
+use rootcause_topology::Topology;
+
+use crate::config::RankingConfig;
+use crate::ingest::now_millis;
+use crate::live_topology::LiveTopology;
+use crate::ranking::{Found, Ranking};
+use crate::store::{
+    HistorySummary, HistoryUpsert, JobStatus, ModelStatus, NewHistory, NewModel, NewResolution,
+    Store, StoreError, StoredJob, StoredModel, StoredResolution,
+};
+use import::{ImportError, history_row};
+use training::{HistoryExample, TrainRequest};
+
+/// Root causes a resolution may name besides the services of the graph.
+pub const OUTSIDE_CAUSES: [&str; 2] = ["external", "unknown"];
+
+/// The learning service: cheap to clone, shared by the handlers.
+#[derive(Clone)]
+pub struct Learning {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    ranking: Ranking,
+    topology: Arc<LiveTopology>,
+    hops: usize,
+    /// The job running in this process: (id, stage, fraction done). One at a time: the store
+    /// refuses a second live job, and this tells its progress between stored stages.
+    running: Mutex<Option<(i64, String, f64)>>,
+}
+
+/// Why a resolution was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// No such incident.
+    #[error("no incident {0}")]
+    Unknown(u64),
+    /// The incident was merged into another.
+    #[error("incident {incident} was merged into incident {survivor}")]
+    Merged {
+        /// The incident named.
+        incident: u64,
+        /// Where its alerts are now.
+        survivor: u64,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why activating a model failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ActivateError {
+    /// The stored model cannot be loaded by this build.
+    #[error("model {id} cannot be used: {reason}")]
+    Unusable {
+        /// The model.
+        id: i64,
+        /// Why.
+        reason: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Learning {
+    /// Fails the jobs a previous process left unfinished and makes the registry's active model
+    /// the ranker; with an empty registry, registers the configured model when it is a learned
+    /// one (the bundled model by default), so that every later model is compared with it.
+    pub async fn start(
+        store: Store,
+        ranking: Ranking,
+        topology: Arc<LiveTopology>,
+        config: &RankingConfig,
+    ) -> anyhow::Result<Learning> {
+        let interrupted = store.fail_interrupted_jobs(now_millis()).await?;
+        if interrupted > 0 {
+            tracing::warn!(
+                interrupted,
+                "training jobs interrupted by a restart were failed"
+            );
+        }
+        match store.active_model().await? {
+            Some((row, body)) => {
+                let model = LearnedModel::from_json(&body).with_context(|| {
+                    format!(
+                        "the active model {} (version {}) cannot be loaded; activate another \
+                         with `rootcause models activate`",
+                        row.id, row.version
+                    )
+                })?;
+                if config.model != RankingConfig::default().model {
+                    tracing::warn!(
+                        configured = %config.model,
+                        active = row.id,
+                        "ranking.model is not used: the model registry has an active model"
+                    );
+                }
+                ranking.set_ranker(Arc::new(learned::Learned { model }));
+            }
+            None => {
+                if let Some(model) = configured_model(&config.model)? {
+                    let figures = serde_json::json!({
+                        "feature_schema": learned::FEATURE_SCHEMA,
+                        "evidence_schema": EVIDENCE_SCHEMA,
+                        "training_cases": model.provenance.cases,
+                        "training_rows": model.provenance.rows,
+                        "provenance": model.provenance.figures,
+                    });
+                    let source = if config.model == "default" {
+                        "bundled".to_owned()
+                    } else {
+                        format!("file:{}", config.model)
+                    };
+                    store
+                        .insert_model(
+                            &NewModel {
+                                version: model.version.clone(),
+                                source,
+                                feature_schema: i64::from(learned::FEATURE_SCHEMA),
+                                figures: figures.to_string(),
+                                reason: "the configured model when the registry was empty"
+                                    .to_owned(),
+                                body: model.to_json(),
+                                job_id: None,
+                            },
+                            true,
+                            now_millis(),
+                        )
+                        .await?;
+                }
+            }
+        }
+        Ok(Learning {
+            inner: Arc::new(Inner {
+                store,
+                ranking,
+                topology,
+                hops: config.hops,
+                running: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// The current topology as a shared graph, for records that bring none.
+    fn graph(&self) -> Arc<Topology> {
+        Arc::new(self.inner.topology.current().topology.clone())
+    }
+
+    /// Imports past incidents (all or nothing): their evidence is extracted now, on the
+    /// blocking pool, and stored with their outcome under `import:<source>:<id>`.
+    pub async fn import(
+        &self,
+        records: Vec<HistoryRecord>,
+        source: &str,
+    ) -> Result<HistoryUpsert, ImportError> {
+        let graph = self.graph();
+        let hops = self.inner.hops;
+        let source = source.to_owned();
+        let rows = tokio::task::spawn_blocking(move || {
+            records
+                .into_iter()
+                .enumerate()
+                .map(|(i, record)| {
+                    history_row(record, &source, Some(graph.clone()), hops)
+                        .map_err(|error| ImportError::Record { index: i, error })
+                })
+                .collect::<Result<Vec<NewHistory>, ImportError>>()
+        })
+        .await
+        .map_err(|e| ImportError::Internal(e.to_string()))??;
+        Ok(self.inner.store.upsert_history(&rows, now_millis()).await?)
+    }
+
+    /// Records the confirmed resolution of incident `id` and adds the incident, with the
+    /// evidence its rankings see now, to the history (key `incident:<id>`: a later resolution
+    /// replaces it).
+    pub async fn resolve(
+        &self,
+        id: u64,
+        mut resolution: NewResolution,
+    ) -> Result<StoredResolution, ResolveError> {
+        let case = match self.inner.ranking.case_of(id).await? {
+            Found::Held(case) => case,
+            Found::Merged(survivor) => {
+                return Err(ResolveError::Merged {
+                    incident: id,
+                    survivor,
+                });
+            }
+            Found::Unknown => return Err(ResolveError::Unknown(id)),
+        };
+        let now = now_millis();
+        if resolution.time_to_mitigate_s.is_none() && case.anchor > 0 {
+            resolution.time_to_mitigate_s = Some((now / 1000 - case.anchor).max(0) as f64);
+        }
+        let resolution_for_row = resolution.clone();
+        let row = tokio::task::spawn_blocking(move || {
+            let evidence = rootcause_models::evidence::extract(&case, &Default::default());
+            NewHistory {
+                key: format!("incident:{id}"),
+                source: "resolution".to_owned(),
+                system: String::new(),
+                started_at: case.anchor,
+                root_cause: resolution_for_row.root_cause,
+                fault_type: resolution_for_row.fault_type,
+                action: resolution_for_row.action,
+                worked: resolution_for_row.worked,
+                time_to_mitigate_s: resolution_for_row.time_to_mitigate_s,
+                evidence_schema: i64::from(EVIDENCE_SCHEMA),
+                evidence: import::evidence_json(evidence),
+            }
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("extracting evidence failed: {e}")))?;
+        Ok(self
+            .inner
+            .store
+            .insert_resolution(&resolution, Some(&row), now)
+            .await?)
+    }
+
+    /// Queues a training job and starts it; `StoreError::Conflict` when one is live.
+    pub async fn train(&self, request: TrainRequest) -> Result<StoredJob, StoreError> {
+        let params = serde_json::to_string(&request).expect("serialises");
+        let job = self
+            .inner
+            .store
+            .create_job(request.force, &params, now_millis())
+            .await?;
+        *self.inner.running.lock().expect("not poisoned") = Some((job.id, "queued".into(), 0.0));
+        let inner = self.inner.clone();
+        let id = job.id;
+        tokio::spawn(async move {
+            let span = tracing::info_span!("training_job", job = id);
+            let _entered = span.enter();
+            let outcome = inner.run_job(id, request).await;
+            let now = now_millis();
+            let finished = match outcome {
+                Ok((model_id, summary)) => {
+                    inner
+                        .store
+                        .finish_job(id, JobStatus::Succeeded, None, model_id, &summary, now)
+                        .await
+                }
+                Err(error) => {
+                    tracing::warn!(error = %format!("{error:#}"), job = id, "training job failed");
+                    inner
+                        .store
+                        .finish_job(
+                            id,
+                            JobStatus::Failed,
+                            Some(&format!("{error:#}")),
+                            None,
+                            "{}",
+                            now,
+                        )
+                        .await
+                }
+            };
+            if let Err(error) = finished {
+                tracing::error!(%error, job = id, "cannot record the end of a training job");
+            }
+            *inner.running.lock().expect("not poisoned") = None;
+        });
+        Ok(job)
+    }
+
+    /// A job as stored, with the live progress of the one running in this process.
+    pub async fn job(&self, id: i64) -> Result<Option<StoredJob>, StoreError> {
+        let mut job = self.inner.store.job(id).await?;
+        if let Some(job) = job.as_mut()
+            && let Some((running, stage, progress)) =
+                self.inner.running.lock().expect("not poisoned").clone()
+            && running == id
+            && matches!(job.status, JobStatus::Queued | JobStatus::Running)
+        {
+            job.stage = stage;
+            job.progress = progress;
+        }
+        Ok(job)
+    }
+
+    /// Makes stored model `id` the active one and ranks with it from now on.
+    pub async fn activate(
+        &self,
+        id: i64,
+        reason: &str,
+    ) -> Result<Option<StoredModel>, ActivateError> {
+        let Some(body) = self.inner.store.model_body(id).await? else {
+            return Ok(None);
+        };
+        let model = LearnedModel::from_json(&body).map_err(|e| ActivateError::Unusable {
+            id,
+            reason: e.to_string(),
+        })?;
+        let row = self
+            .inner
+            .store
+            .activate_model(id, reason, now_millis())
+            .await?;
+        if row.is_some() {
+            self.inner
+                .ranking
+                .set_ranker(Arc::new(learned::Learned { model }));
+        }
+        Ok(row)
+    }
+}
+
+impl Inner {
+    fn progress(&self, id: i64, stage: &str, fraction: f64) {
+        *self.running.lock().expect("not poisoned") = Some((id, stage.to_owned(), fraction));
+    }
+
+    /// The job's work; returns the stored model's id and the job summary (JSON).
+    async fn run_job(
+        self: &Arc<Self>,
+        id: i64,
+        request: TrainRequest,
+    ) -> anyhow::Result<(Option<i64>, String)> {
+        self.store.start_job(id, now_millis()).await?;
+        let me = self.clone();
+        let report = Arc::new(move |stage: &str, fraction: f64| me.progress(id, stage, fraction));
+        let (trained, history) =
+            train_on_history(&self.store, self.ranking.ranker(), request, report).await?;
+        self.progress(id, "storing the model", 0.95);
+        let stored = store_model(&self.store, &trained, Some(id)).await?;
+        if trained.decision.promote {
+            self.ranking.set_ranker(Arc::new(learned::Learned {
+                model: trained.model.clone(),
+            }));
+        }
+        let summary = serde_json::json!({
+            "model": stored.id,
+            "version": stored.version,
+            "promoted": trained.decision.promote,
+            "reason": trained.decision.reason,
+            "history": {
+                "rows": history.total,
+                "stale_rows": history.stale,
+                "training_cases": trained.figures.training_cases,
+                "held_out_cases": trained.figures.held_out_cases,
+                "unusable_cases": trained.figures.unusable_cases,
+            },
+            "cross_validation": trained.figures.cross_validation.overall,
+            "chance": trained.figures.cross_validation.chance,
+            "held_out": trained.figures.held_out,
+            "actions": trained.figures.actions,
+        });
+        Ok((Some(stored.id), summary.to_string()))
+    }
+}
+
+/// Hears a job's stage and the fraction done.
+pub type Progress = Arc<dyn Fn(&str, f64) + Send + Sync>;
+
+/// What a training job does before it stores anything: reads the history of this build's
+/// evidence schema, and trains and scores a candidate against `active` (on the blocking pool).
+pub async fn train_on_history(
+    store: &Store,
+    active: Arc<dyn Ranker>,
+    request: TrainRequest,
+    progress: Progress,
+) -> anyhow::Result<(training::Trained, HistorySummary)> {
+    progress("loading history", 0.02);
+    let summary = store.history_summary(i64::from(EVIDENCE_SCHEMA)).await?;
+    let rows = store
+        .history_for_training(i64::from(EVIDENCE_SCHEMA))
+        .await?;
+    let trained = tokio::task::spawn_blocking(move || {
+        progress("reading evidence", 0.05);
+        let history = rows
+            .into_iter()
+            .map(|(row, evidence)| history_example(row, &evidence))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        training::run(&history, &*active, &request, &*progress).map_err(anyhow::Error::from)
+    })
+    .await
+    .context("the training task failed")??;
+    Ok((trained, summary))
+}
+
+/// Stores a trained model in the registry: active if its decision promotes it. Training is
+/// deterministic, so a job may produce a version the registry already holds (same history,
+/// same settings): then that entry is kept, and activated if the decision promotes it.
+pub async fn store_model(
+    store: &Store,
+    trained: &training::Trained,
+    job: Option<i64>,
+) -> anyhow::Result<StoredModel> {
+    let existing = store
+        .list_models()
+        .await?
+        .into_iter()
+        .find(|m| m.version == trained.model.version);
+    if let Some(existing) = existing {
+        if trained.decision.promote && existing.status != ModelStatus::Active {
+            let reason = format!(
+                "trained again by job {}: {}",
+                job.map_or_else(|| "-".to_owned(), |id| id.to_string()),
+                trained.decision.reason
+            );
+            if let Some(row) = store
+                .activate_model(existing.id, &reason, now_millis())
+                .await?
+            {
+                return Ok(row);
+            }
+        }
+        return Ok(existing);
+    }
+    let figures = serde_json::to_string(&trained.figures)?;
+    Ok(store
+        .insert_model(
+            &NewModel {
+                version: trained.model.version.clone(),
+                source: job.map_or_else(|| "bench".to_owned(), |id| format!("job:{id}")),
+                feature_schema: i64::from(learned::FEATURE_SCHEMA),
+                figures,
+                reason: trained.decision.reason.clone(),
+                body: trained.model.to_json(),
+                job_id: job,
+            },
+            trained.decision.promote,
+            now_millis(),
+        )
+        .await?)
+}
+
+/// A stored history row as a training example.
+pub fn history_example(
+    row: crate::store::StoredHistory,
+    evidence: &str,
+) -> anyhow::Result<HistoryExample> {
+    let evidence: Evidence = serde_json::from_str(evidence)
+        .with_context(|| format!("history row {} has unreadable evidence", row.key))?;
+    // An action that did not work teaches the action model nothing.
+    let action = row.action.clone().filter(|_| row.worked != Some(false));
+    let example = Example::from_evidence(evidence, &row.root_cause, &row.fault_type, action);
+    Ok(HistoryExample {
+        key: row.key,
+        label: Label {
+            root_cause: row.root_cause,
+            fault_type: row.fault_type,
+            action: row.action,
+        },
+        example,
+    })
+}
+
+/// The learned model a `ranking.model` setting names, if it names one.
+fn configured_model(spec: &str) -> anyhow::Result<Option<LearnedModel>> {
+    match spec {
+        "default" => Ok(Some(ranker::bundled_model())),
+        "cold-start" => Ok(None),
+        path => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read model file {path}"))?;
+            Ok(Some(
+                LearnedModel::from_json(&text).with_context(|| format!("model file {path}"))?,
+            ))
+        }
+    }
+}

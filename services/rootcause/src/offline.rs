@@ -491,7 +491,7 @@ fn cross_validate(
 /// Runs `rootcause train`.
 pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let (Some(format), Some(path), Some(out)) = (args.format, &args.path, &args.out) else {
-        return crate::learning_cli::train(args.force, args.cv, &args.service);
+        return crate::learning_cli::train(args.force, args.cv, args.alpha, &args.service);
     };
     let mut sources = vec![(format, path.clone())];
     for extra in &args.also {

@@ -37,6 +37,7 @@ pub fn history_row(
     fallback: Option<Arc<Topology>>,
     hops: usize,
 ) -> Result<NewHistory, RecordError> {
+    check_texts(&record)?;
     let system = record.system.clone();
     let id = record.id.clone();
     let (case, outcome) = record.into_case(fallback, hops)?;
@@ -47,6 +48,43 @@ pub fn history_row(
         format!("import:{source}"),
         system,
     ))
+}
+
+/// Most bytes of a record's id: it becomes part of an indexed key.
+const MAX_ID_BYTES: usize = 256;
+
+/// Refuses what the store cannot keep: over-long ids (an index entry has a size limit), NUL
+/// characters (PostgreSQL refuses them in text), and actions that are not ids.
+fn check_texts(record: &HistoryRecord) -> Result<(), RecordError> {
+    let problem = |path: &str, message: String| RecordError {
+        path: path.to_owned(),
+        message,
+    };
+    if record.id.is_empty() || record.id.len() > MAX_ID_BYTES {
+        return Err(problem(
+            "id",
+            format!("must be 1 to {MAX_ID_BYTES} bytes, got {}", record.id.len()),
+        ));
+    }
+    for (path, text) in [
+        ("id", &record.id),
+        ("system", &record.system),
+        ("outcome.root_cause", &record.outcome.root_cause),
+        ("outcome.fault_type", &record.outcome.fault_type),
+    ] {
+        if text.contains('\0') || text.len() > 1024 {
+            return Err(problem(
+                path,
+                "must be at most 1024 bytes without NUL characters".to_owned(),
+            ));
+        }
+    }
+    if let Some(action) = &record.outcome.action
+        && let Some(message) = super::action_problem(action)
+    {
+        return Err(problem("outcome.action", message));
+    }
+    Ok(())
 }
 
 /// The history row of a labelled case (a dataset case read directly, without a JSON record).

@@ -20,6 +20,7 @@ use rootcause_models::history::HistoryRecord;
 use rootcause_models::learned::{self, Example, LearnedModel};
 use rootcause_models::ranker::{self, Ranker};
 use rootcause_topology::Topology;
+use tracing::Instrument;
 
 use crate::config::RankingConfig;
 use crate::ingest::now_millis;
@@ -35,6 +36,20 @@ use training::{HistoryExample, TrainRequest};
 /// Root causes a resolution may name besides the services of the graph.
 pub const OUTSIDE_CAUSES: [&str; 2] = ["external", "unknown"];
 
+/// What is wrong with an action id, if anything: actions are ids such as `restart` or
+/// `scale_out` (the runbooks' ids), each a class of the action model, so free text is refused.
+pub fn action_problem(action: &str) -> Option<String> {
+    let ok = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-';
+    if action.is_empty() || action.len() > 64 || !action.chars().all(ok) {
+        Some(format!(
+            "must be an action id of 1 to 64 lowercase letters, digits, '_' or '-' (restart, \
+             rollback, scale_out, ...), got {action:?}"
+        ))
+    } else {
+        None
+    }
+}
+
 /// The learning service: cheap to clone, shared by the handlers.
 #[derive(Clone)]
 pub struct Learning {
@@ -49,6 +64,9 @@ struct Inner {
     /// The job running in this process: (id, stage, fraction done). One at a time: the store
     /// refuses a second live job, and this tells its progress between stored stages.
     running: Mutex<Option<(i64, String, f64)>>,
+    /// Held while the registry's active model and the ranker change together, so that an
+    /// activation and a job's promotion cannot interleave and leave them disagreeing.
+    registry: tokio::sync::Mutex<()>,
 }
 
 /// Why a resolution was refused.
@@ -104,23 +122,28 @@ impl Learning {
             );
         }
         match store.active_model().await? {
-            Some((row, body)) => {
-                let model = LearnedModel::from_json(&body).with_context(|| {
-                    format!(
-                        "the active model {} (version {}) cannot be loaded; activate another \
-                         with `rootcause models activate`",
-                        row.id, row.version
-                    )
-                })?;
-                if config.model != RankingConfig::default().model {
-                    tracing::warn!(
-                        configured = %config.model,
-                        active = row.id,
-                        "ranking.model is not used: the model registry has an active model"
-                    );
+            Some((row, body)) => match LearnedModel::from_json(&body) {
+                Ok(model) => {
+                    if config.model != RankingConfig::default().model {
+                        tracing::warn!(
+                            configured = %config.model,
+                            active = row.id,
+                            "ranking.model is not used: the model registry has an active model"
+                        );
+                    }
+                    ranking.set_ranker(Arc::new(learned::Learned { model }));
                 }
-                ranking.set_ranker(Arc::new(learned::Learned { model }));
-            }
+                // A service that cannot rank with its active model still ranks, with the
+                // configured one, and says so on every start until another is activated.
+                Err(error) => tracing::error!(
+                    %error,
+                    active = row.id,
+                    version = %row.version,
+                    fallback = %config.model,
+                    "the active model cannot be loaded by this build; ranking with ranking.model \
+                     until another is activated (POST /api/v1/models/{{id}}/activate)"
+                ),
+            },
             None => {
                 if let Some(model) = configured_model(&config.model)? {
                     let figures = serde_json::json!({
@@ -161,6 +184,7 @@ impl Learning {
                 topology,
                 hops: config.hops,
                 running: Mutex::new(None),
+                registry: tokio::sync::Mutex::new(()),
             }),
         })
     }
@@ -254,38 +278,49 @@ impl Learning {
         *self.inner.running.lock().expect("not poisoned") = Some((job.id, "queued".into(), 0.0));
         let inner = self.inner.clone();
         let id = job.id;
-        tokio::spawn(async move {
-            let span = tracing::info_span!("training_job", job = id);
-            let _entered = span.enter();
-            let outcome = inner.run_job(id, request).await;
-            let now = now_millis();
-            let finished = match outcome {
-                Ok((model_id, summary)) => {
-                    inner
+        let span = tracing::info_span!("training_job", job = id);
+        tokio::spawn(
+            async move {
+                // The work runs in a task of its own so that a panic in it fails the job
+                // instead of leaving it "running" (and every later request refused) until a
+                // restart.
+                let work = tokio::spawn({
+                    let inner = inner.clone();
+                    async move { inner.run_job(id, request).await }
+                });
+                let outcome = match work.await {
+                    Ok(outcome) => outcome,
+                    Err(error) => Err(anyhow::anyhow!("the training job failed: {error}")),
+                };
+                let (status, error, model_id, summary) = match outcome {
+                    Ok((model_id, summary)) => (JobStatus::Succeeded, None, model_id, summary),
+                    Err(error) => {
+                        let error = format!("{error:#}");
+                        tracing::warn!(%error, "training job failed");
+                        (JobStatus::Failed, Some(error), None, "{}".to_owned())
+                    }
+                };
+                // A busy database must not leave the job live forever: retry a few times.
+                for attempt in 1..=5 {
+                    match inner
                         .store
-                        .finish_job(id, JobStatus::Succeeded, None, model_id, &summary, now)
+                        .finish_job(id, status, error.as_deref(), model_id, &summary, now_millis())
                         .await
+                    {
+                        Ok(()) => break,
+                        Err(error) => {
+                            tracing::error!(%error, attempt, "cannot record the end of a training job");
+                            tokio::time::sleep(std::time::Duration::from_secs(attempt)).await;
+                        }
+                    }
                 }
-                Err(error) => {
-                    tracing::warn!(error = %format!("{error:#}"), job = id, "training job failed");
-                    inner
-                        .store
-                        .finish_job(
-                            id,
-                            JobStatus::Failed,
-                            Some(&format!("{error:#}")),
-                            None,
-                            "{}",
-                            now,
-                        )
-                        .await
+                let mut running = inner.running.lock().expect("not poisoned");
+                if running.as_ref().is_some_and(|r| r.0 == id) {
+                    *running = None;
                 }
-            };
-            if let Err(error) = finished {
-                tracing::error!(%error, job = id, "cannot record the end of a training job");
             }
-            *inner.running.lock().expect("not poisoned") = None;
-        });
+            .instrument(span),
+        );
         Ok(job)
     }
 
@@ -317,6 +352,7 @@ impl Learning {
             id,
             reason: e.to_string(),
         })?;
+        let _registry = self.inner.registry.lock().await;
         let row = self
             .inner
             .store
@@ -343,11 +379,30 @@ impl Inner {
         request: TrainRequest,
     ) -> anyhow::Result<(Option<i64>, String)> {
         self.store.start_job(id, now_millis()).await?;
+        let compared_with = {
+            let _registry = self.registry.lock().await;
+            (
+                self.store.active_model().await?.map(|(row, _)| row.id),
+                self.ranking.ranker(),
+            )
+        };
         let me = self.clone();
         let report = Arc::new(move |stage: &str, fraction: f64| me.progress(id, stage, fraction));
-        let (trained, history) =
-            train_on_history(&self.store, self.ranking.ranker(), request, report).await?;
+        let (mut trained, history) =
+            train_on_history(&self.store, compared_with.1, request, report).await?;
         self.progress(id, "storing the model", 0.95);
+        let _registry = self.registry.lock().await;
+        let active_now = self.store.active_model().await?.map(|(row, _)| row.id);
+        if trained.decision.promote && active_now != compared_with.0 && !request.force {
+            trained.decision = training::Decision {
+                promote: false,
+                reason: format!(
+                    "another model ({}) was activated while the job ran; the comparison was \
+                     with the one before it: train again to compare with it",
+                    active_now.map_or_else(|| "none".to_owned(), |id| id.to_string())
+                ),
+            };
+        }
         let stored = store_model(&self.store, &trained, Some(id)).await?;
         if trained.decision.promote {
             self.ranking.set_ranker(Arc::new(learned::Learned {

@@ -22,7 +22,7 @@ use crate::app::AppState;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody, media_type, parse_json};
 use crate::learning::import::ImportError;
 use crate::learning::training::TrainRequest;
-use crate::learning::{ActivateError, OUTSIDE_CAUSES, ResolveError};
+use crate::learning::{ActivateError, OUTSIDE_CAUSES, ResolveError, action_problem};
 use crate::ranking::Found;
 use crate::store::{
     JobStatus, ModelStatus, NewFeedback, NewResolution, StoreError, StoredFeedback, StoredJob,
@@ -158,6 +158,18 @@ fn unprocessable(path: &str, message: String) -> ApiError {
     }])
 }
 
+/// What is wrong with free text, if anything: too long, or a NUL character (which PostgreSQL
+/// cannot store).
+fn text_problem(text: &str, max: usize) -> Option<String> {
+    if text.len() > max {
+        Some(format!("must be at most {max} bytes, got {}", text.len()))
+    } else if text.contains('\0') {
+        Some("must not contain NUL characters".to_owned())
+    } else {
+        None
+    }
+}
+
 /// The canonical name of a service named in a request, or 422 naming `path`.
 fn known_service(state: &AppState, path: &str, name: &str) -> Result<String, ApiError> {
     let current = state.topology.current();
@@ -245,8 +257,15 @@ async fn post_resolution(
             format!("must be a number of seconds ≥ 0, got {seconds}"),
         ));
     }
-    if post.action.as_deref().is_some_and(|a| a.trim().is_empty()) {
-        return Err(unprocessable("action", "must not be empty".to_owned()));
+    if let Some(action) = &post.action
+        && let Some(problem) = action_problem(action)
+    {
+        return Err(unprocessable("action", problem));
+    }
+    for (path, text) in [("notes", &post.notes), ("resolved_by", &post.resolved_by)] {
+        if let Some(problem) = text_problem(text, 10_000) {
+            return Err(unprocessable(path, problem));
+        }
     }
     let resolution = NewResolution {
         incident_id: id,
@@ -343,6 +362,11 @@ async fn post_feedback(
 ) -> Result<Response, ApiError> {
     let incident = incident_id(id)?;
     let service = known_service(&state, "service", &post.service)?;
+    for (path, text) in [("note", &post.note), ("by", &post.by)] {
+        if let Some(problem) = text_problem(text, 10_000) {
+            return Err(unprocessable(path, problem));
+        }
+    }
     let model = match state.ranking.hypotheses(incident).await? {
         Found::Held(ranked) => ranked.diagnosis.model.clone(),
         Found::Merged(survivor) => return Ok(merged(incident, survivor, "feedback")),

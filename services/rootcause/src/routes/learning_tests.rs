@@ -136,6 +136,15 @@ async fn a_resolution_names_a_known_service_and_joins_the_history() {
         .await;
     assert_eq!(bad_type.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(bad_type.json()["problems"][0]["path"], "fault_type");
+    let free_text = app
+        .post_json(
+            &format!("/api/v1/incidents/{id}/resolution"),
+            &json!({"root_cause": "cartservice", "fault_type": "cpu",
+                    "action": "Restart the pod!"}),
+        )
+        .await;
+    assert_eq!(free_text.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(free_text.json()["problems"][0]["path"], "action");
     let missing = app
         .post_json(
             "/api/v1/incidents/999/resolution",

@@ -934,6 +934,18 @@ impl Engine {
         incident.resolved_at = None;
         incident.quiet_since = None;
         self.dirty.insert(id);
+        // Ended alerts held only because their incident was resolved are remembered by age
+        // again, as a restart (which rebuilds `ended_order` from every ended alert) would: the
+        // next tick forgets those past `reopen_within`, so an alert that ended long ago cannot
+        // reopen the incident after a restart any more than without one.
+        for (fingerprint, starts_at) in self.ended_held.remove(&id).unwrap_or_default() {
+            if let Some(ended) = self.ended.get(&fingerprint)
+                && ended.starts_at == starts_at
+            {
+                self.ended_order
+                    .insert((ended.noted_at, fingerprint, starts_at));
+            }
+        }
         self.timeline.push(TimelineEntry {
             incident: id,
             at: now,

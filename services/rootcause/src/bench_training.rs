@@ -12,14 +12,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use rootcause_datasets::simulator;
 use rootcause_models::ranker;
 
 use crate::ingest::now_millis;
 use crate::learning::import::case_row;
 use crate::learning::training::TrainRequest;
 use crate::learning::{self};
-use crate::offline::simulation_topology;
+use crate::offline::{simulated_cases, simulation_topology};
 use crate::store::{Store, StoreOptions};
 
 /// `rootcause bench training`.
@@ -51,25 +50,11 @@ async fn run(options: &TrainingOptions) -> anyhow::Result<()> {
     let (system, topology) = simulation_topology(&options.topology, options.seed)?;
     let services = topology.service_count();
     let started = Instant::now();
-    let shared = Arc::new(topology.clone());
     let incidents = options.incidents;
     let seed = options.seed;
-    let cases = tokio::task::spawn_blocking(move || {
-        let simulated = simulator::simulate(
-            &topology,
-            &system,
-            &simulator::Options {
-                cases: incidents,
-                seed,
-                ..simulator::Options::default()
-            },
-        );
-        simulated
-            .into_iter()
-            .map(|c| c.into_case(Some(shared.clone())))
-            .collect::<Vec<_>>()
-    })
-    .await?;
+    let cases =
+        tokio::task::spawn_blocking(move || simulated_cases(&topology, &system, incidents, seed))
+            .await?;
     let simulate = started.elapsed();
 
     let started = Instant::now();

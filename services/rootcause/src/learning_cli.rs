@@ -12,12 +12,12 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use rootcause_models::history::{HistoryRecord, Outcome};
+use rootcause_models::history::HistoryRecord;
 use serde_json::Value;
 
 use crate::config::Config;
 use crate::ingest::now_millis;
-use crate::learning::import::{case_row, history_row};
+use crate::learning::import::{case_row, history_row, outcome_of};
 use crate::live_topology::{LiveTopology, TopologySpec};
 use crate::offline::FormatArg;
 use crate::store::{NewHistory, Store};
@@ -159,16 +159,9 @@ fn dataset_records(format: HistoryFormat, path: &Path) -> anyhow::Result<Vec<His
     Ok(cases
         .iter()
         .filter_map(|case| {
-            let label = case.label.as_ref()?;
             Some(HistoryRecord::from_case(
                 case,
-                Outcome {
-                    root_cause: label.root_cause.clone(),
-                    fault_type: label.fault_type.clone(),
-                    action: label.action.clone(),
-                    worked: label.action.as_ref().map(|_| true),
-                    time_to_mitigate_s: None,
-                },
+                outcome_of(case.label.as_ref()?),
             ))
         })
         .collect())
@@ -184,15 +177,7 @@ fn load_dataset(
         HistoryFormat::Sim => FormatArg::Sim,
         HistoryFormat::Jsonl => unreachable!("JSON lines are not a dataset"),
     };
-    let spinner = ProgressBar::new_spinner().with_message(format!("loading {}", path.display()));
-    spinner.enable_steady_tick(Duration::from_millis(120));
-    let cases = rootcause_datasets::load(format.into(), path)
-        .with_context(|| format!("cannot load {}", path.display()))?;
-    spinner.finish_and_clear();
-    if cases.is_empty() {
-        bail!("no cases found in {}", path.display());
-    }
-    Ok(cases)
+    Ok(crate::offline::load(format, path)?.0)
 }
 
 fn import_remote(args: &ImportArgs, url: &str, source: &str) -> anyhow::Result<()> {

@@ -14,16 +14,14 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use rootcause_datasets::simulator;
-use rootcause_models::case::Case;
 use rootcause_models::cold_start::ColdStart;
-use rootcause_models::evaluation::{CaseOutcome, Report};
-use rootcause_models::evidence::{self, Evidence};
+use rootcause_models::evaluation::Report;
+use rootcause_models::evidence;
 use rootcause_models::learned::{self, Example};
-use rootcause_models::ranker::{self, Ranker, Ranking};
+use rootcause_models::ranker::{self, Ranker};
 
 use crate::learning::training::{self, HistoryExample, TrainRequest};
-use crate::offline::simulation_topology;
+use crate::offline::{simulated_cases, simulation_topology};
 
 /// `rootcause learning-curve`.
 #[derive(Debug, Args)]
@@ -42,48 +40,45 @@ pub struct CurveArgs {
     pub sizes: Vec<usize>,
 }
 
-/// Cases of `topology` simulated with `seed`, as labelled cases with their evidence.
+/// Cases of `topology` simulated with `seed`, as history rows with their evidence.
 fn simulate(
     topology: &rootcause_topology::Topology,
     system: &str,
     cases: usize,
     seed: u64,
-) -> Vec<(Case, Evidence)> {
-    let options = simulator::Options {
-        cases,
-        seed,
-        ..simulator::Options::default()
-    };
-    let shared = Arc::new(topology.clone());
-    simulator::simulate(topology, system, &options)
+) -> Vec<HistoryExample> {
+    simulated_cases(topology, system, cases, seed)
         .into_iter()
-        .map(|c| {
-            let case = c.into_case(Some(shared.clone()));
+        .map(|case| {
             let evidence = evidence::extract(&case, &Default::default());
-            (case, evidence)
+            let label = case.label.expect("simulated cases are labelled");
+            let example = Example::from_evidence(
+                evidence,
+                &label.root_cause,
+                &label.fault_type,
+                label.action.clone(),
+            );
+            HistoryExample {
+                key: format!("incident:{}", case.id),
+                label,
+                example,
+            }
         })
         .collect()
 }
 
 /// AC@k of `ranker` on the test cases (from their evidence).
-fn score(ranker: &dyn Ranker, test: &[(Case, Evidence)]) -> Report {
-    let outcomes: Vec<CaseOutcome> = test
+fn score(ranker: &dyn Ranker, test: &[HistoryExample]) -> Report {
+    let diagnoses: Vec<_> = test
         .iter()
-        .map(|(case, evidence)| {
-            let diagnosis = ranker
-                .diagnose_evidence(evidence)
-                .expect("the rankers compared rank evidence");
-            let ranking = Ranking::from_scores(
-                diagnosis
-                    .hypotheses
-                    .iter()
-                    .map(|h| (h.service.clone(), h.score)),
-            );
-            let label = case.label.as_ref().expect("simulated cases are labelled");
-            CaseOutcome::new(&case.id, label, &case.candidates, &ranking, 0.0)
+        .map(|t| {
+            ranker
+                .diagnose_evidence(&t.example.evidence)
+                .expect("the rankers compared rank evidence")
         })
         .collect();
-    Report::new(ranker.name(), &outcomes)
+    let rows: Vec<&HistoryExample> = test.iter().collect();
+    training::report(ranker.name(), &rows, &diagnoses)
 }
 
 /// Runs the learning curve and prints its table.
@@ -98,23 +93,7 @@ pub fn run(args: &CurveArgs) -> anyhow::Result<()> {
         topology.service_count()
     ));
     spinner.enable_steady_tick(std::time::Duration::from_millis(120));
-    let history: Vec<HistoryExample> = simulate(&topology, &system, largest, args.seed)
-        .into_iter()
-        .map(|(case, evidence)| {
-            let label = case.label.clone().expect("simulated cases are labelled");
-            let example = Example::from_evidence(
-                evidence,
-                &label.root_cause,
-                &label.fault_type,
-                label.action.clone(),
-            );
-            HistoryExample {
-                key: format!("incident:{}", case.id),
-                label,
-                example,
-            }
-        })
-        .collect();
+    let history = simulate(&topology, &system, largest, args.seed);
     let test = simulate(&topology, &system, args.test_cases, args.seed + 1000);
     spinner.finish_and_clear();
     let bundled = score(&*ranker::default_ranker(), &test);

@@ -177,7 +177,7 @@ struct Prediction<'a> {
 }
 
 /// Loads a dataset with a spinner on stderr.
-fn load(format: FormatArg, path: &Path) -> anyhow::Result<(Vec<Case>, Duration)> {
+pub(crate) fn load(format: FormatArg, path: &Path) -> anyhow::Result<(Vec<Case>, Duration)> {
     let spinner = ProgressBar::new_spinner().with_message(format!(
         "loading {} cases from {}",
         format!("{format:?}").to_lowercase(),
@@ -678,6 +678,25 @@ pub fn dataset_topology(args: &DatasetTopologyArgs) -> anyhow::Result<()> {
         print!("{}", rootcause_topology::to_yaml(&document));
     }
     Ok(())
+}
+
+/// `cases` labelled cases simulated on `topology` with `seed`, sharing one copy of the graph.
+pub fn simulated_cases(
+    topology: &rootcause_topology::Topology,
+    system: &str,
+    cases: usize,
+    seed: u64,
+) -> Vec<Case> {
+    let options = simulator::Options {
+        cases,
+        seed,
+        ..simulator::Options::default()
+    };
+    let shared = std::sync::Arc::new(topology.clone());
+    simulator::simulate(topology, system, &options)
+        .into_iter()
+        .map(|c| c.into_case(Some(shared.clone())))
+        .collect()
 }
 
 /// The topology a simulation runs on: `generated:N` (a generated estate of N services, shaped by

@@ -87,16 +87,21 @@ fn check_texts(record: &HistoryRecord) -> Result<(), RecordError> {
     Ok(())
 }
 
-/// The history row of a labelled case (a dataset case read directly, without a JSON record).
-pub fn case_row(case: &Case, source: &str) -> Option<NewHistory> {
-    let label = case.label.as_ref()?;
-    let outcome = Outcome {
+/// The outcome a dataset label states: its action, when it names one, is what resolved the
+/// fault.
+pub fn outcome_of(label: &rootcause_models::case::Label) -> Outcome {
+    Outcome {
         root_cause: label.root_cause.clone(),
         fault_type: label.fault_type.clone(),
         action: label.action.clone(),
         worked: label.action.as_ref().map(|_| true),
         time_to_mitigate_s: None,
-    };
+    }
+}
+
+/// The history row of a labelled case (a dataset case read directly, without a JSON record).
+pub fn case_row(case: &Case, source: &str) -> Option<NewHistory> {
+    let outcome = outcome_of(case.label.as_ref()?);
     Some(row_of(
         case,
         outcome,

@@ -300,8 +300,9 @@ fn decide(held_out: Option<&HeldOutFigures>, force: bool) -> Decision {
     Decision { promote, reason }
 }
 
-/// The accuracy report of `diagnoses` (one per history row, same order).
-fn report(name: &str, rows: &[&HistoryExample], diagnoses: &[Diagnosis]) -> Report {
+/// The accuracy report of `diagnoses` (one per history row, same order), with the reliability
+/// of their top confidences when every diagnosis has one.
+pub fn report(name: &str, rows: &[&HistoryExample], diagnoses: &[Diagnosis]) -> Report {
     let mut outcomes = Vec::with_capacity(rows.len());
     let mut confidences = Vec::with_capacity(rows.len());
     for (row, diagnosis) in rows.iter().zip(diagnoses) {

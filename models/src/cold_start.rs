@@ -152,4 +152,8 @@ impl Ranker for ColdStart {
             self.settings.anomalous_z,
         ))
     }
+
+    fn evidence_settings(&self) -> Option<Settings> {
+        Some(self.settings)
+    }
 }

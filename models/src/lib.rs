@@ -16,6 +16,7 @@
 //!
 //! Free of I/O so everything here is tested and replayed without a server.
 
+pub mod actions;
 pub mod baselines;
 pub mod calibration;
 pub mod case;

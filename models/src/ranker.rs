@@ -4,7 +4,7 @@ use crate::baselines::{Baro, NSigma};
 use crate::case::Case;
 use crate::cold_start::ColdStart;
 use crate::diagnosis::{Diagnosis, Hypothesis, Role};
-use crate::evidence::Evidence;
+use crate::evidence::{Evidence, Settings};
 
 /// Names of the rankers [`by_name`] knows, for help texts and errors.
 pub const RANKERS: [&str; 3] = ["cold-start", "baro", "nsigma"];
@@ -100,6 +100,22 @@ pub trait Ranker: Send + Sync {
     fn diagnose_evidence(&self, evidence: &Evidence) -> Option<Diagnosis> {
         let _ = evidence;
         None
+    }
+
+    /// The evidence settings of a ranker that diagnoses from evidence alone, so that a caller
+    /// who needs the evidence too (to suggest actions, to find similar incidents) extracts it
+    /// once and passes it to [`Ranker::diagnose_evidence`]; `None` for rankers that read the
+    /// case itself.
+    fn evidence_settings(&self) -> Option<Settings> {
+        None
+    }
+
+    /// Per candidate of `evidence` (in its order): the actions that resolved past incidents
+    /// whose cause looked like it, with their probabilities, most likely first. Empty for
+    /// rankers that learned no actions.
+    fn action_probabilities(&self, evidence: &Evidence) -> Vec<Vec<(String, f64)>> {
+        let _ = evidence;
+        Vec::new()
     }
 }
 

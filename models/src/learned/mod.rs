@@ -590,6 +590,20 @@ impl Ranker for Learned {
     fn diagnose_evidence(&self, evidence: &Evidence) -> Option<Diagnosis> {
         Some(self.model.diagnose_evidence(evidence))
     }
+
+    fn evidence_settings(&self) -> Option<Settings> {
+        Some(self.model.settings)
+    }
+
+    fn action_probabilities(&self, evidence: &Evidence) -> Vec<Vec<(String, f64)>> {
+        match &self.model.actions {
+            Some(actions) => features(evidence)
+                .iter()
+                .map(|row| actions.suggest(row))
+                .collect(),
+            None => Vec::new(),
+        }
+    }
 }
 
 /// An example as the fits read it: its feature rows, computed once for every fit that reads
@@ -951,6 +965,17 @@ fn fit_fault_classifier(
         classes: distinct,
         model,
     }))
+}
+
+/// Trains the action model alone on `examples` (those whose cause is a candidate and whose
+/// resolving action is known); `None` when no example has an action.
+pub fn train_actions(
+    examples: &[Example],
+    params: &TrainParams,
+) -> Result<Option<ActionModel>, TrainError> {
+    let prepared: Vec<Prepared> = examples.iter().map(Prepared::of).collect();
+    let refs: Vec<&Prepared> = prepared.iter().collect();
+    fit_actions(&refs, params)
 }
 
 fn fit_actions(

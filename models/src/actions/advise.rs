@@ -1,0 +1,243 @@
+//! Suggestions for every hypothesis of a diagnosis: what a responder reads next to each
+//! candidate cause, from the case the diagnosis was made on.
+
+use std::collections::HashMap;
+
+use crate::case::{Case, CaseChange};
+use crate::diagnosis::Diagnosis;
+use crate::evidence::Evidence;
+
+use super::catalogue::Catalogue;
+use super::suggest::{Suggestion, Target, Votes, Weights, suggest};
+
+/// How far before the incident's anchor a change on a service still counts as a likely cause
+/// (the ranking service loads change events from as far back).
+pub const CHANGE_LOOKBACK_S: i64 = 3600;
+
+/// A change shortly after the anchor still counts: the anchor is the first alert, which can
+/// fire before the deploy that caused it has finished rolling out everywhere.
+const CHANGE_LOOKAHEAD_S: i64 = 120;
+
+/// What [`advise`] reads besides the case and the diagnosis.
+#[derive(Debug, Clone, Copy)]
+pub struct Advisor<'a> {
+    /// The runbooks that can be suggested.
+    pub catalogue: &'a Catalogue,
+    /// How the sources of a suggestion are weighed.
+    pub weights: Weights,
+    /// Most suggestions per hypothesis.
+    pub limit: usize,
+}
+
+/// The suggestions for each hypothesis of `diagnosis`, in its order.
+///
+/// `evidence` is the evidence the diagnosis was made from (candidates in the case's order);
+/// `learned` holds, per candidate in that order, the learned action model's probabilities
+/// (empty without a model); `similar` is what resolved incidents like this one.
+pub fn advise(
+    advisor: &Advisor,
+    case: &Case,
+    diagnosis: &Diagnosis,
+    evidence: Option<&Evidence>,
+    learned: &[Vec<(String, f64)>],
+    similar: Option<&Votes>,
+) -> Vec<Vec<Suggestion>> {
+    let index: HashMap<&str, usize> = evidence
+        .map(|e| {
+            e.candidates
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.service.as_str(), i))
+                .collect()
+        })
+        .unwrap_or_default();
+    let signals = signals_by_service(case);
+    let callers = callers_by_service(case);
+    let none: &[String] = &[];
+    diagnosis
+        .hypotheses
+        .iter()
+        .map(|h| {
+            let service = case.topology.as_deref().and_then(|t| t.service(&h.service));
+            let target = Target {
+                service: &h.service,
+                kind: service.map(|s| s.kind),
+                labels: service.map(|s| &s.labels),
+                criticality: service.and_then(|s| s.criticality),
+                callers: callers.get(h.service.as_str()).copied().unwrap_or(0),
+                fault_type: h.fault_type,
+                fault_type_confidence: h.fault_type_confidence,
+                signals: signals.get(h.service.as_str()).map_or(none, Vec::as_slice),
+                recent_change: recent_change(case, &h.service),
+                incident_at: Some(case.anchor),
+                learned: index
+                    .get(h.service.as_str())
+                    .and_then(|&i| learned.get(i))
+                    .map_or(&[][..], Vec::as_slice),
+                similar,
+            };
+            suggest(advisor.catalogue, &target, &advisor.weights, advisor.limit)
+        })
+        .collect()
+}
+
+/// The signal kinds of the case's alerts, per service, sorted and unique.
+fn signals_by_service(case: &Case) -> HashMap<&str, Vec<String>> {
+    let mut signals: HashMap<&str, Vec<String>> = HashMap::new();
+    for alert in &case.alerts {
+        if let Some(service) = &alert.service {
+            signals
+                .entry(service.as_str())
+                .or_default()
+                .push(alert.signal.clone());
+        }
+    }
+    for kinds in signals.values_mut() {
+        kinds.sort_unstable();
+        kinds.dedup();
+    }
+    signals
+}
+
+/// How many services call each service in the case's topology.
+fn callers_by_service(case: &Case) -> HashMap<&str, usize> {
+    let mut callers = HashMap::new();
+    if let Some(topology) = case.topology.as_deref() {
+        for dependency in topology.dependencies() {
+            *callers.entry(dependency.callee.as_str()).or_default() += 1;
+        }
+    }
+    callers
+}
+
+/// The latest change on `service` that can explain an incident anchored at the case's anchor.
+pub fn recent_change<'a>(case: &'a Case, service: &str) -> Option<&'a CaseChange> {
+    case.changes
+        .iter()
+        .filter(|c| c.service == service)
+        .filter(|c| {
+            c.at >= case.anchor - CHANGE_LOOKBACK_S && c.at <= case.anchor + CHANGE_LOOKAHEAD_S
+        })
+        .max_by_key(|c| c.at)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use rootcause_topology::{Format, Topology};
+
+    use super::*;
+    use crate::case::CaseAlert;
+    use crate::diagnosis::{FaultType, Hypothesis, Role};
+    use crate::evidence::{CandidateEvidence, GraphContext};
+
+    fn hypothesis(service: &str, fault: FaultType) -> Hypothesis {
+        Hypothesis {
+            service: service.to_owned(),
+            score: 0.0,
+            confidence: None,
+            role: Role::Origin,
+            fault_type: Some(fault),
+            fault_type_confidence: Some(0.9),
+            evidence: Vec::new(),
+            paths: Vec::new(),
+        }
+    }
+
+    fn change(service: &str, at: i64) -> CaseChange {
+        CaseChange {
+            service: service.to_owned(),
+            kind: "deploy".into(),
+            at,
+            description: String::new(),
+        }
+    }
+
+    #[test]
+    fn each_hypothesis_gets_suggestions_from_its_own_service() {
+        let topology = Topology::parse(
+            "services:\n  - {name: web, kind: service}\n  - {name: api, kind: service}\n  \
+             - {name: db, kind: database}\ndependencies:\n  - {caller: web, callee: api}\n  \
+             - {caller: api, callee: db}\n",
+            Format::Yaml,
+        )
+        .unwrap();
+        let case = Case {
+            anchor: 10_000,
+            candidates: vec!["api".into(), "db".into()],
+            alerts: vec![CaseAlert {
+                service: Some("db".into()),
+                name: "DiskFull".into(),
+                signal: "disk".into(),
+                severity: "critical".into(),
+                starts_at: 10_000,
+                ends_at: None,
+                labels: Default::default(),
+            }],
+            // A deploy of api ten minutes before, one of db two hours before (too old).
+            changes: vec![change("api", 9_400), change("db", 2_800)],
+            topology: Some(Arc::new(topology)),
+            ..Case::default()
+        };
+        let evidence = Evidence {
+            candidates: ["api", "db"]
+                .iter()
+                .map(|s| CandidateEvidence {
+                    service: (*s).to_owned(),
+                    scores: [0.0; crate::evidence::Detector::COUNT],
+                    graph: GraphContext::default(),
+                    findings: Vec::new(),
+                })
+                .collect(),
+            graph: Default::default(),
+        };
+        // Hypotheses in another order than the evidence: db first.
+        let diagnosis = Diagnosis {
+            model: "test".into(),
+            unknown: false,
+            threshold: 0.3,
+            hypotheses: vec![
+                hypothesis("db", FaultType::Disk),
+                hypothesis("api", FaultType::Code),
+            ],
+        };
+        // The learned model strongly favours scale_out for api (evidence index 0) only.
+        let learned = vec![
+            vec![("scale_out".to_owned(), 0.99), ("restart".to_owned(), 0.01)],
+            Vec::new(),
+        ];
+        let catalogue = Catalogue::bundled();
+        let advisor = Advisor {
+            catalogue: &catalogue,
+            weights: Weights::default(),
+            limit: 3,
+        };
+        let advice = advise(&advisor, &case, &diagnosis, Some(&evidence), &learned, None);
+        assert_eq!(advice.len(), 2);
+        let ids = |i: usize| {
+            advice[i]
+                .iter()
+                .map(|s| s.action.as_str())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(0)[0], "free_disk", "{:?}", ids(0));
+        assert!(!ids(0).contains(&"rollback"), "db's deploy is too old");
+        assert_eq!(ids(1)[0], "rollback", "api changed 10 min before");
+        assert!(
+            advice[1][0].reason.contains("10 min before"),
+            "{}",
+            advice[1][0].reason
+        );
+        let scale_out = advice[1].iter().position(|s| s.action == "scale_out");
+        assert!(
+            scale_out.is_some(),
+            "the learned vote for api reaches api: {:?}",
+            ids(1)
+        );
+        assert!(
+            advice[0].iter().all(|s| !s.reason.contains("learned")),
+            "db had no learned probabilities"
+        );
+    }
+}

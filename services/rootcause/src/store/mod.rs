@@ -6,6 +6,7 @@
 //! The two directories hold the same migration versions, which a test checks. Timestamps are
 //! stored as epoch milliseconds (`BIGINT`), documents as `TEXT`.
 
+mod actions;
 mod alerts;
 mod changes;
 mod history;
@@ -24,6 +25,10 @@ use sqlx::sqlite::{
 };
 use thiserror::Error;
 
+pub use actions::{
+    AuditFilter, Decision, NewAudit, NewDecision, NewRun, RunStatus, StoredAudit, StoredCatalogue,
+    StoredDecision, StoredRun,
+};
 pub use alerts::{
     AlertFilter, AlertWrite, EncodedBatch, EngineState, IncidentFilter, IngestBatch, StoredAlert,
     StoredEvent, StoredIncident, incident_snapshot,

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real binary, started as a process, over real sockets, on SQLite and on
 //! PostgreSQL. One test binary, one module per area.
 
+mod actions;
 mod cli;
 mod datasets;
 mod ingest;

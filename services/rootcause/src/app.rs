@@ -11,6 +11,7 @@ use axum::serve::ListenerExt;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 
+use crate::actions::{Actions, ActionsWorkers, Advice};
 use crate::config::Config;
 use crate::ingest::{Ingest, Writer};
 use crate::learning::Learning;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub ranking: Ranking,
     /// Fault history, training jobs and the model registry.
     pub learning: Learning,
+    /// Runbooks, similar incidents, approvals, automation and the audit log.
+    pub actions: Actions,
 }
 
 /// A built application: store open, topology loaded, listener bound, not yet serving.
@@ -52,6 +55,7 @@ pub struct Application {
     state: AppState,
     writer: Writer,
     ranker: RankingWorker,
+    actions: ActionsWorkers,
 }
 
 impl Application {
@@ -75,20 +79,28 @@ impl Application {
             .map(TopologySpec::parse)
             .transpose()?;
         let topology = Arc::new(LiveTopology::start(store.clone(), configured.as_ref()).await?);
+        let advice = Arc::new(Advice::new(&config.actions));
         let (ranking, ranker) = Ranking::start(
             &config.ranking,
             &config.prometheus,
             store.clone(),
             topology.clone(),
+            advice.clone(),
         )?;
         let learning = Learning::start(
             store.clone(),
             ranking.clone(),
             topology.clone(),
             &config.ranking,
+            advice.clone(),
         )
         .await
         .context("cannot start the model registry")?;
+        // Before intake starts: the notifier must see the first rankings.
+        let (actions, actions_workers) =
+            Actions::start(store.clone(), advice, ranking.clone(), &config.actions)
+                .await
+                .context("cannot start the emergency actions")?;
         let (ingest, writer) = Ingest::start(
             store.clone(),
             topology.clone(),
@@ -105,6 +117,7 @@ impl Application {
             ingest,
             ranking,
             learning,
+            actions,
         };
         let router = routes::router(state.clone(), &config.http);
         let listener = TcpListener::bind(config.listen)
@@ -124,6 +137,7 @@ impl Application {
             state,
             writer,
             ranker,
+            actions: actions_workers,
         })
     }
 
@@ -188,6 +202,7 @@ impl Application {
         checkpoints.abort();
         self.state.ranking.shut_down();
         self.ranker.finish().await;
+        self.actions.abort();
         // Every request is answered; with the last intake handle gone the writer commits what
         // it holds and stops, and only then does the database close.
         let store = self.state.store.clone();

@@ -21,7 +21,7 @@ pub const ENV_PREFIX: &str = "ROOTCAUSE_";
 
 /// Top-level configuration keys; environment variables naming anything else are ignored (CI and
 /// tests set other `ROOTCAUSE_*` variables for themselves).
-const TOP_LEVEL_KEYS: [&str; 12] = [
+const TOP_LEVEL_KEYS: [&str; 13] = [
     "listen",
     "data_dir",
     "database_url",
@@ -34,6 +34,7 @@ const TOP_LEVEL_KEYS: [&str; 12] = [
     "correlation",
     "ranking",
     "prometheus",
+    "actions",
 ];
 
 /// Everything `serve` can be told.
@@ -69,6 +70,8 @@ pub struct Config {
     pub ranking: RankingConfig,
     /// Metric windows pulled from a Prometheus server around each incident (off without a URL).
     pub prometheus: PrometheusConfig,
+    /// Emergency actions: the runbook catalogue, suggestions, outgoing webhooks.
+    pub actions: ActionsConfig,
 }
 
 impl Default for Config {
@@ -86,6 +89,7 @@ impl Default for Config {
             correlation: rootcause_correlation::Settings::default(),
             ranking: RankingConfig::default(),
             prometheus: PrometheusConfig::default(),
+            actions: ActionsConfig::default(),
         }
     }
 }
@@ -125,6 +129,9 @@ impl Config {
             problems.push(why);
         }
         if let Err(why) = self.prometheus.validate() {
+            problems.push(why);
+        }
+        if let Err(why) = self.actions.validate() {
             problems.push(why);
         }
         if problems.is_empty() {
@@ -269,6 +276,120 @@ impl RankingConfig {
                 "ranking.hops must be at most {MAX_RANKING_HOPS}, got {}",
                 self.hops
             ));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+}
+
+/// Emergency actions (`[actions]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ActionsConfig {
+    /// A runbook catalogue (YAML) to use from start-up on; stored as a new catalogue version
+    /// when it differs from the stored one. Unset: the stored catalogue, or the bundled
+    /// defaults on an empty store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runbooks: Option<PathBuf>,
+    /// Hosts that automation and notification webhooks may call: exact names, or
+    /// `*.example.com` for any subdomain of it. Empty: no outgoing call is allowed, so a
+    /// catalogue or notification target naming any host is refused.
+    pub allowed_hosts: Vec<String>,
+    /// Most actions suggested per hypothesis.
+    pub suggestions: usize,
+    /// Similar past incidents whose resolutions vote on the suggestions.
+    pub similar: usize,
+    /// Where the ranked hypotheses are sent when an incident opens or its top hypothesis
+    /// changes (chat, ticketing, paging).
+    pub notify: Vec<NotifyTarget>,
+}
+
+impl Default for ActionsConfig {
+    fn default() -> Self {
+        ActionsConfig {
+            runbooks: None,
+            allowed_hosts: Vec::new(),
+            suggestions: 3,
+            similar: 10,
+            notify: Vec::new(),
+        }
+    }
+}
+
+/// One outgoing notification webhook (`[[actions.notify]]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyTarget {
+    /// `http://` URL the JSON notification is POSTed to; its host must be allowed.
+    pub url: String,
+    /// Longest one attempt may take.
+    #[serde(default = "NotifyTarget::default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Attempts after the first when the target fails or answers 5xx.
+    #[serde(default = "NotifyTarget::default_retries")]
+    pub retries: u32,
+    /// Hypotheses per notification, most likely first.
+    #[serde(default = "NotifyTarget::default_hypotheses")]
+    pub hypotheses: usize,
+}
+
+impl NotifyTarget {
+    fn default_timeout_ms() -> u64 {
+        5000
+    }
+    fn default_retries() -> u32 {
+        2
+    }
+    fn default_hypotheses() -> usize {
+        5
+    }
+}
+
+/// Most suggestions per hypothesis and similar incidents a configuration may ask for.
+const MAX_SUGGESTIONS: usize = 20;
+const MAX_SIMILAR: usize = 100;
+
+impl ActionsConfig {
+    /// Checks the values that parse but cannot work: every notification target must be an
+    /// allowed `http://` URL.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut problems = Vec::new();
+        if !(1..=MAX_SUGGESTIONS).contains(&self.suggestions) {
+            problems.push(format!(
+                "actions.suggestions must be 1..={MAX_SUGGESTIONS}, got {}",
+                self.suggestions
+            ));
+        }
+        if self.similar > MAX_SIMILAR {
+            problems.push(format!(
+                "actions.similar must be at most {MAX_SIMILAR}, got {}",
+                self.similar
+            ));
+        }
+        for (i, host) in self.allowed_hosts.iter().enumerate() {
+            if let Err(why) = crate::actions::check_host_pattern(host) {
+                problems.push(format!("actions.allowed_hosts[{i}]: {why}"));
+            }
+        }
+        for (i, target) in self.notify.iter().enumerate() {
+            if let Err(why) = crate::actions::check_outgoing_url(&target.url, &self.allowed_hosts) {
+                problems.push(format!("actions.notify[{i}].url: {why}"));
+            }
+            if !(100..=60_000).contains(&target.timeout_ms) {
+                problems.push(format!(
+                    "actions.notify[{i}].timeout_ms must be 100..=60000, got {}",
+                    target.timeout_ms
+                ));
+            }
+            if target.retries > 10 {
+                problems.push(format!(
+                    "actions.notify[{i}].retries must be at most 10, got {}",
+                    target.retries
+                ));
+            }
         }
         if problems.is_empty() {
             Ok(())

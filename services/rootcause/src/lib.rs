@@ -17,6 +17,7 @@
 //!
 //! HTTP handlers live in private `routes` modules, one per resource.
 
+pub mod actions;
 pub mod app;
 pub mod bench;
 pub mod bench_ranking;

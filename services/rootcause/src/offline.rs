@@ -10,6 +10,8 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use rootcause_datasets::{DatasetFormat, simulator};
+use rootcause_models::actions::evaluation::{ActionCase, ActionReport};
+use rootcause_models::actions::{Catalogue, Weights};
 use rootcause_models::case::Case;
 use rootcause_models::diagnosis::Diagnosis;
 use rootcause_models::evaluation::{CaseOutcome, Report, Withheld, withhold};
@@ -73,6 +75,10 @@ pub struct EvalArgs {
     /// Write each case's ranking to FILE as JSON lines: {"case": ..., "ranking": [...]}.
     #[arg(long, value_name = "FILE")]
     predictions: Option<PathBuf>,
+    /// Runbook catalogue (YAML) whose suggestions are scored on cases that record the action
+    /// that resolved them (simulated ones do). Default: the bundled runbooks.
+    #[arg(long, value_name = "FILE")]
+    runbooks: Option<PathBuf>,
 }
 
 /// `rootcause train`.
@@ -164,6 +170,9 @@ pub enum ConvertTarget {
 struct EvalJson<'a> {
     #[serde(flatten)]
     report: &'a Report,
+    /// Action accuracy, on cases that record the action that resolved them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    actions: Option<&'a ActionReport>,
     /// Seconds spent loading the dataset, all cases together.
     load_seconds: f64,
     /// Cases loaded, labelled or not.
@@ -369,15 +378,21 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
         report = report.with_confidences(&confidences);
     }
     let below_floor = args.min_ac1.filter(|floor| report.overall.ac1 < *floor);
+    let actions = action_accuracy(args, &cases, &withheld, &diagnoses)?;
     if args.json {
         let json = EvalJson {
             report: &report,
+            actions: actions.as_ref(),
             load_seconds: load_time.as_secs_f64(),
             cases_loaded: loaded,
         };
         println!("{}", serde_json::to_string(&json)?);
     } else {
         print_report(args, &report, loaded, outcomes.len(), load_time, notes);
+        if let Some(actions) = &actions {
+            println!();
+            print!("{}", actions.table());
+        }
     }
     if let Some(floor) = below_floor {
         bail!(
@@ -430,6 +445,61 @@ fn print_report(
             );
         }
     }
+}
+
+/// The action-accuracy table of the cases whose label records the resolving action (`None`
+/// when none does): suggestions for each case's top hypothesis (the diagnosis scored above),
+/// with the learned action model and the similar-incident index built from the other folds.
+fn action_accuracy(
+    args: &EvalArgs,
+    cases: &[Case],
+    withheld: &[Withheld],
+    diagnoses: &[Diagnosis],
+) -> anyhow::Result<Option<ActionReport>> {
+    let with_action: Vec<usize> = (0..cases.len())
+        .filter(|&i| {
+            withheld[i]
+                .label
+                .as_ref()
+                .is_some_and(|l| l.action.is_some())
+        })
+        .collect();
+    if with_action.is_empty() {
+        return Ok(None);
+    }
+    let catalogue = match &args.runbooks {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            Catalogue::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        }
+        None => Catalogue::bundled(),
+    };
+    let chosen: Vec<Case> = with_action.iter().map(|&i| cases[i].clone()).collect();
+    let (evidence, _) = extract_all(&chosen, &Settings::default());
+    let action_cases: Vec<ActionCase> = with_action
+        .iter()
+        .zip(&chosen)
+        .zip(&evidence)
+        .map(|((&i, case), evidence)| ActionCase {
+            case,
+            evidence,
+            diagnosis: &diagnoses[i],
+            label: withheld[i].label.as_ref().expect("filtered above"),
+        })
+        .collect();
+    let folds = args.cv.unwrap_or(5);
+    let bar = progress_bar(folds, "scoring action suggestions");
+    let report = rootcause_models::actions::evaluation::evaluate(
+        &action_cases,
+        &catalogue,
+        Weights::default(),
+        folds,
+        &TrainParams::default(),
+        |k| bar.set_position(k as u64),
+    )?;
+    bar.finish_and_clear();
+    Ok(Some(report))
 }
 
 /// Evidence of every case, with a progress bar, and the seconds each took.

@@ -22,6 +22,7 @@ use rootcause_models::ranker::{self, Ranker};
 use rootcause_topology::Topology;
 use tracing::Instrument;
 
+use crate::actions::{Advice, past_incident_of};
 use crate::config::RankingConfig;
 use crate::ingest::now_millis;
 use crate::live_topology::LiveTopology;
@@ -59,6 +60,8 @@ pub struct Learning {
 struct Inner {
     store: Store,
     ranking: Ranking,
+    /// Resolved and imported incidents join its similar-incident index.
+    advice: Arc<Advice>,
     topology: Arc<LiveTopology>,
     hops: usize,
     /// The job running in this process: (id, stage, fraction done). One at a time: the store
@@ -113,6 +116,7 @@ impl Learning {
         ranking: Ranking,
         topology: Arc<LiveTopology>,
         config: &RankingConfig,
+        advice: Arc<Advice>,
     ) -> anyhow::Result<Learning> {
         let interrupted = store.fail_interrupted_jobs(now_millis()).await?;
         if interrupted > 0 {
@@ -181,6 +185,7 @@ impl Learning {
             inner: Arc::new(Inner {
                 store,
                 ranking,
+                advice,
                 topology,
                 hops: config.hops,
                 running: Mutex::new(None),
@@ -216,7 +221,20 @@ impl Learning {
         })
         .await
         .map_err(|e| ImportError::Internal(e.to_string()))??;
-        Ok(self.inner.store.upsert_history(&rows, now_millis()).await?)
+        let upserted = self.inner.store.upsert_history(&rows, now_millis()).await?;
+        // The rows' evidence is stored as JSON; the index reads it back off the request path.
+        let advice = self.inner.advice.clone();
+        tokio::task::spawn_blocking(move || {
+            for row in &rows {
+                if let Ok(evidence) = serde_json::from_str::<Evidence>(&row.evidence) {
+                    advice.remember(
+                        past_incident_of(row),
+                        rootcause_models::actions::incident_vector(&evidence),
+                    );
+                }
+            }
+        });
+        Ok(upserted)
     }
 
     /// Records the confirmed resolution of incident `id` and adds the incident, with the
@@ -242,9 +260,10 @@ impl Learning {
             resolution.time_to_mitigate_s = Some((now / 1000 - case.anchor).max(0) as f64);
         }
         let resolution_for_row = resolution.clone();
-        let row = tokio::task::spawn_blocking(move || {
+        let (row, vector) = tokio::task::spawn_blocking(move || {
             let evidence = rootcause_models::evidence::extract(&case, &Default::default());
-            NewHistory {
+            let vector = rootcause_models::actions::incident_vector(&evidence);
+            let row = NewHistory {
                 key: format!("incident:{id}"),
                 source: "resolution".to_owned(),
                 system: String::new(),
@@ -256,15 +275,18 @@ impl Learning {
                 time_to_mitigate_s: resolution_for_row.time_to_mitigate_s,
                 evidence_schema: i64::from(EVIDENCE_SCHEMA),
                 evidence: import::evidence_json(evidence),
-            }
+            };
+            (row, vector)
         })
         .await
         .map_err(|e| StoreError::Corrupt(format!("extracting evidence failed: {e}")))?;
-        Ok(self
+        let stored = self
             .inner
             .store
             .insert_resolution(&resolution, Some(&row), now)
-            .await?)
+            .await?;
+        self.inner.advice.remember(past_incident_of(&row), vector);
+        Ok(stored)
     }
 
     /// Queues a training job and starts it; `StoreError::Conflict` when one is live.

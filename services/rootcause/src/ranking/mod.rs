@@ -30,8 +30,10 @@ use anyhow::Context;
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
 use rootcause_correlation::{AlertKey, IncidentSnapshot, IncidentStatus, Millis};
+use rootcause_models::actions::Suggestion;
 use rootcause_models::case::{Case, CaseAlert, Series};
 use rootcause_models::diagnosis::Diagnosis;
+use rootcause_models::evidence;
 use rootcause_models::ranker::{self, Ranker};
 use rootcause_topology::Topology;
 use tokio::sync::{Notify, broadcast, mpsc, watch};
@@ -41,6 +43,7 @@ pub use case::{CHANGES_BEFORE_S, ChangeRecord, Job, Samples};
 use case::{Posted, add_stored_metrics, case_alert, series_of, stored_alert};
 pub use view::{HypothesesView, HypothesisView};
 
+use crate::actions::Advice;
 use crate::config::RankingConfig;
 use crate::ingest::now_millis;
 use crate::live_topology::LiveTopology;
@@ -54,6 +57,9 @@ const MAX_LOADED_ALERTS: i64 = 100_000;
 
 /// Most change events loaded from the store at once.
 const MAX_LOADED_CHANGES: i64 = 100_000;
+
+/// Rankings the notifier may fall behind by before it loses the oldest.
+const PUBLISHED_CAPACITY: usize = 1024;
 
 /// Notices a subscriber may fall behind by; one that falls further is sent the latest state
 /// instead of what it missed.
@@ -131,6 +137,8 @@ pub struct Ranked {
     pub alert_count: u64,
     /// The ranker's answer.
     pub diagnosis: Diagnosis,
+    /// The actions suggested for each hypothesis, in the diagnosis' order.
+    pub actions: Vec<Vec<Suggestion>>,
     /// The [`HypothesesView`] JSON of this ranking, as every reader and subscriber gets it.
     pub json: Arc<str>,
     /// Which state it was computed from.
@@ -227,6 +235,10 @@ struct Inner {
     /// Swapped whole when another model is activated: a job in progress keeps the ranker it
     /// started with.
     ranker: ArcSwap<Arc<dyn Ranker>>,
+    /// The runbooks and past incidents suggestions come from.
+    advice: Arc<Advice>,
+    /// Every published ranking, for the notifier.
+    published: broadcast::Sender<Arc<Ranked>>,
     hops: usize,
     min_interval: Duration,
     store: Store,
@@ -429,13 +441,15 @@ struct Outcome {
     /// The topology version and services the candidates were computed for.
     candidates_of: (i64, Vec<String>),
     diagnosis: Diagnosis,
+    actions: Vec<Vec<Suggestion>>,
     /// The hypotheses as JSON, serialized off the async workers.
     hypotheses: Box<serde_json::value::RawValue>,
     elapsed: Duration,
 }
 
-/// Ranks one job: builds the case and diagnoses it. CPU-bound; runs on the blocking pool.
-fn run_job(job: Job, ranker: &dyn Ranker) -> Outcome {
+/// Ranks one job: builds the case, diagnoses it and suggests actions for every hypothesis.
+/// CPU-bound; runs on the blocking pool.
+fn run_job(job: Job, ranker: &dyn Ranker, advice: &Advice) -> Outcome {
     let started = Instant::now();
     let span = tracing::info_span!(
         "ranking",
@@ -449,6 +463,12 @@ fn run_job(job: Job, ranker: &dyn Ranker) -> Outcome {
     let case = job.case();
     let built = started.elapsed();
     span.record("candidates", case.candidates.len());
+    // Rankers that diagnose from evidence get it extracted here, once: the suggestions read it
+    // too (the learned action model, the similar-incident index).
+    let evidence = (!case.candidates.is_empty())
+        .then(|| ranker.evidence_settings())
+        .flatten()
+        .map(|settings| evidence::extract(&case, &settings));
     let diagnosis = if case.candidates.is_empty() {
         // An incident of unmapped alerts has no service to rank.
         Diagnosis {
@@ -458,17 +478,27 @@ fn run_job(job: Job, ranker: &dyn Ranker) -> Outcome {
             hypotheses: Vec::new(),
         }
     } else {
-        ranker.diagnose(&case)
+        evidence
+            .as_ref()
+            .and_then(|e| ranker.diagnose_evidence(e))
+            .unwrap_or_else(|| ranker.diagnose(&case))
     };
     let diagnosed = started.elapsed();
-    let hypotheses = view::hypotheses_json(&diagnosis);
+    let learned = evidence
+        .as_ref()
+        .map(|e| ranker.action_probabilities(e))
+        .unwrap_or_default();
+    let actions = advice.advise(incident, &case, &diagnosis, evidence.as_ref(), &learned);
+    let advised = started.elapsed();
+    let hypotheses = view::hypotheses_json(&diagnosis, &actions);
     let elapsed = started.elapsed();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     tracing::debug!(
         elapsed_ms = ms(elapsed),
         case_ms = ms(built),
         diagnose_ms = ms(diagnosed - built),
-        json_ms = ms(elapsed - diagnosed),
+        advise_ms = ms(advised - diagnosed),
+        json_ms = ms(elapsed - advised),
         "ranked"
     );
     Outcome {
@@ -478,6 +508,7 @@ fn run_job(job: Job, ranker: &dyn Ranker) -> Outcome {
         candidates: case.candidates,
         candidates_of,
         diagnosis,
+        actions,
         hypotheses,
         elapsed,
     }
@@ -492,6 +523,7 @@ impl Ranking {
         prometheus: &PrometheusConfig,
         store: Store,
         topology: Arc<LiveTopology>,
+        advice: Arc<Advice>,
     ) -> anyhow::Result<(Ranking, RankingWorker)> {
         let ranker = ranker::load(&config.model)
             .map_err(anyhow::Error::msg)
@@ -503,6 +535,7 @@ impl Ranking {
             prometheus,
             store,
             topology,
+            advice,
         ))
     }
 
@@ -513,10 +546,13 @@ impl Ranking {
         prometheus: Option<PrometheusSource>,
         store: Store,
         topology: Arc<LiveTopology>,
+        advice: Arc<Advice>,
     ) -> (Ranking, RankingWorker) {
         let (updates, receiver) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             ranker: ArcSwap::from_pointee(ranker),
+            advice,
+            published: broadcast::channel(PUBLISHED_CAPACITY).0,
             hops: config.hops,
             min_interval: Duration::from_millis(config.min_interval_ms),
             store,
@@ -547,6 +583,11 @@ impl Ranking {
     pub fn set_ranker(&self, ranker: Arc<dyn Ranker>) {
         tracing::info!(model = ranker.name(), "ranking with a new model");
         self.inner.ranker.store(Arc::new(ranker));
+        self.rerank_all();
+    }
+
+    /// Re-ranks every incident held in memory (after a new model or runbook catalogue).
+    pub fn rerank_all(&self) {
         let mut state = self.inner.lock();
         let held: Vec<u64> = state.incidents.keys().copied().collect();
         for id in held {
@@ -578,6 +619,11 @@ impl Ranking {
                 "building the case of incident {id} failed: {error}"
             ))),
         }
+    }
+
+    /// Every ranking published from now on (a receiver that falls behind loses the oldest).
+    pub fn published(&self) -> broadcast::Receiver<Arc<Ranked>> {
+        self.inner.published.subscribe()
     }
 
     /// Hands a committed group to the worker. Cheap: the ingest writer calls it.
@@ -900,7 +946,8 @@ impl Inner {
             }
         };
         let ranker = Arc::clone(&**self.ranker.load());
-        match tokio::task::spawn_blocking(move || run_job(job, &*ranker)).await {
+        let advice = self.advice.clone();
+        match tokio::task::spawn_blocking(move || run_job(job, &*ranker, &advice)).await {
             Ok(outcome) => self.publish(outcome),
             Err(error) => tracing::error!(%error, incident = id, "a ranking job failed"),
         }
@@ -988,10 +1035,14 @@ impl Inner {
             ranked_at,
             alert_count: outcome.alert_count,
             diagnosis: outcome.diagnosis,
+            actions: outcome.actions,
             json: json.into(),
             generation: outcome.generation,
         });
         held.ranked = Some(ranked.clone());
+        if self.published.receiver_count() > 0 {
+            let _ = self.published.send(ranked.clone());
+        }
         held.notify(Notice::Hypotheses(ranked));
         if outcome.generation == held.generation && state.queued.remove(&outcome.incident) {
             // Ranked on a request while it waited in the queue: nothing left to rank.

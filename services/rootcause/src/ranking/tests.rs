@@ -7,6 +7,7 @@ use rootcause_models::case::Case;
 use rootcause_models::ranker::Ranking as Scores;
 
 use super::*;
+use crate::actions::Advice;
 use crate::store::tests::sqlite_store;
 
 /// Epoch ms of the incidents' first alert: ten minutes ago, on a whole second.
@@ -54,7 +55,8 @@ async fn start(
 ) -> (Ranking, RankingWorker, tempfile::TempDir) {
     let (store, dir) = sqlite_store().await;
     let topology = Arc::new(LiveTopology::start(store.clone(), None).await.unwrap());
-    let (ranking, worker) = Ranking::with_ranker(recorder, &config, None, store, topology);
+    let advice = Arc::new(Advice::new(&Default::default()));
+    let (ranking, worker) = Ranking::with_ranker(recorder, &config, None, store, topology, advice);
     ranking.resync(Vec::new());
     (ranking, worker, dir)
 }
@@ -409,8 +411,15 @@ async fn start_with_prometheus(
         ..PrometheusConfig::default()
     };
     let source = PrometheusSource::new(config);
-    let (ranking, worker) =
-        Ranking::with_ranker(recorder, &RankingConfig::default(), source, store, topology);
+    let advice = Arc::new(Advice::new(&Default::default()));
+    let (ranking, worker) = Ranking::with_ranker(
+        recorder,
+        &RankingConfig::default(),
+        source,
+        store,
+        topology,
+        advice,
+    );
     ranking.resync(Vec::new());
     (ranking, worker, dir)
 }

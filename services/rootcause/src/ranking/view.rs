@@ -5,6 +5,7 @@
 //! kilobytes of JSON. It is serialized once, by the ranking job on the blocking pool, and every
 //! reader and subscriber gets the same text; the async workers only copy it.
 
+use rootcause_models::actions::Suggestion;
 use rootcause_models::diagnosis::{Diagnosis, FaultType, Role};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -57,6 +58,28 @@ pub struct HypothesisView {
     pub evidence: Vec<String>,
     /// Propagation paths, each from this service (the cause) to an alerting one.
     pub paths: Vec<Vec<String>>,
+    /// Emergency actions for this cause, most advisable first (runbooks of
+    /// `GET /api/v1/runbooks`; approve one with
+    /// `POST /api/v1/incidents/{id}/actions/{action}/approve`).
+    pub actions: Vec<SuggestionView>,
+}
+
+/// An emergency action suggested for a hypothesis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SuggestionView {
+    /// The runbook id (`restart`, `rollback`, ...).
+    pub action: String,
+    /// The runbook's title.
+    pub title: String,
+    /// `low`, `medium` or `high`.
+    pub risk: String,
+    /// Share of the belief that goes to this action among the runbooks that apply, 0 to 1.
+    pub confidence: f64,
+    /// Why, in one sentence: the fault and signals it fits, a recent change, what resolved
+    /// similar past incidents, what the learned action model says, its risk.
+    pub reason: String,
+    /// Whether approving it calls the runbook's automation webhook.
+    pub automated: bool,
 }
 
 /// [`HypothesisView`] borrowing from the diagnosis: a ranking of hundreds of candidates would
@@ -72,15 +95,18 @@ struct HypothesisRef<'a> {
     fault_type_confidence: Option<f64>,
     evidence: &'a [String],
     paths: &'a [Vec<String>],
+    actions: &'a [Suggestion],
 }
 
-/// The hypotheses of a diagnosis as the JSON array the API sends ([`HypothesisView`] each).
-pub fn hypotheses_json(diagnosis: &Diagnosis) -> Box<RawValue> {
+/// The hypotheses of a diagnosis as the JSON array the API sends ([`HypothesisView`] each),
+/// with the actions suggested for each (`actions[i]` for hypothesis `i`).
+pub fn hypotheses_json(diagnosis: &Diagnosis, actions: &[Vec<Suggestion>]) -> Box<RawValue> {
     let views = diagnosis
         .hypotheses
         .iter()
         .enumerate()
         .map(|(i, h)| HypothesisRef {
+            actions: actions.get(i).map_or(&[][..], Vec::as_slice),
             rank: i + 1,
             service: &h.service,
             // JSON has no NaN: a score the ranker could not compute is null.
@@ -132,7 +158,7 @@ mod tests {
             ],
         };
         let views: Vec<HypothesisView> =
-            serde_json::from_str(hypotheses_json(&diagnosis).get()).unwrap();
+            serde_json::from_str(hypotheses_json(&diagnosis, &[]).get()).unwrap();
         assert_eq!(views.len(), 2);
         assert_eq!(views[0].rank, 1);
         assert_eq!(views[0].service, "db");

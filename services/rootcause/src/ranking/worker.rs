@@ -120,7 +120,7 @@ impl Inner {
             }
             match self.next() {
                 Next::Job(job) => {
-                    let outcome = run_job(*job, &***self.ranker.load());
+                    let outcome = run_job(*job, &***self.ranker.load(), &self.advice);
                     let id = outcome.incident;
                     self.publish(outcome);
                     self.maybe_pull(id);

@@ -2,6 +2,7 @@
 //! produces the OpenAPI document from the handlers' annotations, and adds the cross-cutting
 //! layers (request ids, tracing spans, metrics, body limit, timeout).
 
+mod actions;
 mod alerts;
 mod changes;
 mod health;
@@ -53,6 +54,7 @@ use crate::telemetry::names;
         (name = "alerts", description = "Alert intake (Alertmanager webhook, Alertmanager API, plain JSON) and the alert list. A request is all or nothing: one invalid alert refuses it with every problem named by index and field, and nothing is stored; a success is answered only after the alerts are committed."),
         (name = "incidents", description = "Alerts correlated into incidents across the dependency graph, their ranked root-cause hypotheses (also as a live event stream) and the metric windows posted as their evidence"),
         (name = "changes", description = "Deploys, configuration changes and other change events"),
+        (name = "actions", description = "Emergency actions: the runbook catalogue, similar past incidents, human approval or rejection of suggested actions (automation runs only after approval) and the append-only audit log"),
         (name = "learning", description = "Fault history (confirmed resolutions, feedback on hypotheses, imported past incidents), training jobs, and the versioned model registry with its promotion gate and rollback"),
     )
 )]
@@ -69,7 +71,8 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
         .merge(hypotheses::router())
         .merge(incident_metrics::router())
         .merge(changes::router())
-        .merge(learning::router());
+        .merge(learning::router())
+        .merge(actions::router());
     let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(health::router())
         .merge(alerts::alertmanager_api_router())

@@ -11,8 +11,9 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use super::router;
+use crate::actions::{Actions, Advice};
 use crate::app::AppState;
-use crate::config::{HttpConfig, IngestConfig, RankingConfig};
+use crate::config::{ActionsConfig, HttpConfig, IngestConfig, RankingConfig};
 use crate::ingest::Ingest;
 use crate::learning::Learning;
 use crate::live_topology::LiveTopology;
@@ -66,13 +67,25 @@ pub(super) async fn app_ranking(
     ingest: IngestConfig,
     ranking: RankingConfig,
 ) -> TestApp {
+    app_full(http, ingest, ranking, ActionsConfig::default()).await
+}
+
+/// The routes with the given settings of every part a test may tune.
+pub(super) async fn app_full(
+    http: HttpConfig,
+    ingest: IngestConfig,
+    ranking: RankingConfig,
+    actions_config: ActionsConfig,
+) -> TestApp {
     let (store, dir) = sqlite_store().await;
     let topology = Arc::new(LiveTopology::start(store.clone(), None).await.unwrap());
+    let advice = Arc::new(Advice::new(&actions_config));
     let (ranking_handle, _worker) = Ranking::start(
         &ranking,
         &PrometheusConfig::default(),
         store.clone(),
         topology.clone(),
+        advice.clone(),
     )
     .unwrap();
     let learning = Learning::start(
@@ -80,9 +93,20 @@ pub(super) async fn app_ranking(
         ranking_handle.clone(),
         topology.clone(),
         &ranking,
+        advice.clone(),
     )
     .await
     .unwrap();
+    let (actions, workers) = Actions::start(
+        store.clone(),
+        advice,
+        ranking_handle.clone(),
+        &actions_config,
+    )
+    .await
+    .unwrap();
+    // Dropping the handles detaches the tasks; the test's runtime ends them with it.
+    drop(workers);
     let ranking = ranking_handle;
     let (ingest, _writer) = Ingest::start(
         store.clone(),
@@ -100,6 +124,7 @@ pub(super) async fn app_ranking(
         ingest,
         ranking,
         learning,
+        actions,
     };
     TestApp {
         router: router(state, &http),

@@ -1,0 +1,499 @@
+//! Emergency actions: the runbook catalogue, suggestions on every hypothesis (computed by the
+//! ranking job from [`Advice`]), similar past incidents, human approval of actions with their
+//! automation run after it, outgoing notifications, and the append-only audit log.
+//!
+//! Nothing runs without a person: an action's automation webhook is called only once a
+//! responder approved the action for the incident, and every suggestion shown, approval,
+//! rejection, automation attempt and notification is written to the audit log in the same
+//! transaction as the state it describes.
+
+mod advice;
+mod automation;
+mod notify;
+mod outgoing;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use rootcause_models::actions::{Catalogue, CatalogueError, Runbook, Suggestion, incident_vector};
+use rootcause_models::evidence::{EVIDENCE_SCHEMA, Evidence};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+pub use advice::{Advice, Similar, history_key, incident_of_key, past_incident, past_incident_of};
+pub use outgoing::{check_host_pattern, check_outgoing_url, host_allowed};
+
+use crate::config::ActionsConfig;
+use crate::ingest::now_millis;
+use crate::ranking::{Found, Ranking};
+use crate::store::{
+    Decision, NewAudit, NewDecision, NewRun, Store, StoreError, StoredCatalogue, StoredDecision,
+    StoredRun,
+};
+
+/// Who the service itself is in the audit log.
+pub const SYSTEM_ACTOR: &str = "rootcause";
+
+/// The actions service: cheap to clone, shared by the handlers.
+#[derive(Clone)]
+pub struct Actions {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    advice: Arc<Advice>,
+    ranking: Ranking,
+    allowed_hosts: Vec<String>,
+    /// Approved runs to carry out.
+    runs: mpsc::UnboundedSender<i64>,
+}
+
+/// The background tasks of the actions service.
+pub struct ActionsWorkers(Vec<JoinHandle<()>>);
+
+impl ActionsWorkers {
+    /// Stops them (at shutdown: an automation run cut short is carried on after a restart).
+    pub fn abort(self) {
+        for task in self.0 {
+            task.abort();
+        }
+    }
+}
+
+/// Why a catalogue was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogueRejection {
+    /// Not a valid catalogue: where and why.
+    #[error("{0}")]
+    Invalid(CatalogueError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a decision was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum DecideError {
+    /// No such incident.
+    #[error("no incident {0}")]
+    UnknownIncident(u64),
+    /// The incident was merged into another.
+    #[error("incident {incident} was merged into incident {survivor}")]
+    Merged {
+        /// The incident asked for.
+        incident: u64,
+        /// Where its alerts are now.
+        survivor: u64,
+    },
+    /// No runbook with this id.
+    #[error("no runbook {action:?} in the catalogue; runbooks: {known}")]
+    UnknownAction {
+        /// The id asked for.
+        action: String,
+        /// The ids there are.
+        known: String,
+    },
+    /// The runbook's automation may not be called.
+    #[error("runbook {action:?} cannot run its automation: {why}")]
+    NotAllowed {
+        /// The runbook.
+        action: String,
+        /// Why.
+        why: String,
+    },
+    /// Already decided (a second approval, or a rejection of an approved action).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A responder's decision on an action, as the API takes it.
+#[derive(Debug, Clone)]
+pub struct DecisionRequest {
+    /// Who decided.
+    pub actor: String,
+    /// Why.
+    pub comment: String,
+    /// The service the action is for; default: the top hypothesis that suggests it, else the
+    /// top hypothesis.
+    pub service: Option<String>,
+}
+
+/// A recorded decision and the automation run it started.
+#[derive(Debug, Clone)]
+pub struct Decided {
+    /// The decision.
+    pub decision: StoredDecision,
+    /// The automation run, for an approved runbook with automation.
+    pub run: Option<StoredRun>,
+}
+
+impl Actions {
+    /// Puts the catalogue in force (the configured file, else the stored one, else the
+    /// bundled defaults), loads the fault history into the similar-incident index, carries on
+    /// automation runs a previous process left unfinished, and starts the notifier.
+    pub async fn start(
+        store: Store,
+        advice: Arc<Advice>,
+        ranking: Ranking,
+        config: &ActionsConfig,
+    ) -> anyhow::Result<(Actions, ActionsWorkers)> {
+        let catalogue = initial_catalogue(&store, config).await?;
+        advice.set_catalogue(catalogue);
+        let (runs, queue) = mpsc::unbounded_channel();
+        let inner = Arc::new(Inner {
+            store: store.clone(),
+            advice: advice.clone(),
+            ranking: ranking.clone(),
+            allowed_hosts: config.allowed_hosts.clone(),
+            runs,
+        });
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .context("cannot build the HTTP client for webhooks")?;
+        let mut tasks = vec![tokio::spawn(load_history(store.clone(), advice))];
+        tasks.push(tokio::spawn(automation::run(
+            store.clone(),
+            client.clone(),
+            inner.allowed_hosts.clone(),
+            inner.advice.clone(),
+            queue,
+        )));
+        tasks.push(tokio::spawn(notify::run(
+            store,
+            client,
+            ranking.published(),
+            config.clone(),
+        )));
+        Ok((Actions { inner }, ActionsWorkers(tasks)))
+    }
+
+    /// The catalogue in force.
+    pub fn catalogue(&self) -> Arc<Catalogue> {
+        self.inner.advice.catalogue()
+    }
+
+    /// The stored catalogue version in force, if one is stored.
+    pub async fn catalogue_version(&self) -> Result<Option<StoredCatalogue>, StoreError> {
+        self.inner.store.current_catalogue().await
+    }
+
+    /// Replaces the catalogue: validates it (schema, and automation hosts against the
+    /// allow-list), stores it as a new version with its audit entry, puts it in force and
+    /// re-ranks the incidents held so that their suggestions come from it.
+    pub async fn replace_catalogue(
+        &self,
+        text: &str,
+        actor: &str,
+    ) -> Result<StoredCatalogue, CatalogueRejection> {
+        let catalogue = checked_catalogue(text, &self.inner.allowed_hosts)
+            .map_err(CatalogueRejection::Invalid)?;
+        let yaml = catalogue.to_yaml();
+        let digest = digest(&yaml);
+        let now = now_millis();
+        let audit = NewAudit {
+            at: now,
+            actor: actor.to_owned(),
+            kind: "runbooks_replaced".to_owned(),
+            incident: None,
+            action: None,
+            service: None,
+            detail: serde_json::json!({
+                "digest": digest,
+                "runbooks": catalogue.runbooks.iter().map(|r| &r.id).collect::<Vec<_>>(),
+            }),
+        };
+        let stored = self
+            .inner
+            .store
+            .save_catalogue(&yaml, &digest, actor, now, &audit)
+            .await?;
+        self.inner.advice.set_catalogue(catalogue);
+        self.inner.ranking.rerank_all();
+        Ok(stored)
+    }
+
+    /// The past incidents most like incident `id` now, most similar first.
+    pub async fn similar(&self, id: u64, limit: usize) -> Result<Found<Vec<Similar>>, StoreError> {
+        let case = match self.inner.ranking.case_of(id).await? {
+            Found::Held(case) => case,
+            Found::Merged(survivor) => return Ok(Found::Merged(survivor)),
+            Found::Unknown => return Ok(Found::Unknown),
+        };
+        let advice = self.inner.advice.clone();
+        let ranker = self.inner.ranking.ranker();
+        tokio::task::spawn_blocking(move || {
+            let settings = ranker.evidence_settings().unwrap_or_default();
+            let evidence = rootcause_models::evidence::extract(&case, &settings);
+            Found::Held(advice.similar(&evidence, limit, &history_key(id)))
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("finding similar incidents failed: {e}")))
+    }
+
+    /// Records a responder's decision on runbook `action` for incident `incident`, with its
+    /// audit entry, in one transaction; an approval of a runbook with automation also records
+    /// the run, which starts once the transaction is committed.
+    pub async fn decide(
+        &self,
+        incident: u64,
+        action: &str,
+        decision: Decision,
+        request: DecisionRequest,
+    ) -> Result<Decided, DecideError> {
+        let ranked = match self.inner.ranking.hypotheses(incident).await? {
+            Found::Held(ranked) => ranked,
+            Found::Merged(survivor) => return Err(DecideError::Merged { incident, survivor }),
+            Found::Unknown => return Err(DecideError::UnknownIncident(incident)),
+        };
+        let catalogue = self.catalogue();
+        let runbook = catalogue
+            .get(action)
+            .ok_or_else(|| DecideError::UnknownAction {
+                action: action.to_owned(),
+                known: catalogue
+                    .runbooks
+                    .iter()
+                    .map(|r| r.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
+        // The hypothesis the action is for: the one named, else the most likely one that
+        // suggests it, else the most likely one.
+        let hypotheses = &ranked.diagnosis.hypotheses;
+        let suggesting = |i: usize| {
+            ranked
+                .actions
+                .get(i)
+                .and_then(|list| list.iter().find(|s| s.action == action))
+        };
+        let index = match &request.service {
+            Some(service) => hypotheses.iter().position(|h| &h.service == service),
+            None => (0..hypotheses.len())
+                .find(|&i| suggesting(i).is_some())
+                .or((!hypotheses.is_empty()).then_some(0)),
+        };
+        let service = request
+            .service
+            .clone()
+            .or_else(|| index.map(|i| hypotheses[i].service.clone()));
+        let suggestion: Option<&Suggestion> = index.and_then(suggesting);
+        let now = now_millis();
+        let run = match (&decision, &runbook.automation) {
+            (Decision::Approved, Some(automation)) => {
+                check_outgoing_url(&automation.url, &self.inner.allowed_hosts).map_err(|why| {
+                    DecideError::NotAllowed {
+                        action: action.to_owned(),
+                        why,
+                    }
+                })?;
+                let payload = automation_payload(
+                    incident,
+                    runbook,
+                    service.as_deref(),
+                    &request,
+                    now,
+                    suggestion,
+                    ranked.revision,
+                );
+                Some(NewRun {
+                    url: automation.url.clone(),
+                    payload: payload.to_string(),
+                    max_attempts: automation.retries + 1,
+                    timeout_ms: automation.timeout_ms,
+                })
+            }
+            _ => None,
+        };
+        let audit = NewAudit {
+            at: now,
+            actor: request.actor.clone(),
+            kind: match decision {
+                Decision::Approved => "action_approved",
+                Decision::Rejected => "action_rejected",
+            }
+            .to_owned(),
+            incident: Some(incident),
+            action: Some(action.to_owned()),
+            service: service.clone(),
+            detail: serde_json::json!({
+                "comment": request.comment,
+                "risk": runbook.risk,
+                "suggested": suggestion.is_some(),
+                "confidence": suggestion.map(|s| s.confidence),
+                "reason": suggestion.map(|s| s.reason.as_str()),
+                "revision": ranked.revision,
+                "model": ranked.diagnosis.model,
+                "automation": run.as_ref().map(|r| r.url.as_str()),
+            }),
+        };
+        let record = NewDecision {
+            incident,
+            action: action.to_owned(),
+            service,
+            decision,
+            actor: request.actor,
+            comment: request.comment,
+            at: now,
+        };
+        let (decision, run) = self
+            .inner
+            .store
+            .decide(&record, run.as_ref(), &audit)
+            .await?;
+        if let Some(run) = &run {
+            let _ = self.inner.runs.send(run.id);
+        }
+        Ok(Decided { decision, run })
+    }
+}
+
+/// What an automation webhook receives: enough to act without calling back.
+fn automation_payload(
+    incident: u64,
+    runbook: &Runbook,
+    service: Option<&str>,
+    request: &DecisionRequest,
+    now: i64,
+    suggestion: Option<&Suggestion>,
+    revision: u64,
+) -> serde_json::Value {
+    serde_json::json!({
+        "incident": incident,
+        "action": runbook.id,
+        "title": runbook.title,
+        "risk": runbook.risk,
+        "steps": runbook.steps,
+        "service": service,
+        "approved_by": request.actor,
+        "comment": request.comment,
+        "approved_at": chrono::DateTime::from_timestamp_millis(now)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        "suggestion": suggestion,
+        "ranking_revision": revision,
+    })
+}
+
+/// Parses and validates a catalogue, then checks every automation host against the
+/// allow-list.
+pub fn checked_catalogue(
+    text: &str,
+    allowed_hosts: &[String],
+) -> Result<Catalogue, CatalogueError> {
+    let catalogue = Catalogue::parse(text)?;
+    for (i, runbook) in catalogue.runbooks.iter().enumerate() {
+        if let Some(automation) = &runbook.automation
+            && let Err(why) = check_outgoing_url(&automation.url, allowed_hosts)
+        {
+            return Err(CatalogueError {
+                path: format!("runbooks[{i}].automation.url"),
+                message: why,
+            });
+        }
+    }
+    Ok(catalogue)
+}
+
+fn digest(text: &str) -> String {
+    let hash = Sha256::digest(text.as_bytes());
+    hash.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The catalogue to start with: the configured file (stored as a new version when it differs
+/// from the stored one), else the stored one, else the bundled defaults (stored, so that the
+/// audit log shows where the catalogue in force came from).
+async fn initial_catalogue(store: &Store, config: &ActionsConfig) -> anyhow::Result<Catalogue> {
+    let stored = store.current_catalogue().await?;
+    let (text, actor) = match &config.runbooks {
+        Some(path) => (
+            std::fs::read_to_string(path)
+                .with_context(|| format!("actions.runbooks: cannot read {}", path.display()))?,
+            "config",
+        ),
+        None => match &stored {
+            Some(stored) => match checked_catalogue(&stored.yaml, &config.allowed_hosts) {
+                Ok(catalogue) => return Ok(catalogue),
+                Err(error) => {
+                    // A stored catalogue this build (or allow-list) refuses must not keep the
+                    // service down: the bundled one stands in until an operator replaces it.
+                    tracing::error!(
+                        version = stored.id,
+                        %error,
+                        "the stored runbook catalogue is refused; using the bundled runbooks"
+                    );
+                    return Ok(Catalogue::bundled());
+                }
+            },
+            None => (
+                rootcause_models::actions::BUNDLED_RUNBOOKS.to_owned(),
+                "bundled",
+            ),
+        },
+    };
+    let catalogue = checked_catalogue(&text, &config.allowed_hosts).map_err(|error| {
+        anyhow::anyhow!(
+            "runbook catalogue {}: {error}",
+            config
+                .runbooks
+                .as_ref()
+                .map_or("(bundled)".to_owned(), |p| p.display().to_string())
+        )
+    })?;
+    let yaml = catalogue.to_yaml();
+    let digest = digest(&yaml);
+    if stored.as_ref().is_none_or(|s| s.digest != digest) {
+        let now = now_millis();
+        let audit = NewAudit {
+            at: now,
+            actor: actor.to_owned(),
+            kind: "runbooks_replaced".to_owned(),
+            incident: None,
+            action: None,
+            service: None,
+            detail: serde_json::json!({
+                "digest": digest,
+                "runbooks": catalogue.runbooks.iter().map(|r| &r.id).collect::<Vec<_>>(),
+            }),
+        };
+        store
+            .save_catalogue(&yaml, &digest, actor, now, &audit)
+            .await?;
+    }
+    Ok(catalogue)
+}
+
+/// Loads the fault history into the similar-incident index (in the background: ranking
+/// without it only lacks the similar-incident votes for a moment).
+async fn load_history(store: Store, advice: Arc<Advice>) {
+    let started = std::time::Instant::now();
+    let rows = match store.history_for_training(i64::from(EVIDENCE_SCHEMA)).await {
+        Ok(rows) => rows,
+        Err(error) => {
+            tracing::error!(%error, "cannot load the fault history for similar incidents");
+            return;
+        }
+    };
+    let count = rows.len();
+    let loaded = tokio::task::spawn_blocking(move || {
+        let mut unreadable = 0;
+        for (row, evidence) in rows {
+            match serde_json::from_str::<Evidence>(&evidence) {
+                Ok(evidence) => advice.remember(past_incident(&row), incident_vector(&evidence)),
+                Err(_) => unreadable += 1,
+            }
+        }
+        unreadable
+    })
+    .await;
+    match loaded {
+        Ok(unreadable) => tracing::info!(
+            incidents = count - unreadable,
+            unreadable,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "similar-incident index loaded"
+        ),
+        Err(error) => tracing::error!(%error, "loading the similar-incident index failed"),
+    }
+}

@@ -194,6 +194,11 @@ async fn automation_runs_only_after_approval_and_every_step_is_audited() {
         .map(|r| r["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["restart", "failover", "scale_out"], "{served}");
+    // Tokens are never served.
+    assert_eq!(
+        served["runbooks"][0]["automation"]["headers"]["Authorization"], "***",
+        "{served}"
+    );
 
     // A memory alert on the cart service and latency on its callers: an incident opens.
     let now = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
@@ -296,10 +301,37 @@ async fn automation_runs_only_after_approval_and_every_step_is_audited() {
         )
         .await;
     assert_eq!(failover.status(), 202);
+    let failover_run = json_of(failover).await["run"]["id"]
+        .as_i64()
+        .expect("a run");
     receiver.wait_for("/flaky", 2, &server).await;
     let kinds = wait_for_audit(&server, incident, "automation_retry").await;
-    wait_for_audit(&server, incident, "automation_succeeded").await;
     assert!(kinds.contains(&"action_approved".to_owned()), "{kinds:?}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let recorded = json_of(
+            server
+                .get(&format!("/api/v1/incidents/{incident}/actions"))
+                .await,
+        )
+        .await;
+        let run = recorded["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == failover_run)
+            .cloned()
+            .expect("the failover run is listed");
+        if run["status"] == "succeeded" {
+            assert_eq!(run["attempts"], 2, "{run}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the failover run never succeeded: {run}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // A rejection is recorded too; an unknown runbook is a 404.
     let rejected = server
@@ -373,7 +405,18 @@ async fn automation_runs_only_after_approval_and_every_step_is_audited() {
         "{recorded}"
     );
     // The restart re-ranks the incident with the same top hypothesis: no second notification
-    // of the same answer, and still exactly one automation call.
+    // of the same answer, and still exactly one automation call. Asking for the hypotheses
+    // makes sure a ranking happened after the restart; the notifier then has a moment to act.
+    let reranked = json_of(
+        restarted
+            .get(&format!("/api/v1/incidents/{incident}/hypotheses"))
+            .await,
+    )
+    .await;
+    assert!(
+        reranked["hypotheses"][0]["actions"].is_array(),
+        "{reranked}"
+    );
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(receiver.calls("/automation").len(), 1);
     assert_eq!(

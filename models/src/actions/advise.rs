@@ -8,7 +8,8 @@ use crate::diagnosis::Diagnosis;
 use crate::evidence::Evidence;
 
 use super::catalogue::Catalogue;
-use super::suggest::{Suggestion, Target, Votes, Weights, suggest};
+use super::catalogue::Runbook;
+use super::suggest::{Suggestion, Target, Votes, Weights, applies, suggest};
 
 /// How far before the incident's anchor a change on a service still counts as a likely cause
 /// (the ranking service loads change events from as far back).
@@ -27,9 +28,15 @@ pub struct Advisor<'a> {
     pub weights: Weights,
     /// Most suggestions per hypothesis.
     pub limit: usize,
+    /// Hypotheses given suggestions, most likely first; those below get none (as propagation
+    /// paths, see [`crate::explain::TRACED`]): a large incident ranks a thousand candidates, and
+    /// reasons for every one of them would multiply the size of every ranking a responder
+    /// receives for candidates nobody acts on.
+    pub hypotheses: usize,
 }
 
-/// The suggestions for each hypothesis of `diagnosis`, in its order.
+/// The suggestions for each hypothesis of `diagnosis`, in its order (empty below the first
+/// [`Advisor::hypotheses`]).
 ///
 /// `evidence` is the evidence the diagnosis was made from (candidates in the case's order);
 /// `learned` holds, per candidate in that order, the learned action model's probabilities
@@ -57,7 +64,11 @@ pub fn advise(
     diagnosis
         .hypotheses
         .iter()
-        .map(|h| {
+        .enumerate()
+        .map(|(place, h)| {
+            if place >= advisor.hypotheses {
+                return Vec::new();
+            }
             let service = case.topology.as_deref().and_then(|t| t.service(&h.service));
             let target = Target {
                 service: &h.service,
@@ -79,6 +90,30 @@ pub fn advise(
             suggest(advisor.catalogue, &target, &advisor.weights, advisor.limit)
         })
         .collect()
+}
+
+/// Whether `runbook` may be applied to `service` in `case`: its service selector matches the
+/// service as the case's topology describes it and, if it requires one, the service changed
+/// recently. What [`advise`] checks before suggesting a runbook, for approvals to check too.
+pub fn runbook_applies(runbook: &Runbook, case: &Case, service: &str) -> bool {
+    let signals = signals_by_service(case);
+    let callers = callers_by_service(case);
+    let described = case.topology.as_deref().and_then(|t| t.service(service));
+    let target = Target {
+        service,
+        kind: described.map(|s| s.kind),
+        labels: described.map(|s| &s.labels),
+        criticality: described.and_then(|s| s.criticality),
+        callers: callers.get(service).copied().unwrap_or(0),
+        fault_type: None,
+        fault_type_confidence: None,
+        signals: signals.get(service).map_or(&[][..], Vec::as_slice),
+        recent_change: recent_change(case, service),
+        incident_at: Some(case.anchor),
+        learned: &[],
+        similar: None,
+    };
+    applies(runbook, &target)
 }
 
 /// The signal kinds of the case's alerts, per service, sorted and unique.
@@ -212,6 +247,7 @@ mod tests {
             catalogue: &catalogue,
             weights: Weights::default(),
             limit: 3,
+            hypotheses: 2,
         };
         let advice = advise(&advisor, &case, &diagnosis, Some(&evidence), &learned, None);
         assert_eq!(advice.len(), 2);

@@ -204,7 +204,8 @@ fn glob(pattern: &str, text: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Automation {
-    /// Absolute `http://` or `https://` URL, POSTed to.
+    /// Absolute `http://` URL, POSTed to (the service has no TLS client; `https://` passes
+    /// this schema check and is refused by the service's allow-list check).
     pub url: String,
     /// Time allowed for one attempt, in milliseconds (100 to 60000).
     #[serde(default = "default_timeout_ms")]
@@ -482,6 +483,19 @@ impl Automation {
             ));
         }
         for (name, value) in &self.headers {
+            if RESERVED_HEADERS
+                .iter()
+                .any(|reserved| name.eq_ignore_ascii_case(reserved))
+            {
+                return Err(CatalogueError::new(
+                    format!("{at}.headers.{name}"),
+                    format!(
+                        "`{name}` is set by the service or the HTTP client and cannot be \
+                         overridden (reserved: {})",
+                        RESERVED_HEADERS.join(", ")
+                    ),
+                ));
+            }
             if name.is_empty() || !name.bytes().all(is_token_byte) {
                 return Err(CatalogueError::new(
                     format!("{at}.headers"),
@@ -490,17 +504,41 @@ impl Automation {
                     ),
                 ));
             }
-            // CR or LF would let a value smuggle in headers of its own.
-            if value.contains(['\r', '\n', '\0']) {
+            // CR or LF would let a value smuggle in headers of its own; other control or
+            // non-ASCII bytes would only fail at the first call, and be retried as if the
+            // network had failed.
+            if !value
+                .bytes()
+                .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+            {
                 return Err(CatalogueError::new(
                     format!("{at}.headers.{name}"),
-                    "the header value contains a line break or NUL; it must be one line",
+                    "the header value must be one line of printable ASCII (no line break, \
+                     control character or non-ASCII letter)",
                 ));
             }
         }
         Ok(())
     }
 }
+
+/// Headers a runbook cannot set: framing and routing headers the HTTP client owns (a `Host`
+/// override would reach other virtual hosts behind an allowed proxy), and the ones the service
+/// sets on every call.
+const RESERVED_HEADERS: [&str; 12] = [
+    "host",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "upgrade",
+    "te",
+    "trailer",
+    "proxy-authorization",
+    "idempotency-key",
+    "x-rootcause-attempt",
+];
 
 /// Whether a byte is a `tchar` of RFC 7230.
 fn is_token_byte(b: u8) -> bool {

@@ -19,10 +19,10 @@ pub mod suggest;
 #[cfg(test)]
 mod tests;
 
-pub use advise::{Advisor, advise};
+pub use advise::{Advisor, advise, runbook_applies};
 pub use catalogue::{
     Applicability, Automation, BUNDLED_RUNBOOKS, Catalogue, CatalogueError, Risk, Runbook, SIGNALS,
     ServiceSelector,
 };
 pub use similar::{Neighbour, PastIncident, SimilarIndex, VECTOR_LEN, incident_vector};
-pub use suggest::{ActionVote, Suggestion, Target, Votes, Weights, suggest};
+pub use suggest::{ActionVote, Suggestion, Target, Votes, Weights, applies, suggest};

@@ -100,10 +100,11 @@ pub struct SimilarIndex {
     sum_sq: Vec<f64>,
 }
 
-/// Standard deviation, relative to the mean's size, below which a dimension counts as having
-/// no spread: running sums lose about `1e-8 × mean` to rounding, and real features (logs of z,
-/// shares) vary far more.
-const MIN_SPREAD: f64 = 1e-6;
+/// Least standard deviation a dimension is scaled by. The features are log-z strengths (about
+/// 0 to 5) and shares (0 to 1): with a handful of past incidents a dimension's spread can be
+/// tiny or nil, and dividing by it would make any difference there decide the distance (or, a
+/// dimension ignored for lack of spread, make every incident "identical" to the only past one).
+const SPREAD_FLOOR: f64 = 0.25;
 
 impl SimilarIndex {
     /// An empty index.
@@ -219,7 +220,7 @@ impl SimilarIndex {
             .collect()
     }
 
-    /// Per dimension, one over its standard deviation; 0 for a dimension without spread.
+    /// Per dimension, one over its standard deviation, floored at [`SPREAD_FLOOR`].
     fn scales(&self) -> Vec<f64> {
         let n = self.entries.len() as f64;
         (0..self.dims)
@@ -227,11 +228,7 @@ impl SimilarIndex {
                 let mean = self.sum[j] / n;
                 let var = (self.sum_sq[j] / n - mean * mean).max(0.0);
                 let sd = var.sqrt();
-                if sd > MIN_SPREAD * mean.abs().max(1.0) {
-                    1.0 / sd
-                } else {
-                    0.0
-                }
+                1.0 / sd.max(SPREAD_FLOOR)
             })
             .collect()
     }

@@ -173,8 +173,10 @@ pub fn suggest(
         .collect()
 }
 
-/// Whether a runbook may be suggested at all for `target`.
-fn applies(runbook: &Runbook, target: &Target) -> bool {
+/// Whether a runbook may be suggested at all for `target`: its service selector matches and,
+/// if it requires one, the service changed recently. Approving an automated runbook checks the
+/// same, so a webhook is never called for a service its runbook excludes.
+pub fn applies(runbook: &Runbook, target: &Target) -> bool {
     runbook.applies.services.matches(target)
         && (!runbook.applies.requires_recent_change || target.recent_change.is_some())
 }

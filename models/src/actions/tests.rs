@@ -246,6 +246,22 @@ fn timeout_retries_and_headers_are_checked() {
         "{url}      headers: {{X-Key: \"a\\r\\nEvil: 1\"}}\n"
     )));
     assert_eq!(error.path, "runbooks[0].automation.headers.X-Key");
+    let error = error_of(&one(&format!("{url}      headers: {{X-Key: \"café\"}}\n")));
+    assert_eq!(error.path, "runbooks[0].automation.headers.X-Key");
+    for reserved in [
+        "Host",
+        "idempotency-key",
+        "Content-Length",
+        "Transfer-Encoding",
+    ] {
+        let error = error_of(&one(&format!("{url}      headers: {{{reserved}: x}}\n")));
+        assert_eq!(
+            error.path,
+            format!("runbooks[0].automation.headers.{reserved}"),
+            "{error}"
+        );
+        assert!(error.message.contains("cannot be overridden"), "{error}");
+    }
 }
 
 #[test]
@@ -695,4 +711,21 @@ fn nearest_over_ten_thousand_entries_is_fast() {
     // Generous for an unoptimised test build on a shared machine (about 7 ms); a release
     // build takes about 0.2 ms.
     assert!(elapsed.as_millis() < 200, "{elapsed:?}");
+}
+
+#[test]
+fn one_past_incident_is_not_identical_to_every_other() {
+    let mut index = SimilarIndex::new();
+    let mut vector = vec![0.0; VECTOR_LEN];
+    vector[0] = 2.0;
+    index.insert(past("only", Some("restart"), Some(true)), vector.clone());
+    let same = index.nearest(&vector, 1, |_| false);
+    assert!((same[0].similarity - 1.0).abs() < 1e-12);
+    let other = vec![0.0; VECTOR_LEN];
+    let far = index.nearest(&other, 1, |_| false);
+    assert!(
+        far[0].similarity < 0.5,
+        "a different incident is not identical: {}",
+        far[0].similarity
+    );
 }

@@ -300,11 +300,19 @@ pub struct ActionsConfig {
     pub allowed_hosts: Vec<String>,
     /// Most actions suggested per hypothesis.
     pub suggestions: usize,
+    /// Hypotheses that get suggestions, most likely first (as many as get propagation paths);
+    /// those below get none. Suggestions with their reasons for every one of a thousand
+    /// candidates would multiply the size and latency of every ranking.
+    pub hypotheses: usize,
     /// Similar past incidents whose resolutions vote on the suggestions.
     pub similar: usize,
     /// Where the ranked hypotheses are sent when an incident opens or its top hypothesis
     /// changes (chat, ticketing, paging).
     pub notify: Vec<NotifyTarget>,
+    /// An approved automation not carried out within this many seconds of its approval (the
+    /// service was down meanwhile) is failed as expired rather than run late: a failover
+    /// approved for yesterday's incident must not fire today.
+    pub run_expiry_secs: u64,
 }
 
 impl Default for ActionsConfig {
@@ -313,8 +321,10 @@ impl Default for ActionsConfig {
             runbooks: None,
             allowed_hosts: Vec::new(),
             suggestions: 3,
+            hypotheses: rootcause_models::explain::TRACED,
             similar: 10,
             notify: Vec::new(),
+            run_expiry_secs: 3600,
         }
     }
 }
@@ -362,6 +372,15 @@ impl ActionsConfig {
                 "actions.suggestions must be 1..={MAX_SUGGESTIONS}, got {}",
                 self.suggestions
             ));
+        }
+        if self.run_expiry_secs < 60 {
+            problems.push(format!(
+                "actions.run_expiry_secs must be at least 60, got {}",
+                self.run_expiry_secs
+            ));
+        }
+        if self.hypotheses == 0 {
+            problems.push("actions.hypotheses must be at least 1".to_owned());
         }
         if self.similar > MAX_SIMILAR {
             problems.push(format!(

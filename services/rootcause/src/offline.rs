@@ -75,6 +75,10 @@ pub struct EvalArgs {
     /// Write each case's ranking to FILE as JSON lines: {"case": ..., "ranking": [...]}.
     #[arg(long, value_name = "FILE")]
     predictions: Option<PathBuf>,
+    /// Exit with an error when the served actions' top-1 accuracy falls below this floor (a
+    /// regression gate; needs cases that record their resolving action).
+    #[arg(long, value_name = "TOP1")]
+    min_action_top1: Option<f64>,
     /// Runbook catalogue (YAML) whose suggestions are scored on cases that record the action
     /// that resolved them (simulated ones do). Default: the bundled runbooks.
     #[arg(long, value_name = "FILE")]
@@ -399,6 +403,18 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
             "AC@1 {:.3} is below the floor {floor:.3} (--min-ac1): accuracy regressed",
             report.overall.ac1
         );
+    }
+    if let Some(floor) = args.min_action_top1 {
+        let Some(actions) = &actions else {
+            bail!("--min-action-top1: no case records the action that resolved it");
+        };
+        let top1 = actions.served().top1;
+        if top1 < floor {
+            bail!(
+                "served actions' top-1 {top1:.3} is below the floor {floor:.3} \
+                 (--min-action-top1): action accuracy regressed"
+            );
+        }
     }
     Ok(())
 }

@@ -23,6 +23,7 @@ pub struct Advice {
     similar: RwLock<SimilarIndex>,
     weights: Weights,
     suggestions: usize,
+    hypotheses: usize,
     neighbours: usize,
 }
 
@@ -43,6 +44,7 @@ impl Advice {
             similar: RwLock::new(SimilarIndex::new()),
             weights: Weights::default(),
             suggestions: config.suggestions,
+            hypotheses: config.hypotheses,
             neighbours: config.similar,
         }
     }
@@ -111,6 +113,7 @@ impl Advice {
             catalogue: &catalogue,
             weights: self.weights,
             limit: self.suggestions,
+            hypotheses: self.hypotheses,
         };
         advise(&advisor, case, diagnosis, evidence, learned, votes.as_ref())
     }

@@ -1,11 +1,15 @@
 //! Automation runs: the webhook of an approved runbook, called with a timeout and retried with
 //! backoff, every attempt's outcome in the audit log.
 //!
-//! A run is recorded with its approval, before any call; a run a previous process left pending
-//! or running is carried on at start-up. A run interrupted mid-call may so reach its target
-//! twice: every call carries `Idempotency-Key: rootcause-run-<id>` for the target to see it.
+//! A run is recorded with its approval, before any call. Runs not finished are looked for at
+//! start-up and every [`SWEEP_INTERVAL`] (a run whose hand-over was lost, or whose store write
+//! failed, is carried on), and each is carried out by one task of this process at a time. A run
+//! interrupted mid-call by a crash may so reach its target twice: every call carries
+//! `Idempotency-Key: rootcause-run-<id>` for the target to see it. A run older than
+//! `actions.run_expiry_secs` is failed as expired, never called late.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -13,122 +17,169 @@ use tracing::Instrument;
 
 use super::SYSTEM_ACTOR;
 use super::advice::Advice;
-use super::outgoing::{Delivery, backoff, check_outgoing_url, deliver};
+use super::outgoing::{Delivery, backoff, check_outgoing_url, deliver, origin};
 use crate::ingest::now_millis;
 use crate::store::{NewAudit, RunStatus, Store, StoreError, StoredRun};
 
-/// Carries out runs: those left unfinished at start-up, then each approved one as it comes.
+/// How often unfinished runs are looked for.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
+
+/// What every run task shares.
+#[derive(Clone)]
+struct Runner {
+    store: Store,
+    client: reqwest::Client,
+    allowed_hosts: Arc<Vec<String>>,
+    advice: Arc<Advice>,
+    expiry: Duration,
+    /// Runs a task of this process is carrying out.
+    in_flight: Arc<Mutex<HashSet<i64>>>,
+}
+
+/// Carries out runs: those left unfinished, then each approved one as it comes.
 pub(super) async fn run(
     store: Store,
     client: reqwest::Client,
     allowed_hosts: Vec<String>,
     advice: Arc<Advice>,
+    expiry: Duration,
     mut queue: mpsc::UnboundedReceiver<i64>,
 ) {
-    let allowed_hosts = Arc::new(allowed_hosts);
-    match store.unfinished_runs().await {
-        Ok(runs) => {
-            if !runs.is_empty() {
-                tracing::info!(runs = runs.len(), "carrying on unfinished automation runs");
-            }
-            for run in runs {
-                spawn(&store, &client, &allowed_hosts, &advice, run.id);
-            }
-        }
-        Err(error) => tracing::error!(%error, "cannot load unfinished automation runs"),
-    }
-    while let Some(id) = queue.recv().await {
-        spawn(&store, &client, &allowed_hosts, &advice, id);
-    }
-}
-
-fn spawn(
-    store: &Store,
-    client: &reqwest::Client,
-    allowed_hosts: &Arc<Vec<String>>,
-    advice: &Arc<Advice>,
-    id: i64,
-) {
-    let (store, client, allowed_hosts, advice) = (
-        store.clone(),
-        client.clone(),
-        allowed_hosts.clone(),
-        advice.clone(),
-    );
-    let span = tracing::info_span!("automation_run", run = id);
-    tokio::spawn(
-        async move {
-            if let Err(error) = carry_out(&store, &client, &allowed_hosts, &advice, id).await {
-                // The run stays unfinished in the store and is carried on at the next start.
-                tracing::error!(%error, "automation run interrupted by a store error");
-            }
-        }
-        .instrument(span),
-    );
-}
-
-/// Calls the run's webhook until it succeeds, is refused, or runs out of attempts.
-async fn carry_out(
-    store: &Store,
-    client: &reqwest::Client,
-    allowed_hosts: &[String],
-    advice: &Advice,
-    id: i64,
-) -> Result<(), StoreError> {
+    let runner = Runner {
+        store,
+        client,
+        allowed_hosts: Arc::new(allowed_hosts),
+        advice,
+        expiry,
+        in_flight: Arc::default(),
+    };
+    let mut sweep = tokio::time::interval(SWEEP_INTERVAL);
     loop {
-        let Some(run) = store.run(id).await? else {
-            return Ok(());
-        };
-        if matches!(run.status, RunStatus::Succeeded | RunStatus::Failed) {
-            return Ok(());
+        tokio::select! {
+            id = queue.recv() => match id {
+                Some(id) => runner.spawn(id),
+                None => return,
+            },
+            _ = sweep.tick() => runner.sweep().await,
         }
-        if run.attempts >= run.max_attempts {
-            let why = format!("gave up after {} attempts", run.attempts);
-            return finish(store, &run, RunStatus::Failed, None, Some(&why)).await;
+    }
+}
+
+impl Runner {
+    /// Starts a task for every unfinished run no task carries out.
+    async fn sweep(&self) {
+        match self.store.unfinished_runs().await {
+            Ok(runs) => {
+                for run in runs {
+                    self.spawn(run.id);
+                }
+            }
+            Err(error) => tracing::error!(%error, "cannot look for unfinished automation runs"),
         }
-        // The allow-list may have shrunk since the approval.
-        if let Err(why) = check_outgoing_url(&run.url, allowed_hosts) {
-            return finish(store, &run, RunStatus::Failed, None, Some(&why)).await;
+    }
+
+    /// Carries out run `id` in a task of its own, unless one already does.
+    fn spawn(&self, id: i64) {
+        if !self
+            .in_flight
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(id)
+        {
+            return;
         }
-        let run = store.start_attempt(id, now_millis()).await?;
-        // Headers (tokens) live in the catalogue, not in the stored run or the audit log.
-        let headers = advice
-            .catalogue()
-            .get(&run.action)
-            .and_then(|r| r.automation.as_ref())
-            .map(|a| a.headers.clone())
-            .unwrap_or_default();
-        let mut headers = headers;
-        headers.insert("Idempotency-Key".to_owned(), format!("rootcause-run-{id}"));
-        headers.insert("X-Rootcause-Attempt".to_owned(), run.attempts.to_string());
-        let outcome = deliver(
-            client,
-            &run.url,
-            run.payload.clone(),
-            &headers,
-            Duration::from_millis(run.timeout_ms),
-        )
-        .await;
-        match outcome {
-            Delivery::Delivered(status) => {
-                tracing::info!(status, attempt = run.attempts, "automation run succeeded");
-                return finish(store, &run, RunStatus::Succeeded, Some(status), None).await;
+        let runner = self.clone();
+        let span = tracing::info_span!("automation_run", run = id);
+        tokio::spawn(
+            async move {
+                if let Err(error) = runner.carry_out(id).await {
+                    // The run stays unfinished in the store; the next sweep carries it on.
+                    tracing::error!(%error, "automation run interrupted by a store error");
+                }
+                runner
+                    .in_flight
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .remove(&id);
             }
-            Delivery::Refused(status, why) => {
-                tracing::warn!(status, %why, "automation target refused the run");
-                return finish(store, &run, RunStatus::Failed, Some(status), Some(&why)).await;
+            .instrument(span),
+        );
+    }
+
+    /// Calls the run's webhook until it succeeds, is refused, or runs out of attempts.
+    async fn carry_out(&self, id: i64) -> Result<(), StoreError> {
+        let store = &self.store;
+        loop {
+            let Some(run) = store.run(id).await? else {
+                return Ok(());
+            };
+            if matches!(run.status, RunStatus::Succeeded | RunStatus::Failed) {
+                return Ok(());
             }
-            Delivery::Retry(status, why) if run.attempts < run.max_attempts => {
-                tracing::warn!(?status, %why, attempt = run.attempts, "automation attempt failed; retrying");
-                let audit = audit(&run, "automation_retry", status, Some(&why));
-                store
-                    .retry_run(id, now_millis(), status, &why, &audit)
-                    .await?;
-                tokio::time::sleep(backoff(run.attempts + 1)).await;
+            let age = now_millis().saturating_sub(run.created_at);
+            if age > self.expiry.as_millis() as i64 {
+                let why = format!(
+                    "expired: approved {} min ago and not carried out (actions.run_expiry_secs)",
+                    age / 60_000
+                );
+                return finish(store, &run, RunStatus::Failed, None, Some(&why)).await;
             }
-            Delivery::Retry(status, why) => {
-                tracing::warn!(?status, %why, "automation run failed after its last attempt");
-                return finish(store, &run, RunStatus::Failed, status, Some(&why)).await;
+            if run.attempts >= run.max_attempts {
+                // Its last attempt was cut short by a restart: the target may have acted.
+                let why = format!(
+                    "interrupted during its last attempt ({} of {}): outcome unknown, check the \
+                     target",
+                    run.attempts, run.max_attempts
+                );
+                return finish(store, &run, RunStatus::Failed, None, Some(&why)).await;
+            }
+            // The allow-list may have shrunk since the approval.
+            if let Err(why) = check_outgoing_url(&run.url, &self.allowed_hosts) {
+                return finish(store, &run, RunStatus::Failed, None, Some(&why)).await;
+            }
+            // Headers (tokens) live in the catalogue, not in the stored run or the audit log;
+            // they are sent only to the URL they were written for.
+            let catalogue = self.advice.catalogue();
+            let automation = catalogue
+                .get(&run.action)
+                .and_then(|r| r.automation.as_ref());
+            let Some(automation) = automation.filter(|a| a.url == run.url) else {
+                let why = "the runbook's automation changed or was removed since the approval";
+                return finish(store, &run, RunStatus::Failed, None, Some(why)).await;
+            };
+            let mut headers = automation.headers.clone();
+            let run = store.start_attempt(id, now_millis()).await?;
+            headers.insert("Idempotency-Key".to_owned(), format!("rootcause-run-{id}"));
+            headers.insert("X-Rootcause-Attempt".to_owned(), run.attempts.to_string());
+            let outcome = deliver(
+                &self.client,
+                &run.url,
+                run.payload.clone(),
+                &headers,
+                Duration::from_millis(run.timeout_ms),
+            )
+            .await;
+            match outcome {
+                Delivery::Delivered(status) => {
+                    tracing::info!(status, attempt = run.attempts, "automation run succeeded");
+                    return finish(store, &run, RunStatus::Succeeded, Some(status), None).await;
+                }
+                Delivery::Refused(status, why) => {
+                    tracing::warn!(status, %why, "automation target refused the run");
+                    return finish(store, &run, RunStatus::Failed, Some(status), Some(&why)).await;
+                }
+                Delivery::Retry(status, why) if run.attempts < run.max_attempts => {
+                    tracing::warn!(?status, %why, attempt = run.attempts, "automation attempt failed; retrying");
+                    let audit = audit(&run, "automation_retry", status, Some(&why));
+                    store
+                        .retry_run(id, now_millis(), status, &why, &audit)
+                        .await?;
+                    tokio::time::sleep(backoff(run.attempts + 1)).await;
+                }
+                Delivery::Retry(status, why) => {
+                    tracing::warn!(?status, %why, "automation run failed after its last attempt");
+                    return finish(store, &run, RunStatus::Failed, status, Some(&why)).await;
+                }
             }
         }
     }
@@ -161,7 +212,8 @@ fn audit(run: &StoredRun, kind: &str, response: Option<u16>, error: Option<&str>
         service: None,
         detail: serde_json::json!({
             "run": run.id,
-            "url": run.url,
+            // The origin only: a webhook's path or query may hold a token.
+            "target": origin(&run.url),
             "attempt": run.attempts,
             "max_attempts": run.max_attempts,
             "response_status": response,

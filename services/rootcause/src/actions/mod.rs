@@ -3,9 +3,10 @@
 //! automation run after it, outgoing notifications, and the append-only audit log.
 //!
 //! Nothing runs without a person: an action's automation webhook is called only once a
-//! responder approved the action for the incident, and every suggestion shown, approval,
-//! rejection, automation attempt and notification is written to the audit log in the same
-//! transaction as the state it describes.
+//! responder approved the action for the incident. Approvals, rejections, automation attempts
+//! and catalogue changes are written to the audit log in the same transaction as the state they
+//! describe; the suggestions shown with each new top hypothesis, and notifications, are written
+//! by the notifier as it follows the rankings.
 
 mod advice;
 mod automation;
@@ -13,16 +14,19 @@ mod notify;
 mod outgoing;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
-use rootcause_models::actions::{Catalogue, CatalogueError, Runbook, Suggestion, incident_vector};
+use rootcause_models::actions::{
+    Catalogue, CatalogueError, Runbook, Suggestion, incident_vector, runbook_applies,
+};
 use rootcause_models::evidence::{EVIDENCE_SCHEMA, Evidence};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 pub use advice::{Advice, Similar, history_key, incident_of_key, past_incident, past_incident_of};
-pub use outgoing::{check_host_pattern, check_outgoing_url, host_allowed};
+pub use outgoing::{check_host_pattern, check_outgoing_url, host_allowed, origin};
 
 use crate::config::ActionsConfig;
 use crate::ingest::now_millis;
@@ -34,6 +38,10 @@ use crate::store::{
 
 /// Who the service itself is in the audit log.
 pub const SYSTEM_ACTOR: &str = "rootcause";
+
+/// What `GET /api/v1/runbooks` shows instead of a header value (a token), and what a `PUT`
+/// may send back to keep the stored value.
+pub const MASK: &str = "***";
 
 /// The actions service: cheap to clone, shared by the handlers.
 #[derive(Clone)]
@@ -48,6 +56,10 @@ struct Inner {
     allowed_hosts: Vec<String>,
     /// Approved runs to carry out.
     runs: mpsc::UnboundedSender<i64>,
+    /// The stored catalogue version in force (`None`: the bundled one standing in), changed
+    /// together with the catalogue under this lock so that readers see one version's number
+    /// with that version's runbooks.
+    version: tokio::sync::Mutex<Option<StoredCatalogue>>,
 }
 
 /// The background tasks of the actions service.
@@ -95,6 +107,17 @@ pub enum DecideError {
         /// The ids there are.
         known: String,
     },
+    /// The runbook does not apply to the service (its selector excludes it, or it needs a
+    /// recent change there that did not happen): its automation is not called.
+    #[error("runbook {action:?} does not apply to {service}: {why}")]
+    NotApplicable {
+        /// The runbook.
+        action: String,
+        /// The service it was approved for.
+        service: String,
+        /// Why.
+        why: String,
+    },
     /// The runbook's automation may not be called.
     #[error("runbook {action:?} cannot run its automation: {why}")]
     NotAllowed {
@@ -139,8 +162,11 @@ impl Actions {
         ranking: Ranking,
         config: &ActionsConfig,
     ) -> anyhow::Result<(Actions, ActionsWorkers)> {
-        let catalogue = initial_catalogue(&store, config).await?;
+        let (catalogue, version) = initial_catalogue(&store, config).await?;
         advice.set_catalogue(catalogue);
+        // Before the first ranking, so that suggestions see the history from the start and a
+        // resolution recorded meanwhile is never overwritten by an older copy of its row.
+        load_history(&store, &advice).await;
         let (runs, queue) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             store: store.clone(),
@@ -148,19 +174,21 @@ impl Actions {
             ranking: ranking.clone(),
             allowed_hosts: config.allowed_hosts.clone(),
             runs,
+            version: tokio::sync::Mutex::new(version),
         });
+        // No redirects: a redirect would take a call to a host the allow-list never saw.
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .context("cannot build the HTTP client for webhooks")?;
-        let mut tasks = vec![tokio::spawn(load_history(store.clone(), advice))];
-        tasks.push(tokio::spawn(automation::run(
+        let mut tasks = vec![tokio::spawn(automation::run(
             store.clone(),
             client.clone(),
             inner.allowed_hosts.clone(),
             inner.advice.clone(),
+            Duration::from_secs(config.run_expiry_secs),
             queue,
-        )));
+        ))];
         tasks.push(tokio::spawn(notify::run(
             store,
             client,
@@ -170,14 +198,11 @@ impl Actions {
         Ok((Actions { inner }, ActionsWorkers(tasks)))
     }
 
-    /// The catalogue in force.
-    pub fn catalogue(&self) -> Arc<Catalogue> {
-        self.inner.advice.catalogue()
-    }
-
-    /// The stored catalogue version in force, if one is stored.
-    pub async fn catalogue_version(&self) -> Result<Option<StoredCatalogue>, StoreError> {
-        self.inner.store.current_catalogue().await
+    /// The catalogue in force, and its stored version (`None` for the bundled catalogue
+    /// standing in for a stored one this build refuses).
+    pub async fn catalogue(&self) -> (Arc<Catalogue>, Option<StoredCatalogue>) {
+        let version = self.inner.version.lock().await;
+        (self.inner.advice.catalogue(), version.clone())
     }
 
     /// Replaces the catalogue: validates it (schema, and automation hosts against the
@@ -188,7 +213,10 @@ impl Actions {
         text: &str,
         actor: &str,
     ) -> Result<StoredCatalogue, CatalogueRejection> {
-        let catalogue = checked_catalogue(text, &self.inner.allowed_hosts)
+        let mut version = self.inner.version.lock().await;
+        let mut catalogue = checked_catalogue(text, &self.inner.allowed_hosts)
+            .map_err(CatalogueRejection::Invalid)?;
+        unmask(&mut catalogue, &self.inner.advice.catalogue())
             .map_err(CatalogueRejection::Invalid)?;
         let yaml = catalogue.to_yaml();
         let digest = digest(&yaml);
@@ -211,6 +239,8 @@ impl Actions {
             .save_catalogue(&yaml, &digest, actor, now, &audit)
             .await?;
         self.inner.advice.set_catalogue(catalogue);
+        *version = Some(stored.clone());
+        drop(version);
         self.inner.ranking.rerank_all();
         Ok(stored)
     }
@@ -236,7 +266,24 @@ impl Actions {
     /// Records a responder's decision on runbook `action` for incident `incident`, with its
     /// audit entry, in one transaction; an approval of a runbook with automation also records
     /// the run, which starts once the transaction is committed.
+    ///
+    /// Runs as a task of its own: a client that goes away, or a request timeout, must not
+    /// drop the work between the commit and handing the run to the runner.
     pub async fn decide(
+        &self,
+        incident: u64,
+        action: &str,
+        decision: Decision,
+        request: DecisionRequest,
+    ) -> Result<Decided, DecideError> {
+        let this = self.clone();
+        let action = action.to_owned();
+        tokio::spawn(async move { this.decide_now(incident, &action, decision, request).await })
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("recording the decision failed: {e}")))?
+    }
+
+    async fn decide_now(
         &self,
         incident: u64,
         action: &str,
@@ -248,7 +295,7 @@ impl Actions {
             Found::Merged(survivor) => return Err(DecideError::Merged { incident, survivor }),
             Found::Unknown => return Err(DecideError::UnknownIncident(incident)),
         };
-        let catalogue = self.catalogue();
+        let catalogue = self.inner.advice.catalogue();
         let runbook = catalogue
             .get(action)
             .ok_or_else(|| DecideError::UnknownAction {
@@ -289,6 +336,31 @@ impl Actions {
                         why,
                     }
                 })?;
+                // A webhook acts on a service: never on one the runbook excludes, and never on
+                // no service at all.
+                let Some(target) = service.as_deref() else {
+                    return Err(DecideError::NotApplicable {
+                        action: action.to_owned(),
+                        service: "(no service)".to_owned(),
+                        why: "the incident has no hypothesis yet; name a service".to_owned(),
+                    });
+                };
+                let case = match self.inner.ranking.case_of(incident).await? {
+                    Found::Held(case) => case,
+                    Found::Merged(survivor) => {
+                        return Err(DecideError::Merged { incident, survivor });
+                    }
+                    Found::Unknown => return Err(DecideError::UnknownIncident(incident)),
+                };
+                if !runbook_applies(runbook, &case, target) {
+                    return Err(DecideError::NotApplicable {
+                        action: action.to_owned(),
+                        service: target.to_owned(),
+                        why: "its service selector excludes the service, or it needs a recent \
+                              change there"
+                            .to_owned(),
+                    });
+                }
                 let payload = automation_payload(
                     incident,
                     runbook,
@@ -326,7 +398,7 @@ impl Actions {
                 "reason": suggestion.map(|s| s.reason.as_str()),
                 "revision": ranked.revision,
                 "model": ranked.diagnosis.model,
-                "automation": run.as_ref().map(|r| r.url.as_str()),
+                "automation": run.as_ref().map(|r| origin(&r.url)),
             }),
         };
         let record = NewDecision {
@@ -376,6 +448,52 @@ fn automation_payload(
     })
 }
 
+/// Header values replaced by [`MASK`]: what the API shows of a catalogue.
+pub fn masked(catalogue: &Catalogue) -> Catalogue {
+    let mut shown = catalogue.clone();
+    for runbook in &mut shown.runbooks {
+        if let Some(automation) = &mut runbook.automation {
+            for value in automation.headers.values_mut() {
+                *value = MASK.to_owned();
+            }
+        }
+    }
+    shown
+}
+
+/// Puts back the stored value of every header a new catalogue sends as [`MASK`] (as `GET`
+/// showed it): a responder can edit a catalogue without ever seeing its tokens.
+fn unmask(catalogue: &mut Catalogue, current: &Catalogue) -> Result<(), CatalogueError> {
+    for (i, runbook) in catalogue.runbooks.iter_mut().enumerate() {
+        let id = runbook.id.clone();
+        let Some(automation) = &mut runbook.automation else {
+            continue;
+        };
+        let stored = current
+            .get(&id)
+            .and_then(|r| r.automation.as_ref())
+            .map(|a| &a.headers);
+        for (name, value) in automation.headers.iter_mut() {
+            if value != MASK {
+                continue;
+            }
+            match stored.and_then(|headers| headers.get(name)) {
+                Some(kept) => value.clone_from(kept),
+                None => {
+                    return Err(CatalogueError {
+                        path: format!("runbooks[{i}].automation.headers.{name}"),
+                        message: format!(
+                            "{MASK} keeps the stored value, but runbook {id:?} has no stored \
+                             header {name:?}; send the value itself"
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Parses and validates a catalogue, then checks every automation host against the
 /// allow-list.
 pub fn checked_catalogue(
@@ -404,7 +522,10 @@ fn digest(text: &str) -> String {
 /// The catalogue to start with: the configured file (stored as a new version when it differs
 /// from the stored one), else the stored one, else the bundled defaults (stored, so that the
 /// audit log shows where the catalogue in force came from).
-async fn initial_catalogue(store: &Store, config: &ActionsConfig) -> anyhow::Result<Catalogue> {
+async fn initial_catalogue(
+    store: &Store,
+    config: &ActionsConfig,
+) -> anyhow::Result<(Catalogue, Option<StoredCatalogue>)> {
     let stored = store.current_catalogue().await?;
     let (text, actor) = match &config.runbooks {
         Some(path) => (
@@ -414,7 +535,7 @@ async fn initial_catalogue(store: &Store, config: &ActionsConfig) -> anyhow::Res
         ),
         None => match &stored {
             Some(stored) => match checked_catalogue(&stored.yaml, &config.allowed_hosts) {
-                Ok(catalogue) => return Ok(catalogue),
+                Ok(catalogue) => return Ok((catalogue, Some(stored.clone()))),
                 Err(error) => {
                     // A stored catalogue this build (or allow-list) refuses must not keep the
                     // service down: the bundled one stands in until an operator replaces it.
@@ -423,7 +544,7 @@ async fn initial_catalogue(store: &Store, config: &ActionsConfig) -> anyhow::Res
                         %error,
                         "the stored runbook catalogue is refused; using the bundled runbooks"
                     );
-                    return Ok(Catalogue::bundled());
+                    return Ok((Catalogue::bundled(), None));
                 }
             },
             None => (
@@ -443,7 +564,17 @@ async fn initial_catalogue(store: &Store, config: &ActionsConfig) -> anyhow::Res
     })?;
     let yaml = catalogue.to_yaml();
     let digest = digest(&yaml);
-    if stored.as_ref().is_none_or(|s| s.digest != digest) {
+    if let Some(stored) = stored.as_ref().filter(|s| s.digest == digest) {
+        return Ok((catalogue, Some(stored.clone())));
+    }
+    if let Some(replaced) = stored.as_ref().filter(|s| s.actor != "config") {
+        tracing::warn!(
+            version = replaced.id,
+            by = %replaced.actor,
+            "actions.runbooks replaces the runbook catalogue stored through the API"
+        );
+    }
+    {
         let now = now_millis();
         let audit = NewAudit {
             at: now,
@@ -457,16 +588,17 @@ async fn initial_catalogue(store: &Store, config: &ActionsConfig) -> anyhow::Res
                 "runbooks": catalogue.runbooks.iter().map(|r| &r.id).collect::<Vec<_>>(),
             }),
         };
-        store
+        let saved = store
             .save_catalogue(&yaml, &digest, actor, now, &audit)
             .await?;
+        Ok((catalogue, Some(saved)))
     }
-    Ok(catalogue)
 }
 
-/// Loads the fault history into the similar-incident index (in the background: ranking
-/// without it only lacks the similar-incident votes for a moment).
-async fn load_history(store: Store, advice: Arc<Advice>) {
+/// Loads the fault history into the similar-incident index. A failure is logged, not fatal:
+/// suggestions then lack the similar-incident votes until incidents are resolved.
+async fn load_history(store: &Store, advice: &Arc<Advice>) {
+    let advice = advice.clone();
     let started = std::time::Instant::now();
     let rows = match store.history_for_training(i64::from(EVIDENCE_SCHEMA)).await {
         Ok(rows) => rows,

@@ -14,7 +14,7 @@ use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::SYSTEM_ACTOR;
-use super::outgoing::{Delivery, backoff, deliver};
+use super::outgoing::{Delivery, backoff, deliver, origin};
 use crate::config::{ActionsConfig, NotifyTarget};
 use crate::ingest::now_millis;
 use crate::ranking::Ranked;
@@ -192,7 +192,7 @@ async fn send(
     }
     let (status, error) = outcome;
     if let Some(why) = &error {
-        tracing::warn!(url = target.url, %why, incident, "notification not delivered");
+        tracing::warn!(target = origin(&target.url), %why, incident, "notification not delivered");
     }
     let entry = NewAudit {
         at: now_millis(),
@@ -208,7 +208,7 @@ async fn send(
         service: None,
         detail: serde_json::json!({
             "event": event,
-            "url": target.url,
+            "target": origin(&target.url),
             "response_status": status,
             "error": error,
         }),

@@ -222,9 +222,10 @@ impl Learning {
         .await
         .map_err(|e| ImportError::Internal(e.to_string()))??;
         let upserted = self.inner.store.upsert_history(&rows, now_millis()).await?;
-        // The rows' evidence is stored as JSON; the index reads it back off the request path.
+        // The rows' evidence is stored as JSON; the index reads it back on the blocking pool,
+        // before the import is answered, so that the next ranking finds them.
         let advice = self.inner.advice.clone();
-        tokio::task::spawn_blocking(move || {
+        let _ = tokio::task::spawn_blocking(move || {
             for row in &rows {
                 if let Ok(evidence) = serde_json::from_str::<Evidence>(&row.evidence) {
                     advice.remember(
@@ -233,7 +234,8 @@ impl Learning {
                     );
                 }
             }
-        });
+        })
+        .await;
         Ok(upserted)
     }
 

@@ -17,11 +17,15 @@ use utoipa_axum::routes;
 
 use super::hypotheses::{incident_id, merged};
 use super::time_of;
-use crate::actions::{CatalogueRejection, DecideError, DecisionRequest, incident_of_key};
+use crate::actions::{
+    CatalogueRejection, DecideError, DecisionRequest, incident_of_key, masked, origin,
+};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiPath, ApiQuery, ErrorBody, is_json, media_type, parse_json};
 use crate::ranking::Found;
-use crate::store::{AuditFilter, Decision, StoreError, StoredAudit, StoredDecision, StoredRun};
+use crate::store::{
+    AuditFilter, Decision, RunStatus, StoreError, StoredAudit, StoredDecision, StoredRun,
+};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -58,8 +62,10 @@ struct RunbooksQuery {
     format: Option<String>,
 }
 
+/// The catalogue in force with its header values masked (they hold tokens).
 async fn catalogue_response(state: &AppState, yaml: bool) -> Result<Response, ApiError> {
-    let catalogue = state.actions.catalogue();
+    let (catalogue, stored) = state.actions.catalogue().await;
+    let catalogue = masked(&catalogue);
     if yaml {
         return Ok((
             [(header::CONTENT_TYPE, "application/yaml")],
@@ -67,7 +73,6 @@ async fn catalogue_response(state: &AppState, yaml: bool) -> Result<Response, Ap
         )
             .into_response());
     }
-    let stored = state.actions.catalogue_version().await?;
     Ok(Json(CatalogueView {
         version: stored.as_ref().map(|s| s.id),
         digest: stored.as_ref().map(|s| s.digest.clone()),
@@ -79,7 +84,9 @@ async fn catalogue_response(state: &AppState, yaml: bool) -> Result<Response, Ap
 }
 
 /// The runbook catalogue in force: what actions can be suggested, when each applies, its risk,
-/// its steps and its automation. `?format=yaml` gives the YAML document `PUT` takes.
+/// its steps and its automation. `?format=yaml` gives the YAML document `PUT` takes. Header
+/// values of automations (tokens) are shown as `***`; a `PUT` that sends `***` back keeps the
+/// stored value.
 #[utoipa::path(get, path = "/runbooks", tag = "actions",
     params(RunbooksQuery),
     responses((status = 200, description = "The catalogue", body = CatalogueView),
@@ -119,10 +126,10 @@ struct ActorQuery {
         description = "The catalogue: `runbooks: [...]` (YAML or JSON)"),
     responses(
         (status = 200, description = "Stored and in force", body = CatalogueView),
-        (status = 400, description = "Not YAML/JSON at all", body = ErrorBody),
+        (status = 400, description = "Not UTF-8", body = ErrorBody),
         (status = 415, description = "Neither YAML nor JSON", body = ErrorBody),
-        (status = 422, description = "Invalid catalogue, with the path of the problem",
-         body = ErrorBody)))]
+        (status = 422, description = "Invalid catalogue (syntax or rules), with the path of the \
+         problem", body = ErrorBody)))]
 async fn put_runbooks(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ActorQuery>,
@@ -170,7 +177,8 @@ fn invalid_catalogue(error: CatalogueError) -> ApiError {
 /// An actor named in a request: 1 to 128 printable characters; `None` is `api`.
 fn actor_of(actor: Option<String>, path: &str) -> Result<String, ApiError> {
     let actor = actor.unwrap_or_else(|| "api".to_owned());
-    if actor.trim().is_empty() || actor.len() > 128 || actor.chars().any(char::is_control) {
+    if actor.trim().is_empty() || actor.chars().count() > 128 || actor.chars().any(char::is_control)
+    {
         return Err(unprocessable(
             path,
             format!("must be 1 to 128 printable characters, got {actor:?}"),
@@ -324,6 +332,55 @@ struct DecisionPost {
     service: Option<String>,
 }
 
+/// An automation run.
+#[derive(Debug, Serialize, ToSchema)]
+struct RunView {
+    /// Run id (`Idempotency-Key: rootcause-run-<id>` on its calls).
+    id: i64,
+    /// The approval that started it.
+    decision: i64,
+    /// The runbook.
+    action: String,
+    /// Scheme, host and port of the webhook (its path may hold a token, so it is not shown).
+    target: String,
+    /// `pending`, `running`, `succeeded` or `failed`.
+    #[schema(value_type = String)]
+    status: RunStatus,
+    /// Attempts made.
+    attempts: u32,
+    /// Attempts allowed (1 + the runbook's retries).
+    max_attempts: u32,
+    /// Time allowed per attempt.
+    timeout_ms: u64,
+    /// HTTP status of the last answer.
+    response_status: Option<u16>,
+    /// Why the last attempt failed.
+    last_error: Option<String>,
+    /// RFC 3339: approved.
+    created_at: String,
+    /// RFC 3339: finished.
+    finished_at: Option<String>,
+}
+
+impl From<StoredRun> for RunView {
+    fn from(r: StoredRun) -> Self {
+        RunView {
+            id: r.id,
+            decision: r.decision,
+            action: r.action,
+            target: origin(&r.url),
+            status: r.status,
+            attempts: r.attempts,
+            max_attempts: r.max_attempts,
+            timeout_ms: r.timeout_ms,
+            response_status: r.response_status,
+            last_error: r.last_error,
+            created_at: time_of(r.created_at),
+            finished_at: r.finished_at.map(time_of),
+        }
+    }
+}
+
 /// A recorded decision and the automation run it started.
 #[derive(Debug, Serialize, ToSchema)]
 struct DecisionView {
@@ -332,7 +389,7 @@ struct DecisionView {
     /// The automation run (approved runbooks with automation only): its status moves from
     /// `pending` through `running` to `succeeded` or `failed`; see
     /// `GET /api/v1/incidents/{id}/actions`.
-    run: Option<StoredRun>,
+    run: Option<RunView>,
 }
 
 /// Approves a runbook for an incident. A runbook with automation gets its webhook called
@@ -346,10 +403,13 @@ struct DecisionView {
     responses(
         (status = 201, description = "Approved (no automation)", body = DecisionView),
         (status = 202, description = "Approved; the automation run has started", body = DecisionView),
-        (status = 404, description = "No such incident or runbook", body = ErrorBody),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 404, description = "No such incident or runbook, or merged (code `merged`)",
+         body = ErrorBody),
         (status = 409, description = "Already approved", body = ErrorBody),
-        (status = 422, description = "Bad body, or the automation's host is not allowed",
-         body = ErrorBody)))]
+        (status = 415, description = "A body that is not JSON", body = ErrorBody),
+        (status = 422, description = "Bad body; the runbook does not apply to the service \
+         (`not_applicable`); its automation host is not allowed", body = ErrorBody)))]
 async fn approve(
     State(state): State<AppState>,
     ApiPath((id, action)): ApiPath<(i64, String)>,
@@ -367,8 +427,11 @@ async fn approve(
     request_body(content = Option<DecisionPost>, description = "Optional: actor, comment, service"),
     responses(
         (status = 201, description = "Rejected", body = DecisionView),
-        (status = 404, description = "No such incident or runbook", body = ErrorBody),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 404, description = "No such incident or runbook, or merged (code `merged`)",
+         body = ErrorBody),
         (status = 409, description = "Already approved", body = ErrorBody),
+        (status = 415, description = "A body that is not JSON", body = ErrorBody),
         (status = 422, description = "Bad body", body = ErrorBody)))]
 async fn reject(
     State(state): State<AppState>,
@@ -443,7 +506,7 @@ async fn decide(
                 )],
                 Json(DecisionView {
                     decision: decided.decision,
-                    run: decided.run,
+                    run: decided.run.map(RunView::from),
                 }),
             )
                 .into_response())
@@ -465,6 +528,11 @@ async fn decide(
         Err(error @ DecideError::UnknownAction { .. }) => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "unknown_action",
+            error.to_string(),
+        )),
+        Err(error @ DecideError::NotApplicable { .. }) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not_applicable",
             error.to_string(),
         )),
         Err(error @ DecideError::NotAllowed { .. }) => Err(ApiError::new(
@@ -489,7 +557,7 @@ struct IncidentActionsView {
     /// Approvals and rejections, oldest first.
     decisions: Vec<StoredDecision>,
     /// Automation runs, oldest first.
-    runs: Vec<StoredRun>,
+    runs: Vec<RunView>,
 }
 
 /// The approvals, rejections and automation runs of an incident.
@@ -511,7 +579,13 @@ async fn incident_actions(
     Ok(Json(IncidentActionsView {
         incident,
         decisions: state.store.decisions(incident).await?,
-        runs: state.store.runs(incident).await?,
+        runs: state
+            .store
+            .runs(incident)
+            .await?
+            .into_iter()
+            .map(RunView::from)
+            .collect(),
     })
     .into_response())
 }
@@ -541,6 +615,7 @@ struct AuditPage {
     /// Entries, oldest first.
     items: Vec<AuditEntryView>,
     /// Pass as `after` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
     next_after: Option<i64>,
 }
 

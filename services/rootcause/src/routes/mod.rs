@@ -342,6 +342,8 @@ fn change_response(outcome: crate::live_topology::Outcome, stored: StatusCode) -
 }
 
 #[cfg(test)]
+mod actions_tests;
+#[cfg(test)]
 mod learning_tests;
 #[cfg(test)]
 mod ranking_tests;

@@ -110,11 +110,15 @@ pub trait Ranker: Send + Sync {
         None
     }
 
-    /// Per candidate of `evidence` (in its order): the actions that resolved past incidents
-    /// whose cause looked like it, with their probabilities, most likely first. Empty for
-    /// rankers that learned no actions.
-    fn action_probabilities(&self, evidence: &Evidence) -> Vec<Vec<(String, f64)>> {
-        let _ = evidence;
+    /// For each of `candidates` (indices into `evidence`): the actions that resolved past
+    /// incidents whose cause looked like it, with their probabilities, most likely first.
+    /// Empty for rankers that learned no actions.
+    fn action_probabilities(
+        &self,
+        evidence: &Evidence,
+        candidates: &[usize],
+    ) -> Vec<Vec<(String, f64)>> {
+        let _ = (evidence, candidates);
         Vec::new()
     }
 }

@@ -35,55 +35,56 @@ pub struct Advisor<'a> {
     pub hypotheses: usize,
 }
 
-/// The suggestions for each hypothesis of `diagnosis`, in its order (empty below the first
-/// [`Advisor::hypotheses`]).
+/// The suggestions for the first [`Advisor::hypotheses`] hypotheses of `diagnosis`, in its
+/// order (one list per hypothesis advised; fewer lists than hypotheses when there are more).
 ///
 /// `evidence` is the evidence the diagnosis was made from (candidates in the case's order);
-/// `learned` holds, per candidate in that order, the learned action model's probabilities
-/// (empty without a model); `similar` is what resolved incidents like this one.
+/// `learned` is asked once, with the evidence indices of the hypotheses to advise, for the
+/// learned action model's probabilities of each (in the same order; empty without a model);
+/// `similar` is what resolved incidents like this one.
 pub fn advise(
     advisor: &Advisor,
     case: &Case,
     diagnosis: &Diagnosis,
     evidence: Option<&Evidence>,
-    learned: &[Vec<(String, f64)>],
+    learned: impl FnOnce(&[usize]) -> Vec<Vec<(String, f64)>>,
     similar: Option<&Votes>,
 ) -> Vec<Vec<Suggestion>> {
-    let index: HashMap<&str, usize> = evidence
-        .map(|e| {
-            e.candidates
-                .iter()
-                .enumerate()
-                .map(|(i, c)| (c.service.as_str(), i))
-                .collect()
-        })
-        .unwrap_or_default();
-    let signals = signals_by_service(case);
-    let callers = callers_by_service(case);
-    let none: &[String] = &[];
-    diagnosis
-        .hypotheses
+    let advised = &diagnosis.hypotheses[..advisor.hypotheses.min(diagnosis.hypotheses.len())];
+    // Only the advised few are looked up: a large incident has thousands of candidates.
+    let wanted: HashMap<&str, usize> = match evidence {
+        Some(e) => advised
+            .iter()
+            .filter_map(|h| candidate_index(e, &h.service).map(|i| (h.service.as_str(), i)))
+            .collect(),
+        None => HashMap::new(),
+    };
+    let indices: Vec<usize> = advised
         .iter()
-        .enumerate()
-        .map(|(place, h)| {
-            if place >= advisor.hypotheses {
-                return Vec::new();
-            }
+        .filter_map(|h| wanted.get(h.service.as_str()).copied())
+        .collect();
+    let probabilities: HashMap<usize, Vec<(String, f64)>> =
+        indices.iter().copied().zip(learned(&indices)).collect();
+    let signals = signals_by_service(case);
+    let none: &[String] = &[];
+    advised
+        .iter()
+        .map(|h| {
             let service = case.topology.as_deref().and_then(|t| t.service(&h.service));
             let target = Target {
                 service: &h.service,
                 kind: service.map(|s| s.kind),
                 labels: service.map(|s| &s.labels),
                 criticality: service.and_then(|s| s.criticality),
-                callers: callers.get(h.service.as_str()).copied().unwrap_or(0),
+                callers: callers_of(case, &h.service),
                 fault_type: h.fault_type,
                 fault_type_confidence: h.fault_type_confidence,
                 signals: signals.get(h.service.as_str()).map_or(none, Vec::as_slice),
                 recent_change: recent_change(case, &h.service),
                 incident_at: Some(case.anchor),
-                learned: index
+                learned: wanted
                     .get(h.service.as_str())
-                    .and_then(|&i| learned.get(i))
+                    .and_then(|i| probabilities.get(i))
                     .map_or(&[][..], Vec::as_slice),
                 similar,
             };
@@ -97,14 +98,13 @@ pub fn advise(
 /// recently. What [`advise`] checks before suggesting a runbook, for approvals to check too.
 pub fn runbook_applies(runbook: &Runbook, case: &Case, service: &str) -> bool {
     let signals = signals_by_service(case);
-    let callers = callers_by_service(case);
     let described = case.topology.as_deref().and_then(|t| t.service(service));
     let target = Target {
         service,
         kind: described.map(|s| s.kind),
         labels: described.map(|s| &s.labels),
         criticality: described.and_then(|s| s.criticality),
-        callers: callers.get(service).copied().unwrap_or(0),
+        callers: callers_of(case, service),
         fault_type: None,
         fault_type_confidence: None,
         signals: signals.get(service).map_or(&[][..], Vec::as_slice),
@@ -114,6 +114,16 @@ pub fn runbook_applies(runbook: &Runbook, case: &Case, service: &str) -> bool {
         similar: None,
     };
     applies(runbook, &target)
+}
+
+/// Where `service` is among the evidence's candidates: found by binary search, since a case's
+/// candidates are sorted by name, or by a scan should a source not sort them.
+fn candidate_index(evidence: &Evidence, service: &str) -> Option<usize> {
+    let candidates = &evidence.candidates;
+    match candidates.binary_search_by(|c| c.service.as_str().cmp(service)) {
+        Ok(i) => Some(i),
+        Err(_) => candidates.iter().position(|c| c.service == service),
+    }
 }
 
 /// The signal kinds of the case's alerts, per service, sorted and unique.
@@ -134,15 +144,12 @@ fn signals_by_service(case: &Case) -> HashMap<&str, Vec<String>> {
     signals
 }
 
-/// How many services call each service in the case's topology.
-fn callers_by_service(case: &Case) -> HashMap<&str, usize> {
-    let mut callers = HashMap::new();
-    if let Some(topology) = case.topology.as_deref() {
-        for dependency in topology.dependencies() {
-            *callers.entry(dependency.callee.as_str()).or_default() += 1;
-        }
-    }
-    callers
+/// How many services call `service` in the case's topology.
+fn callers_of(case: &Case, service: &str) -> usize {
+    case.topology
+        .as_deref()
+        .and_then(|t| t.callers(service, 1).ok())
+        .map_or(0, |callers| callers.len())
 }
 
 /// The latest change on `service` that can explain an incident anchored at the case's anchor.
@@ -238,7 +245,7 @@ mod tests {
             ],
         };
         // The learned model strongly favours scale_out for api (evidence index 0) only.
-        let learned = vec![
+        let learned = [
             vec![("scale_out".to_owned(), 0.99), ("restart".to_owned(), 0.01)],
             Vec::new(),
         ];
@@ -249,7 +256,14 @@ mod tests {
             limit: 3,
             hypotheses: 2,
         };
-        let advice = advise(&advisor, &case, &diagnosis, Some(&evidence), &learned, None);
+        let advice = advise(
+            &advisor,
+            &case,
+            &diagnosis,
+            Some(&evidence),
+            |indices| indices.iter().map(|&i| learned[i].clone()).collect(),
+            None,
+        );
         assert_eq!(advice.len(), 2);
         let ids = |i: usize| {
             advice[i]

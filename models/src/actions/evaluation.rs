@@ -113,12 +113,18 @@ pub fn evaluate(
             let neighbours = index.nearest(&incident_vector(case.evidence), 10, |_| false);
             let votes = (!index.is_empty()).then(|| SimilarIndex::votes(&neighbours));
             let advised = |learned: &[Vec<(String, f64)>], votes: Option<&Votes>| {
+                let by_index = |indices: &[usize]| {
+                    indices
+                        .iter()
+                        .map(|&i| learned.get(i).cloned().unwrap_or_default())
+                        .collect()
+                };
                 advise(
                     &advisor,
                     case.case,
                     case.diagnosis,
                     Some(case.evidence),
-                    learned,
+                    by_index,
                     votes,
                 )
             };

@@ -595,14 +595,24 @@ impl Ranker for Learned {
         Some(self.model.settings)
     }
 
-    fn action_probabilities(&self, evidence: &Evidence) -> Vec<Vec<(String, f64)>> {
-        match &self.model.actions {
-            Some(actions) => features(evidence)
-                .iter()
-                .map(|row| actions.suggest(row))
-                .collect(),
-            None => Vec::new(),
-        }
+    fn action_probabilities(
+        &self,
+        evidence: &Evidence,
+        candidates: &[usize],
+    ) -> Vec<Vec<(String, f64)>> {
+        let Some(actions) = &self.model.actions else {
+            return Vec::new();
+        };
+        // The action model reads a candidate's own detector strengths only (the first
+        // `Detector::COUNT` features), so the rows of the few candidates asked for are computed
+        // alone rather than the whole feature matrix.
+        candidates
+            .iter()
+            .map(|&i| match evidence.candidates.get(i) {
+                Some(c) => actions.suggest(&c.scores.map(|z| z.max(0.0).ln_1p())),
+                None => Vec::new(),
+            })
+            .collect()
     }
 }
 

@@ -422,3 +422,38 @@ fn the_learned_and_cold_start_rankers_diagnose_stored_evidence() {
             .is_none()
     );
 }
+
+#[test]
+fn action_probabilities_of_a_few_candidates_match_the_full_feature_rows() {
+    let model = crate::ranker::bundled_model();
+    assert!(
+        model.actions.is_some(),
+        "the bundled model has an action model"
+    );
+    let evidence = Evidence {
+        candidates: (0..5)
+            .map(|i| {
+                let mut scores = [0.0; Detector::COUNT];
+                scores[i % Detector::COUNT] = 2.0 + i as f64;
+                scores[Detector::Alerts as usize] = 1.0;
+                CandidateEvidence {
+                    service: format!("s{i}"),
+                    scores,
+                    graph: GraphContext::default(),
+                    findings: Vec::new(),
+                }
+            })
+            .collect(),
+        graph: Default::default(),
+    };
+    let learned = Learned {
+        model: model.clone(),
+    };
+    let asked = [3, 0];
+    let few = learned.action_probabilities(&evidence, &asked);
+    assert_eq!(few.len(), 2);
+    for (probabilities, &i) in few.iter().zip(&asked) {
+        assert_eq!(probabilities, &model.suggest_actions(&evidence, i));
+        assert!(!probabilities.is_empty());
+    }
+}

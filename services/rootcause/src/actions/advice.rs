@@ -12,6 +12,7 @@ use rootcause_models::actions::{
 use rootcause_models::case::Case;
 use rootcause_models::diagnosis::Diagnosis;
 use rootcause_models::evidence::Evidence;
+use rootcause_models::ranker::Ranker;
 
 use crate::config::ActionsConfig;
 use crate::store::{NewHistory, StoredHistory};
@@ -97,16 +98,20 @@ impl Advice {
         Some(SimilarIndex::votes(&neighbours))
     }
 
-    /// Suggestions for every hypothesis of a ranking of incident `incident`, in its order.
-    /// `learned` holds the learned action model's probabilities per candidate of `evidence`.
+    /// Suggestions for the hypotheses of a ranking of incident `incident` by `ranker`, in
+    /// their order (the first `actions.hypotheses` of them).
     pub fn advise(
         &self,
         incident: u64,
         case: &Case,
         diagnosis: &Diagnosis,
         evidence: Option<&Evidence>,
-        learned: &[Vec<(String, f64)>],
+        ranker: &dyn Ranker,
     ) -> Vec<Vec<Suggestion>> {
+        let learned = |indices: &[usize]| match evidence {
+            Some(evidence) => ranker.action_probabilities(evidence, indices),
+            None => Vec::new(),
+        };
         let votes = evidence.and_then(|e| self.votes(e, &history_key(incident)));
         let catalogue = self.catalogue();
         let advisor = Advisor {

@@ -484,11 +484,7 @@ fn run_job(job: Job, ranker: &dyn Ranker, advice: &Advice) -> Outcome {
             .unwrap_or_else(|| ranker.diagnose(&case))
     };
     let diagnosed = started.elapsed();
-    let learned = evidence
-        .as_ref()
-        .map(|e| ranker.action_probabilities(e))
-        .unwrap_or_default();
-    let actions = advice.advise(incident, &case, &diagnosis, evidence.as_ref(), &learned);
+    let actions = advice.advise(incident, &case, &diagnosis, evidence.as_ref(), ranker);
     let advised = started.elapsed();
     let hypotheses = view::hypotheses_json(&diagnosis, &actions);
     let elapsed = started.elapsed();

@@ -60,8 +60,11 @@ pub struct HypothesisView {
     pub paths: Vec<Vec<String>>,
     /// Emergency actions for this cause, most advisable first (runbooks of
     /// `GET /api/v1/runbooks`; approve one with
-    /// `POST /api/v1/incidents/{id}/actions/{action}/approve`).
-    pub actions: Vec<SuggestionView>,
+    /// `POST /api/v1/incidents/{id}/actions/{action}/approve`). Present on the first
+    /// `actions.hypotheses` (20) hypotheses, as propagation paths are; empty when no runbook
+    /// applies; absent below them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actions: Option<Vec<SuggestionView>>,
 }
 
 /// An emergency action suggested for a hypothesis.
@@ -95,18 +98,19 @@ struct HypothesisRef<'a> {
     fault_type_confidence: Option<f64>,
     evidence: &'a [String],
     paths: &'a [Vec<String>],
-    actions: &'a [Suggestion],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    actions: Option<&'a [Suggestion]>,
 }
 
 /// The hypotheses of a diagnosis as the JSON array the API sends ([`HypothesisView`] each),
-/// with the actions suggested for each (`actions[i]` for hypothesis `i`).
+/// with the actions suggested for each advised one (`actions[i]` for hypothesis `i`).
 pub fn hypotheses_json(diagnosis: &Diagnosis, actions: &[Vec<Suggestion>]) -> Box<RawValue> {
     let views = diagnosis
         .hypotheses
         .iter()
         .enumerate()
         .map(|(i, h)| HypothesisRef {
-            actions: actions.get(i).map_or(&[][..], Vec::as_slice),
+            actions: actions.get(i).map(Vec::as_slice),
             rank: i + 1,
             service: &h.service,
             // JSON has no NaN: a score the ranker could not compute is null.

@@ -218,26 +218,7 @@ impl Actions {
             .map_err(CatalogueRejection::Invalid)?;
         unmask(&mut catalogue, &self.inner.advice.catalogue())
             .map_err(CatalogueRejection::Invalid)?;
-        let yaml = catalogue.to_yaml();
-        let digest = digest(&yaml);
-        let now = now_millis();
-        let audit = NewAudit {
-            at: now,
-            actor: actor.to_owned(),
-            kind: "runbooks_replaced".to_owned(),
-            incident: None,
-            action: None,
-            service: None,
-            detail: serde_json::json!({
-                "digest": digest,
-                "runbooks": catalogue.runbooks.iter().map(|r| &r.id).collect::<Vec<_>>(),
-            }),
-        };
-        let stored = self
-            .inner
-            .store
-            .save_catalogue(&yaml, &digest, actor, now, &audit)
-            .await?;
+        let stored = save(&self.inner.store, &catalogue, actor).await?;
         self.inner.advice.set_catalogue(catalogue);
         *version = Some(stored.clone());
         drop(version);
@@ -562,8 +543,7 @@ async fn initial_catalogue(
                 .map_or("(bundled)".to_owned(), |p| p.display().to_string())
         )
     })?;
-    let yaml = catalogue.to_yaml();
-    let digest = digest(&yaml);
+    let digest = digest(&catalogue.to_yaml());
     if let Some(stored) = stored.as_ref().filter(|s| s.digest == digest) {
         return Ok((catalogue, Some(stored.clone())));
     }
@@ -574,25 +554,34 @@ async fn initial_catalogue(
             "actions.runbooks replaces the runbook catalogue stored through the API"
         );
     }
-    {
-        let now = now_millis();
-        let audit = NewAudit {
-            at: now,
-            actor: actor.to_owned(),
-            kind: "runbooks_replaced".to_owned(),
-            incident: None,
-            action: None,
-            service: None,
-            detail: serde_json::json!({
-                "digest": digest,
-                "runbooks": catalogue.runbooks.iter().map(|r| &r.id).collect::<Vec<_>>(),
-            }),
-        };
-        let saved = store
-            .save_catalogue(&yaml, &digest, actor, now, &audit)
-            .await?;
-        Ok((catalogue, Some(saved)))
-    }
+    let saved = save(store, &catalogue, actor).await?;
+    Ok((catalogue, Some(saved)))
+}
+
+/// Stores `catalogue` as a new version by `actor`, with its audit entry.
+async fn save(
+    store: &Store,
+    catalogue: &Catalogue,
+    actor: &str,
+) -> Result<StoredCatalogue, StoreError> {
+    let yaml = catalogue.to_yaml();
+    let digest = digest(&yaml);
+    let now = now_millis();
+    let audit = NewAudit {
+        at: now,
+        actor: actor.to_owned(),
+        kind: "runbooks_replaced".to_owned(),
+        incident: None,
+        action: None,
+        service: None,
+        detail: serde_json::json!({
+            "digest": digest,
+            "runbooks": catalogue.runbooks.iter().map(|r| &r.id).collect::<Vec<_>>(),
+        }),
+    };
+    store
+        .save_catalogue(&yaml, &digest, actor, now, &audit)
+        .await
 }
 
 /// Loads the fault history into the similar-incident index. A failure is logged, not fatal:

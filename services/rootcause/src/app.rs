@@ -61,6 +61,9 @@ pub struct Application {
 impl Application {
     /// Opens the store (running migrations), loads the topology and binds the listener.
     pub async fn build(config: &Config) -> anyhow::Result<Application> {
+        // First: metrics recorded before the recorder exists are lost, and start-up already
+        // records some (the rankings of the incidents restored from the store).
+        let metrics = telemetry::metrics();
         let url = config.database_url();
         if let Some(directory) = sqlite_directory(url.expose())? {
             std::fs::create_dir_all(&directory).with_context(|| {
@@ -113,7 +116,7 @@ impl Application {
         let state = AppState {
             store,
             topology,
-            metrics: telemetry::metrics(),
+            metrics,
             ingest,
             ranking,
             learning,

@@ -1,7 +1,7 @@
 //! Suggestions for every hypothesis of a diagnosis: what a responder reads next to each
 //! candidate cause, from the case the diagnosis was made on.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::case::{Case, CaseChange};
 use crate::diagnosis::Diagnosis;
@@ -65,7 +65,8 @@ pub fn advise(
         .collect();
     let probabilities: HashMap<usize, Vec<(String, f64)>> =
         indices.iter().copied().zip(learned(&indices)).collect();
-    let signals = signals_by_service(case);
+    let services: Vec<&str> = advised.iter().map(|h| h.service.as_str()).collect();
+    let signals = signals_of(case, &services);
     let none: &[String] = &[];
     advised
         .iter()
@@ -97,7 +98,7 @@ pub fn advise(
 /// service as the case's topology describes it and, if it requires one, the service changed
 /// recently. What [`advise`] checks before suggesting a runbook, for approvals to check too.
 pub fn runbook_applies(runbook: &Runbook, case: &Case, service: &str) -> bool {
-    let signals = signals_by_service(case);
+    let signals = signals_of(case, &[service]);
     let described = case.topology.as_deref().and_then(|t| t.service(service));
     let target = Target {
         service,
@@ -127,21 +128,24 @@ fn candidate_index(evidence: &Evidence, service: &str) -> Option<usize> {
 }
 
 /// The signal kinds of the case's alerts, per service, sorted and unique.
-fn signals_by_service(case: &Case) -> HashMap<&str, Vec<String>> {
-    let mut signals: HashMap<&str, Vec<String>> = HashMap::new();
+///
+/// Only for `services`: an alert storm's incident holds hundreds of thousands of alerts, and the
+/// few services advised need a handful of distinct signals, not a copy of every alert's.
+fn signals_of<'a>(case: &'a Case, services: &[&'a str]) -> HashMap<&'a str, Vec<String>> {
+    let mut seen: HashMap<&str, BTreeSet<&str>> =
+        services.iter().map(|&s| (s, BTreeSet::new())).collect();
     for alert in &case.alerts {
-        if let Some(service) = &alert.service {
-            signals
-                .entry(service.as_str())
-                .or_default()
-                .push(alert.signal.clone());
+        if let Some(kinds) = alert
+            .service
+            .as_deref()
+            .and_then(|service| seen.get_mut(service))
+        {
+            kinds.insert(alert.signal.as_str());
         }
     }
-    for kinds in signals.values_mut() {
-        kinds.sort_unstable();
-        kinds.dedup();
-    }
-    signals
+    seen.into_iter()
+        .map(|(service, kinds)| (service, kinds.into_iter().map(str::to_owned).collect()))
+        .collect()
 }
 
 /// How many services call `service` in the case's topology.

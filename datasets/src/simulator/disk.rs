@@ -3,17 +3,43 @@
 //! ```text
 //! DIR/topology.json            the topology document, once for all cases
 //! DIR/<case-id>/case.json      id, system, anchor, label, candidates (and the ground truth of
-//!                              the propagation: affected services, resolution time)
+//!                              the propagation: affected services, resolution time; with
+//!                              realism, `realism`: the traits drawn and what they did, and
+//!                              `"topology": false` for a case without a topology)
 //! DIR/<case-id>/alerts.json    Alertmanager API v2 postable alerts: POST it to /api/v2/alerts
 //! DIR/<case-id>/changes.json   change events
 //! DIR/<case-id>/metrics.csv    RCAEval style: `time` (unix s), then `<service>_<metric>` columns
+//! DIR/<case-id>/traces.csv     the same for span statistics, when the case has them
+//! DIR/<case-id>/logs.csv       the same for log statistics, when the case has them
+//! DIR/<case-id>/edges.csv      call-edge series, `<caller>|<callee>|<name>` columns, when any
+//! DIR/<case-id>/series.json    how to read the columns the default rules below cannot, if any
 //! ```
 //!
 //! Files are written in a fixed order with deterministic number formatting, so the same cases
-//! always give the same bytes. `metrics.csv` is written and read by the same table code as
-//! RCAEval's `data.csv` (numbers in their shortest exact form; rows sorted by time and
-//! deduplicated on reading); only the header split differs, by the known metric suffix
-//! ([`METRICS`]), since a simulated service name may hold `_`.
+//! always give the same bytes. Every CSV is written and read by the same table code as
+//! RCAEval's `data.csv` (numbers in their shortest exact form, empty cells for `NaN`; headers
+//! quoted as CSV needs, so names holding `,`, `"`, `{` or `=` survive; rows sorted by time and
+//! deduplicated on reading). Each file holds series sharing one time grid: metrics may be
+//! sampled every five minutes while span and log statistics are per minute.
+//!
+//! **Columns.** A column of `metrics.csv` is `<service>_<metric>`: split by the known metric
+//! suffix ([`METRICS`]), since a simulated service name may hold `_`, else at the longest
+//! candidate of `case.json` followed by `_` (metrics under another vocabulary, per-instance
+//! `<metric>{instance="<service>-<i>"}`). Its source is the file's (`metrics.csv` metric,
+//! `traces.csv` trace, `logs.csv` log; trace and log columns split at the longest candidate
+//! too) and its family [`Family::classify`] of the metric part without its `{...}` labels: what
+//! any loader of unlabelled metrics would say. A column of `edges.csv` names its caller, callee
+//! and series (`calls`, `callee_ms`, `network_ms`, `errors`), split at the last `|` and at the
+//! `|` between two candidates.
+//!
+//! **`series.json`** records every column those rules would read differently from what was
+//! written (a span statistic's family, `self_ms_mean` being latency; a template's; a column
+//! whose split is ambiguous): `{"logs.csv": {"<column>": {"service": ..., "name": ...,
+//! "source": "log", "family": "traffic"}}, "edges.csv": {"<column>": {"caller": ...,
+//! "callee": ..., "name": ...}}}`. [`write()`] checks each column against the rules, so a
+//! written case always loads back exactly; a column absent from it follows the rules, so
+//! renamed or hand-made columns behave as they would from any other loader. Cases of the clean
+//! simulator need none and have none.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -21,12 +47,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat};
-use rootcause_models::case::{Case, CaseChange, Family, Label, Series, Source};
+use rootcause_models::case::{Case, CaseChange, EdgeSeries, Family, Label, Series, Source};
 use rootcause_topology::{Topology, TopologyDocument};
 use serde::{Deserialize, Serialize};
 
 use super::metrics::METRICS;
-use super::{Affected, SimulatedCase, case_alert};
+use super::{Affected, RealismReport, SimulatedCase, Trait, case_alert};
 use crate::{LoadError, csv_series};
 
 const TOPOLOGY: &str = "topology.json";
@@ -34,6 +60,17 @@ const CASE: &str = "case.json";
 const ALERTS: &str = "alerts.json";
 const CHANGES: &str = "changes.json";
 const METRICS_FILE: &str = "metrics.csv";
+const TRACES_FILE: &str = "traces.csv";
+const LOGS_FILE: &str = "logs.csv";
+const EDGES_FILE: &str = "edges.csv";
+const SERIES_FILE: &str = "series.json";
+
+/// The per-service tables and the source of their series.
+const TABLES: [(&str, Source); 3] = [
+    (METRICS_FILE, Source::Metric),
+    (TRACES_FILE, Source::Trace),
+    (LOGS_FILE, Source::Log),
+];
 
 /// `case.json`.
 #[derive(Debug, Serialize, Deserialize)]
@@ -49,7 +86,42 @@ struct CaseFile {
     resolved_at: Option<i64>,
     #[serde(default)]
     affected: Vec<Affected>,
+    /// False for a case without a topology ([`Trait::NoTopology`]); absent means true.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    topology: bool,
+    /// Realism traits and what they did: for debugging, never read back.
+    #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
+    realism: Option<RealismReport>,
 }
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
+}
+
+/// One entry of `series.json`: what a column holds, where the default rules would say
+/// otherwise. Fields left out follow the rules.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct ColumnMeta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    service: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    caller: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    callee: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    source: Option<Source>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    family: Option<Family>,
+}
+
+/// `series.json`: per file, per column.
+type SeriesFile = BTreeMap<String, BTreeMap<String, ColumnMeta>>;
 
 /// One element of `alerts.json`: Alertmanager's `postableAlert`.
 #[derive(Debug, Serialize, Deserialize)]
@@ -128,6 +200,8 @@ pub fn write(
                 normal_windows: case.normal_windows.clone(),
                 resolved_at: Some(case.resolved_at),
                 affected: case.affected.clone(),
+                topology: !case.realism.has(Trait::NoTopology),
+                realism: (!case.realism.traits.is_empty()).then(|| case.realism.clone()),
             },
         )?;
         let alerts: Vec<PostableAlert> = case
@@ -143,12 +217,78 @@ pub fn write(
             .collect();
         json(&case_dir.join(ALERTS), &alerts)?;
         json(&case_dir.join(CHANGES), &case.changes)?;
-        let columns: Vec<(String, &Series)> = case
-            .series
-            .iter()
-            .map(|s| (format!("{}_{}", s.service, s.name), s))
-            .collect();
-        csv_series::write(&case_dir.join(METRICS_FILE), &columns)?;
+        let mut meta = SeriesFile::new();
+        for (file, source) in TABLES {
+            let columns: Vec<(String, &Series)> = case
+                .series
+                .iter()
+                .filter(|s| s.source == source)
+                .map(|s| (format!("{}_{}", s.service, s.name), s))
+                .collect();
+            // The clean simulator always wrote metrics.csv, even empty; the others only exist
+            // when there is something to put in them.
+            if columns.is_empty() && source != Source::Metric {
+                continue;
+            }
+            for (column, series) in &columns {
+                let read = default_column(source, column, &case.candidates).ok();
+                let written = csv_series::Column {
+                    service: series.service.clone(),
+                    source: series.source,
+                    family: series.family,
+                    name: series.name.clone(),
+                };
+                if read.as_ref() != Some(&written) {
+                    meta.entry(file.to_owned()).or_default().insert(
+                        column.clone(),
+                        ColumnMeta {
+                            service: Some(written.service),
+                            name: Some(written.name),
+                            source: Some(written.source),
+                            family: Some(written.family),
+                            ..ColumnMeta::default()
+                        },
+                    );
+                }
+            }
+            csv_series::write(&case_dir.join(file), &columns)?;
+        }
+        if !case.edges.is_empty() {
+            let as_series: Vec<Series> = case
+                .edges
+                .iter()
+                .map(|e| Series {
+                    service: String::new(),
+                    source: Source::Trace,
+                    family: Family::Other,
+                    name: String::new(),
+                    times: e.times.clone(),
+                    values: e.values.clone(),
+                })
+                .collect();
+            let mut columns = Vec::with_capacity(as_series.len());
+            for (edge, series) in case.edges.iter().zip(&as_series) {
+                let column = format!("{}|{}|{}", edge.caller, edge.callee, edge.name);
+                let read = default_edge(&column, &case.candidates).ok();
+                let written = (edge.caller.clone(), edge.callee.clone(), edge.name.clone());
+                if read.as_ref() != Some(&written) {
+                    meta.entry(EDGES_FILE.to_owned()).or_default().insert(
+                        column.clone(),
+                        ColumnMeta {
+                            caller: Some(written.0),
+                            callee: Some(written.1),
+                            name: Some(written.2),
+                            ..ColumnMeta::default()
+                        },
+                    );
+                }
+                columns.push((column, series));
+            }
+            csv_series::write(&case_dir.join(EDGES_FILE), &columns)?;
+        }
+        if !meta.is_empty() {
+            json(&case_dir.join(SERIES_FILE), &meta)?;
+        }
     }
     Ok(())
 }
@@ -198,6 +338,7 @@ fn load_case(dir: &Path, topology: Option<Arc<Topology>>) -> Case {
     if topology.is_none() {
         notes.push(format!("{TOPOLOGY} is missing: the case has no topology"));
     }
+    let mut topology = topology;
     match read_json::<CaseFile>(&dir.join(CASE)) {
         Ok(file) => {
             case.id = file.id;
@@ -206,6 +347,9 @@ fn load_case(dir: &Path, topology: Option<Arc<Topology>>) -> Case {
             case.label = Some(file.label);
             case.candidates = file.candidates;
             case.normal_windows = file.normal_windows;
+            if !file.topology {
+                topology = None;
+            }
         }
         Err(note) => notes.push(note),
     }
@@ -237,9 +381,61 @@ fn load_case(dir: &Path, topology: Option<Arc<Topology>>) -> Case {
         Ok(changes) => case.changes = changes,
         Err(note) => notes.push(note),
     }
-    match csv_series::read(&dir.join(METRICS_FILE), &mut split_column, &mut notes) {
-        Ok(series) => case.series = series,
-        Err(e) => notes.push(format!("{METRICS_FILE} not read: {e}")),
+    let meta = if dir.join(SERIES_FILE).is_file() {
+        read_json::<SeriesFile>(&dir.join(SERIES_FILE)).unwrap_or_else(|note| {
+            notes.push(note);
+            SeriesFile::new()
+        })
+    } else {
+        SeriesFile::new()
+    };
+    let empty = BTreeMap::new();
+    for (file, source) in TABLES {
+        let path = dir.join(file);
+        // Only metrics.csv is always written.
+        if source != Source::Metric && !path.is_file() {
+            continue;
+        }
+        let listed = meta.get(file).unwrap_or(&empty);
+        let candidates = &case.candidates;
+        let mut split = |column: &str| split_column(source, column, listed.get(column), candidates);
+        match csv_series::read(&path, &mut split, &mut notes) {
+            Ok(series) => case.series.extend(series),
+            Err(e) => notes.push(format!("{file} not read: {e}")),
+        }
+    }
+    let path = dir.join(EDGES_FILE);
+    if path.is_file() {
+        let listed = meta.get(EDGES_FILE).unwrap_or(&empty);
+        let mut names: BTreeMap<String, (String, String, String)> = BTreeMap::new();
+        let candidates = &case.candidates;
+        let mut split = |column: &str| {
+            let (caller, callee, name) = split_edge(column, listed.get(column), candidates)?;
+            names.insert(column.to_owned(), (caller, callee, name));
+            // The header itself keys the series until it is turned into an edge below.
+            Ok(csv_series::Column {
+                service: column.to_owned(),
+                source: Source::Trace,
+                family: Family::Other,
+                name: column.to_owned(),
+            })
+        };
+        match csv_series::read(&path, &mut split, &mut notes) {
+            Ok(series) => {
+                for s in series {
+                    if let Some((caller, callee, name)) = names.get(&s.name) {
+                        case.edges.push(EdgeSeries {
+                            caller: caller.clone(),
+                            callee: callee.clone(),
+                            name: name.clone(),
+                            times: s.times,
+                            values: s.values,
+                        });
+                    }
+                }
+            }
+            Err(e) => notes.push(format!("{EDGES_FILE} not read: {e}")),
+        }
     }
     case.topology = topology;
     case.notes = notes;
@@ -254,19 +450,135 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, String> {
     serde_json::from_str(&text).map_err(|e| format!("{name}: {e}"))
 }
 
-/// Splits a `<service>_<metric>` column by the known metric suffix: service names may contain
-/// `_` themselves.
-fn split_column(column: &str) -> Result<csv_series::Column, String> {
-    METRICS
-        .iter()
-        .find_map(|&metric| {
+/// A column of a per-service table as the default rules read it (see the module
+/// documentation): by the known metric suffix in `metrics.csv`, else at the longest candidate.
+fn default_column(
+    source: Source,
+    column: &str,
+    candidates: &[String],
+) -> Result<csv_series::Column, String> {
+    if source == Source::Metric
+        && let Some(known) = METRICS.iter().find_map(|&metric| {
             let service = column.strip_suffix(metric)?.strip_suffix('_')?;
             (!service.is_empty()).then(|| csv_series::Column {
                 service: service.to_owned(),
-                source: Source::Metric,
+                source,
                 family: Family::classify(metric),
                 name: metric.to_owned(),
             })
         })
-        .ok_or_else(|| "names no known metric".to_owned())
+    {
+        return Ok(known);
+    }
+    let service = candidates
+        .iter()
+        .filter(|c| {
+            column
+                .strip_prefix(c.as_str())
+                .and_then(|rest| rest.strip_prefix('_'))
+                .is_some_and(|name| !name.is_empty())
+        })
+        .max_by_key(|c| c.len())
+        .ok_or_else(|| "names no known metric or candidate".to_owned())?;
+    let name = &column[service.len() + 1..];
+    Ok(csv_series::Column {
+        service: service.clone(),
+        source,
+        family: Family::classify(without_labels(name)),
+        name: name.to_owned(),
+    })
+}
+
+/// A metric name without its `{label="value",...}` suffix.
+fn without_labels(name: &str) -> &str {
+    match name.find('{') {
+        Some(at) if name.ends_with('}') => &name[..at],
+        _ => name,
+    }
+}
+
+/// A column of a per-service table: the default rules, overridden by its `series.json` entry.
+fn split_column(
+    source: Source,
+    column: &str,
+    meta: Option<&ColumnMeta>,
+    candidates: &[String],
+) -> Result<csv_series::Column, String> {
+    let read = default_column(source, column, candidates);
+    let Some(meta) = meta else {
+        return read;
+    };
+    let mut out = match (read, &meta.service, &meta.name) {
+        (Ok(read), _, _) => read,
+        (Err(_), Some(service), Some(name)) => csv_series::Column {
+            service: service.clone(),
+            source,
+            family: Family::classify(without_labels(name)),
+            name: name.clone(),
+        },
+        (Err(why), _, _) => return Err(why),
+    };
+    if let Some(service) = &meta.service {
+        out.service = service.clone();
+    }
+    if let Some(name) = &meta.name {
+        out.name = name.clone();
+    }
+    if let Some(source) = meta.source {
+        out.source = source;
+    }
+    if let Some(family) = meta.family {
+        out.family = family;
+    }
+    Ok(out)
+}
+
+/// An `edges.csv` column as the default rules read it: the series name after the last `|`,
+/// caller and callee at the one `|` before it that separates two candidates (or the only one).
+fn default_edge(column: &str, candidates: &[String]) -> Result<(String, String, String), String> {
+    let (pair, name) = column
+        .rsplit_once('|')
+        .ok_or_else(|| "names no caller|callee|series".to_owned())?;
+    let splits: Vec<(&str, &str)> = pair
+        .match_indices('|')
+        .map(|(at, _)| (&pair[..at], &pair[at + 1..]))
+        .collect();
+    let known = |s: &str| candidates.iter().any(|c| c == s);
+    let fitting: Vec<&(&str, &str)> = splits
+        .iter()
+        .filter(|(a, b)| known(a) && known(b))
+        .collect();
+    let (caller, callee) = match (fitting.as_slice(), splits.as_slice()) {
+        ([one], _) => **one,
+        ([], [one]) => *one,
+        _ => return Err("names no caller|callee pair of candidates".to_owned()),
+    };
+    if caller.is_empty() || callee.is_empty() || name.is_empty() {
+        return Err("names no caller|callee|series".to_owned());
+    }
+    Ok((caller.to_owned(), callee.to_owned(), name.to_owned()))
+}
+
+/// An `edges.csv` column: the default rules, overridden by its `series.json` entry.
+fn split_edge(
+    column: &str,
+    meta: Option<&ColumnMeta>,
+    candidates: &[String],
+) -> Result<(String, String, String), String> {
+    let read = default_edge(column, candidates);
+    let Some(meta) = meta else {
+        return read;
+    };
+    let (caller, callee, name) = match read {
+        Ok(read) => read,
+        Err(why) => match (&meta.caller, &meta.callee, &meta.name) {
+            (Some(a), Some(b), Some(n)) => (a.clone(), b.clone(), n.clone()),
+            _ => return Err(why),
+        },
+    };
+    Ok((
+        meta.caller.clone().unwrap_or(caller),
+        meta.callee.clone().unwrap_or(callee),
+        meta.name.clone().unwrap_or(name),
+    ))
 }

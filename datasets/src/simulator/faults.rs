@@ -32,6 +32,15 @@ pub enum Fault {
     Errors,
     /// A bad deploy: a rollout shortly before onset, then errors or latency.
     Deploy,
+    /// A code fault (only in cases with traces and logs, see [`Fault::CODE`]): an operation
+    /// throws part-way, so a log statement it printed on every request goes quiet while the
+    /// service is called as often as before, its error spans rise moderately and callers see
+    /// failed calls; usually nothing new is logged and its resource metrics stay flat.
+    Exception,
+    /// A code fault (only in cases with traces and logs): the service answers with a wrong
+    /// result, so a new ERROR or WARN log statement fires tens of times a minute, its error
+    /// spans rise and some callers log a new warning of their own; resource metrics stay flat.
+    WrongReturn,
 }
 
 impl Fault {
@@ -46,6 +55,11 @@ impl Fault {
         Fault::Deploy,
     ];
 
+    /// The code faults, injected only where realism gives a case traces and logs (see
+    /// [`super::Realism::code_faults`]): they show in nothing else. Not in [`Fault::ALL`], so
+    /// fault mixes built from it (the default options') stay what they were.
+    pub const CODE: [Fault; 2] = [Fault::Exception, Fault::WrongReturn];
+
     /// The name used in labels and files (`cpu`, `memory`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -56,19 +70,26 @@ impl Fault {
             Fault::Loss => "loss",
             Fault::Errors => "errors",
             Fault::Deploy => "deploy",
+            Fault::Exception => "exception",
+            Fault::WrongReturn => "wrong_return",
         }
     }
 
     /// The fault type with this name.
     pub fn from_name(name: &str) -> Option<Fault> {
-        Fault::ALL.into_iter().find(|f| f.as_str() == name)
+        Fault::ALL
+            .into_iter()
+            .chain(Fault::CODE)
+            .find(|f| f.as_str() == name)
     }
 
     /// Whether this fault can strike a component of this kind: only what the operator deploys
     /// can have a bad deploy, and a third party's CPU, memory or disk is not observed.
     fn strikes(self, kind: ServiceKind) -> bool {
         match self {
-            Fault::Deploy => matches!(kind, ServiceKind::Service | ServiceKind::Gateway),
+            Fault::Deploy | Fault::Exception | Fault::WrongReturn => {
+                matches!(kind, ServiceKind::Service | ServiceKind::Gateway)
+            }
             Fault::Cpu | Fault::Memory | Fault::Disk => kind != ServiceKind::External,
             Fault::Latency | Fault::Loss | Fault::Errors => true,
         }
@@ -154,6 +175,8 @@ pub(super) struct Hit {
     pub effect: Effect,
     /// Rules its fault would fire, in firing order.
     pub rules: Vec<Rule>,
+    /// The hit (index into [`Scenario::hits`]) it got the fault from; `None` for the root.
+    pub parent: Option<usize>,
 }
 
 /// What happens in one case.
@@ -164,6 +187,9 @@ pub(super) struct Scenario {
     pub resolved_at: i64,
     pub action: Action,
     pub change: Option<CaseChange>,
+    /// Share of the root's spans that fail at full strength, where it differs from the error
+    /// ratio its metrics show (code faults).
+    pub span_errors: Option<f64>,
 }
 
 /// Draws root causes: weighted toward components with callers, since a fault nobody calls
@@ -222,6 +248,18 @@ impl RootPicker {
         }
     }
 
+    /// A root that `fault` can strike, drawn by the same weights as [`RootPicker::pick`]; `None`
+    /// if it can strike nothing here.
+    pub fn root_for(&self, fault: Fault, rng: &mut ChaCha8Rng) -> Option<usize> {
+        // Code faults strike what the operator deploys, like a bad deploy.
+        let like = match fault {
+            Fault::Exception | Fault::WrongReturn => Fault::Deploy,
+            other => other,
+        };
+        let index = Fault::ALL.iter().position(|f| *f == like)?;
+        weighted(rng, &self.cumulative[index])
+    }
+
     /// A fault type by the mix and a root it can strike; `None` if nothing can be drawn. A
     /// fault that can strike no service of this topology falls back to latency, which can
     /// strike anything.
@@ -253,6 +291,7 @@ pub(super) fn scenario(
     let mut effect = Effect::between(onset, resolved_at, 30.0);
     let mut rules = Vec::new();
     let mut change = None;
+    let mut span_errors = None;
     // When callers start to notice: a leak hurts only once memory is tight.
     let mut felt_from = onset;
     let mut detected = onset + between(rng, 30, 120);
@@ -333,6 +372,27 @@ pub(super) fn scenario(
                 });
             }
         }
+        Fault::Exception => {
+            // Requests on one operation fail part-way: their spans end in error, but the
+            // service's own error metric counts responses, most of which a handler still turns
+            // into a 200, so it barely moves.
+            effect.ramp = 20.0;
+            effect.errors = 0.002 + 0.006 * severity;
+            span_errors = Some(0.03 + 0.05 * severity);
+            if chance(rng, 0.5) {
+                rules.push(Rule::HighErrorRate);
+            }
+        }
+        Fault::WrongReturn => {
+            // A wrong answer is a successful response: the error metric barely moves, the spans
+            // that log the failure do.
+            effect.ramp = 20.0;
+            effect.errors = 0.001 + 0.004 * severity;
+            span_errors = Some(0.02 + 0.04 * severity);
+            if chance(rng, 0.5) {
+                rules.push(Rule::HighErrorRate);
+            }
+        }
         Fault::Deploy => {
             effect.ramp = 30.0;
             if chance(rng, 0.6) {
@@ -366,6 +426,7 @@ pub(super) fn scenario(
         strength: 1.0,
         effect,
         rules,
+        parent: None,
     };
     let hits = propagate(graph, root_hit, fault, felt_from, resolved_at, options, rng);
     let action = action(graph, fault, root, change.is_some(), options, rng);
@@ -374,6 +435,7 @@ pub(super) fn scenario(
         resolved_at,
         action,
         change,
+        span_errors,
     }
 }
 
@@ -393,8 +455,10 @@ fn propagate(
     let root_effect = root.effect;
     // What callers see of the root: slowness, and failures when the root fails requests (a
     // datastore that stalls also makes its callers' queries time out).
-    let errors_fault = matches!(fault, Fault::Loss | Fault::Errors)
-        || (fault == Fault::Deploy && root_effect.errors > 0.0);
+    let errors_fault = matches!(
+        fault,
+        Fault::Loss | Fault::Errors | Fault::Exception | Fault::WrongReturn
+    ) || (fault == Fault::Deploy && root_effect.errors > 0.0);
     let datastore = graph.is_datastore(root_node);
     let echo_latency = if root_effect.latency > 0.0 {
         root_effect.latency.max(0.8)
@@ -451,6 +515,7 @@ fn propagate(
                 strength,
                 effect,
                 rules,
+                parent: Some(at),
             });
             queue.push_back(hits.len() - 1);
         }
@@ -487,6 +552,11 @@ fn action(
         Fault::Errors if changed => (Action::Rollback, &[Action::Restart]),
         Fault::Errors => (Action::Restart, &[Action::Rollback, Action::CircuitBreaker]),
         Fault::Deploy => (Action::Rollback, &[Action::Restart]),
+        // A wrong result is a code path that is wrong: only the previous version fixes it.
+        Fault::WrongReturn => (Action::Rollback, &[Action::Restart]),
+        // An exception is often bad state (a poisoned cache, a stuck connection) that a restart
+        // clears; when it is not, the operator rolls back.
+        Fault::Exception => (Action::Restart, &[Action::Rollback]),
     };
     if chance(rng, options.natural_action) {
         natural

@@ -3,13 +3,12 @@
 //! a random blip) leaves on it.
 
 use rand_chacha::ChaCha8Rng;
-use rootcause_models::case::{Family, Series, Source};
 use rootcause_topology::{Service, ServiceKind};
 
 use super::random::{chance, derived, fnv, uniform, unit};
 
 /// The metrics simulated for every candidate service, as named in `metrics.csv` column suffixes
-/// and in [`Series::name`]: CPU, memory and disk space used in percent, disk I/O in MB/s, p99
+/// and in [`Series::name`](rootcause_models::case::Series::name): CPU, memory and disk space used in percent, disk I/O in MB/s, p99
 /// latency in ms, the error ratio (0–1) and requests per second.
 pub const METRICS: [&str; 7] = [
     "cpu_usage",
@@ -79,7 +78,7 @@ impl Effect {
     }
 
     /// Strength in `[0, 1]` at `t` for a metric that ramps up exponentially.
-    fn level(&self, t: i64) -> f64 {
+    pub fn level(&self, t: i64) -> f64 {
         if t < self.onset {
             return 0.0;
         }
@@ -94,7 +93,7 @@ impl Effect {
 
     /// Strength in `[0, 1]` at `t` for memory and disk space: a linear climb, released at the
     /// end (a restart, a purge).
-    fn leak_level(&self, t: i64) -> f64 {
+    pub fn leak_level(&self, t: i64) -> f64 {
         if t < self.onset || t > self.end {
             return 0.0;
         }
@@ -103,14 +102,17 @@ impl Effect {
 }
 
 /// Where a service's metrics sit when nothing is wrong.
-struct Baseline {
-    cpu: f64,
-    memory: f64,
-    disk: f64,
-    space: f64,
-    latency: f64,
-    errors: f64,
-    traffic: f64,
+#[derive(Debug, Clone)]
+pub(super) struct Baseline {
+    pub cpu: f64,
+    pub memory: f64,
+    pub disk: f64,
+    pub space: f64,
+    /// p99 latency in ms.
+    pub latency: f64,
+    pub errors: f64,
+    /// Requests per second.
+    pub traffic: f64,
     /// Phase of the daily cycle, so that not every service peaks at the same hour.
     phase: f64,
     /// Amplitude of the daily cycle.
@@ -120,7 +122,7 @@ struct Baseline {
 impl Baseline {
     /// Drawn from the service's own generator: the same service has the same baseline in every
     /// case of a run, as a real service would.
-    fn of(service: &Service, seed: u64) -> Baseline {
+    pub fn of(service: &Service, seed: u64) -> Baseline {
         let rng = &mut derived(seed, &[fnv(service.name.as_bytes()), 0xba5e]);
         let (traffic, latency, disk) = match service.kind {
             ServiceKind::Gateway => ((200.0, 2000.0), (50.0, 300.0), (0.1, 2.0)),
@@ -144,8 +146,21 @@ impl Baseline {
         }
     }
 
+    /// The baseline of one of `count` instances (pods, shards) behind a load balancer: a share
+    /// of the traffic, and resource levels that differ a little between instances (a replica
+    /// is never exactly its neighbour). Drawn from `rng`, the instance's own generator.
+    pub fn instance(&self, count: usize, rng: &mut ChaCha8Rng) -> Baseline {
+        let mut out = self.clone();
+        out.traffic = self.traffic / count.max(1) as f64 * uniform(rng, 0.85, 1.15);
+        out.cpu = self.cpu * uniform(rng, 0.8, 1.2);
+        out.memory = (self.memory + uniform(rng, -5.0, 5.0)).clamp(5.0, 90.0);
+        out.disk = self.disk / count.max(1) as f64 * uniform(rng, 0.8, 1.2);
+        out.latency = self.latency * uniform(rng, 0.9, 1.1);
+        out
+    }
+
     /// Daily traffic factor at `t`: peaks once a day.
-    fn daily(&self, t: i64) -> f64 {
+    pub fn daily(&self, t: i64) -> f64 {
         let day = t.rem_euclid(86_400) as f64 / 86_400.0;
         1.0 + self.amplitude * (std::f64::consts::TAU * (day + self.phase)).sin()
     }
@@ -181,17 +196,17 @@ fn blip(rng: &mut ChaCha8Rng, times: &[i64]) -> Option<Effect> {
 
 /// Standard normal draws, both halves of each Box–Muller pair used: metric noise is most of the
 /// simulator's work.
-struct Gauss {
+pub(super) struct Gauss {
     rng: ChaCha8Rng,
     spare: Option<f64>,
 }
 
 impl Gauss {
-    fn new(rng: ChaCha8Rng) -> Gauss {
+    pub fn new(rng: ChaCha8Rng) -> Gauss {
         Gauss { rng, spare: None }
     }
 
-    fn next(&mut self) -> f64 {
+    pub fn next(&mut self) -> f64 {
         if let Some(spare) = self.spare.take() {
             return spare;
         }
@@ -200,36 +215,40 @@ impl Gauss {
         self.spare = Some(radius * angle.sin());
         radius * angle.cos()
     }
+
+    /// A uniform draw in `[0, 1)` from the same generator.
+    pub fn unit(&mut self) -> f64 {
+        unit(&mut self.rng)
+    }
 }
 
-fn rng_index(rng: &mut ChaCha8Rng, n: usize) -> usize {
+pub(super) fn rng_index(rng: &mut ChaCha8Rng, n: usize) -> usize {
     ((unit(rng) * n as f64) as usize).min(n - 1)
 }
 
-fn round(value: f64, decimals: usize) -> f64 {
+pub(super) fn round(value: f64, decimals: usize) -> f64 {
     let scale = 10f64.powi(decimals as i32);
     (value * scale).round() / scale
 }
 
-/// The six series of one service over `times`, disturbed by `effects`.
-///
-/// `seed` and `case` select the noise, so that the same service in the same case always gets
-/// the same samples whatever else is simulated.
-pub(super) fn service_series(
-    service: &Service,
+/// The samples of each of [`METRICS`] over `times` for a source with baseline `base`, its noise
+/// drawn from generators keyed by `key` (the hash of the service's or instance's name).
+pub(super) fn columns(
+    base: &Baseline,
+    key: u64,
     seed: u64,
     case: u64,
     times: &[i64],
     effects: &[Effect],
-) -> Vec<Series> {
-    let base = Baseline::of(service, seed);
-    let name_hash = fnv(service.name.as_bytes());
+) -> [Vec<f64>; METRICS.len()] {
+    let name_hash = key;
     let mut effects = effects.to_vec();
     if let Some(extra) = blip(&mut derived(seed, &[case, name_hash, 0xb1]), times) {
         effects.push(extra);
     }
     let mut memory_walk = 0.0;
-    let mut columns: [Vec<f64>; METRICS.len()] = Default::default();
+    let mut columns: [Vec<f64>; METRICS.len()] =
+        std::array::from_fn(|_| Vec::with_capacity(times.len()));
     let mut noise: Vec<Gauss> = (0..METRICS.len())
         .map(|m| Gauss::new(derived(seed, &[case, name_hash, m as u64])))
         .collect();
@@ -279,16 +298,5 @@ pub(super) fn service_series(
             columns[m].push(round(value, DECIMALS[m]));
         }
     }
-    METRICS
-        .iter()
-        .zip(columns)
-        .map(|(name, values)| Series {
-            service: service.name.clone(),
-            source: Source::Metric,
-            family: Family::classify(name),
-            name: (*name).to_owned(),
-            times: times.to_vec(),
-            values,
-        })
-        .collect()
+    columns
 }

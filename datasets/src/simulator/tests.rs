@@ -9,17 +9,17 @@ use super::*;
 use crate::examples;
 use crate::synthetic::{self, Shape};
 
-fn example(name: &str) -> Topology {
+pub(super) fn example(name: &str) -> Topology {
     examples::find(name).unwrap().topology()
 }
 
-fn generated(services: usize, seed: u64) -> (TopologyDocument, Topology) {
+pub(super) fn generated(services: usize, seed: u64) -> (TopologyDocument, Topology) {
     let document = synthetic::generate(&Shape::with_services(services, seed));
     let topology = Topology::from_document(document.clone()).unwrap();
     (document, topology)
 }
 
-fn options(cases: usize) -> Options {
+pub(super) fn options(cases: usize) -> Options {
     Options {
         cases,
         ..Options::default()
@@ -44,7 +44,10 @@ fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     out
 }
 
-fn written(document: &TopologyDocument, cases: &[SimulatedCase]) -> BTreeMap<PathBuf, Vec<u8>> {
+pub(super) fn written(
+    document: &TopologyDocument,
+    cases: &[SimulatedCase],
+) -> BTreeMap<PathBuf, Vec<u8>> {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), document, cases).unwrap();
     files(dir.path())
@@ -509,6 +512,8 @@ fn the_fault_moves_the_roots_own_metrics() {
             Fault::Loss => errors.1 > errors.0 + 0.03 && latency.1 > 1.5 * latency.0,
             Fault::Errors => errors.1 > errors.0 + 0.05,
             Fault::Deploy => errors.1 > errors.0 + 0.05 || latency.1 > 2.0 * latency.0,
+            // Code faults need realism's traces and logs: never drawn here.
+            Fault::Exception | Fault::WrongReturn => unreachable!("{:?}", case.fault),
         };
         assert!(
             moved,

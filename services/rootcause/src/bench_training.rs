@@ -20,6 +20,7 @@ use crate::learning::training::TrainRequest;
 use crate::learning::{self};
 use crate::offline::{simulated_cases, simulation_topology};
 use crate::store::{Store, StoreOptions};
+use rootcause_datasets::simulator::Realism;
 
 /// `rootcause bench training`.
 #[derive(Debug, Args)]
@@ -52,9 +53,10 @@ async fn run(options: &TrainingOptions) -> anyhow::Result<()> {
     let started = Instant::now();
     let incidents = options.incidents;
     let seed = options.seed;
-    let cases =
-        tokio::task::spawn_blocking(move || simulated_cases(&topology, &system, incidents, seed))
-            .await?;
+    let cases = tokio::task::spawn_blocking(move || {
+        simulated_cases(&topology, &system, incidents, seed, Realism::none())
+    })
+    .await?;
     let simulate = started.elapsed();
 
     let started = Instant::now();

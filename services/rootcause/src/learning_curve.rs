@@ -22,6 +22,7 @@ use rootcause_models::ranker::{self, Ranker};
 
 use crate::learning::training::{self, HistoryExample, TrainRequest};
 use crate::offline::{simulated_cases, simulation_topology};
+use rootcause_datasets::simulator::Realism;
 
 /// `rootcause learning-curve`.
 #[derive(Debug, Args)]
@@ -47,7 +48,7 @@ fn simulate(
     cases: usize,
     seed: u64,
 ) -> Vec<HistoryExample> {
-    simulated_cases(topology, system, cases, seed)
+    simulated_cases(topology, system, cases, seed, Realism::none())
         .into_iter()
         .map(|case| {
             let evidence = evidence::extract(&case, &Default::default());

@@ -131,6 +131,11 @@ pub struct SimulateArgs {
     /// Output directory: new or empty.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    /// Realism traits (coarse or sparse metrics, per-instance series, unseen metric names, no
+    /// topology, no baseline, innocent releases, silent intermediaries, traces and logs, code
+    /// faults): `default`, a realistic mix drawn per case, or `none`, the clean simulator.
+    #[arg(long, value_parser = ["none", "default"], default_value = "default")]
+    realism: String,
 }
 
 /// `rootcause datasets convert`.
@@ -692,9 +697,14 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
             args.out.display()
         );
     }
+    let realism = match args.realism.as_str() {
+        "none" => simulator::Realism::none(),
+        _ => simulator::Realism::default(),
+    };
     let options = simulator::Options {
         cases: args.cases,
         seed: args.seed,
+        realism,
         ..simulator::Options::default()
     };
     let started = Instant::now();
@@ -709,13 +719,14 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     spinner.finish_and_clear();
     println!(
-        "{} cases on {} ({} services) written to {} in {:.2} s (seed {})",
+        "{} cases on {} ({} services) written to {} in {:.2} s (seed {}, realism {})",
         cases.len(),
         system,
         topology.service_count(),
         args.out.display(),
         started.elapsed().as_secs_f64(),
-        args.seed
+        args.seed,
+        args.realism
     );
     Ok(())
 }
@@ -766,16 +777,19 @@ pub fn dataset_topology(args: &DatasetTopologyArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `cases` labelled cases simulated on `topology` with `seed`, sharing one copy of the graph.
+/// `cases` labelled cases simulated on `topology` with `seed` and `realism`, sharing one copy of
+/// the graph.
 pub fn simulated_cases(
     topology: &rootcause_topology::Topology,
     system: &str,
     cases: usize,
     seed: u64,
+    realism: simulator::Realism,
 ) -> Vec<Case> {
     let options = simulator::Options {
         cases,
         seed,
+        realism,
         ..simulator::Options::default()
     };
     let shared = std::sync::Arc::new(topology.clone());

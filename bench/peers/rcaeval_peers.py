@@ -97,6 +97,9 @@ def prepare(case_dir, length):
     columns = [c for c in data.columns if c != "time"]
     # remove lat-50, only select lat-90
     data = data.loc[:, ~data.columns.str.endswith("_latency-50")]
+    # RCAEval's Sock Shop preparation (RCAEval.io.time_series.preprocess_sock_shop) keeps lat_90
+    # only; rootcause's reference rankers drop the same columns
+    data = data.loc[:, ~(data.columns.str.endswith("lat_50") | data.columns.str.endswith("lat_99"))]
     data = data.replace([np.inf, -np.inf], np.nan)
     data = data.ffill()
     data = data.fillna(0)
@@ -436,9 +439,10 @@ def main(argv):
         return 0
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dir", help="root of RCAEval-format cases")
-    ap.add_argument("--length", type=int, default=20,
-                    help="minutes of RCAEval's window (main.py's --length, default 20): "
-                         "length*60//2 rows on each side of the inject time")
+    ap.add_argument("--length", type=int, default=10,
+                    help="minutes of RCAEval's window (main.py's --length; 10 as its process() "
+                         "falls back to and as RCAEval's benchmark reports use): length*60//2 rows "
+                         "on each side of the inject time")
     ap.add_argument("--methods", default="baro,nsigma")
     ap.add_argument("--dataset", default="rootcause-peers",
                     help="the dataset= argument; baro/nsigma only test it for None (None skips "

@@ -23,7 +23,7 @@ PINS=(
 die() { printf '\nrun.sh: error: %s\n' "$*" >&2; exit 1; }
 usage() { sed -n '2,7s/^# \{0,1\}//p' "$0"; }
 
-dataset="" format="" work="" length=20 peers_only=0 min_agreement=""
+dataset="" format="" work="" length=10 peers_only=0 min_agreement=""
 while (($#)); do
   case "$1" in
     --format) format="${2:?--format needs a value}"; shift 2 ;;

@@ -6,12 +6,26 @@
 //! - **N-Sigma**: z = (x − mean) / standard deviation of the normal samples;
 //! - **BARO** (Pham et al., FSE 2024), robust: z = (x − median) / interquartile range.
 //!
-//! As in RCAEval: missing samples are filled forward, then with 0; a series constant before the
-//! anchor or constant after it is left out (RCAEval drops such columns before scaling); a spread
-//! below 10 machine epsilons otherwise counts as 1 (scikit-learn's scalers do the same); the score is the signed
-//! maximum, so only rises count. A candidate without any scored series scores `NaN` and ranks
-//! last. Ties are left as they are; the evaluation counts them against the true cause, where
-//! RCAEval keeps them in column order.
+//! The case is prepared as RCAEval's benchmark script (`main.py`) prepares a real-system case:
+//! - series named `*latency-50` are left out (`main.py` keeps the 90th percentile only), and so
+//!   are `*lat_50` and `*lat_99` (RCAEval's Sock Shop preparation, `preprocess_sock_shop`, keeps
+//!   `lat_90`);
+//! - missing samples are filled forward, then with 0, over the whole series;
+//! - only the last [`RCAEVAL_ROWS`] samples before the anchor and the first [`RCAEVAL_ROWS`] from
+//!   it are kept (`length * 60 // 2` *rows* with its default length of 10 minutes: on RCAEval's
+//!   one-second data, five minutes either side);
+//! - a series constant before the anchor or constant after it is left out (RCAEval drops such
+//!   columns before scaling).
+//!
+//! Then, as scikit-learn's scalers do, a spread below 10 machine epsilons counts as 1; the score
+//! is the signed maximum, so only rises count. A candidate without any scored series scores
+//! `NaN` and ranks last. Ties are left as they are; the evaluation counts them against the true
+//! cause, where RCAEval keeps them in column order.
+//!
+//! Where this differs from RCAEval: it reads every series of a case, including the trace and
+//! log statistics and leaves edge series out (RCAEval's `data.csv` holds what the dataset put
+//! there), and it reads numbers exactly where pandas' CSV parser may round the last digit (see
+//! `bench/peers/README.md`).
 
 use std::collections::HashMap;
 
@@ -56,6 +70,13 @@ impl Ranker for Baro {
     }
 }
 
+/// Samples kept on each side of the anchor, as RCAEval's `main.py` keeps `length * 60 // 2` rows
+/// with `length` = 10.
+pub const RCAEVAL_ROWS: usize = 300;
+
+/// Metric-name endings RCAEval's preparation leaves out (see the module documentation).
+const DROPPED_SUFFIXES: [&str; 3] = ["latency-50", "lat_50", "lat_99"];
+
 fn rank_by_max_score(case: &Case, scale: Scale) -> Ranking {
     let mut best: HashMap<&str, f64> = case
         .candidates
@@ -66,6 +87,9 @@ fn rank_by_max_score(case: &Case, scale: Scale) -> Ranking {
         let Some(slot) = best.get_mut(series.service.as_str()) else {
             continue;
         };
+        if DROPPED_SUFFIXES.iter().any(|s| series.name.ends_with(s)) {
+            continue;
+        }
         if let Some(score) = series_score(series, case.anchor, scale)
             && (slot.is_nan() || score > *slot)
         {
@@ -75,12 +99,14 @@ fn rank_by_max_score(case: &Case, scale: Scale) -> Ranking {
     Ranking::from_scores(best.into_iter().map(|(s, score)| (s.to_string(), score)))
 }
 
-/// The largest score of the samples at or after `anchor`, against the samples before it;
-/// `None` when either side is empty or constant.
+/// The largest score of the (at most [`RCAEVAL_ROWS`]) samples at or after `anchor`, against the
+/// (at most [`RCAEVAL_ROWS`]) samples before it; `None` when either side is empty or constant.
 fn series_score(series: &Series, anchor: i64, scale: Scale) -> Option<f64> {
     let filled = fill_forward_then_zero(&series.values);
     let split = series.times.partition_point(|&t| t < anchor);
     let (normal, abnormal) = filled.split_at(split);
+    let normal = &normal[normal.len().saturating_sub(RCAEVAL_ROWS)..];
+    let abnormal = &abnormal[..abnormal.len().min(RCAEVAL_ROWS)];
     let constant = |values: &[f64]| values.iter().all(|v| *v == values[0]);
     if normal.is_empty() || abnormal.is_empty() || constant(normal) || constant(abnormal) {
         return None;
@@ -213,6 +239,37 @@ mod tests {
             series("b", &[1.0, 1.1, 0.9, 1.0, 1.05, 3.0, 2.0]),
         ]);
         assert_eq!(Baro.rank(&case).names()[0], "b");
+    }
+
+    #[test]
+    fn only_rcaeval_rows_either_side_of_the_anchor_count() {
+        // A rise 301 samples after the anchor is outside RCAEval's window; so is a spike
+        // 301 samples before it, which would otherwise inflate the spread.
+        let n = 1000;
+        let anchor = 500;
+        let mut values: Vec<f64> = (0..n).map(|i| 1.0 + 0.01 * (i % 7) as f64).collect();
+        values[anchor - 301] = 1000.0;
+        values[anchor + 301] = 50.0;
+        values[anchor + 10] = 3.0;
+        let a = Series {
+            times: (0..n as i64).collect(),
+            values,
+            ..series("a", &[])
+        };
+        let scored = series_score(&a, anchor as i64, Scale::Robust).unwrap();
+        let iqr = 0.04; // of the 300 normal samples, values 1.00..1.06 in steps of 0.01
+        assert!((scored - (3.0 - 1.03) / iqr).abs() < 0.3, "{scored}");
+    }
+
+    #[test]
+    fn the_median_latency_columns_rcaeval_drops_are_left_out() {
+        let mut dropped = series("a", &[1.0, 1.1, 0.9, 1.0, 1.05, 90.0, 80.0]);
+        dropped.name = "latency-50".into();
+        let mut kept = series("b", &[1.0, 1.1, 0.9, 1.0, 1.05, 2.0, 2.5]);
+        kept.name = "latency-90".into();
+        let ranking = Baro.rank(&case(vec![dropped, kept]));
+        assert_eq!(ranking.names()[0], "b");
+        assert!(ranking.services()[1].score.is_nan());
     }
 
     #[test]

@@ -2,6 +2,9 @@
 //!
 //! - [`nezha`]: the Nezha fault-injection dataset format (Yu et al., ESEC/FSE 2023): labelled
 //!   cases with per-service metrics, trace and log statistics, and a call graph learned from spans.
+//! - [`jsonl`]: rootcause's own history format (JSON lines of past incidents with outcomes).
+//! - [`microirc`]: MicroIRC's "dataset E" (Zhu et al., JSS 2024): labelled fault cases on Istio's
+//!   Bookinfo with per-workload, per-pod and per-call-edge metrics and the Istio service graph.
 //! - [`rcaeval`]: the RCAEval benchmark format (Pham et al., WWW 2025), read and written, so
 //!   RCAEval's own methods can run on any dataset rootcause reads.
 //! - [`simulator`]: labelled fault cases (alert storms, metric windows, changes, resolving
@@ -20,10 +23,12 @@ mod error;
 pub mod examples;
 mod format;
 mod hash;
+pub mod jsonl;
+pub mod microirc;
 pub mod nezha;
 pub mod rcaeval;
 pub mod simulator;
 pub mod synthetic;
 
 pub use error::LoadError;
-pub use format::{DatasetFormat, load};
+pub use format::{DatasetFormat, LoadOptions, load};

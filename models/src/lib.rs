@@ -1,6 +1,7 @@
 //! Models of rootcause: how likely root causes are ranked and how well the ranking does.
 //!
 //! - [`case`]: what a ranker sees of one incident, whatever the data came from.
+//! - [`ablation`]: a case with a source of evidence (logs, traces, alerts, graph, baseline) withheld.
 //! - [`history`]: past incidents as analysts import them (JSON lines), and their cases.
 //! - [`ranker`]: the [`Ranker`](ranker::Ranker) interface.
 //! - [`metrics`]: AC@k and Avg@k with pessimistic ties and chance level.
@@ -16,6 +17,7 @@
 //!
 //! Free of I/O so everything here is tested and replayed without a server.
 
+pub mod ablation;
 pub mod actions;
 pub mod baselines;
 pub mod calibration;

@@ -30,25 +30,13 @@ pub struct ServiceArgs {
     pub url: String,
 }
 
-/// Formats `history import` reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum HistoryFormat {
-    /// JSON lines of `HistoryRecord` (see `POST /api/v1/history`); `-` reads standard input.
-    Jsonl,
-    /// Nezha's layout.
-    Nezha,
-    /// RCAEval's layout.
-    Rcaeval,
-    /// The output of `rootcause simulate`.
-    Sim,
-}
-
 /// `rootcause history import`.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// Format of PATH.
+    /// Format of PATH (jsonl: `HistoryRecord` lines, see `POST /api/v1/history`, posted or
+    /// stored as they are; the dataset formats are converted to records first).
     #[arg(long, value_enum)]
-    pub format: HistoryFormat,
+    pub format: FormatArg,
     /// A JSON-lines file (`-`: standard input) or a dataset directory.
     pub path: PathBuf,
     /// Post to this running service instead of writing into the database directly
@@ -118,10 +106,7 @@ async fn json_of(response: reqwest::Response, what: &str) -> anyhow::Result<Valu
 
 /// `rootcause history import`.
 pub fn import(args: &ImportArgs, config: &Config) -> anyhow::Result<()> {
-    let source = args
-        .source
-        .clone()
-        .unwrap_or_else(|| format!("{:?}", args.format).to_lowercase());
+    let source = args.source.clone().unwrap_or_else(|| args.format.name());
     match &args.url {
         Some(url) => import_remote(args, url, &source),
         None => import_local(args, config, &source),
@@ -154,7 +139,7 @@ fn read_lines(path: &Path) -> anyhow::Result<Vec<(usize, String)>> {
 }
 
 /// The records of a dataset: its labelled cases, with their outcome.
-fn dataset_records(format: HistoryFormat, path: &Path) -> anyhow::Result<Vec<HistoryRecord>> {
+fn dataset_records(format: FormatArg, path: &Path) -> anyhow::Result<Vec<HistoryRecord>> {
     let cases = load_dataset(format, path)?;
     Ok(cases
         .iter()
@@ -168,23 +153,18 @@ fn dataset_records(format: HistoryFormat, path: &Path) -> anyhow::Result<Vec<His
 }
 
 fn load_dataset(
-    format: HistoryFormat,
+    format: FormatArg,
     path: &Path,
 ) -> anyhow::Result<Vec<rootcause_models::case::Case>> {
-    let format = match format {
-        HistoryFormat::Nezha => FormatArg::Nezha,
-        HistoryFormat::Rcaeval => FormatArg::Rcaeval,
-        HistoryFormat::Sim => FormatArg::Sim,
-        HistoryFormat::Jsonl => unreachable!("JSON lines are not a dataset"),
-    };
-    Ok(crate::offline::load(format, path)?.0)
+    let options = rootcause_datasets::LoadOptions::default();
+    Ok(crate::offline::load(format, path, &options)?.0)
 }
 
 fn import_remote(args: &ImportArgs, url: &str, source: &str) -> anyhow::Result<()> {
     // Lines are posted as they are, so the service's errors name the file's own line numbers
     // within each batch; a dataset is converted to records first.
     let lines: Vec<String> = match args.format {
-        HistoryFormat::Jsonl => read_lines(&args.path)?.into_iter().map(|l| l.1).collect(),
+        FormatArg::Jsonl => read_lines(&args.path)?.into_iter().map(|l| l.1).collect(),
         format => dataset_records(format, &args.path)?
             .iter()
             .map(|r| serde_json::to_string(r).expect("records serialise"))
@@ -239,7 +219,7 @@ fn import_local(args: &ImportArgs, config: &Config, source: &str) -> anyhow::Res
             .await
             .with_context(|| format!("cannot open the database {url}"))?;
         let rows: Vec<NewHistory> = match args.format {
-            HistoryFormat::Jsonl => {
+            FormatArg::Jsonl => {
                 let configured = config
                     .topology
                     .as_deref()

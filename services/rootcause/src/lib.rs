@@ -10,6 +10,7 @@
 //! - [`telemetry`]: logging and Prometheus metrics.
 //! - [`bench`]: `rootcause bench ingest`, intake throughput next to a real Alertmanager.
 //! - [`offline`]: `rootcause eval`, `simulate` and `datasets convert`: work on datasets.
+//! - [`yardstick`]: `rootcause eval --loso`, leave-one-system-out and telemetry ablation tables.
 //! - [`traces_import`]: `rootcause topology import-traces`, a topology learned from OTLP/JSON files.
 //! - [`prometheus`]: metric windows pulled from a Prometheus server's `query_range`.
 //! - [`ranking`]: incidents ranked as they change: cases, the debounced worker, live updates.
@@ -39,5 +40,6 @@ pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod traces_import;
+pub mod yardstick;
 
 pub use app::{AppState, Application, shutdown_signal};

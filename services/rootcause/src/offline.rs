@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use rootcause_datasets::{DatasetFormat, simulator};
+use rootcause_datasets::{DatasetFormat, LoadOptions, simulator};
+use rootcause_models::ablation::{Withhold, withhold_sources};
 use rootcause_models::actions::evaluation::{ActionCase, ActionReport};
 use rootcause_models::actions::{Catalogue, Weights};
 use rootcause_models::case::Case;
@@ -36,6 +37,11 @@ pub enum FormatArg {
     Rcaeval,
     /// The output of `rootcause simulate`.
     Sim,
+    /// rootcause's history format: JSON lines of past incidents with their outcome (a file, or
+    /// a directory of `*.jsonl` files), as `POST /api/v1/history` takes them.
+    Jsonl,
+    /// MicroIRC's Bookinfo fault cases (`data/label.txt`, `data/<case>/bookinfo/*.csv`).
+    Microirc,
 }
 
 impl From<FormatArg> for DatasetFormat {
@@ -44,7 +50,16 @@ impl From<FormatArg> for DatasetFormat {
             FormatArg::Nezha => DatasetFormat::Nezha,
             FormatArg::Rcaeval => DatasetFormat::Rcaeval,
             FormatArg::Sim => DatasetFormat::Sim,
+            FormatArg::Jsonl => DatasetFormat::Jsonl,
+            FormatArg::Microirc => DatasetFormat::Microirc,
         }
+    }
+}
+
+impl FormatArg {
+    /// The name on the command line.
+    pub fn name(self) -> String {
+        format!("{self:?}").to_lowercase()
     }
 }
 
@@ -52,10 +67,34 @@ impl From<FormatArg> for DatasetFormat {
 #[derive(Debug, Args)]
 pub struct EvalArgs {
     /// Format of the dataset at PATH.
-    #[arg(long, value_enum)]
-    format: FormatArg,
-    /// Dataset directory.
-    path: PathBuf,
+    #[arg(long, value_enum, required_unless_present = "loso")]
+    format: Option<FormatArg>,
+    /// Dataset directory (or, for jsonl, a file).
+    #[arg(required_unless_present = "loso")]
+    path: Option<PathBuf>,
+    /// Leave one system out (repeatable, two systems or more): for each development system
+    /// FORMAT:PATH in turn, train the learned ranker on the others and on simulated cases, and
+    /// score the one left out beside the cold-start scorer, BARO, N-Sigma and chance.
+    #[arg(long, value_name = "FORMAT:PATH", conflicts_with_all = ["format", "path", "cv", "model", "ranker"])]
+    loso: Vec<String>,
+    /// With --loso: simulated cases (realistic mix, generated estates) in every training set.
+    #[arg(long, default_value_t = 300, requires = "loso")]
+    sim_cases: usize,
+    /// With --loso: seed of the simulated cases.
+    #[arg(long, default_value_t = 42, requires = "loso")]
+    sim_seed: u64,
+    /// With --loso: also score every system with each source of evidence withheld (the
+    /// telemetry ablation table).
+    #[arg(long, requires = "loso")]
+    ablations: bool,
+    /// With --loso: fail when the served (learned) ranker is below the better of BARO and
+    /// N-Sigma on AC@1 or Avg@5 for any system or ablation.
+    #[arg(long, requires = "loso")]
+    require_reference: bool,
+    /// With --loso: fail when the learned ranker's AC@1 on SYSTEM (full telemetry) is below
+    /// FLOOR (repeatable).
+    #[arg(long, value_name = "SYSTEM=FLOOR", requires = "loso")]
+    min_loso_ac1: Vec<String>,
     /// Ranker to score: cold-start, learned (with --cv or --model), baro, nsigma. Default:
     /// the cold-start scorer, the best ranker that needs no training on the data it ranks.
     #[arg(long)]
@@ -83,6 +122,40 @@ pub struct EvalArgs {
     /// that resolved them (simulated ones do). Default: the bundled runbooks.
     #[arg(long, value_name = "FILE")]
     runbooks: Option<PathBuf>,
+    /// Withhold a source of evidence from every case before ranking (repeatable): logs,
+    /// traces (trace statistics and call-edge series), alerts, topology, baseline (everything
+    /// before the incident), so the cases stand in for systems with less telemetry.
+    #[arg(long, value_name = "SOURCE")]
+    without: Vec<Withhold>,
+    #[command(flatten)]
+    graph: GraphArgs,
+}
+
+/// The dependency graph a dataset's cases are ranked on, when their format carries none.
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// Topology (YAML/JSON file or bundled example name) for cases that carry no graph of
+    /// their own (RCAEval cases, history records without one).
+    #[arg(long, value_name = "FILE|NAME")]
+    topology: Option<String>,
+    /// With --format jsonl: how far below the alerting services the candidates of a record
+    /// without a candidate list reach (the service's `ranking.hops`).
+    #[arg(long, default_value_t = 2)]
+    hops: usize,
+}
+
+impl GraphArgs {
+    /// The load options these arguments ask for.
+    pub fn load_options(&self) -> anyhow::Result<LoadOptions> {
+        let topology = match &self.topology {
+            Some(spec) => Some(std::sync::Arc::new(TopologySpec::parse(spec)?.load()?)),
+            None => None,
+        };
+        Ok(LoadOptions {
+            topology,
+            hops: self.hops,
+        })
+    }
 }
 
 /// `rootcause train`.
@@ -108,6 +181,8 @@ pub struct TrainArgs {
     /// (0: skip), or of the training job.
     #[arg(long, default_value_t = 5)]
     cv: usize,
+    #[command(flatten)]
+    graph: GraphArgs,
     /// Training job: promote the new model even if it is worse on the held-out cases.
     #[arg(long, conflicts_with = "path")]
     force: bool,
@@ -195,7 +270,11 @@ struct Prediction<'a> {
 }
 
 /// Loads a dataset with a spinner on stderr.
-pub(crate) fn load(format: FormatArg, path: &Path) -> anyhow::Result<(Vec<Case>, Duration)> {
+pub(crate) fn load(
+    format: FormatArg,
+    path: &Path,
+    options: &LoadOptions,
+) -> anyhow::Result<(Vec<Case>, Duration)> {
     let spinner = ProgressBar::new_spinner().with_message(format!(
         "loading {} cases from {}",
         format!("{format:?}").to_lowercase(),
@@ -203,7 +282,7 @@ pub(crate) fn load(format: FormatArg, path: &Path) -> anyhow::Result<(Vec<Case>,
     ));
     spinner.enable_steady_tick(Duration::from_millis(120));
     let started = Instant::now();
-    let cases = rootcause_datasets::load(format.into(), path)
+    let cases = rootcause_datasets::load(format.into(), path, options)
         .with_context(|| format!("cannot load {}", path.display()))?;
     let elapsed = started.elapsed();
     spinner.finish_and_clear();
@@ -222,7 +301,8 @@ fn notes_summary(cases: &[Case]) -> Option<String> {
     Some(format!("{count} data notes while loading, e.g. {first}"))
 }
 
-fn progress_bar(len: usize, what: &str) -> ProgressBar {
+/// A progress bar on stderr for `len` steps of `what`.
+pub(crate) fn progress_bar(len: usize, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len as u64);
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({elapsed})")
@@ -242,7 +322,7 @@ enum Method {
 }
 
 impl Method {
-    fn of(args: &EvalArgs) -> anyhow::Result<Method> {
+    fn of(args: &EvalArgs, path: &Path) -> anyhow::Result<Method> {
         let name = args.ranker.as_deref().unwrap_or(if args.model.is_some() {
             "learned"
         } else {
@@ -268,7 +348,7 @@ impl Method {
                     .with_context(|| format!("cannot read model file {}", model.display()))?;
                 let model_file = LearnedModel::from_json(&text)
                     .with_context(|| format!("model file {}", model.display()))?;
-                refuse_training_data(&model_file, &args.path)?;
+                refuse_training_data(&model_file, path)?;
                 Ok(Method::Ranker(Box::new(learned::Learned {
                     model: model_file,
                 })))
@@ -314,8 +394,22 @@ fn refuse_training_data(model: &LearnedModel, dataset: &Path) -> anyhow::Result<
 
 /// Runs `rootcause eval`.
 pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
-    let method = Method::of(args)?;
-    let (cases, load_time) = load(args.format, &args.path)?;
+    if !args.loso.is_empty() {
+        return crate::yardstick::run(&crate::yardstick::LosoOptions {
+            systems: args.loso.clone(),
+            sim_cases: args.sim_cases,
+            sim_seed: args.sim_seed,
+            ablations: args.ablations,
+            require_reference: args.require_reference,
+            min_ac1: args.min_loso_ac1.clone(),
+            json: args.json,
+        });
+    }
+    let (Some(format), Some(path)) = (args.format, args.path.as_deref()) else {
+        bail!("eval needs --format and PATH (or --loso FORMAT:PATH ...)");
+    };
+    let method = Method::of(args, path)?;
+    let (cases, load_time) = load(format, path, &args.graph.load_options()?)?;
     let loaded = cases.len();
     let notes = notes_summary(&cases);
     let mut predictions = match &args.predictions {
@@ -329,6 +423,7 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
     let mut cases: Vec<Case> = cases;
     for (index, case) in cases.iter_mut().enumerate() {
         withheld.push(withhold(case, index));
+        withhold_sources(case, &args.without, Settings::default().lead_s);
     }
     let (diagnoses, seconds) = match &method {
         Method::Ranker(ranker) => {
@@ -379,7 +474,7 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
     if outcomes.is_empty() {
         bail!(
             "none of the {loaded} cases in {} is labelled: nothing to score",
-            args.path.display()
+            path.display()
         );
     }
     let mut report = Report::new(&method.name(), &outcomes);
@@ -397,7 +492,15 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
         };
         println!("{}", serde_json::to_string(&json)?);
     } else {
-        print_report(args, &report, loaded, outcomes.len(), load_time, notes);
+        print_report(
+            path,
+            &args.without,
+            &report,
+            loaded,
+            outcomes.len(),
+            load_time,
+            notes,
+        );
         if let Some(actions) = &actions {
             println!();
             print!("{}", actions.table());
@@ -425,7 +528,8 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
 }
 
 fn print_report(
-    args: &EvalArgs,
+    path: &Path,
+    without: &[Withhold],
     report: &Report,
     loaded: usize,
     labelled: usize,
@@ -433,10 +537,11 @@ fn print_report(
     notes: Option<String>,
 ) {
     println!(
-        "{loaded} cases from {} ({labelled} labelled), loaded in {:.2} s; ranker {}",
-        args.path.display(),
+        "{loaded} cases from {} ({labelled} labelled), loaded in {:.2} s; ranker {}; {}",
+        path.display(),
         load_time.as_secs_f64(),
-        report.ranker
+        report.ranker,
+        rootcause_models::ablation::describe(without)
     );
     if let Some(notes) = notes {
         println!("{notes}");
@@ -594,10 +699,11 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
         sources.push((format, PathBuf::from(path)));
     }
     let settings = Settings::default();
+    let options = args.graph.load_options()?;
     let mut all = Vec::new();
     let mut names = Vec::new();
     for (format, path) in &sources {
-        let (mut cases, _) = load(*format, path)?;
+        let (mut cases, _) = load(*format, path, &options)?;
         let withheld: Vec<Withheld> = cases
             .iter_mut()
             .enumerate()
@@ -733,7 +839,7 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
 
 /// Runs `rootcause datasets convert`.
 pub fn convert(args: &ConvertArgs) -> anyhow::Result<()> {
-    let (cases, _) = load(args.format, &args.path)?;
+    let (cases, _) = load(args.format, &args.path, &LoadOptions::default())?;
     match args.to {
         ConvertTarget::Rcaeval => {
             let summary = rootcause_datasets::rcaeval::write(&args.out, &cases)
@@ -758,7 +864,7 @@ pub fn convert(args: &ConvertArgs) -> anyhow::Result<()> {
 /// Runs `rootcause datasets topology`: the graph the dataset's cases run on (learned from its
 /// traces for Nezha, as written for simulated cases), ready for `serve --topology`.
 pub fn dataset_topology(args: &DatasetTopologyArgs) -> anyhow::Result<()> {
-    let (cases, _) = load(args.format, &args.path)?;
+    let (cases, _) = load(args.format, &args.path, &LoadOptions::default())?;
     let topology = cases
         .iter()
         .find_map(|c| c.topology.as_ref())

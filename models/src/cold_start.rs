@@ -3,19 +3,24 @@
 //! Each detector's raw z means something different (a CPU z of 8 is common in a busy system; one
 //! new ERROR template is rare), so the scorer first calibrates every detector against the rest
 //! of the system at that moment: a candidate's score on a detector is how far its z stands out
-//! from the other candidates' z on the same detector ([`standout`]). A root cause stands out on
+//! from the other candidates' z on the same detector, tail included ([`standout`]). A root cause stands out on
 //! the mechanism of its fault; propagated symptoms stand out less, and on spreading mechanisms
 //! (latency, errors) rather than local ones (CPU, a missing log line, a delay on every edge).
 //!
-//! score = max over detectors of (weight · standout), where local mechanisms weigh
-//! [`LOCAL_WEIGHT`] and spreading ones [`SPREADING_WEIGHT`]; halved when a dependency of the
-//! candidate is at least as anomalous as it is ([`SYMPTOM_FACTOR`]); plus [`PAGERANK_WEIGHT`] times
-//! its personalized PageRank. Confidence is a softmax of the scores at temperature
+//! score = the strongest weighted standout over the detectors, plus [`CORROBORATION`] times the
+//! strongest from *another* kind of telemetry ([`Origin`]: metrics, calls, logs, alerts,
+//! changes), where local mechanisms weigh [`LOCAL_WEIGHT`], spreading ones [`SPREADING_WEIGHT`]
+//! and a client-side latency (a sign of the service's dependencies) nothing; halved when a
+//! dependency of the candidate is at least as anomalous as it is ([`SYMPTOM_FACTOR`]); plus
+//! [`PAGERANK_WEIGHT`] times its personalized PageRank. A fault shows in several kinds of
+//! telemetry at once (a code fault in its logs and its spans, CPU starvation in a metric and
+//! in span self time), while a noisy series of one kind (a batch job's disk reads, a
+//! low-traffic service's latency quantile) shows in one. Confidence is a softmax of the scores at temperature
 //! [`TEMPERATURE`], hand-set and checked with the reliability table of `rootcause eval`.
 
 use crate::case::Case;
 use crate::diagnosis::{Diagnosis, FaultType};
-use crate::evidence::{self, Detector, Evidence, Settings};
+use crate::evidence::{self, Detector, Evidence, Origin, Settings, standout};
 use crate::explain;
 use crate::ranker::{Ranker, Ranking};
 
@@ -23,6 +28,8 @@ use crate::ranker::{Ranker, Ranking};
 pub const LOCAL_WEIGHT: f64 = 1.0;
 /// Weight of a mechanism that spreads to callers (latency, errors, alerts).
 pub const SPREADING_WEIGHT: f64 = 0.6;
+/// Weight of the strongest standout from a second kind of telemetry, added to the strongest.
+pub const CORROBORATION: f64 = 1.0;
 /// Factor applied when an anomalous dependency is at least as anomalous: likely a symptom.
 pub const SYMPTOM_FACTOR: f64 = 0.5;
 /// Weight of the personalized PageRank (0..1) added to the score.
@@ -50,67 +57,46 @@ impl Default for ColdStart {
     }
 }
 
-/// Spread floor of [`standout`], in `ln(1 + z)` units: when nearly every candidate scores the
-/// same, a candidate must still lead by a clear factor to stand out.
-pub const MIN_SPREAD: f64 = 0.5;
-
-/// How far each candidate stands out from the others on each detector: with `s = ln(1 + z)`,
-/// `(s − median) / max(1.4826 · MAD, MIN_SPREAD)` over the candidates, floored at 0. Indexed
-/// `[candidate][detector]`. The logarithm makes detectors comparable whatever their units, and
-/// the candidates' own spread calibrates each detector to the system's noise at that moment.
-pub fn standout(evidence: &Evidence) -> Vec<[f64; Detector::COUNT]> {
-    let n = evidence.candidates.len();
-    let mut out = vec![[0.0; Detector::COUNT]; n];
-    for d in 0..Detector::COUNT {
-        let mut zs: Vec<f64> = evidence
-            .candidates
-            .iter()
-            .map(|c| c.scores[d].max(0.0).ln_1p())
-            .collect();
-        zs.sort_by(f64::total_cmp);
-        if zs.is_empty() {
-            continue;
-        }
-        let median = crate::stats::quantile(&zs, 0.5);
-        let mut dev: Vec<f64> = zs.iter().map(|z| (z - median).abs()).collect();
-        dev.sort_by(f64::total_cmp);
-        let spread = (1.4826 * crate::stats::quantile(&dev, 0.5)).max(MIN_SPREAD);
-        for (row, c) in out.iter_mut().zip(&evidence.candidates) {
-            row[d] = ((c.scores[d].max(0.0).ln_1p() - median) / spread).max(0.0);
-        }
-    }
-    out
-}
-
 impl ColdStart {
     /// Scores every candidate of `evidence`, in its order, with the fault class of the
     /// mechanism behind each score.
     pub fn score(&self, evidence: &Evidence) -> Vec<(f64, Option<FaultType>)> {
-        standout(evidence)
+        standout(&evidence.candidates)
             .iter()
             .zip(&evidence.candidates)
             .map(|(standout, c)| {
-                let best = Detector::ALL
-                    .iter()
-                    .map(|&d| {
-                        let weight = if d.is_local() {
-                            LOCAL_WEIGHT
-                        } else {
-                            SPREADING_WEIGHT
-                        };
-                        (d, weight * standout[d as usize])
-                    })
-                    .max_by(|a, b| a.1.total_cmp(&b.1));
-                let (mut score, fault) = match best {
-                    Some((d, s)) if s > 0.0 => (s, Some(d.fault_type())),
-                    _ => (0.0, None),
-                };
+                // The strongest weighted standout per kind of telemetry.
+                let mut by_origin = [(0.0f64, None::<Detector>); Origin::COUNT];
+                for &d in Detector::ALL.iter() {
+                    let v = weight(d) * standout[d as usize];
+                    let slot = &mut by_origin[d.origin() as usize];
+                    if v > slot.0 {
+                        *slot = (v, Some(d));
+                    }
+                }
+                by_origin.sort_by(|a, b| b.0.total_cmp(&a.0));
+                let (best, detector) = by_origin[0];
+                let mut score = best + CORROBORATION * by_origin[1].0;
                 if c.graph.callee_more_anomalous {
                     score *= SYMPTOM_FACTOR;
                 }
+                let fault = detector.filter(|_| best > 0.0).map(Detector::fault_type);
                 (score + PAGERANK_WEIGHT * c.graph.pagerank, fault)
             })
             .collect()
+    }
+}
+
+/// How much a detector's standout counts: [`LOCAL_WEIGHT`] for a mechanism that stays in the
+/// faulty service, [`SPREADING_WEIGHT`] for one that spreads to its callers, nothing for one
+/// that points at the service's dependencies (see [`Detector::points_downstream`]).
+pub fn weight(d: Detector) -> f64 {
+    if d.points_downstream() {
+        0.0
+    } else if d.is_local() {
+        LOCAL_WEIGHT
+    } else {
+        SPREADING_WEIGHT
     }
 }
 
@@ -155,5 +141,61 @@ impl Ranker for ColdStart {
 
     fn evidence_settings(&self) -> Option<Settings> {
         Some(self.settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::CandidateEvidence;
+
+    fn evidence(rows: &[&[(Detector, f64)]]) -> Evidence {
+        Evidence {
+            candidates: rows
+                .iter()
+                .enumerate()
+                .map(|(i, row)| {
+                    let mut scores = [0.0; Detector::COUNT];
+                    for &(d, z) in *row {
+                        scores[d as usize] = z;
+                    }
+                    CandidateEvidence::scored(format!("s{i}"), scores)
+                })
+                .collect(),
+            graph: Default::default(),
+        }
+    }
+
+    #[test]
+    fn evidence_from_two_kinds_of_telemetry_beats_as_strong_a_jump_in_one() {
+        // s0: a vanished log line and error spans (logs and calls); s1: a disk metric as
+        // unusual as s0's log line, and nothing else. Eight quiet services beside them.
+        let mut rows: Vec<&[(Detector, f64)]> = vec![
+            &[
+                (Detector::MissingTemplates, 20.0),
+                (Detector::SpanErrors, 10.0),
+            ],
+            &[(Detector::DiskMetric, 20.0)],
+        ];
+        rows.extend(std::iter::repeat_n(&[][..], 8));
+        let scores = ColdStart::default().score(&evidence(&rows));
+        assert!(scores[0].0 > scores[1].0, "{scores:?}");
+        assert_eq!(scores[0].1, Some(FaultType::Code));
+        assert_eq!(scores[1].1, Some(FaultType::Disk));
+    }
+
+    #[test]
+    fn a_client_side_latency_does_not_make_a_service_the_cause() {
+        let mut rows: Vec<&[(Detector, f64)]> = vec![
+            &[(Detector::ClientLatency, 500.0)],
+            &[(Detector::CpuMetric, 8.0)],
+        ];
+        rows.extend(std::iter::repeat_n(&[][..], 8));
+        let scores = ColdStart::default().score(&evidence(&rows));
+        assert_eq!(scores[0].0, 0.0);
+        assert!(scores[1].0 > 0.0);
+        assert_eq!(weight(Detector::ClientLatency), 0.0);
+        assert_eq!(weight(Detector::CpuMetric), LOCAL_WEIGHT);
+        assert_eq!(weight(Detector::LatencyMetric), SPREADING_WEIGHT);
     }
 }

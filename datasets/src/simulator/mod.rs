@@ -70,8 +70,8 @@
 //!   the last 20 minutes (see `traces`), with the fault where it sits: a slow or starved root
 //!   slows its own spans and its callers' durations but only its own self time; a delay or loss
 //!   at its network interface (every `loss` fault and half the `latency` ones, recorded as
-//!   `network_fault`) slows every call into and out of it on the wire while its own spans stay
-//!   flat (its `latency_p99_ms` metric, as its clients see it, still rises); failures show on
+//!   `network_fault`) slows every call into and out of it on the wire while its own spans and
+//!   its own (server-side) `latency_p99_ms` stay flat, and its callers' latency rises; failures show on
 //!   the edges into it and, weaker, in its callers' error spans. Tracing and log pipelines are
 //!   where most estates' richest evidence is.
 //!
@@ -91,6 +91,8 @@ mod graph;
 mod metrics;
 mod observe;
 mod random;
+#[cfg(test)]
+mod ranking_tests;
 mod realism;
 #[cfg(test)]
 mod realism_tests;
@@ -497,6 +499,15 @@ fn simulate_case(
         vocabulary,
     };
     let hit_nodes: BTreeSet<usize> = scenario.hits.iter().map(|h| h.node).collect();
+    // With traces, a delay or loss sits at the root's interface rather than inside it half the
+    // time (always for loss): its calls slow on the wire (see the edge series below) while the
+    // latency it measures itself, server side, stays flat, as Train Ticket's and Bookinfo's
+    // network-delay roots do; its callers' latency rises as ever.
+    let network = has(Trait::TracesLogs)
+        && (fault == Fault::Loss || (fault == Fault::Latency && chance(realism_rng, 0.5)));
+    if network && let Some(own) = effects.get_mut(&root).and_then(|list| list.first_mut()) {
+        own.latency = 0.0;
+    }
     let mut series: Vec<Series> = candidates
         .iter()
         .flat_map(|&node| {
@@ -520,8 +531,6 @@ fn simulate_case(
     let mut edges = Vec::new();
     if has(Trait::TracesLogs) {
         let root_effect = scenario.hits[0].effect;
-        // A delay or loss at the root's interface, rather than inside it, half the time.
-        let network = fault == Fault::Loss || (fault == Fault::Latency && chance(realism_rng, 0.5));
         let mechanism = if network {
             let p50 = metrics::Baseline::of(graph.services[root], options.seed).latency / 3.5;
             Mechanism::Network {

@@ -23,6 +23,7 @@
 
 pub mod graph;
 mod series;
+mod standout;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -32,11 +33,12 @@ use crate::case::{Case, Family, Source};
 use crate::diagnosis::FaultType;
 pub use series::robust_z;
 use series::{Baseline, Direction};
+pub use standout::{MIN_SPREAD, standout};
 
 /// Version of what [`extract`] computes: bump it whenever a detector, the graph context or the
 /// windows change what they compute. Stored evidence of another schema cannot be trained on:
 /// its numbers mean something else.
-pub const EVIDENCE_SCHEMA: u32 = 1;
+pub const EVIDENCE_SCHEMA: u32 = 2;
 
 /// Where the windows lie and how far candidates reach.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -76,12 +78,18 @@ pub enum Detector {
     DiskMetric,
     /// Change of a network metric (bytes, packets, drops), either way.
     NetworkMetric,
-    /// Rise of a latency metric the service reports about itself.
+    /// Rise of a latency metric the service reports about itself (server side).
     LatencyMetric,
+    /// Rise of a client-side latency metric: the time the service waits for what it calls, a
+    /// symptom of its dependencies rather than of the service itself.
+    ClientLatency,
     /// Change of an error or success-rate metric, either way.
     ErrorMetric,
     /// Change of a request-rate metric, either way.
     TrafficMetric,
+    /// Change, either way, of a metric whose name names no known mechanism: the many metrics a
+    /// deployment exports that no classifier has seen still say that something changed.
+    OtherMetric,
     /// Rise of the mean self time of the service's spans (duration minus direct children):
     /// time lost inside the service itself, as CPU starvation or slow code cause.
     SpanSelfTime,
@@ -118,14 +126,16 @@ pub enum Detector {
 
 impl Detector {
     /// Every detector, in feature order.
-    pub const ALL: [Detector; 20] = [
+    pub const ALL: [Detector; 22] = [
         Detector::CpuMetric,
         Detector::MemoryMetric,
         Detector::DiskMetric,
         Detector::NetworkMetric,
         Detector::LatencyMetric,
+        Detector::ClientLatency,
         Detector::ErrorMetric,
         Detector::TrafficMetric,
+        Detector::OtherMetric,
         Detector::SpanSelfTime,
         Detector::SpanDuration,
         Detector::SpanErrors,
@@ -152,8 +162,10 @@ impl Detector {
             Detector::DiskMetric => "disk_metric",
             Detector::NetworkMetric => "network_metric",
             Detector::LatencyMetric => "latency_metric",
+            Detector::ClientLatency => "client_latency",
             Detector::ErrorMetric => "error_metric",
             Detector::TrafficMetric => "traffic_metric",
+            Detector::OtherMetric => "other_metric",
             Detector::SpanSelfTime => "span_self_time",
             Detector::SpanDuration => "span_duration",
             Detector::SpanErrors => "span_errors",
@@ -181,10 +193,12 @@ impl Detector {
             | Detector::OutboundCallDelay
             | Detector::AllEdgesDelay
             | Detector::LatencyMetric
+            | Detector::ClientLatency
             | Detector::SpanDuration
             | Detector::InboundCallDuration => FaultType::Network,
             Detector::ErrorMetric
             | Detector::TrafficMetric
+            | Detector::OtherMetric
             | Detector::SpanErrors
             | Detector::InboundCallErrors
             | Detector::LogErrors
@@ -193,6 +207,42 @@ impl Detector {
             | Detector::Alerts => FaultType::Code,
             Detector::RecentChange => FaultType::Deploy,
         }
+    }
+
+    /// Where the detector's evidence comes from: a root cause usually shows in several kinds of
+    /// telemetry at once, noise in one.
+    pub fn origin(self) -> Origin {
+        match self {
+            Detector::CpuMetric
+            | Detector::MemoryMetric
+            | Detector::DiskMetric
+            | Detector::NetworkMetric
+            | Detector::LatencyMetric
+            | Detector::ClientLatency
+            | Detector::ErrorMetric
+            | Detector::TrafficMetric
+            | Detector::OtherMetric => Origin::Metrics,
+            Detector::SpanSelfTime
+            | Detector::SpanDuration
+            | Detector::SpanErrors
+            | Detector::InboundCallDelay
+            | Detector::OutboundCallDelay
+            | Detector::AllEdgesDelay
+            | Detector::InboundCallDuration
+            | Detector::InboundCallErrors => Origin::Calls,
+            Detector::LogErrors | Detector::NewErrorTemplates | Detector::MissingTemplates => {
+                Origin::Logs
+            }
+            Detector::Alerts => Origin::Alerts,
+            Detector::RecentChange => Origin::Changes,
+        }
+    }
+
+    /// Whether the detector points *below* the service rather than at it: a client-side
+    /// latency is the time the service waits for what it calls, so it rises when a dependency
+    /// is slow, whatever the service itself does.
+    pub fn points_downstream(self) -> bool {
+        matches!(self, Detector::ClientLatency)
     }
 
     /// Whether the detector is a direct sign of a fault mechanism *in* the service, rather than
@@ -212,6 +262,26 @@ impl Detector {
                 | Detector::RecentChange
         )
     }
+}
+
+/// A kind of telemetry evidence comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Origin {
+    /// Metrics (resource, latency, error and traffic series).
+    Metrics,
+    /// Spans and calls between services (trace statistics, call-edge series).
+    Calls,
+    /// Log lines and templates.
+    Logs,
+    /// Alerts.
+    Alerts,
+    /// Change events.
+    Changes,
+}
+
+impl Origin {
+    /// Number of origins.
+    pub const COUNT: usize = 5;
 }
 
 /// Why a detector scored what it did: the series or edge and the values compared.
@@ -260,6 +330,17 @@ pub struct CandidateEvidence {
 }
 
 impl CandidateEvidence {
+    /// A candidate with these scores, no graph context and no findings: the rankers' unit tests.
+    #[cfg(test)]
+    pub(crate) fn scored(service: impl Into<String>, scores: [f64; Detector::COUNT]) -> Self {
+        CandidateEvidence {
+            service: service.into(),
+            scores,
+            graph: GraphContext::default(),
+            findings: Vec::new(),
+        }
+    }
+
     /// The score of one detector.
     pub fn score(&self, detector: Detector) -> f64 {
         self.scores[detector as usize]
@@ -344,8 +425,16 @@ pub fn extract(case: &Case, settings: &Settings) -> Evidence {
         }
     };
 
-    series_detectors(case, &windows, &mut note);
-    edge_detectors(case, &windows, &mut note);
+    let moderation = Moderation::of(case, &windows);
+    let own_latency = series_detectors(case, &windows, &moderation, &mut note);
+    edge_detectors(
+        case,
+        &windows,
+        settings.anomalous_z,
+        &own_latency,
+        &moderation,
+        &mut note,
+    );
     alert_and_change_detectors(case, settings, &mut note);
 
     let mut candidates: Vec<CandidateEvidence> = case
@@ -413,15 +502,26 @@ pub fn candidates(
 }
 
 /// The baseline and abnormal sample-time ranges of a case.
+///
+/// Normally the baseline is the case's known-normal windows and the recent past before the
+/// lead. A case with no sample there at all (a system that keeps no history, or data cut at
+/// the incident) is judged by change inside what it has: per series, the samples before the
+/// anchor are the baseline and those from it on the incident; a series that starts at the
+/// anchor or later compares its first third with the rest (a fault ramps up, so its earliest
+/// samples are the least disturbed).
+#[derive(Debug, Clone)]
 struct Windows {
     normal: Vec<(i64, i64)>,
     recent: (i64, i64),
     abnormal: (i64, i64),
+    /// No sample of the case lies in the baseline: judge change within each series.
+    without_history: bool,
+    anchor: i64,
 }
 
 impl Windows {
     fn of(case: &Case, settings: &Settings) -> Windows {
-        Windows {
+        let mut windows = Windows {
             normal: case.normal_windows.clone(),
             recent: (
                 case.anchor - settings.lead_s - settings.baseline_s,
@@ -431,7 +531,41 @@ impl Windows {
                 case.anchor - settings.lead_s,
                 case.anchor + settings.after_s,
             ),
+            without_history: false,
+            anchor: case.anchor,
+        };
+        let has = |times: &[i64], values: &[f64]| {
+            times
+                .iter()
+                .zip(values)
+                .any(|(&t, v)| v.is_finite() && windows.is_baseline(t))
+        };
+        windows.without_history = !case.series.iter().any(|s| has(&s.times, &s.values))
+            && !case.edges.iter().any(|e| has(&e.times, &e.values));
+        windows
+    }
+
+    /// The windows of one series with sample times `times`: the case's, or in a case without
+    /// history, the series' own split (see [`Windows`]).
+    fn series(&self, times: &[i64]) -> std::borrow::Cow<'_, Windows> {
+        if !self.without_history {
+            return std::borrow::Cow::Borrowed(self);
         }
+        let before = times.partition_point(|&t| t < self.anchor);
+        let cut = if before > 0 {
+            self.anchor
+        } else {
+            let within = times.partition_point(|&t| t < self.abnormal.1);
+            let first = within.div_ceil(3).max(1);
+            times.get(first).copied().unwrap_or(i64::MAX)
+        };
+        std::borrow::Cow::Owned(Windows {
+            normal: Vec::new(),
+            recent: (i64::MIN, cut),
+            abnormal: (cut, self.abnormal.1),
+            without_history: true,
+            anchor: self.anchor,
+        })
     }
 
     fn is_baseline(&self, t: i64) -> bool {
@@ -442,27 +576,156 @@ impl Windows {
     /// The finite samples whose time lies in a normal window or the recent window, each once
     /// even where the windows overlap.
     fn baseline(&self, times: &[i64], values: &[f64]) -> Vec<f64> {
+        let w = self.series(times);
         times
             .iter()
             .zip(values)
-            .filter(|(t, v)| v.is_finite() && self.is_baseline(**t))
+            .filter(|(t, v)| v.is_finite() && w.is_baseline(**t))
+            .map(|(_, v)| *v)
+            .collect()
+    }
+
+    /// The series' values in the baseline, in time order, `NaN` kept: runs of consecutive
+    /// samples for [`Baseline::history_z`].
+    fn history(&self, times: &[i64], values: &[f64]) -> Vec<f64> {
+        let w = self.series(times);
+        times
+            .iter()
+            .zip(values)
+            .filter(|(t, _)| w.is_baseline(**t))
             .map(|(_, v)| *v)
             .collect()
     }
 
     fn abnormal<'a>(&self, times: &[i64], values: &'a [f64]) -> (&'a [f64], usize) {
-        let a = times.partition_point(|&t| t < self.abnormal.0);
-        let b = times.partition_point(|&t| t < self.abnormal.1);
+        let w = self.series(times);
+        let a = times.partition_point(|&t| t < w.abnormal.0);
+        let b = times.partition_point(|&t| t < w.abnormal.1);
         if a < b { (&values[a..b], a) } else { (&[], a) }
     }
 }
 
+/// Spreads borrowed across series of one kind, for series whose own history is too short to
+/// estimate one (trace statistics with one reference minute, a metric that starts at the
+/// incident, a component observed in a few samples).
+///
+/// Most series of a kind (one metric name, one span statistic, one edge measure) are not
+/// affected by an incident, so the spread of their relative changes from baseline to incident,
+/// `r = ln((x + ε) / (median + ε))`, estimates how much a series of that kind moves by itself:
+/// `ρ = 1.4826 · MAD(r)`. A series' baseline is then moderated toward the spread `ρ · |median|`
+/// with the weight of [`MODERATION_WEIGHT`] samples (as moderated statistics borrow variance
+/// across genes). With a long history the series' own spread decides.
+struct Moderation {
+    /// ρ per kind of series.
+    relative: HashMap<String, f64>,
+}
+
+/// How many samples' worth of weight the borrowed spread has against a series' own.
+pub const MODERATION_WEIGHT: f64 = 4.0;
+/// Series a kind needs for its own ρ; below that, the source's pooled ρ is used.
+const MODERATION_MIN_SERIES: usize = 4;
+/// ρ when nothing can be pooled: a quarter of the level.
+const DEFAULT_RELATIVE_SPREAD: f64 = 0.25;
+
+impl Moderation {
+    fn of(case: &Case, windows: &Windows) -> Moderation {
+        let mut by_kind: HashMap<String, Vec<f64>> = HashMap::new();
+        let mut by_source: HashMap<&'static str, Vec<f64>> = HashMap::new();
+        let mut add = |kind: String, source: &'static str, times: &[i64], values: &[f64]| {
+            let mut baseline = windows.baseline(times, values);
+            if baseline.is_empty() {
+                return;
+            }
+            baseline.sort_by(f64::total_cmp);
+            let median = crate::stats::quantile(&baseline, 0.5);
+            let (abnormal, _) = windows.abnormal(times, values);
+            let Some(x) = Baseline::sustained(abnormal) else {
+                return;
+            };
+            let level = median.abs().max(x.abs());
+            if level <= 0.0 {
+                return;
+            }
+            let eps = 0.01 * level;
+            let r = ((x.abs() + eps) / (median.abs() + eps)).ln();
+            by_kind.entry(kind).or_default().push(r);
+            by_source.entry(source).or_default().push(r);
+        };
+        for s in &case.series {
+            if is_count_series(s) || s.family == Family::Template {
+                continue;
+            }
+            add(series_kind(s), source_word(s.source), &s.times, &s.values);
+        }
+        for e in &case.edges {
+            if let Some(kind @ ("network_ms" | "callee_ms")) = edge_kind(&e.name) {
+                add(format!("edge {kind}"), "edge", &e.times, &e.values)
+            }
+        }
+        let dispersion = |rs: &mut Vec<f64>| -> f64 {
+            rs.sort_by(f64::total_cmp);
+            let m = crate::stats::quantile(rs, 0.5);
+            let mut dev: Vec<f64> = rs.iter().map(|r| (r - m).abs()).collect();
+            dev.sort_by(f64::total_cmp);
+            (1.4826 * crate::stats::quantile(&dev, 0.5)).max(0.05)
+        };
+        let pooled: HashMap<&str, f64> = by_source
+            .iter_mut()
+            .filter(|(_, rs)| rs.len() >= MODERATION_MIN_SERIES)
+            .map(|(source, rs)| (*source, dispersion(rs)))
+            .collect();
+        let mut relative = HashMap::new();
+        for (kind, mut rs) in by_kind {
+            let rho = if rs.len() >= MODERATION_MIN_SERIES {
+                dispersion(&mut rs)
+            } else {
+                let source = kind.split(' ').next().unwrap_or("");
+                pooled
+                    .get(source)
+                    .copied()
+                    .unwrap_or(DEFAULT_RELATIVE_SPREAD)
+            };
+            relative.insert(kind, rho);
+        }
+        Moderation { relative }
+    }
+
+    /// `base` moderated toward the spread its kind shows.
+    fn apply(&self, kind: &str, base: Baseline) -> Baseline {
+        match self.relative.get(kind) {
+            Some(rho) => base.moderated(rho * base.median.abs(), MODERATION_WEIGHT),
+            None => base,
+        }
+    }
+}
+
+/// What kind of series this is, for [`Moderation`]: its source and its name without a label
+/// part (`cpu_millicores{pod="a-1"}` and `cpu_millicores{pod="b-2"}` are one kind).
+fn series_kind(s: &crate::case::Series) -> String {
+    let name = s.name.split('{').next().unwrap_or(&s.name);
+    format!("{} {name}", source_word(s.source))
+}
+
+/// Whether a series counts events per period (span, error, log-line counts), whose noise is
+/// Poisson rather than estimated.
+fn is_count_series(s: &crate::case::Series) -> bool {
+    matches!(s.source, Source::Trace | Source::Log)
+        && matches!(
+            s.family,
+            Family::Traffic | Family::Errors | Family::Template
+        )
+}
+
 /// Per-service series detectors: resource metrics, span statistics, log statistics, templates.
-fn series_detectors(
-    case: &Case,
+/// Returns, per service, the strongest deviation of its own (server-side) latency, metric or
+/// span duration, for the edge detectors to tell a slow callee from a slow wire.
+fn series_detectors<'a>(
+    case: &'a Case,
     windows: &Windows,
+    moderation: &Moderation,
     note: &mut impl FnMut(&str, Detector, f64, String),
-) {
+) -> HashMap<&'a str, f64> {
+    let mut own_latency: HashMap<&str, f64> = HashMap::new();
     // Traffic of each service per abnormal sample time, to scale expected template counts.
     let mut traffic: BTreeMap<&str, (&crate::case::Series, u8)> = BTreeMap::new();
     for s in &case.series {
@@ -484,17 +747,16 @@ fn series_detectors(
         if abnormal.is_empty() {
             continue;
         }
-        let counts = matches!(s.source, Source::Trace | Source::Log)
-            && matches!(
-                s.family,
-                Family::Traffic | Family::Errors | Family::Template
-            );
+        let counts = is_count_series(s);
         let floor = if s.source == Source::Metric {
             METRIC_FLOOR * typical.get(s.name.as_str()).copied().unwrap_or(0.0)
         } else {
             timing_floor(&s.name)
         };
-        let base = Baseline::with_floor(&baseline, counts, floor);
+        let mut base = Baseline::with_floor(&baseline, counts, floor);
+        if !counts && s.family != Family::Template {
+            base = moderation.apply(&series_kind(s), base);
+        }
         let (detector, direction) = match (s.source, s.family) {
             (Source::Log, Family::Template) => {
                 template_detectors(s, &base, windows, &traffic, note);
@@ -504,9 +766,13 @@ fn series_detectors(
             (Source::Metric, Family::Memory) => (Detector::MemoryMetric, Direction::Up),
             (Source::Metric, Family::Disk) => (Detector::DiskMetric, Direction::Both),
             (Source::Metric, Family::Network) => (Detector::NetworkMetric, Direction::Both),
+            (Source::Metric, Family::Latency) if is_client_side(&s.name) => {
+                (Detector::ClientLatency, Direction::Up)
+            }
             (Source::Metric, Family::Latency) => (Detector::LatencyMetric, Direction::Up),
             (Source::Metric, Family::Errors) => (Detector::ErrorMetric, Direction::Both),
             (Source::Metric, Family::Traffic) => (Detector::TrafficMetric, Direction::Both),
+            (Source::Metric, Family::Other) => (Detector::OtherMetric, Direction::Both),
             (Source::Trace, Family::Latency) if s.name.starts_with("self") => {
                 (Detector::SpanSelfTime, Direction::Up)
             }
@@ -516,6 +782,22 @@ fn series_detectors(
             _ => continue,
         };
         if let Some((z, value)) = base.z(abnormal, direction) {
+            let width = abnormal.iter().filter(|v| v.is_finite()).count();
+            let history = windows.history(&s.times, &s.values);
+            let usual = base.history_z(&history, width, direction);
+            let z = thinned((z - usual).max(0.0), coverage(&history, abnormal));
+            if matches!(detector, Detector::LatencyMetric | Detector::SpanDuration) {
+                // Against the service's own baseline only: the floor a metric gets from the
+                // rest of the system (see `typical_peaks`) compares services with each other,
+                // while this compares the service's latency with the calls into it.
+                let own_base = moderation.apply(
+                    &series_kind(s),
+                    Baseline::with_floor(&baseline, false, timing_floor(&s.name)),
+                );
+                let own_z = own_base.z(abnormal, direction).map_or(0.0, |(z, _)| z);
+                let own = own_latency.entry(s.service.as_str()).or_insert(0.0);
+                *own = own.max(own_z);
+            }
             note(
                 &s.service,
                 detector,
@@ -532,7 +814,12 @@ fn series_detectors(
             );
         }
     }
+    own_latency
 }
+
+/// Relative variance of template counts beyond Poisson noise: a count varies by at least 20 %
+/// of its level.
+const TEMPLATE_OVERDISPERSION: f64 = 0.04;
 
 /// A template's series: a new ERROR/WARN template, or an expected one gone missing.
 fn template_detectors(
@@ -545,7 +832,8 @@ fn template_detectors(
     let key = s.name.strip_prefix("template:").unwrap_or(&s.name);
     let level = key.split_whitespace().next().unwrap_or("");
     let failure_level = matches!(level, "ERROR" | "WARN" | "FATAL");
-    let (abnormal, offset) = windows.abnormal(&s.times, &s.values);
+    let own = windows.series(&s.times);
+    let (abnormal, offset) = own.abnormal(&s.times, &s.values);
     let observed: f64 = abnormal.iter().filter(|v| v.is_finite()).sum();
 
     if failure_level && (base.count == 0 || base.max <= 0.0) {
@@ -585,7 +873,7 @@ fn template_detectors(
             .collect()
     };
     let reference: Vec<f64> = (0..s.times.len())
-        .filter(|&i| windows.is_baseline(s.times[i]))
+        .filter(|&i| own.is_baseline(s.times[i]))
         .flat_map(|i| rates(i..i + 1))
         .map(|(count, t)| count / t)
         .collect();
@@ -608,10 +896,13 @@ fn template_detectors(
         if expected < (samples.len() - k) as f64 || seen >= expected {
             continue;
         }
-        // Counts vary by more than Poisson noise (load shifts): the spread is at least 20 % of
-        // the expected count, so a busy template dipping by a third says little, while a
-        // steady one vanishing says up to z 5.
-        let z = (expected - seen) / (expected + 1.0).sqrt().max(0.2 * expected);
+        // The drop as a log ratio, in units of its noise: Poisson's `1/√n` in log terms, and
+        // since counts vary by more than Poisson noise (load shifts) at least 20 % of the
+        // level. A busy template dipping by a third says little; a steady one vanishing says
+        // more the more lines it used to print (25 expected → 0: z 11.6; 100 → 0: z 20.6),
+        // and clearly more than the same template thinning out (100 → 20: z 7).
+        let z = ((expected + 1.0) / (seen + 1.0)).ln()
+            / (1.0 / (expected + 1.0) + TEMPLATE_OVERDISPERSION).sqrt();
         if best.is_none_or(|b| z > b.0) {
             best = Some((z, seen, expected));
         }
@@ -629,20 +920,43 @@ fn template_detectors(
 }
 
 /// Edge detectors: delay on the wire in and out, callee duration and errors as callers see them.
+///
+/// A delay on the wire between two services is the fault of one of them, and the evidence says
+/// which: a delay injected at a service's network interface slows *every* call in and out of
+/// it, while each of its neighbours has just the one slow edge it shares with it. So each slow
+/// edge is credited to the endpoint that better explains it (see [`explainer`]), and a service
+/// whose slow edges are all explained by a neighbour gets no delay evidence from them.
 fn edge_detectors(
     case: &Case,
     windows: &Windows,
+    anomalous_z: f64,
+    own_latency: &HashMap<&str, f64>,
+    moderation: &Moderation,
     note: &mut impl FnMut(&str, Detector, f64, String),
 ) {
-    let mut delays: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    // Per call edge, the strongest delay over its series (quantiles), with its sentence.
+    let mut delays: BTreeMap<(&str, &str), (f64, String)> = BTreeMap::new();
+    // Per call edge, the strongest rise of its duration as the caller sees it; and the edges
+    // that carry a measured delay at all.
+    let mut durations: BTreeMap<(&str, &str), (f64, String)> = BTreeMap::new();
+    let mut measured: std::collections::BTreeSet<(&str, &str)> = Default::default();
+    for e in &case.edges {
+        if edge_kind(&e.name) == Some("network_ms") {
+            measured.insert((e.caller.as_str(), e.callee.as_str()));
+        }
+    }
     for e in &case.edges {
         let baseline = windows.baseline(&e.times, &e.values);
         let (abnormal, _) = windows.abnormal(&e.times, &e.values);
         if abnormal.is_empty() {
             continue;
         }
-        let counts = e.name == "errors" || e.name == "calls";
-        let base = Baseline::with_floor(&baseline, counts, timing_floor(&e.name));
+        let kind = edge_kind(&e.name);
+        let counts = matches!(kind, Some("errors" | "calls"));
+        let mut base = Baseline::with_floor(&baseline, counts, timing_floor(&e.name));
+        if let Some(k @ ("network_ms" | "callee_ms")) = kind {
+            base = moderation.apply(&format!("edge {k}"), base);
+        }
         let Some((z, value)) = base.z(abnormal, Direction::Up) else {
             continue;
         };
@@ -656,30 +970,30 @@ fn edge_detectors(
                 z.min(MAX_Z)
             )
         };
-        match e.name.as_str() {
-            "network_ms" => {
+        match kind {
+            Some("network_ms") => {
+                let slot = delays
+                    .entry((e.caller.as_str(), e.callee.as_str()))
+                    .or_insert((f64::NEG_INFINITY, String::new()));
+                if z > slot.0 {
+                    *slot = (z, sentence("delay (ms)"));
+                }
+            }
+            Some("callee_ms") => {
                 note(
                     &e.callee,
-                    Detector::InboundCallDelay,
+                    Detector::InboundCallDuration,
                     z,
-                    sentence("delay (ms)"),
+                    sentence("duration (ms)"),
                 );
-                note(
-                    &e.caller,
-                    Detector::OutboundCallDelay,
-                    z,
-                    sentence("delay (ms)"),
-                );
-                delays.entry(&e.callee).or_default().push(z);
-                delays.entry(&e.caller).or_default().push(z);
+                let slot = durations
+                    .entry((e.caller.as_str(), e.callee.as_str()))
+                    .or_insert((f64::NEG_INFINITY, String::new()));
+                if z > slot.0 {
+                    *slot = (z, sentence("duration (ms)"));
+                }
             }
-            "callee_ms" => note(
-                &e.callee,
-                Detector::InboundCallDuration,
-                z,
-                sentence("duration (ms)"),
-            ),
-            "errors" => note(
+            Some("errors") => note(
                 &e.callee,
                 Detector::InboundCallErrors,
                 z,
@@ -688,7 +1002,78 @@ fn edge_detectors(
             _ => {}
         }
     }
-    for (service, mut zs) in delays {
+
+    // Where no delay is measured (metrics from a service mesh rather than spans), a call that
+    // became more unusual than the callee's own latency did was slowed between the two: each
+    // deviation in its own baseline's spreads, the call's beyond the callee's own, `z_call −
+    // z_own`, counts as a delay.
+    for (&(caller, callee), (z_call, sentence)) in &durations {
+        if measured.contains(&(caller, callee)) || *z_call <= 0.0 {
+            continue;
+        }
+        let own = own_latency.get(callee).copied().unwrap_or(0.0);
+        let z = (z_call - own).max(0.0);
+        if z > 0.0 {
+            delays.insert(
+                (caller, callee),
+                (
+                    z,
+                    format!("{sentence}, while {callee}'s own latency deviated z {own:.1}"),
+                ),
+            );
+        }
+    }
+
+    // Every edge observed in the window (with delay or duration data), slow or not.
+    let mut observed: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut pairs: std::collections::BTreeSet<(&str, &str)> = measured.clone();
+    pairs.extend(durations.keys().copied());
+    for &(caller, callee) in &pairs {
+        *observed.entry(caller).or_default() += 1;
+        *observed.entry(callee).or_default() += 1;
+    }
+    let mut delays_of: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for (&(caller, callee), &(z, _)) in &delays {
+        delays_of.entry(caller).or_default().push(z);
+        delays_of.entry(callee).or_default().push(z);
+    }
+    let endpoint = |service: &str, z: f64| -> Endpoint {
+        // The edge itself is among the service's delays; its other slow edges are those at
+        // least a tenth as slow (and anomalous at all).
+        let slow_enough = anomalous_z.max(0.1 * z);
+        let slow = delays_of
+            .get(service)
+            .map_or(0, |zs| zs.iter().filter(|&&x| x >= slow_enough).count());
+        Endpoint {
+            others_slow: slow.saturating_sub(1),
+            edges: observed.get(service).copied().unwrap_or(1).max(1),
+        }
+    };
+    let mut credited: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for (&(caller, callee), (z, sentence)) in &delays {
+        let (to_caller, to_callee) = explainer(endpoint(caller, *z), endpoint(callee, *z));
+        if to_callee {
+            note(callee, Detector::InboundCallDelay, *z, sentence.clone());
+        }
+        if to_caller {
+            note(caller, Detector::OutboundCallDelay, *z, sentence.clone());
+        }
+        credited
+            .entry(callee)
+            .or_default()
+            .push(if to_callee { *z } else { 0.0 });
+        credited
+            .entry(caller)
+            .or_default()
+            .push(if to_caller { *z } else { 0.0 });
+    }
+    for (service, mut zs) in credited {
+        // Edges observed without any delay count as not slow.
+        zs.resize(
+            zs.len().max(observed.get(service).copied().unwrap_or(0)),
+            0.0,
+        );
+
         zs.sort_by(f64::total_cmp);
         // A low quantile, so one slow edge shared with the true cause does not count: the
         // service must be slow on (nearly) all of them.
@@ -704,6 +1089,52 @@ fn edge_detectors(
             ),
         );
     }
+}
+
+/// One end of a slow call edge, as [`explainer`] weighs it.
+#[derive(Debug, Clone, Copy)]
+struct Endpoint {
+    /// Its other edges that are slow too (at least a tenth as slow as this one).
+    others_slow: usize,
+    /// Its edges observed in the window.
+    edges: usize,
+}
+
+/// Which endpoints of a slow edge are credited with its delay: the one whose other edges are
+/// slow too (a delay at a service's network interface slows every call in and out of it, while
+/// each neighbour has just the one slow edge it shares with it); failing that, the one for which
+/// the edge is the larger share of its edges (a leaf behind a busy caller); both when they are
+/// alike.
+fn explainer(caller: Endpoint, callee: Endpoint) -> (bool, bool) {
+    match caller.others_slow.cmp(&callee.others_slow) {
+        std::cmp::Ordering::Greater => (true, false),
+        std::cmp::Ordering::Less => (false, true),
+        std::cmp::Ordering::Equal => {
+            let share = |e: Endpoint| (e.others_slow + 1) as f64 / e.edges as f64;
+            let (a, b) = (share(caller), share(callee));
+            if a > b + 1e-9 {
+                (true, false)
+            } else if b > a + 1e-9 {
+                (false, true)
+            } else {
+                (true, true)
+            }
+        }
+    }
+}
+
+/// What an edge series measures: its name, or the name before a quantile suffix
+/// (`callee_ms_p90` is a `callee_ms`): `None` for names no detector reads.
+fn edge_kind(name: &str) -> Option<&'static str> {
+    ["network_ms", "callee_ms", "errors", "calls"]
+        .into_iter()
+        .find(|kind| {
+            name == *kind
+                || name
+                    .strip_prefix(kind)
+                    .and_then(|rest| rest.strip_prefix("_p"))
+                    .is_some_and(|q| !q.is_empty() && q.bytes().all(|b| b.is_ascii_digit()))
+        })
 }
 
 /// Alerts on a candidate, and change events on it shortly before the anchor.
@@ -818,7 +1249,51 @@ fn typical_peaks<'a>(case: &'a Case, windows: &Windows) -> BTreeMap<&'a str, f64
 /// series measured in milliseconds (named `*_ms`, as span statistics and edge series are) is
 /// at least 1 ms.
 fn timing_floor(name: &str) -> f64 {
-    if name.ends_with("_ms") { 1.0 } else { 0.0 }
+    let unit_ms = name.ends_with("_ms")
+        || name
+            .rsplit_once("_ms_p")
+            .is_some_and(|(_, q)| q.bytes().all(|b| b.is_ascii_digit()));
+    if unit_ms { 1.0 } else { 0.0 }
+}
+
+/// The share of a series' samples (baseline and incident) that hold a value: a low-traffic
+/// component reports a latency or a rate in a minority of scrapes.
+fn coverage(history: &[f64], abnormal: &[f64]) -> f64 {
+    let total = history.len() + abnormal.len();
+    if total == 0 {
+        return 0.0;
+    }
+    let finite = history
+        .iter()
+        .chain(abnormal)
+        .filter(|v| v.is_finite())
+        .count();
+    finite as f64 / total as f64
+}
+
+/// Share of samples from which a series counts in full: below it, its deviation is thinned.
+pub const FULL_COVERAGE: f64 = 0.5;
+
+/// A deviation `z` of a series observed in `coverage` of its samples, weighed by how much of it
+/// there is: in log terms, `ln(1 + z)` scales with `min(1, coverage / FULL_COVERAGE)`, so a
+/// component seen in a quarter of the scrapes counts half as much as a well-observed one
+/// however far its few samples jumped.
+fn thinned(z: f64, coverage: f64) -> f64 {
+    let weight = (coverage / FULL_COVERAGE).clamp(0.0, 1.0);
+    if weight >= 1.0 {
+        z
+    } else {
+        (1.0 + z).powf(weight) - 1.0
+    }
+}
+
+/// Whether a latency metric measures calls the service makes (client side) rather than calls it
+/// serves: its name says `client`, `outbound`, `upstream` or `downstream`.
+fn is_client_side(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["client", "outbound", "upstream", "downstream"]
+        .iter()
+        .any(|w| name.contains(w))
 }
 
 /// The detector whose mechanism an alert's signal class (as the correlation engine names it)

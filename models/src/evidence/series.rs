@@ -22,8 +22,10 @@ pub(super) struct Baseline {
     pub median: f64,
     /// Their largest value (−∞ when there are none).
     pub max: f64,
-    /// The spread a deviation is measured in; never 0.
+    /// The spread a rise is measured in; never 0.
     pub sigma: f64,
+    /// The spread a fall is measured in; never 0.
+    pub sigma_down: f64,
 }
 
 impl Baseline {
@@ -40,11 +42,13 @@ impl Baseline {
         let mut sorted: Vec<f64> = samples.iter().copied().filter(|v| v.is_finite()).collect();
         sorted.sort_by(f64::total_cmp);
         if sorted.is_empty() {
+            let sigma = if counts { 1.0 } else { floor.max(f64::EPSILON) };
             return Baseline {
                 count: 0,
                 median: 0.0,
                 max: f64::NEG_INFINITY,
-                sigma: if counts { 1.0 } else { floor.max(f64::EPSILON) },
+                sigma,
+                sigma_down: sigma,
             };
         }
         let median = quantile(&sorted, 0.5);
@@ -55,17 +59,95 @@ impl Baseline {
         // The spread is the larger robust estimate, floored at 10 % of the level: with one or two
         // baseline samples (a single reference minute) there is no spread to estimate, and a
         // deviation is then judged relative to the level itself.
-        let mut sigma = (iqr / 1.349).max(1.4826 * mad).max(0.1 * median.abs());
+        let mut core = (iqr / 1.349).max(1.4826 * mad).max(0.1 * median.abs());
         if counts {
-            sigma = sigma.max(median.max(1.0).sqrt());
+            core = core.max(median.max(1.0).sqrt());
         }
-        sigma = sigma.max(floor);
+        core = core.max(floor).max(f64::EPSILON);
+        // Real metrics are heavy-tailed: a latency quantile that jumps to a histogram's last
+        // bucket every few minutes has a narrow middle and a wide tail. A deviation is measured
+        // in the spread of the tail it lies in (the 90th or 10th percentile's distance from the
+        // median, which equals σ for a normal distribution), so a jump the baseline itself
+        // shows every few minutes is no alarm however narrow the middle.
+        let tail = |q: f64| (quantile(&sorted, q) - median).abs() / TAIL_Z;
         Baseline {
             count: sorted.len(),
             median,
             max: *sorted.last().expect("not empty"),
-            sigma: sigma.max(f64::EPSILON),
+            sigma: core.max(tail(0.9)),
+            sigma_down: core.max(tail(0.1)),
         }
+    }
+
+    /// The baseline with its spreads moderated toward `prior` (the spread series of its kind
+    /// typically show, see `Moderation`), as if `weight` samples of that spread had been seen
+    /// besides its own: `σ² = (n·σ_own² + weight·prior²) / (n + weight)`. A long history keeps
+    /// its own spread; one or two samples cannot estimate a spread at all, and borrow it.
+    pub fn moderated(mut self, prior: f64, weight: f64) -> Baseline {
+        if self.count == 0 || !(prior.is_finite() && prior > 0.0) {
+            return self;
+        }
+        let n = self.count as f64;
+        let blend = |own: f64| ((n * own * own + weight * prior * prior) / (n + weight)).sqrt();
+        self.sigma = blend(self.sigma).max(f64::EPSILON);
+        self.sigma_down = blend(self.sigma_down).max(f64::EPSILON);
+        self
+    }
+
+    /// The value of `window` a deviation is judged by (see [`Baseline::z`]): the largest, or
+    /// the second largest from [`SUSTAINED_FROM`] finite samples on; `None` without one.
+    pub fn sustained(window: &[f64]) -> Option<f64> {
+        let mut finite: Vec<f64> = window.iter().copied().filter(|v| v.is_finite()).collect();
+        finite.sort_by(|a, b| b.total_cmp(a));
+        let pick = if finite.len() >= SUSTAINED_FROM { 1 } else { 0 };
+        finite.get(pick).copied()
+    }
+
+    /// The deviation the baseline itself reaches, by the same rule as [`Baseline::z`], over
+    /// every run of `width` consecutive samples of `history` (the baseline in time order, `NaN`
+    /// where nothing was observed): how high this series goes by itself, at no incident. A
+    /// series that jumps every few minutes (a batch job, a histogram's overflow bucket, an idle
+    /// pod's scrape spikes) shows it here, and its incident deviation counts only beyond it.
+    /// 0 when the history is too short for a run.
+    pub fn history_z(&self, history: &[f64], width: usize, direction: Direction) -> f64 {
+        let finite = history.iter().filter(|v| v.is_finite()).count();
+        // Runs at most a third of the history, so that there are several to compare.
+        let width = width.min(finite / 3);
+        if width == 0 || self.count == 0 {
+            return 0.0;
+        }
+        // Each sample's deviation once (NaN where nothing was observed), then per run the value
+        // `z` would pick: the largest, or the second largest in a run of three samples or more.
+        let z: Vec<f64> = history
+            .iter()
+            .map(|&v| {
+                if !v.is_finite() {
+                    return f64::NAN;
+                }
+                let d = match direction {
+                    Direction::Up => (v - self.median) / self.sigma,
+                    Direction::Both if v >= self.median => (v - self.median) / self.sigma,
+                    Direction::Both => (self.median - v) / self.sigma_down,
+                };
+                d.clamp(0.0, MAX_Z)
+            })
+            .collect();
+        let second = width >= SUSTAINED_FROM;
+        z.windows(width)
+            .map(|run| {
+                let (mut top, mut next) = (f64::NEG_INFINITY, f64::NEG_INFINITY);
+                for &x in run.iter().filter(|x| x.is_finite()) {
+                    if x > top {
+                        next = top;
+                        top = x;
+                    } else if x > next {
+                        next = x;
+                    }
+                }
+                let picked = if second { next } else { top };
+                if picked.is_finite() { picked } else { 0.0 }
+            })
+            .fold(0.0, f64::max)
     }
 
     /// The deviation of `window` from the baseline in spreads, capped at [`MAX_Z`], with the
@@ -80,28 +162,37 @@ impl Baseline {
             .copied()
             .filter(|v| v.is_finite())
             .map(|v| {
-                let d = (v - self.median) / self.sigma;
                 let z = match direction {
-                    Direction::Up => d,
-                    Direction::Both => d.abs(),
+                    Direction::Up => (v - self.median) / self.sigma,
+                    Direction::Both if v >= self.median => (v - self.median) / self.sigma,
+                    Direction::Both => (self.median - v) / self.sigma_down,
                 };
                 (z.clamp(0.0, MAX_Z), v)
             })
             .collect();
         scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-        // A fault lasts: with three samples or more, the deviation must hold for two of them
-        // (the second largest counts), so a lone scrape spike of an idle service is no alarm.
-        let pick = if scored.len() >= SUSTAINED_FROM { 1 } else { 0 };
-        scored.get(pick).copied()
+        // A fault lasts: in a window of three samples or more, the deviation must hold for two
+        // of them (the second largest counts), so a lone scrape spike of an idle service is no
+        // alarm. Samples missing from the window count as not deviating: a component observed
+        // in a few samples of it cannot show that its one jump lasted.
+        let pick = if window.len() >= SUSTAINED_FROM { 1 } else { 0 };
+        match scored.get(pick) {
+            Some(&found) => Some(found),
+            None => scored.last().map(|&(_, v)| (0.0, v)),
+        }
     }
 }
+
+/// The standard normal's 90th percentile: a tail quantile's distance from the median in σ.
+const TAIL_Z: f64 = 1.281_551_565_5;
 
 /// Samples in a window from which a deviation must be sustained over two of them.
 pub(super) const SUSTAINED_FROM: usize = 3;
 
 /// The robust z of the largest rise of `window` over `baseline`, as the detectors compute it
-/// for a metric: `(x − median) / spread`, with spread the larger of IQR/1.349, 1.4826·MAD and
-/// 10 % of the median, capped at [`MAX_Z`]. `None` when either side has no finite sample.
+/// for a metric: `(x − median) / spread`, with spread the larger of IQR/1.349, 1.4826·MAD,
+/// 10 % of the median and the upper tail's (90th percentile − median)/1.2816, capped at
+/// [`MAX_Z`]. `None` when either side has no finite sample.
 pub fn robust_z(baseline: &[f64], window: &[f64]) -> Option<f64> {
     Baseline::new(baseline, false)
         .z(window, Direction::Up)

@@ -214,3 +214,215 @@ fn a_change_shortly_before_the_incident_is_evidence_and_one_after_it_is_not() {
             .contains("3 min before the incident")
     );
 }
+
+#[test]
+fn a_client_side_latency_points_below_the_service_and_an_unknown_metric_still_counts() {
+    let mut case = case();
+    case.series
+        .push(series("a", Source::Metric, "PodClientLatencyP90(s)", |t| {
+            if t > ANCHOR { 9.0 } else { noisy(t, 0.02) }
+        }));
+    case.series
+        .push(series("b", Source::Metric, "checkout_widgets", |t| {
+            if t > ANCHOR { 5.0 } else { noisy(t, 50.0) }
+        }));
+    let evidence = extract(&case, &Settings::default());
+    assert!(score(&evidence, "a", Detector::ClientLatency) >= 3.0);
+    assert_eq!(score(&evidence, "a", Detector::LatencyMetric), 0.0);
+    assert!(Detector::ClientLatency.points_downstream());
+    // A metric no classifier knows, falling tenfold: a change either way.
+    assert_eq!(Family::classify("checkout_widgets"), Family::Other);
+    assert!(score(&evidence, "b", Detector::OtherMetric) >= 3.0);
+}
+
+#[test]
+fn a_call_that_slows_while_the_callee_does_not_is_a_delay_between_them() {
+    // Mesh metrics without spans: `a → b` calls take 1 s, `b` itself still answers in 2 ms.
+    let mut case = case();
+    case.edges.push(edge("a", "b", "callee_ms_p50", |t| {
+        if t > ANCHOR { 1000.0 } else { noisy(t, 3.0) }
+    }));
+    case.series
+        .push(series("b", Source::Metric, "latency_p50_ms", |t| {
+            noisy(t, 2.0)
+        }));
+    // `c → b` slows the same way: b's two edges are slow, a and c have one each.
+    case.edges.push(edge("c", "b", "callee_ms_p50", |t| {
+        if t > ANCHOR { 900.0 } else { noisy(t, 3.0) }
+    }));
+    let evidence = extract(&case, &Settings::default());
+    assert!(score(&evidence, "b", Detector::InboundCallDelay) >= 3.0);
+    assert!(score(&evidence, "b", Detector::AllEdgesDelay) >= 3.0);
+    assert_eq!(score(&evidence, "a", Detector::OutboundCallDelay), 0.0);
+    assert_eq!(score(&evidence, "c", Detector::OutboundCallDelay), 0.0);
+
+    // When the callee slows as much itself, the call's slowdown is no delay on the wire.
+    let mut slow = case.clone();
+    slow.series = vec![series("b", Source::Metric, "latency_p50_ms", |t| {
+        if t > ANCHOR { 990.0 } else { noisy(t, 2.0) }
+    })];
+    let evidence = extract(&slow, &Settings::default());
+    let call = score(&evidence, "b", Detector::InboundCallDuration);
+    assert!(score(&evidence, "b", Detector::InboundCallDelay) < 0.1 * call);
+    assert!(score(&evidence, "b", Detector::LatencyMetric) >= 3.0);
+}
+
+#[test]
+fn a_slow_edge_is_credited_to_the_end_whose_other_edges_are_slow_too() {
+    let delayed = |t: i64| if t > ANCHOR { 400.0 } else { noisy(t, 5.0) };
+    let healthy = |t: i64| noisy(t, 5.0);
+    let mut case = case();
+    case.candidates = vec!["a".into(), "b".into(), "c".into(), "d".into()];
+    // b's network is slow: a → b and b → c are slow; a also calls d, which is fine.
+    case.edges.push(edge("a", "b", "network_ms", delayed));
+    case.edges.push(edge("b", "c", "network_ms", delayed));
+    case.edges.push(edge("a", "d", "network_ms", healthy));
+    let evidence = extract(&case, &Settings::default());
+    assert!(score(&evidence, "b", Detector::AllEdgesDelay) >= 3.0);
+    assert!(score(&evidence, "b", Detector::InboundCallDelay) >= 3.0);
+    assert!(score(&evidence, "b", Detector::OutboundCallDelay) >= 3.0);
+    // a's and c's one slow edge each is b's doing.
+    assert_eq!(score(&evidence, "a", Detector::OutboundCallDelay), 0.0);
+    assert_eq!(score(&evidence, "c", Detector::InboundCallDelay), 0.0);
+    assert_eq!(score(&evidence, "a", Detector::AllEdgesDelay), 0.0);
+    // A leaf behind a busy caller: the one slow edge is all the leaf has.
+    let mut leaf = case.clone();
+    leaf.edges = vec![
+        edge("a", "b", "network_ms", delayed),
+        edge("a", "c", "network_ms", healthy),
+        edge("a", "d", "network_ms", healthy),
+    ];
+    let evidence = extract(&leaf, &Settings::default());
+    assert!(score(&evidence, "b", Detector::InboundCallDelay) >= 3.0);
+    assert_eq!(score(&evidence, "a", Detector::OutboundCallDelay), 0.0);
+}
+
+#[test]
+fn a_component_seen_in_few_samples_counts_less_however_far_they_jumped() {
+    let mut case = case();
+    // b reports one scrape in five, and one of its few samples in the incident jumps 30-fold;
+    // a, fully observed, rises fivefold and stays there.
+    case.series
+        .push(series("a", Source::Metric, "request_rate", |t| {
+            if t > ANCHOR { 500.0 } else { noisy(t, 100.0) }
+        }));
+    case.series
+        .push(series("b", Source::Metric, "request_rate", |t| {
+            if (t / 60) % 5 != 0 {
+                f64::NAN
+            } else if t > ANCHOR && t < ANCHOR + 120 {
+                3000.0
+            } else {
+                noisy(t, 100.0)
+            }
+        }));
+    let evidence = extract(&case, &Settings::default());
+    let (a, b) = (
+        score(&evidence, "a", Detector::TrafficMetric),
+        score(&evidence, "b", Detector::TrafficMetric),
+    );
+    assert!(a >= 3.0 && a > b, "a {a} b {b}");
+    assert!(thinned(1000.0, 1.0) == 1000.0 && thinned(1000.0, 0.25) < 40.0);
+}
+
+#[test]
+fn a_series_that_spikes_by_itself_needs_more_than_its_usual_spike() {
+    let mut case = case();
+    // Every fifth minute a batch job doubles b's disk reads for two minutes; in the incident
+    // it does the same once more. a's reads never moved before and now double.
+    let batch = |t: i64| {
+        if (t / 60) % 5 < 2 {
+            20.0
+        } else {
+            noisy(t, 10.0)
+        }
+    };
+    case.series
+        .push(series("b", Source::Metric, "disk_io", batch));
+    case.series
+        .push(series("a", Source::Metric, "disk_io", |t| {
+            if t > ANCHOR { 20.0 } else { noisy(t, 10.0) }
+        }));
+    let evidence = extract(&case, &Settings::default());
+    assert!(score(&evidence, "a", Detector::DiskMetric) >= 3.0);
+    assert!(score(&evidence, "b", Detector::DiskMetric) < 1.0);
+}
+
+#[test]
+fn without_any_history_a_case_is_judged_by_change_within_its_data() {
+    let mut case = case();
+    // Data from two minutes before the anchor only: a's CPU doubles at the anchor.
+    let times: Vec<i64> = (ANCHOR - 120..ANCHOR + 300).step_by(15).collect();
+    let make = |service: &str, f: &dyn Fn(i64) -> f64| Series {
+        service: service.into(),
+        source: Source::Metric,
+        family: Family::Cpu,
+        name: "cpu_usage".into(),
+        values: times.iter().map(|&t| f(t)).collect(),
+        times: times.clone(),
+    };
+    case.series.push(make("a", &|t| {
+        if t >= ANCHOR { 60.0 } else { noisy(t, 30.0) }
+    }));
+    case.series.push(make("b", &|t| noisy(t, 30.0)));
+    let evidence = extract(&case, &Settings::default());
+    assert!(score(&evidence, "a", Detector::CpuMetric) >= 3.0);
+    assert!(score(&evidence, "b", Detector::CpuMetric) < 1.0);
+    // Starting at the anchor, the first third is the reference.
+    let late: Vec<i64> = (ANCHOR..ANCHOR + 300).step_by(15).collect();
+    let mut case2 = case.clone();
+    case2.series = vec![Series {
+        service: "a".into(),
+        source: Source::Metric,
+        family: Family::Cpu,
+        name: "cpu_usage".into(),
+        values: late
+            .iter()
+            .map(|&t| {
+                if t >= ANCHOR + 100 {
+                    60.0
+                } else {
+                    noisy(t, 30.0)
+                }
+            })
+            .collect(),
+        times: late,
+    }];
+    let evidence = extract(&case2, &Settings::default());
+    assert!(score(&evidence, "a", Detector::CpuMetric) >= 3.0);
+}
+
+#[test]
+fn a_short_history_borrows_the_spread_its_kind_shows() {
+    // One reference sample per edge: each edge's own spread is unknowable. Most edges move by
+    // a third between the reference and the incident; b's quadruples.
+    let mut case = case();
+    let names = ["a", "b", "c", "d", "e", "f"];
+    case.candidates = names.iter().map(|s| s.to_string()).collect();
+    let times = vec![ANCHOR - 600, ANCHOR + 60, ANCHOR + 120];
+    for (i, callee) in names.iter().enumerate().skip(1) {
+        let (before, after) = if *callee == "b" {
+            (10.0, 40.0)
+        } else {
+            (10.0, 10.0 + 3.0 * ((i % 3) as f64 - 1.0))
+        };
+        case.edges.push(EdgeSeries {
+            caller: "a".into(),
+            callee: (*callee).into(),
+            name: "network_ms".into(),
+            times: times.clone(),
+            values: vec![before, after, after],
+        });
+    }
+    case.normal_windows = vec![(ANCHOR - 700, ANCHOR - 500)];
+    let evidence = extract(&case, &Settings::default());
+    let b = score(&evidence, "b", Detector::InboundCallDelay);
+    let others: f64 = ["c", "d", "e", "f"]
+        .iter()
+        .map(|s| score(&evidence, s, Detector::InboundCallDelay))
+        .fold(0.0, f64::max);
+    assert!(b >= 3.0 && others < 3.0, "b {b} others {others}");
+    // Without the borrowed spread (10 % of a 10 ms level, floored at 1 ms), a 3 ms wobble
+    // alone would have read as z 3.
+    assert!(b < 30.0, "{b}");
+}

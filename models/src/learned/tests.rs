@@ -1,7 +1,7 @@
 //! Training on synthetic evidence where the cause shows on one mechanism per fault class.
 
 use super::*;
-use crate::evidence::{CandidateEvidence, GraphContext};
+use crate::evidence::CandidateEvidence;
 use linfa_logistic::LogisticRegression;
 
 /// A case of `n` candidates: every candidate has some noise on every detector, the cause
@@ -27,12 +27,7 @@ fn example(seed: u64, n: usize, truth: usize, detector: Detector, fault: FaultTy
             } else if i % 3 == 0 {
                 scores[Detector::LatencyMetric as usize] = 6.0 + noise() * 4.0;
             }
-            CandidateEvidence {
-                service: format!("s{i}"),
-                scores,
-                graph: GraphContext::default(),
-                findings: Vec::new(),
-            }
+            CandidateEvidence::scored(format!("s{i}"), scores)
         })
         .collect();
     Example {
@@ -170,34 +165,52 @@ fn prepared(examples: &[Example]) -> Vec<Prepared<'_>> {
     examples.iter().map(Prepared::of).collect()
 }
 
+/// The standardised pairs (cause minus other) of `prepared`, as `fit_scorer` builds them, with
+/// their prior margins.
+fn pairs(prepared: &[Prepared]) -> (Array2<f64>, Array1<f64>) {
+    let refs: Vec<&[f64]> = prepared
+        .iter()
+        .flat_map(|p| p.rows.iter().map(|r| &r[..]))
+        .collect();
+    let (_, scale) = Linear::standardiser(&refs);
+    let mut rows = Vec::new();
+    let mut offsets = Vec::new();
+    for p in prepared {
+        let truth = p.truth.unwrap();
+        for (i, other) in p.rows.iter().enumerate() {
+            if i != truth {
+                rows.push(
+                    (0..FEATURE_COUNT)
+                        .map(|j| (p.rows[truth][j] - other[j]) / scale[j])
+                        .collect::<Vec<f64>>(),
+                );
+                offsets.push(
+                    PRIOR_WEIGHT * (p.rows[truth][COLD_START_FEATURE] - other[COLD_START_FEATURE]),
+                );
+            }
+        }
+    }
+    let x = Array2::from_shape_fn((rows.len(), FEATURE_COUNT), |(i, j)| rows[i][j]);
+    (x, Array1::from(offsets))
+}
+
 #[test]
 fn the_pairwise_fit_finds_the_optimum_of_pairs_written_both_ways() {
     let all = examples(12);
     let prepared = prepared(&all);
-    let refs: Vec<&Prepared> = prepared.iter().collect();
-    let params = TrainParams::default();
-    let once = fit_scorer(&refs, &params).unwrap();
-    // Every pair both ways at the full penalty, as the scorer was first fitted.
-    let mut rows = Vec::new();
-    for p in &prepared {
-        let truth = p.truth.unwrap();
-        for (i, other) in p.rows.iter().enumerate() {
-            if i != truth {
-                let d: Vec<f64> = (0..FEATURE_COUNT)
-                    .map(|j| (p.rows[truth][j] - other[j]) / once.scale[j])
-                    .collect();
-                rows.push((d.clone(), 1usize));
-                rows.push((d.iter().map(|v| -v).collect(), 0usize));
-            }
-        }
-    }
-    let x = Array2::from_shape_fn((rows.len(), FEATURE_COUNT), |(i, j)| rows[i].0[j]);
-    let y = Array1::from_iter(rows.iter().map(|r| r.1));
+    let (x, _) = pairs(&prepared);
+    let alpha = 1.0;
+    let iterations = TrainParams::default().max_iterations;
+    // Without offsets, each pair written once at half the penalty is every pair both ways at
+    // the full penalty: linfa's logistic regression on the doubled rows.
+    let once = fit_pairwise(&x, &Array1::zeros(x.nrows()), alpha / 2.0, iterations).unwrap();
+    let doubled = ndarray::concatenate![ndarray::Axis(0), x.view(), (-&x).view()];
+    let y = Array1::from_iter((0..doubled.nrows()).map(|i| usize::from(i < x.nrows())));
     let both = LogisticRegression::default()
-        .alpha(params.alpha)
-        .max_iterations(params.max_iterations)
+        .alpha(alpha)
+        .max_iterations(iterations)
         .with_intercept(false)
-        .fit(&Dataset::new(x, y))
+        .fit(&Dataset::new(doubled, y))
         .unwrap();
     let sign = if both.labels().pos.class == 1 {
         1.0
@@ -205,8 +218,45 @@ fn the_pairwise_fit_finds_the_optimum_of_pairs_written_both_ways() {
         -1.0
     };
     let norm = both.params().iter().map(|w| w * w).sum::<f64>().sqrt();
-    for (a, b) in once.weights[0].iter().zip(both.params()) {
+    for (a, b) in once.iter().zip(both.params()) {
         assert!((a - sign * b).abs() < 1e-3 * norm, "{a} vs {}", sign * b);
+    }
+}
+
+#[test]
+fn corrections_to_the_prior_reach_the_optimum_and_vanish_under_a_large_penalty() {
+    let all = examples(12);
+    let prepared = prepared(&all);
+    let (x, offsets) = pairs(&prepared);
+    let alpha = 0.5;
+    let w = Array1::from(fit_pairwise(&x, &offsets, alpha, 300).unwrap());
+    // The gradient of Σ ln(1 + e^(−(o + w·x))) + α/2 |w|² is 0 at the optimum.
+    let z = x.dot(&w) + &offsets;
+    let mut gradient = &w * alpha;
+    for (row, z) in x.rows().into_iter().zip(&z) {
+        gradient.scaled_add(-1.0 / (1.0 + z.exp()), &row);
+    }
+    let size = gradient.iter().map(|g| g * g).sum::<f64>().sqrt();
+    assert!(size < 1e-6 * (1.0 + x.nrows() as f64), "gradient {size}");
+    // A penalty far above the data leaves the prior alone: the scorer ranks as cold-start.
+    let tiny = fit_pairwise(&x, &offsets, 1e9, 300).unwrap();
+    assert!(tiny.iter().all(|w| w.abs() < 1e-5), "{tiny:?}");
+    let params = TrainParams {
+        prior_alpha: 1e9,
+        ..TrainParams::default()
+    };
+    let refs: Vec<&Prepared> = prepared.iter().collect();
+    let scorer = fit_scorer(&refs, &params).unwrap();
+    for p in &prepared {
+        let learned: Vec<f64> = p.rows.iter().map(|r| scorer.outputs(r)[0]).collect();
+        let prior: Vec<f64> = p.rows.iter().map(|r| r[COLD_START_FEATURE]).collect();
+        for i in 0..learned.len() {
+            for j in 0..learned.len() {
+                if prior[i] > prior[j] + 1e-9 {
+                    assert!(learned[i] > learned[j], "{learned:?} vs prior {prior:?}");
+                }
+            }
+        }
     }
 }
 
@@ -222,12 +272,7 @@ fn contrary_example(seed: u64, contrary: bool) -> Example {
     } else {
         b[Detector::MemoryMetric as usize] = 4.0 + wobble;
     }
-    let candidate = |name: &str, scores| CandidateEvidence {
-        service: name.into(),
-        scores,
-        graph: GraphContext::default(),
-        findings: Vec::new(),
-    };
+    let candidate = CandidateEvidence::scored;
     Example {
         evidence: Evidence {
             candidates: vec![candidate("a", a), candidate("b", b)],
@@ -436,12 +481,7 @@ fn action_probabilities_of_a_few_candidates_match_the_full_feature_rows() {
                 let mut scores = [0.0; Detector::COUNT];
                 scores[i % Detector::COUNT] = 2.0 + i as f64;
                 scores[Detector::Alerts as usize] = 1.0;
-                CandidateEvidence {
-                    service: format!("s{i}"),
-                    scores,
-                    graph: GraphContext::default(),
-                    findings: Vec::new(),
-                }
+                CandidateEvidence::scored(format!("s{i}"), scores)
             })
             .collect(),
         graph: Default::default(),

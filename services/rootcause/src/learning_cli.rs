@@ -273,13 +273,23 @@ fn import_local(args: &ImportArgs, config: &Config, source: &str) -> anyhow::Res
 /// `rootcause train` against a running service: starts a job (`force`: promote whatever the
 /// held-out comparison says; `folds` of its cross-validation; `alpha` its L2 penalty) and
 /// follows it.
-pub fn train(force: bool, folds: usize, alpha: f64, service: &ServiceArgs) -> anyhow::Result<()> {
+pub fn train(
+    force: bool,
+    folds: usize,
+    (alpha, prior_alpha): (f64, f64),
+    service: &ServiceArgs,
+) -> anyhow::Result<()> {
     let base = service.url.trim_end_matches('/').to_owned();
     let client = client()?;
     runtime()?.block_on(async {
         let response = client
             .post(format!("{base}/api/v1/models/train"))
-            .json(&serde_json::json!({"force": force, "folds": folds, "alpha": alpha}))
+            .json(&serde_json::json!({
+                "force": force,
+                "folds": folds,
+                "alpha": alpha,
+                "prior_alpha": prior_alpha
+            }))
             .send()
             .await
             .with_context(|| format!("cannot reach {base}"))?;

@@ -78,7 +78,7 @@ pub struct EvalArgs {
     #[arg(long, value_name = "FORMAT:PATH", conflicts_with_all = ["format", "path", "cv", "model", "ranker"])]
     loso: Vec<String>,
     /// With --loso: simulated cases (realistic mix, generated estates) in every training set.
-    #[arg(long, default_value_t = 300, requires = "loso")]
+    #[arg(long, default_value_t = 100, requires = "loso")]
     sim_cases: usize,
     /// With --loso: seed of the simulated cases.
     #[arg(long, default_value_t = 42, requires = "loso")]
@@ -174,9 +174,14 @@ pub struct TrainArgs {
     /// Where to write the model file (JSON).
     #[arg(long, value_name = "FILE", requires = "path")]
     out: Option<PathBuf>,
-    /// L2 penalty of the logistic regressions.
+    /// L2 penalty of the logistic regressions (fault type, actions).
     #[arg(long, default_value_t = TrainParams::default().alpha)]
     alpha: f64,
+    /// L2 penalty of the ranking scorer's corrections to its cold-start prior (default: for
+    /// learning from one system's own history; the bundled model, meant for systems it never
+    /// saw, is trained with 10000).
+    #[arg(long, default_value_t = TrainParams::default().prior_alpha)]
+    prior_alpha: f64,
     /// Folds of the cross-validation by case whose figures are recorded in the model file
     /// (0: skip), or of the training job.
     #[arg(long, default_value_t = 5)]
@@ -687,7 +692,12 @@ fn cross_validate(
 /// Runs `rootcause train`.
 pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let (Some(format), Some(path), Some(out)) = (args.format, &args.path, &args.out) else {
-        return crate::learning_cli::train(args.force, args.cv, args.alpha, &args.service);
+        return crate::learning_cli::train(
+            args.force,
+            args.cv,
+            (args.alpha, args.prior_alpha),
+            &args.service,
+        );
     };
     let mut sources = vec![(format, path.clone())];
     for extra in &args.also {
@@ -726,6 +736,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     }
     let params = TrainParams {
         alpha: args.alpha,
+        prior_alpha: args.prior_alpha,
         ..TrainParams::default()
     };
     let model = if args.cv >= 2 {

@@ -1,7 +1,8 @@
 //! `rootcause eval --loso`: the yardstick every ranking choice is judged by.
 //!
 //! A ranking choice counts when it helps on a system it was not tuned on. For each development
-//! system in turn, the learned ranker is trained on every *other* system's labelled cases plus
+//! system in turn, the learned ranker is trained as the bundled model is (cross-system prior,
+//! [`learned::CROSS_SYSTEM_PRIOR_ALPHA`]) on every *other* system's labelled cases plus
 //! simulated cases (realistic ones, on generated estates that resemble none of the systems), and
 //! scores the system left out; the cold-start scorer (no training at all), the reference rankers
 //! (BARO, N-Sigma) and chance stand beside it. With `--ablations`, each system is also scored
@@ -142,7 +143,11 @@ pub fn run(options: &LosoOptions) -> anyhow::Result<()> {
                 sources.push(format!("{} ({} cases)", other.name, other.cases.len()));
             }
         }
-        let model = learned::train(&training, &TrainParams::default(), settings, sources)
+        let params = TrainParams {
+            prior_alpha: learned::CROSS_SYSTEM_PRIOR_ALPHA,
+            ..TrainParams::default()
+        };
+        let model = learned::train(&training, &params, settings, sources)
             .with_context(|| format!("training without {}", system.name))?;
         let learned = Learned { model };
         let cold = ColdStart::default();

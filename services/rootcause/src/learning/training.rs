@@ -55,8 +55,12 @@ pub struct TrainRequest {
     pub force: bool,
     /// Folds of the cross-validation by case on the training slice (2–10).
     pub folds: usize,
-    /// L2 penalty of the logistic regressions (on standardised features); larger is simpler.
+    /// L2 penalty of the logistic regressions (on standardised features): fault type, actions;
+    /// larger is simpler.
     pub alpha: f64,
+    /// L2 penalty of the ranking scorer's corrections to its cold-start prior; larger keeps the
+    /// ranking closer to the training-free scorer.
+    pub prior_alpha: f64,
 }
 
 impl Default for TrainRequest {
@@ -65,6 +69,7 @@ impl Default for TrainRequest {
             force: false,
             folds: 5,
             alpha: TrainParams::default().alpha,
+            prior_alpha: TrainParams::default().prior_alpha,
         }
     }
 }
@@ -77,11 +82,10 @@ impl TrainRequest {
         }
         // Below this the penalty no longer keeps the fit well conditioned (collinear features,
         // separable pairs).
-        if !(self.alpha.is_finite() && self.alpha >= 1e-4) {
-            return Some((
-                "alpha",
-                format!("must be a number ≥ 0.0001, got {}", self.alpha),
-            ));
+        for (field, value) in [("alpha", self.alpha), ("prior_alpha", self.prior_alpha)] {
+            if !(value.is_finite() && value >= 1e-4) {
+                return Some((field, format!("must be a number ≥ 0.0001, got {value}")));
+            }
         }
         None
     }
@@ -168,6 +172,7 @@ pub fn run(
     let examples: Vec<Example> = train.iter().map(|h| h.example.clone()).collect();
     let params = TrainParams {
         alpha: request.alpha,
+        prior_alpha: request.prior_alpha,
         ..TrainParams::default()
     };
     progress("training", 0.1);
@@ -418,6 +423,11 @@ mod tests {
             ..TrainRequest::default()
         };
         assert_eq!(bad.problem().map(|p| p.0), Some("alpha"));
+        let bad = TrainRequest {
+            prior_alpha: f64::NAN,
+            ..TrainRequest::default()
+        };
+        assert_eq!(bad.problem().map(|p| p.0), Some("prior_alpha"));
         assert!(TrainRequest::default().problem().is_none());
     }
 }

@@ -275,7 +275,10 @@ async fn a_trained_model_is_promoted_when_not_worse_and_hypotheses_carry_it() {
         figures["training_cases"].as_u64().unwrap() > 100,
         "{figures}"
     );
-    assert_eq!(figures["feature_schema"], 1);
+    assert_eq!(
+        figures["feature_schema"],
+        rootcause_models::learned::FEATURE_SCHEMA
+    );
 
     let (_, hypotheses) = incident_on(&app, "frontend").await;
     let version = model["version"].as_str().unwrap();
@@ -285,8 +288,9 @@ async fn a_trained_model_is_promoted_when_not_worse_and_hypotheses_carry_it() {
         "{hypotheses}"
     );
 
-    // A deliberately worse candidate: a penalty so large that every score ties.
-    let worse = train(&app, &json!({"alpha": 1e9})).await;
+    // A deliberately worse candidate: a penalty so large that no correction to the cold-start
+    // prior survives, so it ranks as the cold-start scorer does, below what was learned.
+    let worse = train(&app, &json!({"prior_alpha": 1e9})).await;
     assert_eq!(worse["status"], "succeeded", "{worse}");
     assert_eq!(worse["summary"]["promoted"], false, "{worse}");
     let models = app.get("/api/v1/models").await.json();
@@ -304,7 +308,7 @@ async fn a_trained_model_is_promoted_when_not_worse_and_hypotheses_carry_it() {
 
     // Forced, it is promoted: the same history and settings train the same version, which
     // the registry holds already and now activates; rollback activates the first one again.
-    let forced = train(&app, &json!({"alpha": 1e9, "force": true})).await;
+    let forced = train(&app, &json!({"prior_alpha": 1e9, "force": true})).await;
     assert_eq!(forced["summary"]["promoted"], true, "{forced}");
     assert_eq!(forced["summary"]["model"], candidate["id"], "{forced}");
     let models = app.get("/api/v1/models").await.json();

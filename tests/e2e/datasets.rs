@@ -186,3 +186,140 @@ fn eval_refuses_an_unknown_ranker_and_a_missing_dataset_clearly() {
     assert_eq!(status.code(), Some(1));
     assert!(stderr.contains("nowhere"), "{stderr}");
 }
+
+/// The topology of the SLO-only archive: a web front end over two branches, each ending in a
+/// database without an exporter of its own (seen only through the calls into it).
+const SHOP: &str = "\
+services:
+  - {name: web, kind: gateway}
+  - {name: checkout, kind: service}
+  - {name: catalog, kind: service}
+  - {name: orders-db, kind: database}
+  - {name: catalog-db, kind: database}
+dependencies:
+  - {caller: web, callee: checkout}
+  - {caller: web, callee: catalog}
+  - {caller: checkout, callee: orders-db}
+  - {caller: catalog, callee: catalog-db}
+";
+
+/// One history record whose only alert is the front end's SLO alert: `extra_ms` is the time a
+/// service adds to each request after the anchor (its fault), `cpu` the service whose CPU
+/// jumps, if any. Latencies add up along the calls, as they do: a service's latency is its own
+/// time plus its callees', and a call's duration is the callee's latency. Noise is a fixed hash
+/// of the index, so the archive is the same on every run.
+fn slo_record(
+    id: &str,
+    cause: &str,
+    extra_ms: (&str, f64),
+    cpu: Option<&str>,
+) -> serde_json::Value {
+    const START: i64 = 1_760_000_000;
+    const ANCHOR: i64 = START + 40 * 60;
+    const CALLS: [(&str, &str); 4] = [
+        ("web", "checkout"),
+        ("web", "catalog"),
+        ("checkout", "orders-db"),
+        ("catalog", "catalog-db"),
+    ];
+    fn latency(service: &str, extra_ms: (&str, f64), after: bool) -> f64 {
+        let own = if service == "web" { 10.0 } else { 15.0 };
+        let fault = if after && service == extra_ms.0 {
+            extra_ms.1
+        } else {
+            0.0
+        };
+        own + fault
+            + CALLS
+                .iter()
+                .filter(|(caller, _)| *caller == service)
+                .map(|(_, callee)| latency(callee, extra_ms, after))
+                .sum::<f64>()
+    }
+    let wobble = |seed: usize, i: usize| ((seed * 7919 + i * 104_729) % 1000) as f64 / 1000.0 - 0.5;
+    let points = |seed: usize, level: &dyn Fn(bool) -> f64| -> Vec<serde_json::Value> {
+        (0..120)
+            .map(|i| {
+                let t = START + i as i64 * 30;
+                serde_json::json!([t, level(t >= ANCHOR) * (1.0 + 0.06 * wobble(seed, i))])
+            })
+            .collect()
+    };
+    let mut metrics = Vec::new();
+    for (seed, service) in ["web", "checkout", "catalog"].into_iter().enumerate() {
+        let load = if cpu == Some(service) { 6.0 } else { 1.0 };
+        metrics.push(
+            serde_json::json!({"service": service, "name": "latency_p95_ms",
+            "points": points(seed, &|after| latency(service, extra_ms, after))}),
+        );
+        metrics.push(
+            serde_json::json!({"service": service, "name": "cpu_usage_cores",
+            "points": points(seed + 10, &|after| if after { 0.2 * load } else { 0.2 })}),
+        );
+    }
+    let edges: Vec<serde_json::Value> = CALLS
+        .iter()
+        .enumerate()
+        .map(|(seed, (caller, callee))| {
+            serde_json::json!({"caller": caller, "callee": callee, "name": "callee_ms",
+                "points": points(seed + 20, &|after| latency(callee, extra_ms, after))})
+        })
+        .collect();
+    serde_json::json!({
+        "id": id,
+        "started_at": ANCHOR,
+        "alerts": [{"service": "web", "name": "SLOLatencyBudgetBurn", "signal": "latency",
+            "severity": "critical", "starts_at": ANCHOR + 120, "ends_at": null,
+            "labels": {"alertname": "SLOLatencyBudgetBurn", "service": "web"}}],
+        "metrics": metrics,
+        "edges": edges,
+        "outcome": {"root_cause": cause, "fault_type": "latency"},
+    })
+}
+
+#[test]
+fn a_case_whose_only_alert_is_the_front_ends_slo_alert_is_ranked_by_walking_the_graph_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let topology = dir.path().join("shop.yaml");
+    std::fs::write(&topology, SHOP).unwrap();
+    let archive = dir.path().join("incidents.jsonl");
+    let records = [
+        slo_record("orders-db-slow", "orders-db", ("orders-db", 100.0), None),
+        slo_record("catalog-db-slow", "catalog-db", ("catalog-db", 100.0), None),
+        slo_record(
+            "checkout-cpu",
+            "checkout",
+            ("checkout", 100.0),
+            Some("checkout"),
+        ),
+    ];
+    let lines: Vec<String> = records.iter().map(|r| r.to_string()).collect();
+    std::fs::write(&archive, lines.join("\n") + "\n").unwrap();
+
+    let graph = ["--topology", topology.to_str().unwrap()];
+    let walked = eval_json(
+        "jsonl",
+        &archive,
+        &[&graph[..], &["--ranker", "cold-start"]].concat(),
+    );
+    assert_eq!(walked["cases"], 3, "{walked}");
+    assert_eq!(walked["truth_among_candidates"], 3, "{walked}");
+    assert_eq!(walked["overall"]["ac1"], 1.0, "{walked}");
+    // The bundled model the service serves by default finds the CPU fault and puts each silent
+    // database second, below its caller: its corrections, learned on systems whose causes show
+    // in their own latency, weigh a caller's latency above the calls into a database without
+    // an exporter (a known gap, see the README's ranking section).
+    let bundled = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/default-model.json");
+    let served = eval_json(
+        "jsonl",
+        &archive,
+        &[&graph[..], &["--model", bundled]].concat(),
+    );
+    assert_eq!(served["truth_among_candidates"], 3, "{served}");
+    assert!(served["overall"]["ac1"].as_f64().unwrap() > 0.0, "{served}");
+    assert_eq!(served["overall"]["ac3"], 1.0, "{served}");
+    // Without the graph, the databases behind the front end are no candidates at all: the
+    // walk down from the SLO alert is what finds them.
+    let unwalked = eval_json("jsonl", &archive, &["--ranker", "cold-start"]);
+    assert_eq!(unwalked["truth_among_candidates"], 1, "{unwalked}");
+}

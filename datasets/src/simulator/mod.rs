@@ -83,6 +83,11 @@
 //! symptom). Their resource metrics stay flat and their error metric barely moves: a wrong
 //! answer or a caught exception is still a 200. They are labelled `exception` and
 //! `wrong_return`, resolved by a restart or a rollback.
+//!
+//! In cases with traces and logs, each candidate datastore (database, cache, queue) may also
+//! **export nothing** of its own ([`Realism::unexported`]; a managed database, a hosted queue):
+//! its metric, span and log series and its alerts are dropped, the call edges into it stay. A
+//! root goes dark only while an alerting caller still reaches it, so it stays a candidate.
 
 mod alerts;
 mod disk;
@@ -585,6 +590,34 @@ fn simulate_case(
         edges = out.edges;
         report.quiet_template = out.quiet_template;
         report.new_templates = out.new_templates;
+
+        // Datastores that export nothing: their own series and alerts go, the calls into them
+        // stay. The root goes dark only if its callers' alerts still reach it, so that it
+        // stays a candidate as a live incident would derive them.
+        let mut dark: BTreeSet<usize> = candidates
+            .iter()
+            .copied()
+            .filter(|&n| graph.is_datastore(n) && chance(realism_rng, options.realism.unexported))
+            .collect();
+        let still_alerting = |dark: &BTreeSet<usize>| -> BTreeSet<usize> {
+            alerting(&alerts)
+                .into_iter()
+                .filter(|n| !dark.contains(n))
+                .collect()
+        };
+        if dark.contains(&root)
+            && !graph
+                .with_callees(&still_alerting(&dark), hops)
+                .contains(&root)
+        {
+            dark.remove(&root);
+        }
+        if !dark.is_empty() {
+            let names: BTreeSet<&str> = dark.iter().map(|&n| graph.name(n)).collect();
+            series.retain(|s| !names.contains(s.service.as_str()));
+            alerts.retain(|a| !names.contains(a.service()));
+            report.unexported = names.iter().map(|&n| n.to_owned()).collect();
+        }
     }
 
     let mut candidate_names: Vec<String> = candidates

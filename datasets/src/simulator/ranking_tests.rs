@@ -29,10 +29,15 @@ fn estate() -> Topology {
 
 /// Simulated cases with `realism`, each with what the simulator knows about it.
 fn cases(realism: Realism, seed: u64) -> Vec<(SimulatedCase, Case)> {
+    cases_of(realism, seed, CASES)
+}
+
+/// `count` simulated cases with `realism`.
+fn cases_of(realism: Realism, seed: u64, count: usize) -> Vec<(SimulatedCase, Case)> {
     let topology = estate();
     let shared = Arc::new(topology.clone());
     let options = Options {
-        cases: CASES,
+        cases: count,
         seed,
         realism,
         ..Options::default()
@@ -200,5 +205,60 @@ fn code_faults_seen_only_in_traces_and_logs_are_found() {
         cases
             .iter()
             .all(|(sim, _)| super::Fault::CODE.contains(&sim.fault))
+    );
+}
+
+#[test]
+fn a_datastore_that_exports_nothing_is_found_through_the_calls_into_it() {
+    let mut realism = Realism::only(Trait::TracesLogs);
+    realism.unexported = 1.0;
+    // Datastores are few among the roots: more cases, to find enough whose root is dark.
+    let all = cases_of(realism, 30, 4 * CASES);
+    // What a dark datastore leaves: the calls into it, nothing of its own.
+    for (sim, case) in &all {
+        for dark in &sim.realism.unexported {
+            assert!(
+                !case.series.iter().any(|s| &s.service == dark),
+                "{}",
+                sim.id
+            );
+            assert!(
+                !sim.alerts.iter().any(|a| a.service() == dark),
+                "{}",
+                sim.id
+            );
+            assert!(case.edges.iter().any(|e| &e.callee == dark), "{}", sim.id);
+        }
+    }
+    let dark: Vec<(SimulatedCase, Case)> = all
+        .into_iter()
+        .filter(|(sim, _)| sim.realism.unexported.contains(&sim.root_cause))
+        .collect();
+    let served = rootcause_models::ranker::default_ranker();
+    let (cold, learned, baro) = (
+        ac1(&ColdStart::default(), &dark),
+        ac1(served.as_ref(), &dark),
+        ac1(&Baro, &dark),
+    );
+    println!(
+        "unexported roots: cold-start AC@1 {cold:.3}, served {learned:.3}, BARO {baro:.3}, \
+         chance {:.3} over {} cases",
+        chance(&dark),
+        dark.len()
+    );
+    // A known weakness, held here so that it only improves: a dark datastore's calls rise with
+    // those of every service its fault spreads to, and the spread the evidence borrows across
+    // the incident's call edges (`Moderation`) then drowns the rise (cold-start 0.258, served
+    // 0.194 when set; BARO, which reads no edges, 0).
+    assert!(
+        dark.len() >= 20,
+        "{} cases with an unexported root",
+        dark.len()
+    );
+    let floor = 5.0 * chance(&dark);
+    assert!(cold >= 0.2 && cold >= floor, "cold-start AC@1 {cold:.3}");
+    assert!(
+        learned >= 0.15 && learned > baro,
+        "served AC@1 {learned:.3}"
     );
 }

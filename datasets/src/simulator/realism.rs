@@ -99,6 +99,11 @@ pub struct Realism {
     /// ([`super::Fault::Exception`] or [`super::Fault::WrongReturn`], equally likely) instead of
     /// the fault drawn from the mix: code faults show only in traces and logs, so they need them.
     pub code_faults: f64,
+    /// Probability that a datastore (database, cache, queue) among the candidates of a case
+    /// with [`Trait::TracesLogs`] exports nothing of its own (a managed database, a hosted
+    /// queue): no metrics, spans or logs, no alert of its own; it shows only in its callers'
+    /// client spans, the call-edge series into it.
+    pub unexported: f64,
 }
 
 impl Realism {
@@ -116,6 +121,7 @@ impl Realism {
             silent_intermediaries: 0.0,
             traces_logs: 0.0,
             code_faults: 0.0,
+            unexported: 0.0,
         }
     }
 
@@ -133,6 +139,9 @@ impl Realism {
             silent_intermediaries: 1.0,
             traces_logs: 1.0,
             code_faults: 0.5,
+            // Not here: it removes whole services, and the format tests need every kind of
+            // series this mess makes (per-instance ones of a datastore among them).
+            unexported: 0.0,
         }
     }
 
@@ -194,7 +203,7 @@ impl Default for Realism {
     /// have two or three and a few none: `coarse` 0.2, `sparse` 0.3, `sub_resources` 0.3,
     /// `unseen_names` 0.25, `no_topology` 0.2, `no_baseline` 0.2, `releases` 0.35,
     /// `silent_intermediaries` 0.3, `traces_logs` 0.4 and, among cases with traces and logs,
-    /// `code_faults` 0.3. The data-destroying traits (coarse windows, no baseline, no topology)
+    /// `code_faults` 0.3 and `unexported` 0.3. The data-destroying traits (coarse windows, no baseline, no topology)
     /// are the rarer ones: a ranker must cope with them, not be trained mostly on them.
     fn default() -> Realism {
         Realism {
@@ -208,6 +217,7 @@ impl Default for Realism {
             silent_intermediaries: 0.3,
             traces_logs: 0.4,
             code_faults: 0.3,
+            unexported: 0.3,
         }
     }
 }
@@ -242,6 +252,9 @@ pub struct RealismReport {
     /// [`super::Fault::Exception`]: the root's log template that went quiet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quiet_template: Option<String>,
+    /// [`Realism::unexported`]: the datastores that export nothing of their own, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unexported: Vec<String>,
     /// Log templates that appeared with the fault, by service (the root's own failure path for
     /// [`super::Fault::WrongReturn`], its callers' symptoms, ...).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

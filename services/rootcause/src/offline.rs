@@ -95,6 +95,11 @@ pub struct EvalArgs {
     /// FLOOR (repeatable).
     #[arg(long, value_name = "SYSTEM=FLOOR", requires = "loso")]
     min_loso_ac1: Vec<String>,
+    /// With --loso: a target to print as met or not (repeatable; not a gate), as
+    /// SYSTEM[/RANKER[/TELEMETRY]]=AC@1, e.g. `train-ticket/learned/without logs=0.8`; the ranker
+    /// defaults to learned, the telemetry to full.
+    #[arg(long, value_name = "SPEC", requires = "loso")]
+    target: Vec<String>,
     /// Ranker to score: cold-start, learned (with --cv or --model), baro, nsigma. Default:
     /// the cold-start scorer, the best ranker that needs no training on the data it ranks.
     #[arg(long)]
@@ -407,6 +412,7 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
             ablations: args.ablations,
             require_reference: args.require_reference,
             min_ac1: args.min_loso_ac1.clone(),
+            targets: args.target.clone(),
             json: args.json,
         });
     }

@@ -46,6 +46,8 @@ pub struct LosoOptions {
     pub require_reference: bool,
     /// Per system (`NAME=FLOOR`), the AC@1 the learned ranker must reach with full telemetry.
     pub min_ac1: Vec<String>,
+    /// Targets to print as met or not (`SYSTEM[/RANKER[/TELEMETRY]]=AC@1`), not gates.
+    pub targets: Vec<String>,
     /// Print JSON instead of tables.
     pub json: bool,
 }
@@ -215,6 +217,10 @@ pub fn run(options: &LosoOptions) -> anyhow::Result<()> {
         if options.ablations {
             println!();
             print!("{}", ablation_table(&rows));
+        }
+        if !options.targets.is_empty() {
+            println!();
+            print!("{}", target_table(&options.targets, &rows)?);
         }
         println!(
             "\n{:.1} s in all (loading, simulating, training {} models, scoring)",
@@ -517,6 +523,83 @@ fn reference_gap(rows: &[Row], system: &str, telemetry: &str) -> Option<Vec<Stri
     Some(gaps)
 }
 
+/// One target of `--target SYSTEM[/RANKER[/TELEMETRY]]=AC@1`: the ranker defaults to the
+/// served one (learned), the telemetry to full.
+#[derive(Debug, PartialEq)]
+struct Target {
+    system: String,
+    ranker: String,
+    telemetry: String,
+    ac1: f64,
+}
+
+impl Target {
+    fn parse(spec: &str) -> anyhow::Result<Target> {
+        let (key, floor) = spec.split_once('=').with_context(|| {
+            format!("--target takes SYSTEM[/RANKER[/TELEMETRY]]=AC@1, got {spec:?}")
+        })?;
+        let ac1: f64 = floor
+            .trim()
+            .parse()
+            .with_context(|| format!("--target {spec:?}: {floor:?} is not a number"))?;
+        let mut parts = key.splitn(3, '/').map(str::trim);
+        let system = parts.next().unwrap_or_default().to_string();
+        let ranker = parts.next().unwrap_or("learned").to_string();
+        let telemetry = parts.next().unwrap_or("full telemetry").to_string();
+        if system.is_empty() {
+            bail!("--target {spec:?}: no system named");
+        }
+        Ok(Target {
+            system,
+            ranker,
+            telemetry,
+            ac1,
+        })
+    }
+}
+
+/// The targets beside what was reached: printed, not enforced (`--min-loso-ac1` and
+/// `--require-reference` are the gates).
+fn target_table(specs: &[String], rows: &[Row]) -> anyhow::Result<String> {
+    let mut out = String::from("Targets (AC@1; printed, not gates)\n\n");
+    out.push_str(&format!(
+        "{:<16} {:<11} {:<24} {:>7} {:>8}  MET\n",
+        "SYSTEM", "RANKER", "TELEMETRY", "TARGET", "REACHED"
+    ));
+    for spec in specs {
+        let target = Target::parse(spec)?;
+        let reached = rows
+            .iter()
+            .find(|r| {
+                r.system == target.system
+                    && r.ranker == target.ranker
+                    && r.telemetry == target.telemetry
+            })
+            .map(|r| r.report.overall.ac1)
+            .with_context(|| {
+                format!(
+                    "--target {spec:?}: no row for {} / {} / {} (telemetry as the ablation \
+                     table names it; --ablations for rows other than full telemetry)",
+                    target.system, target.ranker, target.telemetry
+                )
+            })?;
+        out.push_str(&format!(
+            "{:<16} {:<11} {:<24} {:>7.2} {:>8.3}  {}\n",
+            target.system,
+            target.ranker,
+            target.telemetry,
+            target.ac1,
+            reached,
+            if reached + 1e-9 >= target.ac1 {
+                "yes"
+            } else {
+                "NO"
+            }
+        ));
+    }
+    Ok(out)
+}
+
 fn check_gates(options: &LosoOptions, rows: &[Row]) -> anyhow::Result<()> {
     let mut failures = Vec::new();
     if options.require_reference {
@@ -564,6 +647,26 @@ fn check_gates(options: &LosoOptions, rows: &[Row]) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_target_defaults_to_the_served_ranker_with_full_telemetry() {
+        let full = Target::parse("bookinfo=0.9").unwrap();
+        assert_eq!(
+            full,
+            Target {
+                system: "bookinfo".into(),
+                ranker: "learned".into(),
+                telemetry: "full telemetry".into(),
+                ac1: 0.9
+            }
+        );
+        let ablated = Target::parse("train-ticket/cold-start/without logs, traces=0.55").unwrap();
+        assert_eq!(ablated.ranker, "cold-start");
+        assert_eq!(ablated.telemetry, "without logs, traces");
+        assert!(Target::parse("bookinfo").is_err());
+        assert!(Target::parse("=0.5").is_err());
+        assert!(Target::parse("bookinfo=high").is_err());
+    }
 
     #[test]
     fn versioned_workloads_map_to_their_service_and_others_to_themselves() {

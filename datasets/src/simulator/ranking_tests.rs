@@ -249,7 +249,7 @@ fn a_datastore_that_exports_nothing_is_found_through_the_calls_into_it() {
     // A known weakness, held here so that it only improves: a dark datastore's calls rise with
     // those of every service its fault spreads to, and the spread the evidence borrows across
     // the incident's call edges (`Moderation`) then drowns the rise (cold-start 0.258, served
-    // 0.194 when set; BARO, which reads no edges, 0).
+    // 0.355 when set; BARO, which reads no edges, 0).
     assert!(
         dark.len() >= 20,
         "{} cases with an unexported root",
@@ -258,7 +258,7 @@ fn a_datastore_that_exports_nothing_is_found_through_the_calls_into_it() {
     let floor = 5.0 * chance(&dark);
     assert!(cold >= 0.2 && cold >= floor, "cold-start AC@1 {cold:.3}");
     assert!(
-        learned >= 0.15 && learned > baro,
+        learned >= 0.25 && learned > baro,
         "served AC@1 {learned:.3}"
     );
 }

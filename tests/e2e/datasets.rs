@@ -185,6 +185,23 @@ fn eval_refuses_an_unknown_ranker_and_a_missing_dataset_clearly() {
     let (status, _, stderr) = run_cli(&["eval", "--format", "nezha", missing.to_str().unwrap()]);
     assert_eq!(status.code(), Some(1));
     assert!(stderr.contains("nowhere"), "{stderr}");
+
+    let out = dir.path().join("model.json");
+    let (status, _, stderr) = run_cli(&[
+        "train",
+        "--format",
+        "sim",
+        dir.path().to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--prior-alpha=-1",
+    ]);
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        stderr.contains("--prior-alpha must be a number ≥ 0"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
 }
 
 /// The topology of the SLO-only archive: a web front end over two branches, each ending in a

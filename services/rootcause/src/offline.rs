@@ -697,6 +697,11 @@ fn cross_validate(
 
 /// Runs `rootcause train`.
 pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
+    for (name, value) in [("--alpha", args.alpha), ("--prior-alpha", args.prior_alpha)] {
+        if !(value.is_finite() && value >= 0.0) {
+            bail!("{name} must be a number ≥ 0, got {value}");
+        }
+    }
     let (Some(format), Some(path), Some(out)) = (args.format, &args.path, &args.out) else {
         return crate::learning_cli::train(
             args.force,

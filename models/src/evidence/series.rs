@@ -118,6 +118,8 @@ impl Baseline {
         }
         // Each sample's deviation once (NaN where nothing was observed), then per run the value
         // `z` would pick: the largest, or the second largest in a run of three samples or more.
+        // On the scale of [`Baseline::z`], widened alike, so the two compare.
+        let widen = self.prediction_widening();
         let z: Vec<f64> = history
             .iter()
             .map(|&v| {
@@ -128,7 +130,7 @@ impl Baseline {
                     Direction::Up => (v - self.median) / self.sigma,
                     Direction::Both if v >= self.median => (v - self.median) / self.sigma,
                     Direction::Both => (self.median - v) / self.sigma_down,
-                };
+                } / widen;
                 d.clamp(0.0, MAX_Z)
             })
             .collect();
@@ -150,6 +152,14 @@ impl Baseline {
             .fold(0.0, f64::max)
     }
 
+    /// How much wider a new sample's spread is than the baseline's own, because the median it
+    /// is compared with is itself estimated from `count` samples: `sqrt(1 + (π/2) / count)`,
+    /// the prediction interval of a median (1.60 with one baseline sample, 1.04 with twenty).
+    /// A series with one reference minute says less about what is normal than one with an hour.
+    fn prediction_widening(&self) -> f64 {
+        (1.0 + std::f64::consts::FRAC_PI_2 / self.count.max(1) as f64).sqrt()
+    }
+
     /// The deviation of `window` from the baseline in spreads, capped at [`MAX_Z`], with the
     /// sample that reached it: the largest, or the second largest from [`SUSTAINED_FROM`]
     /// samples on; `None` without a baseline or finite samples.
@@ -157,6 +167,7 @@ impl Baseline {
         if self.count == 0 {
             return None;
         }
+        let widen = self.prediction_widening();
         let mut scored: Vec<(f64, f64)> = window
             .iter()
             .copied()
@@ -166,7 +177,7 @@ impl Baseline {
                     Direction::Up => (v - self.median) / self.sigma,
                     Direction::Both if v >= self.median => (v - self.median) / self.sigma,
                     Direction::Both => (self.median - v) / self.sigma_down,
-                };
+                } / widen;
                 (z.clamp(0.0, MAX_Z), v)
             })
             .collect();
@@ -203,20 +214,41 @@ pub fn robust_z(baseline: &[f64], window: &[f64]) -> Option<f64> {
 mod tests {
     use super::*;
 
+    /// The prediction widening of a baseline of `n` samples.
+    fn widen(n: usize) -> f64 {
+        (1.0 + std::f64::consts::FRAC_PI_2 / n as f64).sqrt()
+    }
+
     #[test]
     fn a_rise_is_measured_in_baseline_spreads() {
         let baseline = [10.0, 11.0, 9.0, 10.0, 12.0, 8.0, 10.0];
         let z = robust_z(&baseline, &[10.0, 20.0]).unwrap();
-        // median 10, IQR 1.5 → σ ≈ 1.48 from MAD (1.0 · 1.4826), and the 10 % floor is 1.0.
-        assert!((z - 10.0 / 1.4826).abs() < 1e-9, "{z}");
+        // median 10, IQR 1.5 → σ ≈ 1.48 from MAD (1.0 · 1.4826), and the 10 % floor is 1.0;
+        // widened for a median estimated from 7 samples.
+        assert!((z - 10.0 / 1.4826 / widen(7)).abs() < 1e-9, "{z}");
         assert_eq!(robust_z(&baseline, &[5.0]), Some(0.0));
         assert_eq!(robust_z(&[], &[5.0]), None);
         assert_eq!(robust_z(&baseline, &[f64::NAN]), None);
     }
 
     #[test]
+    fn the_same_rise_counts_for_less_over_a_shorter_baseline() {
+        let long: Vec<f64> = (0..60).map(|i| 100.0 + f64::from(i % 3) - 1.0).collect();
+        let (z_long, _) = Baseline::new(&long, false)
+            .z(&[150.0], Direction::Up)
+            .unwrap();
+        let (z_one, _) = Baseline::new(&[100.0], false)
+            .z(&[150.0], Direction::Up)
+            .unwrap();
+        // Both spreads are the 10 % floor (10): only the uncertainty of the median differs.
+        assert!((z_long - 5.0 / widen(60)).abs() < 1e-9, "{z_long}");
+        assert!((z_one - 5.0 / widen(1)).abs() < 1e-9, "{z_one}");
+        assert!(z_one < 0.7 * z_long, "{z_one} vs {z_long}");
+    }
+
+    #[test]
     fn a_flat_baseline_is_judged_relative_to_its_level_and_capped() {
-        assert!((robust_z(&[100.0], &[150.0]).unwrap() - 5.0).abs() < 1e-9);
+        assert!((robust_z(&[100.0], &[150.0]).unwrap() - 5.0 / widen(1)).abs() < 1e-9);
         assert_eq!(robust_z(&[0.0, 0.0], &[1.0]), Some(MAX_Z));
     }
 
@@ -224,10 +256,14 @@ mod tests {
     fn counts_have_poisson_noise() {
         let base = Baseline::new(&[100.0], true);
         assert!((base.sigma - 10.0).abs() < 1e-9);
+        let close = |got: Option<(f64, f64)>, z: f64, v: f64| {
+            let (gz, gv) = got.unwrap();
+            assert!((gz - z).abs() < 1e-9 && gv == v, "{gz} {gv}");
+        };
         let quiet = Baseline::new(&[0.0], true);
-        assert_eq!(quiet.z(&[2.0], Direction::Up), Some((2.0, 2.0)));
+        close(quiet.z(&[2.0], Direction::Up), 2.0 / widen(1), 2.0);
         let both = Baseline::new(&[100.0], true);
-        assert_eq!(both.z(&[50.0], Direction::Both), Some((5.0, 50.0)));
+        close(both.z(&[50.0], Direction::Both), 5.0 / widen(1), 50.0);
         assert_eq!(both.z(&[50.0], Direction::Up), Some((0.0, 50.0)));
     }
 }

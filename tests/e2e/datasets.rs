@@ -167,7 +167,7 @@ fn converted_cases_rank_the_same_in_rcaeval_format() {
 }
 
 #[test]
-fn eval_refuses_an_unknown_ranker_and_a_missing_dataset_clearly() {
+fn eval_and_train_refuse_bad_arguments_and_a_missing_dataset_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let (status, _, stderr) = run_cli(&[
         "eval",

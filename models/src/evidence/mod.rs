@@ -658,8 +658,8 @@ impl Moderation {
             add(series_kind(s), source_word(s.source), &s.times, &s.values);
         }
         for e in &case.edges {
-            if let Some(kind @ ("network_ms" | "callee_ms")) = edge_kind(&e.name) {
-                add(format!("edge {kind}"), "edge", &e.times, &e.values)
+            if let Some(kind) = moderated_edge_kind(&e.name) {
+                add(kind.to_owned(), "edge", &e.times, &e.values)
             }
         }
         let dispersion = |rs: &mut Vec<f64>| -> f64 {
@@ -753,9 +753,10 @@ fn series_detectors<'a>(
         } else {
             timing_floor(&s.name)
         };
+        let kind = series_kind(s);
         let mut base = Baseline::with_floor(&baseline, counts, floor);
         if !counts && s.family != Family::Template {
-            base = moderation.apply(&series_kind(s), base);
+            base = moderation.apply(&kind, base);
         }
         let (detector, direction) = match (s.source, s.family) {
             (Source::Log, Family::Template) => {
@@ -791,7 +792,7 @@ fn series_detectors<'a>(
                 // rest of the system (see `typical_peaks`) compares services with each other,
                 // while this compares the service's latency with the calls into it.
                 let own_base = moderation.apply(
-                    &series_kind(s),
+                    &kind,
                     Baseline::with_floor(&baseline, false, timing_floor(&s.name)),
                 );
                 let own_z = own_base.z(abnormal, direction).map_or(0.0, |(z, _)| z);
@@ -954,8 +955,8 @@ fn edge_detectors(
         let kind = edge_kind(&e.name);
         let counts = matches!(kind, Some("errors" | "calls"));
         let mut base = Baseline::with_floor(&baseline, counts, timing_floor(&e.name));
-        if let Some(k @ ("network_ms" | "callee_ms")) = kind {
-            base = moderation.apply(&format!("edge {k}"), base);
+        if let Some(moderated) = moderated_edge_kind(&e.name) {
+            base = moderation.apply(moderated, base);
         }
         let Some((z, value)) = base.z(abnormal, Direction::Up) else {
             continue;
@@ -1120,6 +1121,15 @@ fn explainer(caller: Endpoint, callee: Endpoint) -> (bool, bool) {
                 (true, true)
             }
         }
+    }
+}
+
+/// The [`Moderation`] kind of an edge series whose spread is borrowed across edges (timings).
+fn moderated_edge_kind(name: &str) -> Option<&'static str> {
+    match edge_kind(name)? {
+        "network_ms" => Some("edge network_ms"),
+        "callee_ms" => Some("edge callee_ms"),
+        _ => None,
     }
 }
 

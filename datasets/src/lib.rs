@@ -9,8 +9,6 @@
 //!   RCAEval's own methods can run on any dataset rootcause reads.
 //! - [`simulator`]: labelled fault cases (alert storms, metric windows, changes, resolving
 //!   actions) on any topology, deterministic by seed.
-//! - [`examples`]: topologies of public benchmark systems (Online Boutique, Sock Shop, Train
-//!   Ticket), bundled in the binary so the service runs with no configuration.
 //! - [`synthetic`]: generated topologies of any size with a realistic shape (gateways, tiers of
 //!   services, shared databases, caches and queues), deterministic by seed.
 //!
@@ -20,7 +18,6 @@
 
 mod csv_series;
 mod error;
-pub mod examples;
 mod format;
 mod hash;
 pub mod jsonl;

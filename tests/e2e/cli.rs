@@ -4,7 +4,7 @@ use rootcause_e2e::{run_cli, workspace_root};
 
 #[test]
 fn validate_accepts_good_files_and_lists_every_problem_of_bad_ones() {
-    let good = workspace_root().join("datasets/topologies/train-ticket.yaml");
+    let good = workspace_root().join("topology/bundled/train-ticket.yaml");
     let (status, stdout, _) = run_cli(&["topology", "validate", good.to_str().unwrap()]);
     assert!(status.success());
     assert!(stdout.contains("48 services"), "{stdout}");

@@ -8,7 +8,7 @@ use rootcause_e2e::{Server, ServerOptions, TestDatabase, run_cli, workspace_root
 use serde_json::{Value, json};
 
 fn sock_shop_yaml() -> String {
-    std::fs::read_to_string(workspace_root().join("datasets/topologies/sock-shop.yaml")).unwrap()
+    std::fs::read_to_string(workspace_root().join("topology/bundled/sock-shop.yaml")).unwrap()
 }
 
 async fn json_of(response: reqwest::Response) -> Value {

@@ -6,8 +6,12 @@
 //! at a time, compared with [`TopologyDiff`], and queried: callers and callees within k hops,
 //! hop distance, propagation paths, blast radius and single points of failure.
 //!
+//! [`bundled`] holds the topologies of public benchmark systems (Online Boutique, Sock Shop,
+//! Train Ticket), compiled in so the service runs with no configuration.
+//!
 //! Pure: no I/O, no clock. Callers read files and keep versions.
 
+pub mod bundled;
 mod diff;
 mod document;
 mod error;

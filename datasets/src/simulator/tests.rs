@@ -6,11 +6,11 @@ use std::time::Instant;
 use rootcause_topology::{Format, ServiceKind, Topology, TopologyDocument};
 
 use super::*;
-use crate::examples;
+use rootcause_topology::bundled;
 use crate::synthetic::{self, Shape};
 
 pub(super) fn example(name: &str) -> Topology {
-    examples::find(name).unwrap().topology()
+    bundled::find(name).unwrap().topology()
 }
 
 pub(super) fn generated(services: usize, seed: u64) -> (TopologyDocument, Topology) {

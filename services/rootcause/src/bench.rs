@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use clap::builder::RangedU64ValueParser;
-use rootcause_datasets::examples;
+use rootcause_topology::bundled;
 use serde::Serialize;
 use sqlx::{Connection, PgConnection};
 use tokio::task::JoinHandle;
@@ -337,7 +337,7 @@ fn ratios(targets: &[TargetReport]) -> Vec<Ratio> {
 
 /// Service names of the topology `serve` loads by default.
 fn topology_services() -> Arc<[String]> {
-    let example = examples::find(examples::DEFAULT).expect("the default example is bundled");
+    let example = bundled::find(bundled::DEFAULT).expect("the default example is bundled");
     let mut names = example
         .topology()
         .services()

@@ -29,7 +29,7 @@ pub struct TrainingOptions {
     #[arg(long, default_value_t = 10_000)]
     pub incidents: usize,
     /// The estate they happened on: a bundled example, a topology file or `generated:N`.
-    #[arg(long, default_value = rootcause_datasets::examples::DEFAULT)]
+    #[arg(long, default_value = rootcause_topology::bundled::DEFAULT)]
     pub topology: String,
     /// Seed of the simulated history.
     #[arg(long, default_value_t = 5)]

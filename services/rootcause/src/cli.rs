@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use rootcause_datasets::examples;
+use rootcause_topology::bundled;
 use rootcause_topology::{Criticality, Format, Topology, to_json, to_yaml};
 
 use crate::app::{Application, shutdown_signal};
@@ -210,7 +210,7 @@ impl Cli {
                 }
             }),
             Command::Topology(TopologyCommand::Examples) => {
-                for example in &examples::ALL {
+                for example in &bundled::ALL {
                     println!("{:<16} {}", example.name, example.description);
                 }
                 Ok(())

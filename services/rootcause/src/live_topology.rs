@@ -15,7 +15,7 @@ use std::sync::{Arc, OnceLock};
 use anyhow::Context;
 use arc_swap::ArcSwap;
 use chrono::{DateTime, TimeZone, Utc};
-use rootcause_datasets::examples::{self, Example};
+use rootcause_topology::bundled::{self, Example};
 use rootcause_topology::{Canonical, Format, SinglePointOfFailure, Topology, TopologyError};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -160,14 +160,14 @@ impl TopologySpec {
     /// Reads a `topology` setting: `builtin:NAME`, an existing file, or a bundled example's name.
     pub fn parse(value: &str) -> anyhow::Result<TopologySpec> {
         let unknown = || {
-            let names: Vec<&str> = examples::ALL.iter().map(|e| e.name).collect();
+            let names: Vec<&str> = bundled::ALL.iter().map(|e| e.name).collect();
             anyhow::anyhow!(
                 "topology {value:?} is neither a file nor a bundled example ({})",
                 names.join(", ")
             )
         };
         if let Some(name) = value.strip_prefix("builtin:") {
-            return examples::find(name)
+            return bundled::find(name)
                 .map(TopologySpec::Example)
                 .ok_or_else(unknown);
         }
@@ -175,7 +175,7 @@ impl TopologySpec {
         if path.is_file() {
             return Ok(TopologySpec::File(path));
         }
-        examples::find(value)
+        bundled::find(value)
             .map(TopologySpec::Example)
             .ok_or_else(unknown)
     }
@@ -233,7 +233,7 @@ impl LiveTopology {
             (Some(spec), latest) => (spec.clone(), latest),
             (None, None) => (
                 TopologySpec::Example(
-                    examples::find(examples::DEFAULT).expect("the default example is bundled"),
+                    bundled::find(bundled::DEFAULT).expect("the default example is bundled"),
                 ),
                 None,
             ),

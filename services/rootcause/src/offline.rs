@@ -205,7 +205,7 @@ pub struct TrainArgs {
 pub struct SimulateArgs {
     /// Topology: a bundled example name, a YAML/JSON file, or `generated:N` for a generated
     /// estate of N services; by default the bundled topology `serve` starts with.
-    #[arg(long, value_name = "NAME|FILE|generated:N", default_value = rootcause_datasets::examples::DEFAULT)]
+    #[arg(long, value_name = "NAME|FILE|generated:N", default_value = rootcause_topology::bundled::DEFAULT)]
     topology: String,
     /// Number of fault cases.
     #[arg(long, default_value_t = 100)]

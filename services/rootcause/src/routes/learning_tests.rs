@@ -25,7 +25,7 @@ async fn app_with_model(model: &str) -> TestApp {
 
 /// `cases` simulated incidents on the bundled topology, as JSON lines.
 fn simulated_history(cases: usize, seed: u64) -> String {
-    let topology = TopologySpec::parse(rootcause_datasets::examples::DEFAULT)
+    let topology = TopologySpec::parse(rootcause_topology::bundled::DEFAULT)
         .unwrap()
         .load()
         .unwrap();

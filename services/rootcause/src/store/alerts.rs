@@ -882,7 +882,7 @@ mod tests {
     async fn a_group_commit_is_read_back_and_rebuilds_the_same_engine() {
         on_both_engines(|store| async move {
             let topology =
-                rootcause_datasets::examples::find(rootcause_datasets::examples::DEFAULT)
+                rootcause_topology::bundled::find(rootcause_topology::bundled::DEFAULT)
                     .unwrap()
                     .topology();
             let graph = Graph {

@@ -1,7 +1,7 @@
 //! Topologies of public benchmark systems, written from their published architecture and bundled
 //! in the binary.
 
-use rootcause_topology::{Format, Topology};
+use crate::{Format, Topology};
 
 /// A bundled example topology.
 #[derive(Debug, Clone, Copy)]
@@ -30,17 +30,17 @@ pub const ALL: [Example; 3] = [
     Example {
         name: "online-boutique",
         description: "Google's Online Boutique: 11 gRPC microservices, a Redis cart store and a load generator",
-        yaml: include_str!("../topologies/online-boutique.yaml"),
+        yaml: include_str!("../bundled/online-boutique.yaml"),
     },
     Example {
         name: "sock-shop",
         description: "Weaveworks' Sock Shop: Go and Java services, a database per service, RabbitMQ",
-        yaml: include_str!("../topologies/sock-shop.yaml"),
+        yaml: include_str!("../bundled/sock-shop.yaml"),
     },
     Example {
         name: "train-ticket",
         description: "FudanSELab's Train Ticket: about 45 services sharing MySQL and RabbitMQ",
-        yaml: include_str!("../topologies/train-ticket.yaml"),
+        yaml: include_str!("../bundled/train-ticket.yaml"),
     },
 ];
 
@@ -52,7 +52,7 @@ pub fn find(name: &str) -> Option<&'static Example> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rootcause_topology::ServiceKind;
+    use crate::ServiceKind;
 
     #[test]
     fn every_example_is_a_valid_connected_topology() {

@@ -88,8 +88,8 @@ from RCAEval.e2e import baro, nsigma' ||
 bin="${ROOTCAUSE_BIN:-$repo/target/release/rootcause}"
 if ((peers_only == 0)); then
   if [[ -z ${ROOTCAUSE_BIN:-} ]]; then
-    echo "== cargo build --release -p rootcause" >&2
-    (cd "$repo" && cargo build --release -p rootcause)
+    echo "== cargo build --release -p rootcause-cli" >&2
+    (cd "$repo" && cargo build --release -p rootcause-cli)
   fi
   [[ -x $bin ]] || die "no rootcause binary at $bin"
   "$bin" eval --help 2>/dev/null | grep -q -- '--ranker' ||

@@ -14,7 +14,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rootcause::prometheus::{PrometheusConfig, PrometheusError, PrometheusSource};
+use rootcause::config::PrometheusConfig;
+use rootcause::prometheus::{PrometheusError, PrometheusSource};
 use rootcause_e2e::{collect_lines, find_binary, free_port};
 
 /// Names the `prometheus` binary to run (`promtool` is looked up next to it).

@@ -49,7 +49,14 @@ pub fn binary() -> &'static Path {
         let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
         build
             .current_dir(workspace_root())
-            .args(["build", "--quiet", "-p", "rootcause", "--bin", "rootcause"])
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "rootcause-cli",
+                "--bin",
+                "rootcause",
+            ])
             .arg("--target-dir")
             .arg(target_dir);
         if profile_dir

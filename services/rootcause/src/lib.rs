@@ -19,27 +19,24 @@
 //! HTTP handlers live in private `routes` modules, one per resource.
 
 pub mod actions;
-pub mod app;
-pub mod bench;
-pub mod bench_ranking;
-pub mod bench_training;
-pub mod cli;
+pub mod advice;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod ingest;
 pub mod learning;
-pub mod learning_cli;
-pub mod learning_curve;
 pub mod live_topology;
-pub mod offline;
+pub mod outgoing;
 pub mod prometheus;
 pub mod ranking;
 mod routes;
+pub mod server;
+pub mod state;
 pub mod store;
 pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
-pub mod traces_import;
-pub mod yardstick;
+pub mod workers;
 
-pub use app::{AppState, Application, shutdown_signal};
+pub use server::{Application, shutdown_signal};
+pub use state::AppState;

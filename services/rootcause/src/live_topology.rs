@@ -20,6 +20,7 @@ use rootcause_topology::{Canonical, Format, SinglePointOfFailure, Topology, Topo
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::clock::Clock;
 use crate::store::{NewTopologyVersion, Store, StoreError, StoredTopology, TopologyVersionRow};
 use crate::telemetry::names;
 
@@ -210,6 +211,8 @@ pub struct LiveTopology {
     /// version than a change just stored.
     writer: tokio::sync::Mutex<()>,
     store: Store,
+    /// Stamps stored versions.
+    clock: Clock,
 }
 
 impl LiveTopology {
@@ -218,7 +221,11 @@ impl LiveTopology {
     /// With a configured topology, it becomes current (stored as a new version unless the newest
     /// stored version has the same content). Without one, the newest stored version is current,
     /// or, on an empty store, the bundled default example.
-    pub async fn start(store: Store, configured: Option<&TopologySpec>) -> anyhow::Result<Self> {
+    pub async fn start(
+        store: Store,
+        configured: Option<&TopologySpec>,
+        clock: Clock,
+    ) -> anyhow::Result<Self> {
         let latest = store.latest_topology_version().await?;
         let (spec, latest) = match (configured, latest) {
             (None, Some(stored)) => {
@@ -228,7 +235,7 @@ impl LiveTopology {
                     services = current.version.services,
                     "using the newest stored topology"
                 );
-                return Ok(LiveTopology::with_current(store, current));
+                return Ok(LiveTopology::with_current(store, current, clock));
             }
             (Some(spec), latest) => (spec.clone(), latest),
             (None, None) => (
@@ -248,20 +255,22 @@ impl LiveTopology {
                 let parent = latest.map(|stored| stored.version.id);
                 let source = spec.source();
                 let note = "loaded at start-up";
-                let row = insert(&store, parent, &topology, &canonical, &source, note).await?;
+                let row =
+                    insert(&store, &clock, parent, &topology, &canonical, &source, note).await?;
                 tracing::info!(version = row.id, %source, "stored the start-up topology as a new version");
                 Current::new(row.into(), topology)
             }
         };
-        Ok(LiveTopology::with_current(store, current))
+        Ok(LiveTopology::with_current(store, current, clock))
     }
 
-    fn with_current(store: Store, current: Current) -> LiveTopology {
+    fn with_current(store: Store, current: Current, clock: Clock) -> LiveTopology {
         publish_gauges(&current);
         LiveTopology {
             current: ArcSwap::from_pointee(current),
             writer: tokio::sync::Mutex::new(()),
             store,
+            clock,
         }
     }
 
@@ -316,7 +325,17 @@ impl LiveTopology {
                 return Ok((value, Outcome::Unchanged(base)));
             }
             let parent = Some(base.version.id);
-            match insert(&self.store, parent, &topology, &canonical, source, note).await {
+            match insert(
+                &self.store,
+                &self.clock,
+                parent,
+                &topology,
+                &canonical,
+                source,
+                note,
+            )
+            .await
+            {
                 Ok(row) => {
                     let current = Arc::new(Current::new(row.into(), topology));
                     self.make_current(current.clone());
@@ -393,6 +412,7 @@ async fn blocking<R: Send + 'static>(
 
 async fn insert(
     store: &Store,
+    clock: &Clock,
     parent: Option<i64>,
     topology: &Topology,
     canonical: &Canonical,
@@ -402,7 +422,7 @@ async fn insert(
     store
         .insert_topology_version(&NewTopologyVersion {
             parent,
-            created_at: Utc::now(),
+            created_at: clock.now(),
             source,
             note,
             digest: &canonical.digest,
@@ -434,7 +454,9 @@ mod tests {
     #[tokio::test]
     async fn an_empty_store_starts_on_the_default_example_and_keeps_changes() {
         let (store, _dir) = sqlite_store().await;
-        let live = LiveTopology::start(store.clone(), None).await.unwrap();
+        let live = LiveTopology::start(store.clone(), None, Clock::system())
+            .await
+            .unwrap();
         let first = live.current();
         assert_eq!(first.version.id, 1);
         assert_eq!(first.version.source, "builtin:online-boutique");
@@ -453,7 +475,9 @@ mod tests {
         assert_eq!(live.current().version.id, current.version.id);
 
         // Restarting without a configured topology continues from the newest stored version.
-        let restarted = LiveTopology::start(store.clone(), None).await.unwrap();
+        let restarted = LiveTopology::start(store.clone(), None, Clock::system())
+            .await
+            .unwrap();
         assert_eq!(restarted.current().version.id, current.version.id);
         assert!(
             restarted
@@ -467,7 +491,9 @@ mod tests {
     #[tokio::test]
     async fn refused_and_empty_changes_store_nothing() {
         let (store, _dir) = sqlite_store().await;
-        let live = LiveTopology::start(store.clone(), None).await.unwrap();
+        let live = LiveTopology::start(store.clone(), None, Clock::system())
+            .await
+            .unwrap();
         let error = live
             .modify(None, "api", "", |t| t.remove_service("nope"))
             .await
@@ -498,14 +524,16 @@ mod tests {
     #[tokio::test]
     async fn a_configured_topology_wins_at_start_but_is_not_stored_twice() {
         let (store, _dir) = sqlite_store().await;
-        LiveTopology::start(store.clone(), None).await.unwrap();
+        LiveTopology::start(store.clone(), None, Clock::system())
+            .await
+            .unwrap();
         let sock_shop = TopologySpec::parse("sock-shop").unwrap();
-        let live = LiveTopology::start(store.clone(), Some(&sock_shop))
+        let live = LiveTopology::start(store.clone(), Some(&sock_shop), Clock::system())
             .await
             .unwrap();
         assert_eq!(live.current().version.id, 2);
         assert_eq!(live.current().version.source, "builtin:sock-shop");
-        let again = LiveTopology::start(store.clone(), Some(&sock_shop))
+        let again = LiveTopology::start(store.clone(), Some(&sock_shop), Clock::system())
             .await
             .unwrap();
         assert_eq!(
@@ -518,8 +546,12 @@ mod tests {
     #[tokio::test]
     async fn a_replica_that_lost_a_race_retries_on_the_newer_version() {
         let (store, _dir) = sqlite_store().await;
-        let replica_a = LiveTopology::start(store.clone(), None).await.unwrap();
-        let replica_b = LiveTopology::start(store.clone(), None).await.unwrap();
+        let replica_a = LiveTopology::start(store.clone(), None, Clock::system())
+            .await
+            .unwrap();
+        let replica_b = LiveTopology::start(store.clone(), None, Clock::system())
+            .await
+            .unwrap();
         replica_a
             .modify(None, "api", "", |t| {
                 t.add_service(Service::new("from-a", ServiceKind::Service))

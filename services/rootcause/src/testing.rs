@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use sqlx::{Connection, PgConnection};
 
-use crate::store::redact_url;
+use crate::config::redact_url;
 
 /// Set to `1` to turn every missing real component into a test failure instead of a skip.
 pub const REQUIRE_E2E_VAR: &str = "ROOTCAUSE_REQUIRE_E2E";

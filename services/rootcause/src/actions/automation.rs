@@ -16,10 +16,13 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use super::SYSTEM_ACTOR;
-use super::advice::Advice;
-use super::outgoing::{Delivery, backoff, check_outgoing_url, deliver, origin};
-use crate::ingest::now_millis;
+use crate::advice::Advice;
+use crate::clock::Clock;
+use crate::config::outgoing::{check_outgoing_url, origin};
+use crate::outgoing::{Delivery, backoff, deliver};
 use crate::store::{NewAudit, RunStatus, Store, StoreError, StoredRun};
+use crate::workers::Spawner;
+use rootcause_correlation::Millis;
 
 /// How often unfinished runs are looked for.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
@@ -34,6 +37,8 @@ struct Runner {
     expiry: Duration,
     /// Runs a task of this process is carrying out.
     in_flight: Arc<Mutex<HashSet<i64>>>,
+    clock: Clock,
+    spawner: Spawner,
 }
 
 /// Carries out runs: those left unfinished, then each approved one as it comes.
@@ -44,6 +49,8 @@ pub(super) async fn run(
     advice: Arc<Advice>,
     expiry: Duration,
     mut queue: mpsc::UnboundedReceiver<i64>,
+    clock: Clock,
+    spawner: Spawner,
 ) {
     let runner = Runner {
         store,
@@ -52,10 +59,13 @@ pub(super) async fn run(
         advice,
         expiry,
         in_flight: Arc::default(),
+        clock,
+        spawner,
     };
     let mut sweep = tokio::time::interval(SWEEP_INTERVAL);
     loop {
         tokio::select! {
+            () = runner.spawner.cancelled() => return,
             id = queue.recv() => match id {
                 Some(id) => runner.spawn(id),
                 None => return,
@@ -90,11 +100,16 @@ impl Runner {
         }
         let runner = self.clone();
         let span = tracing::info_span!("automation_run", run = id);
-        tokio::spawn(
+        self.spawner.spawn(
             async move {
-                if let Err(error) = runner.carry_out(id).await {
-                    // The run stays unfinished in the store; the next sweep carries it on.
-                    tracing::error!(%error, "automation run interrupted by a store error");
+                tokio::select! {
+                    // Cut short at shutdown: the run stays unfinished in the store and the
+                    // next process carries it on.
+                    () = runner.spawner.cancelled() => {}
+                    done = runner.carry_out(id) => if let Err(error) = done {
+                        // The run stays unfinished in the store; the next sweep carries it on.
+                        tracing::error!(%error, "automation run interrupted by a store error");
+                    }
                 }
                 runner
                     .in_flight
@@ -116,13 +131,13 @@ impl Runner {
             if matches!(run.status, RunStatus::Succeeded | RunStatus::Failed) {
                 return Ok(());
             }
-            let age = now_millis().saturating_sub(run.created_at);
+            let age = self.clock.now_millis().saturating_sub(run.created_at);
             if age > self.expiry.as_millis() as i64 {
                 let why = format!(
                     "expired: approved {} min ago and not carried out (actions.run_expiry_secs)",
                     age / 60_000
                 );
-                return finish(store, &run, RunStatus::Failed, None, Some(&why)).await;
+                return self.finish(&run, RunStatus::Failed, None, Some(&why)).await;
             }
             if run.attempts >= run.max_attempts {
                 // Its last attempt was cut short by a restart: the target may have acted.
@@ -131,11 +146,11 @@ impl Runner {
                      target",
                     run.attempts, run.max_attempts
                 );
-                return finish(store, &run, RunStatus::Failed, None, Some(&why)).await;
+                return self.finish(&run, RunStatus::Failed, None, Some(&why)).await;
             }
             // The allow-list may have shrunk since the approval.
             if let Err(why) = check_outgoing_url(&run.url, &self.allowed_hosts) {
-                return finish(store, &run, RunStatus::Failed, None, Some(&why)).await;
+                return self.finish(&run, RunStatus::Failed, None, Some(&why)).await;
             }
             // Headers (tokens) live in the catalogue, not in the stored run or the audit log;
             // they are sent only to the URL they were written for.
@@ -145,10 +160,10 @@ impl Runner {
                 .and_then(|r| r.automation.as_ref());
             let Some(automation) = automation.filter(|a| a.url == run.url) else {
                 let why = "the runbook's automation changed or was removed since the approval";
-                return finish(store, &run, RunStatus::Failed, None, Some(why)).await;
+                return self.finish(&run, RunStatus::Failed, None, Some(why)).await;
             };
             let mut headers = automation.headers.clone();
-            let run = store.start_attempt(id, now_millis()).await?;
+            let run = store.start_attempt(id, self.clock.now_millis()).await?;
             headers.insert("Idempotency-Key".to_owned(), format!("rootcause-run-{id}"));
             headers.insert("X-Rootcause-Attempt".to_owned(), run.attempts.to_string());
             let outcome = deliver(
@@ -162,49 +177,68 @@ impl Runner {
             match outcome {
                 Delivery::Delivered(status) => {
                     tracing::info!(status, attempt = run.attempts, "automation run succeeded");
-                    return finish(store, &run, RunStatus::Succeeded, Some(status), None).await;
+                    return self
+                        .finish(&run, RunStatus::Succeeded, Some(status), None)
+                        .await;
                 }
                 Delivery::Refused(status, why) => {
                     tracing::warn!(status, %why, "automation target refused the run");
-                    return finish(store, &run, RunStatus::Failed, Some(status), Some(&why)).await;
+                    return self
+                        .finish(&run, RunStatus::Failed, Some(status), Some(&why))
+                        .await;
                 }
                 Delivery::Retry(status, why) if run.attempts < run.max_attempts => {
                     tracing::warn!(?status, %why, attempt = run.attempts, "automation attempt failed; retrying");
-                    let audit = audit(&run, "automation_retry", status, Some(&why));
-                    store
-                        .retry_run(id, now_millis(), status, &why, &audit)
-                        .await?;
+                    let audit = audit(
+                        &run,
+                        "automation_retry",
+                        status,
+                        Some(&why),
+                        self.clock.now_millis(),
+                    );
+                    store.retry_run(id, audit.at, status, &why, &audit).await?;
                     tokio::time::sleep(backoff(run.attempts + 1)).await;
                 }
                 Delivery::Retry(status, why) => {
                     tracing::warn!(?status, %why, "automation run failed after its last attempt");
-                    return finish(store, &run, RunStatus::Failed, status, Some(&why)).await;
+                    return self
+                        .finish(&run, RunStatus::Failed, status, Some(&why))
+                        .await;
                 }
             }
         }
     }
 }
 
-async fn finish(
-    store: &Store,
-    run: &StoredRun,
-    status: RunStatus,
-    response: Option<u16>,
-    error: Option<&str>,
-) -> Result<(), StoreError> {
-    let kind = match status {
-        RunStatus::Succeeded => "automation_succeeded",
-        _ => "automation_failed",
-    };
-    let audit = audit(run, kind, response, error);
-    store
-        .finish_run(run.id, status, now_millis(), response, error, &audit)
-        .await
+impl Runner {
+    /// Records the end of a run with its audit entry.
+    async fn finish(
+        &self,
+        run: &StoredRun,
+        status: RunStatus,
+        response: Option<u16>,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let kind = match status {
+            RunStatus::Succeeded => "automation_succeeded",
+            _ => "automation_failed",
+        };
+        let audit = audit(run, kind, response, error, self.clock.now_millis());
+        self.store
+            .finish_run(run.id, status, audit.at, response, error, &audit)
+            .await
+    }
 }
 
-fn audit(run: &StoredRun, kind: &str, response: Option<u16>, error: Option<&str>) -> NewAudit {
+fn audit(
+    run: &StoredRun,
+    kind: &str,
+    response: Option<u16>,
+    error: Option<&str>,
+    at: Millis,
+) -> NewAudit {
     NewAudit {
-        at: now_millis(),
+        at,
         actor: SYSTEM_ACTOR.to_owned(),
         kind: kind.to_owned(),
         incident: Some(run.incident),

@@ -8,10 +8,8 @@
 //! describe; the suggestions shown with each new top hypothesis, and notifications, are written
 //! by the notifier as it follows the rankings.
 
-mod advice;
 mod automation;
 mod notify;
-mod outgoing;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,18 +21,18 @@ use rootcause_models::actions::{
 use rootcause_models::evidence::{EVIDENCE_SCHEMA, Evidence};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
-pub use advice::{Advice, Similar, history_key, incident_of_key, past_incident, past_incident_of};
-pub use outgoing::{check_host_pattern, check_outgoing_url, host_allowed, origin};
-
+use crate::advice::{Advice, Similar, history_key, past_incident};
+use crate::clock::Clock;
 use crate::config::ActionsConfig;
-use crate::ingest::now_millis;
+use crate::config::outgoing::{check_outgoing_url, origin};
 use crate::ranking::{Found, Ranking};
 use crate::store::{
     Decision, NewAudit, NewDecision, NewRun, Store, StoreError, StoredCatalogue, StoredDecision,
     StoredRun,
 };
+use crate::workers::Spawner;
+use rootcause_correlation::Millis;
 
 /// Who the service itself is in the audit log.
 pub const SYSTEM_ACTOR: &str = "rootcause";
@@ -60,18 +58,7 @@ struct Inner {
     /// together with the catalogue under this lock so that readers see one version's number
     /// with that version's runbooks.
     version: tokio::sync::Mutex<Option<StoredCatalogue>>,
-}
-
-/// The background tasks of the actions service.
-pub struct ActionsWorkers(Vec<JoinHandle<()>>);
-
-impl ActionsWorkers {
-    /// Stops them (at shutdown: an automation run cut short is carried on after a restart).
-    pub fn abort(self) {
-        for task in self.0 {
-            task.abort();
-        }
-    }
+    clock: Clock,
 }
 
 /// Why a catalogue was refused.
@@ -161,8 +148,10 @@ impl Actions {
         advice: Arc<Advice>,
         ranking: Ranking,
         config: &ActionsConfig,
-    ) -> anyhow::Result<(Actions, ActionsWorkers)> {
-        let (catalogue, version) = initial_catalogue(&store, config).await?;
+        clock: Clock,
+        spawner: &Spawner,
+    ) -> anyhow::Result<Actions> {
+        let (catalogue, version) = initial_catalogue(&store, config, &clock).await?;
         advice.set_catalogue(catalogue);
         // Before the first ranking, so that suggestions see the history from the start and a
         // resolution recorded meanwhile is never overwritten by an older copy of its row.
@@ -175,27 +164,32 @@ impl Actions {
             allowed_hosts: config.allowed_hosts.clone(),
             runs,
             version: tokio::sync::Mutex::new(version),
+            clock: clock.clone(),
         });
         // No redirects: a redirect would take a call to a host the allow-list never saw.
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .context("cannot build the HTTP client for webhooks")?;
-        let mut tasks = vec![tokio::spawn(automation::run(
+        spawner.spawn(automation::run(
             store.clone(),
             client.clone(),
             inner.allowed_hosts.clone(),
             inner.advice.clone(),
             Duration::from_secs(config.run_expiry_secs),
             queue,
-        ))];
-        tasks.push(tokio::spawn(notify::run(
+            clock.clone(),
+            spawner.clone(),
+        ));
+        spawner.spawn(notify::run(
             store,
             client,
             ranking.published(),
             config.clone(),
-        )));
-        Ok((Actions { inner }, ActionsWorkers(tasks)))
+            clock,
+            spawner.clone(),
+        ));
+        Ok(Actions { inner })
     }
 
     /// The catalogue in force, and its stored version (`None` for the bundled catalogue
@@ -218,7 +212,13 @@ impl Actions {
             .map_err(CatalogueRejection::Invalid)?;
         unmask(&mut catalogue, &self.inner.advice.catalogue())
             .map_err(CatalogueRejection::Invalid)?;
-        let stored = save(&self.inner.store, &catalogue, actor).await?;
+        let stored = save(
+            &self.inner.store,
+            &catalogue,
+            actor,
+            self.inner.clock.now_millis(),
+        )
+        .await?;
         self.inner.advice.set_catalogue(catalogue);
         *version = Some(stored.clone());
         drop(version);
@@ -308,7 +308,7 @@ impl Actions {
             .clone()
             .or_else(|| index.map(|i| hypotheses[i].service.clone()));
         let suggestion: Option<&Suggestion> = index.and_then(suggesting);
-        let now = now_millis();
+        let now = self.inner.clock.now_millis();
         let run = match (&decision, &runbook.automation) {
             (Decision::Approved, Some(automation)) => {
                 check_outgoing_url(&automation.url, &self.inner.allowed_hosts).map_err(|why| {
@@ -506,6 +506,7 @@ fn digest(text: &str) -> String {
 async fn initial_catalogue(
     store: &Store,
     config: &ActionsConfig,
+    clock: &Clock,
 ) -> anyhow::Result<(Catalogue, Option<StoredCatalogue>)> {
     let stored = store.current_catalogue().await?;
     let (text, actor) = match &config.runbooks {
@@ -554,7 +555,7 @@ async fn initial_catalogue(
             "actions.runbooks replaces the runbook catalogue stored through the API"
         );
     }
-    let saved = save(store, &catalogue, actor).await?;
+    let saved = save(store, &catalogue, actor, clock.now_millis()).await?;
     Ok((catalogue, Some(saved)))
 }
 
@@ -563,10 +564,10 @@ async fn save(
     store: &Store,
     catalogue: &Catalogue,
     actor: &str,
+    now: Millis,
 ) -> Result<StoredCatalogue, StoreError> {
     let yaml = catalogue.to_yaml();
     let digest = digest(&yaml);
-    let now = now_millis();
     let audit = NewAudit {
         at: now,
         actor: actor.to_owned(),

@@ -14,11 +14,14 @@ use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::SYSTEM_ACTOR;
-use super::outgoing::{Delivery, backoff, deliver, origin};
+use crate::clock::Clock;
+use crate::config::outgoing::origin;
 use crate::config::{ActionsConfig, NotifyTarget};
-use crate::ingest::now_millis;
+use crate::outgoing::{Delivery, backoff, deliver};
 use crate::ranking::Ranked;
 use crate::store::{NewAudit, Store};
+use crate::workers::Spawner;
+use rootcause_correlation::Millis;
 
 /// Incidents whose last notified top hypothesis is remembered in memory; beyond it the memory
 /// is cleared and the audit log answers again.
@@ -33,12 +36,18 @@ pub(super) async fn run(
     client: reqwest::Client,
     mut published: broadcast::Receiver<Arc<Ranked>>,
     config: ActionsConfig,
+    clock: Clock,
+    spawner: Spawner,
 ) {
     let targets = Arc::new(config.notify);
     // Incident → the top hypothesis last shown for it.
     let mut shown: HashMap<u64, String> = HashMap::new();
     loop {
-        let ranked = match published.recv().await {
+        let received = tokio::select! {
+            () = spawner.cancelled() => return,
+            received = published.recv() => received,
+        };
+        let ranked = match received {
             Ok(ranked) => ranked,
             // Missed rankings are superseded by the next one of the same incident.
             Err(RecvError::Lagged(missed)) => {
@@ -69,7 +78,7 @@ pub(super) async fn run(
         } else {
             "top_changed"
         };
-        let entry = suggested(&ranked, event, previous.as_deref());
+        let entry = suggested(&ranked, event, previous.as_deref(), clock.now_millis());
         if let Err(error) = store.append_audit(&[entry]).await {
             tracing::error!(%error, incident = ranked.incident, "cannot write the audit log");
             continue;
@@ -80,20 +89,22 @@ pub(super) async fn run(
         shown.insert(ranked.incident, top.service.clone());
         for target in targets.iter() {
             let body = notification(&ranked, event, previous.as_deref(), target.hypotheses);
-            tokio::spawn(send(
+            spawner.spawn(send(
                 store.clone(),
                 client.clone(),
                 target.clone(),
                 ranked.incident,
                 event,
                 body,
+                clock.clone(),
+                spawner.clone(),
             ));
         }
     }
 }
 
 /// The audit entry of the suggestions shown with a new top hypothesis.
-fn suggested(ranked: &Ranked, event: &str, previous: Option<&str>) -> NewAudit {
+fn suggested(ranked: &Ranked, event: &str, previous: Option<&str>, at: Millis) -> NewAudit {
     let hypotheses: Vec<serde_json::Value> = ranked
         .diagnosis
         .hypotheses
@@ -110,7 +121,7 @@ fn suggested(ranked: &Ranked, event: &str, previous: Option<&str>) -> NewAudit {
         })
         .collect();
     NewAudit {
-        at: now_millis(),
+        at,
         actor: SYSTEM_ACTOR.to_owned(),
         kind: "suggested".to_owned(),
         incident: Some(ranked.incident),
@@ -155,7 +166,9 @@ fn notification(ranked: &Ranked, event: &str, previous: Option<&str>, hypotheses
     .to_string()
 }
 
-/// Delivers one notification with retries; the outcome goes to the audit log.
+/// Delivers one notification with retries; the outcome goes to the audit log. Shutdown ends
+/// the retries: the audit log then says the notification was not delivered.
+#[allow(clippy::too_many_arguments)]
 async fn send(
     store: Store,
     client: reqwest::Client,
@@ -163,22 +176,34 @@ async fn send(
     incident: u64,
     event: &'static str,
     body: String,
+    clock: Clock,
+    spawner: Spawner,
 ) {
     let attempts = target.retries + 1;
     let mut outcome = (None, None::<String>);
     for attempt in 1..=attempts {
-        if attempt > 1 {
-            tokio::time::sleep(backoff(attempt)).await;
-        }
-        match deliver(
-            &client,
-            &target.url,
-            body.clone(),
-            &Default::default(),
-            Duration::from_millis(target.timeout_ms),
-        )
-        .await
-        {
+        let attempt = async {
+            if attempt > 1 {
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            deliver(
+                &client,
+                &target.url,
+                body.clone(),
+                &Default::default(),
+                Duration::from_millis(target.timeout_ms),
+            )
+            .await
+        };
+        let delivery = tokio::select! {
+            () = spawner.cancelled() => None,
+            delivery = attempt => Some(delivery),
+        };
+        let Some(delivery) = delivery else {
+            outcome.1 = Some("the service shut down before it was delivered".to_owned());
+            break;
+        };
+        match delivery {
             Delivery::Delivered(status) => {
                 outcome = (Some(status), None);
                 break;
@@ -195,7 +220,7 @@ async fn send(
         tracing::warn!(target = origin(&target.url), %why, incident, "notification not delivered");
     }
     let entry = NewAudit {
-        at: now_millis(),
+        at: clock.now_millis(),
         actor: SYSTEM_ACTOR.to_owned(),
         kind: if error.is_none() {
             "notified"

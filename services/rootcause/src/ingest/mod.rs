@@ -27,11 +27,13 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 use utoipa::ToSchema;
 
+use crate::clock::Clock;
 use crate::config::IngestConfig;
 use crate::live_topology::LiveTopology;
 use crate::ranking::{Committed, CommittedAlert, Ranking};
 use crate::store::{AlertWrite, EncodedBatch, IngestBatch, Store, StoreError};
 use crate::telemetry::names;
+use crate::workers::Spawner;
 pub use payload::{IncomingAlert, Source};
 
 /// How often the engine's clock advances without alerts (expiries, resolutions).
@@ -95,18 +97,6 @@ pub struct Ingest {
 /// The mapper of the last topology version seen, with that version's id.
 type MapperCache = Mutex<Option<(i64, Arc<ServiceMapper>)>>;
 
-/// The writer task; await it after every [`Ingest`] handle is dropped to let it finish.
-pub struct Writer(JoinHandle<()>);
-
-impl Writer {
-    /// Waits until the writer has committed everything it was given.
-    pub async fn finish(self) {
-        if let Err(error) = self.0.await {
-            tracing::error!(%error, "the ingest writer failed");
-        }
-    }
-}
-
 impl Ingest {
     /// Rebuilds the engine from the store (open incidents, their alerts, alerts in no incident)
     /// and starts the writer. Every commit is then handed to `ranking`, which is first told
@@ -117,8 +107,10 @@ impl Ingest {
         config: IngestConfig,
         settings: Settings,
         ranking: Ranking,
-    ) -> Result<(Ingest, Writer), StoreError> {
-        let now = now_millis();
+        clock: Clock,
+        spawner: &Spawner,
+    ) -> Result<Ingest, StoreError> {
+        let now = clock.now_millis();
         let engine = rebuild(&store, &topology, &settings, now).await?;
         tracing::info!(
             open_incidents = engine.open_incidents(),
@@ -128,13 +120,16 @@ impl Ingest {
         // Before the writer starts, so that ranking sees the restored state before any commit.
         ranking.resync(engine.incidents());
         let (queue, jobs) = mpsc::channel(config.queue_capacity.max(1));
-        let writer = tokio::spawn(write_loop(
+        // Not cancelled at shutdown: the writer stops once the last intake handle is dropped,
+        // after committing everything it was given.
+        spawner.spawn(write_loop(
             jobs,
             store,
             topology.clone(),
             engine,
             config.max_batch_alerts.max(1),
             ranking,
+            clock,
         ));
         let ingest = Ingest {
             queue,
@@ -143,7 +138,7 @@ impl Ingest {
             settings: Arc::new(settings),
             mapper: Arc::new(Mutex::new(None)),
         };
-        Ok((ingest, Writer(writer)))
+        Ok(ingest)
     }
 
     /// The intake limits and mapping rules.
@@ -198,11 +193,6 @@ impl Ingest {
             }
         }
     }
-}
-
-/// Epoch milliseconds now.
-pub fn now_millis() -> Millis {
-    chrono::Utc::now().timestamp_millis()
 }
 
 fn prepare(
@@ -359,6 +349,7 @@ async fn write_loop(
     mut engine: Engine,
     max_batch: usize,
     ranking: Ranking,
+    clock: Clock,
 ) {
     let mut ticker = tokio::time::interval(TICK_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -368,7 +359,7 @@ async fn write_loop(
             done = async { in_flight.as_mut().expect("guarded").await }, if in_flight.is_some() => {
                 in_flight = None;
                 if !acknowledge(done, &ranking) {
-                    engine = rebuilt(&store, &topology, engine, &ranking).await;
+                    engine = rebuilt(&store, &topology, engine, &ranking, &clock).await;
                 }
                 continue;
             }
@@ -378,13 +369,19 @@ async fn write_loop(
             },
             _ = ticker.tick() => Vec::new(),
         };
-        let next = correlate(&topology, &mut engine, group, now_millis(), store.engine());
+        let next = correlate(
+            &topology,
+            &mut engine,
+            group,
+            clock.now_millis(),
+            store.engine(),
+        );
         if let Some(previous) = in_flight.take()
             && !acknowledge(previous.await, &ranking)
         {
             // `next` was correlated on top of the failed group: it cannot be stored either.
             fail(next.1, "an earlier group commit failed");
-            engine = rebuilt(&store, &topology, engine, &ranking).await;
+            engine = rebuilt(&store, &topology, engine, &ranking, &clock).await;
             continue;
         }
         let (batch, pending) = next;
@@ -393,7 +390,7 @@ async fn write_loop(
             Err(error) => {
                 tracing::error!(%error, "cannot encode a group for the store");
                 fail(pending, &error.to_string());
-                engine = rebuilt(&store, &topology, engine, &ranking).await;
+                engine = rebuilt(&store, &topology, engine, &ranking, &clock).await;
                 continue;
             }
         };
@@ -499,8 +496,9 @@ async fn rebuilt(
     topology: &LiveTopology,
     engine: Engine,
     ranking: &Ranking,
+    clock: &Clock,
 ) -> Engine {
-    match rebuild(store, topology, engine.settings(), now_millis()).await {
+    match rebuild(store, topology, engine.settings(), clock.now_millis()).await {
         Ok(rebuilt) => {
             ranking.resync(rebuilt.incidents());
             rebuilt

@@ -22,16 +22,18 @@ use rootcause_models::ranker::{self, Ranker};
 use rootcause_topology::Topology;
 use tracing::Instrument;
 
-use crate::actions::{Advice, past_incident_of};
+use crate::advice::{Advice, past_incident_of};
+use crate::clock::Clock;
 use crate::config::RankingConfig;
-use crate::ingest::now_millis;
 use crate::live_topology::LiveTopology;
 use crate::ranking::{Found, Ranking};
 use crate::store::{
     HistorySummary, HistoryUpsert, JobStatus, ModelStatus, NewHistory, NewModel, NewResolution,
     Store, StoreError, StoredJob, StoredModel, StoredResolution,
 };
+use crate::workers::Spawner;
 use import::{ImportError, history_row};
+use rootcause_correlation::Millis;
 use training::{HistoryExample, TrainRequest};
 
 /// Root causes a resolution may name besides the services of the graph.
@@ -70,6 +72,9 @@ struct Inner {
     /// Held while the registry's active model and the ranker change together, so that an
     /// activation and a job's promotion cannot interleave and leave them disagreeing.
     registry: tokio::sync::Mutex<()>,
+    clock: Clock,
+    /// Runs training jobs.
+    spawner: Spawner,
 }
 
 /// Why a resolution was refused.
@@ -117,8 +122,10 @@ impl Learning {
         topology: Arc<LiveTopology>,
         config: &RankingConfig,
         advice: Arc<Advice>,
+        clock: Clock,
+        spawner: Spawner,
     ) -> anyhow::Result<Learning> {
-        let interrupted = store.fail_interrupted_jobs(now_millis()).await?;
+        let interrupted = store.fail_interrupted_jobs(clock.now_millis()).await?;
         if interrupted > 0 {
             tracing::warn!(
                 interrupted,
@@ -175,7 +182,7 @@ impl Learning {
                                 job_id: None,
                             },
                             true,
-                            now_millis(),
+                            clock.now_millis(),
                         )
                         .await?;
                 }
@@ -190,6 +197,8 @@ impl Learning {
                 hops: config.hops,
                 running: Mutex::new(None),
                 registry: tokio::sync::Mutex::new(()),
+                clock,
+                spawner,
             }),
         })
     }
@@ -221,7 +230,11 @@ impl Learning {
         })
         .await
         .map_err(|e| ImportError::Internal(e.to_string()))??;
-        let upserted = self.inner.store.upsert_history(&rows, now_millis()).await?;
+        let upserted = self
+            .inner
+            .store
+            .upsert_history(&rows, self.inner.clock.now_millis())
+            .await?;
         // The rows' evidence is stored as JSON; the index reads it back on the blocking pool,
         // before the import is answered, so that the next ranking finds them.
         let advice = self.inner.advice.clone();
@@ -257,7 +270,7 @@ impl Learning {
             }
             Found::Unknown => return Err(ResolveError::Unknown(id)),
         };
-        let now = now_millis();
+        let now = self.inner.clock.now_millis();
         if resolution.time_to_mitigate_s.is_none() && case.anchor > 0 {
             resolution.time_to_mitigate_s = Some((now / 1000 - case.anchor).max(0) as f64);
         }
@@ -297,24 +310,33 @@ impl Learning {
         let job = self
             .inner
             .store
-            .create_job(request.force, &params, now_millis())
+            .create_job(request.force, &params, self.inner.clock.now_millis())
             .await?;
         *self.inner.running.lock().expect("not poisoned") = Some((job.id, "queued".into(), 0.0));
         let inner = self.inner.clone();
         let id = job.id;
         let span = tracing::info_span!("training_job", job = id);
-        tokio::spawn(
+        let spawner = self.inner.spawner.clone();
+        spawner.spawn(
             async move {
                 // The work runs in a task of its own so that a panic in it fails the job
                 // instead of leaving it "running" (and every later request refused) until a
                 // restart.
-                let work = tokio::spawn({
+                let mut work = tokio::spawn({
                     let inner = inner.clone();
                     async move { inner.run_job(id, request).await }
                 });
-                let outcome = match work.await {
-                    Ok(outcome) => outcome,
-                    Err(error) => Err(anyhow::anyhow!("the training job failed: {error}")),
+                // At shutdown the job is recorded as interrupted rather than waited for (it may
+                // take minutes); a training thread already running ends with the process.
+                let outcome = tokio::select! {
+                    () = inner.spawner.cancelled() => {
+                        work.abort();
+                        Err(anyhow::anyhow!("interrupted: the service shut down"))
+                    }
+                    done = &mut work => match done {
+                        Ok(outcome) => outcome,
+                        Err(error) => Err(anyhow::anyhow!("the training job failed: {error}")),
+                    },
                 };
                 let (status, error, model_id, summary) = match outcome {
                     Ok((model_id, summary)) => (JobStatus::Succeeded, None, model_id, summary),
@@ -328,7 +350,14 @@ impl Learning {
                 for attempt in 1..=5 {
                     match inner
                         .store
-                        .finish_job(id, status, error.as_deref(), model_id, &summary, now_millis())
+                        .finish_job(
+                            id,
+                            status,
+                            error.as_deref(),
+                            model_id,
+                            &summary,
+                            inner.clock.now_millis(),
+                        )
                         .await
                     {
                         Ok(()) => break,
@@ -380,7 +409,7 @@ impl Learning {
         let row = self
             .inner
             .store
-            .activate_model(id, reason, now_millis())
+            .activate_model(id, reason, self.inner.clock.now_millis())
             .await?;
         if row.is_some() {
             self.inner
@@ -402,7 +431,7 @@ impl Inner {
         id: i64,
         request: TrainRequest,
     ) -> anyhow::Result<(Option<i64>, String)> {
-        self.store.start_job(id, now_millis()).await?;
+        self.store.start_job(id, self.clock.now_millis()).await?;
         let compared_with = {
             let _registry = self.registry.lock().await;
             (
@@ -427,7 +456,7 @@ impl Inner {
                 ),
             };
         }
-        let stored = store_model(&self.store, &trained, Some(id)).await?;
+        let stored = store_model(&self.store, &trained, Some(id), self.clock.now_millis()).await?;
         if trained.decision.promote {
             self.ranking.set_ranker(Arc::new(learned::Learned {
                 model: trained.model.clone(),
@@ -490,6 +519,7 @@ pub async fn store_model(
     store: &Store,
     trained: &training::Trained,
     job: Option<i64>,
+    now: Millis,
 ) -> anyhow::Result<StoredModel> {
     let existing = store
         .list_models()
@@ -503,10 +533,7 @@ pub async fn store_model(
                 job.map_or_else(|| "-".to_owned(), |id| id.to_string()),
                 trained.decision.reason
             );
-            if let Some(row) = store
-                .activate_model(existing.id, &reason, now_millis())
-                .await?
-            {
+            if let Some(row) = store.activate_model(existing.id, &reason, now).await? {
                 return Ok(row);
             }
         }
@@ -525,7 +552,7 @@ pub async fn store_model(
                 job_id: job,
             },
             trained.decision.promote,
-            now_millis(),
+            now,
         )
         .await?)
 }

@@ -36,20 +36,22 @@ use rootcause_models::diagnosis::Diagnosis;
 use rootcause_models::evidence;
 use rootcause_models::ranker::{self, Ranker};
 use rootcause_topology::Topology;
-use tokio::sync::{Notify, broadcast, mpsc, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::{Notify, broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
 
 pub use case::{CHANGES_BEFORE_S, ChangeRecord, Job, Samples};
 use case::{Posted, add_stored_metrics, case_alert, series_of, stored_alert};
 pub use view::{HypothesesView, HypothesisView};
 
-use crate::actions::Advice;
+use crate::advice::Advice;
+use crate::clock::Clock;
+use crate::config::PrometheusConfig;
 use crate::config::RankingConfig;
-use crate::ingest::now_millis;
 use crate::live_topology::LiveTopology;
-use crate::prometheus::{PrometheusConfig, PrometheusSource};
+use crate::prometheus::PrometheusSource;
 use crate::store::{ChangeFilter, MetricWrite, Store, StoreError, incident_snapshot};
 use crate::telemetry::names;
+use crate::workers::Spawner;
 
 /// Most alerts of one incident loaded from the store (at start-up, or for an incident that is
 /// no longer in memory).
@@ -219,18 +221,6 @@ pub struct Ranking {
     inner: Arc<Inner>,
 }
 
-/// The worker task; await it after [`Ranking::shut_down`].
-pub struct RankingWorker(JoinHandle<()>);
-
-impl RankingWorker {
-    /// Waits until the worker has stopped.
-    pub async fn finish(self) {
-        if let Err(error) = self.0.await {
-            tracing::error!(%error, "the ranking worker failed");
-        }
-    }
-}
-
 struct Inner {
     /// Swapped whole when another model is activated: a job in progress keeps the ranker it
     /// started with.
@@ -250,7 +240,12 @@ struct Inner {
     updates: mpsc::UnboundedSender<Update>,
     /// The current topology version as an `Arc`, which a case needs: copied once per version.
     graph: Mutex<Option<(i64, Arc<Topology>)>>,
-    shutdown: watch::Sender<bool>,
+    /// Cancelled when the service shuts down: the worker stops and event streams end.
+    shutdown: CancellationToken,
+    /// Starts Prometheus pulls.
+    spawner: Spawner,
+    /// Stamps stored metric posts and rankings.
+    clock: Clock,
 }
 
 #[derive(Default)]
@@ -520,7 +515,9 @@ impl Ranking {
         store: Store,
         topology: Arc<LiveTopology>,
         advice: Arc<Advice>,
-    ) -> anyhow::Result<(Ranking, RankingWorker)> {
+        clock: Clock,
+        spawner: &Spawner,
+    ) -> anyhow::Result<Ranking> {
         let ranker = ranker::load(&config.model)
             .map_err(anyhow::Error::msg)
             .with_context(|| format!("ranking.model = {:?}", config.model))?;
@@ -532,6 +529,8 @@ impl Ranking {
             store,
             topology,
             advice,
+            clock,
+            spawner,
         ))
     }
 
@@ -543,7 +542,9 @@ impl Ranking {
         store: Store,
         topology: Arc<LiveTopology>,
         advice: Arc<Advice>,
-    ) -> (Ranking, RankingWorker) {
+        clock: Clock,
+        spawner: &Spawner,
+    ) -> Ranking {
         let (updates, receiver) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             ranker: ArcSwap::from_pointee(ranker),
@@ -558,10 +559,12 @@ impl Ranking {
             wake: Notify::new(),
             updates,
             graph: Mutex::new(None),
-            shutdown: watch::channel(false).0,
+            shutdown: spawner.token(),
+            spawner: spawner.clone(),
+            clock,
         });
-        let worker = tokio::spawn(worker::run(inner.clone(), receiver));
-        (Ranking { inner }, RankingWorker(worker))
+        spawner.spawn(worker::run(inner.clone(), receiver));
+        Ranking { inner }
     }
 
     /// The ranker's name (`learned@<version>`, `cold-start`, ...).
@@ -635,15 +638,10 @@ impl Ranking {
         let _ = self.inner.updates.send(Update::Resync(incidents));
     }
 
-    /// Stops the worker and ends every event stream (at shutdown: open streams would otherwise
-    /// keep the server waiting for their connections to close).
-    pub fn shut_down(&self) {
-        self.inner.shutdown.send_replace(true);
-    }
-
-    /// Changes to `true` when the service shuts down.
-    pub fn stopping(&self) -> watch::Receiver<bool> {
-        self.inner.shutdown.subscribe()
+    /// Cancelled when the service shuts down: event streams end then (open streams would
+    /// otherwise keep the server waiting for their connections to close).
+    pub fn stopping(&self) -> CancellationToken {
+        self.inner.shutdown.clone()
     }
 
     /// Whether incident `id` exists (loading it into memory if it does and is not there).
@@ -740,7 +738,7 @@ impl Ranking {
         let stored = self
             .inner
             .store
-            .insert_incident_metrics(to_i64(id), &series, now_millis())
+            .insert_incident_metrics(to_i64(id), &series, self.inner.clock.now_millis())
             .await;
         {
             let mut state = self.inner.lock();
@@ -966,7 +964,7 @@ impl Inner {
         topology: Arc<Topology>,
     ) -> Option<Job> {
         let held = state.incidents.get(&id)?;
-        let now = now_millis();
+        let now = self.clock.now_millis();
         let from = held.snapshot.first_activity - CHANGES_BEFORE_S * 1000;
         let services = held
             .snapshot
@@ -1013,7 +1011,7 @@ impl Inner {
         }
         held.revision += 1;
         held.last_ranked = Some(Instant::now());
-        let ranked_at = Utc::now();
+        let ranked_at = self.clock.now();
         let view = HypothesesView {
             incident: outcome.incident,
             revision: held.revision,

@@ -7,13 +7,14 @@ use rootcause_models::case::Case;
 use rootcause_models::ranker::Ranking as Scores;
 
 use super::*;
-use crate::actions::Advice;
+use crate::advice::Advice;
 use crate::store::tests::sqlite_store;
+use crate::workers::Workers;
 
 /// Epoch ms of the incidents' first alert: ten minutes ago, on a whole second.
 fn t0() -> i64 {
     static T0: std::sync::LazyLock<i64> =
-        std::sync::LazyLock::new(|| (now_millis() / 1000 - 600) * 1000);
+        std::sync::LazyLock::new(|| (Clock::system().now_millis() / 1000 - 600) * 1000);
     *T0
 }
 
@@ -52,13 +53,27 @@ impl Recorder {
 async fn start(
     recorder: Arc<Recorder>,
     config: RankingConfig,
-) -> (Ranking, RankingWorker, tempfile::TempDir) {
+) -> (Ranking, Workers, tempfile::TempDir) {
     let (store, dir) = sqlite_store().await;
-    let topology = Arc::new(LiveTopology::start(store.clone(), None).await.unwrap());
+    let topology = Arc::new(
+        LiveTopology::start(store.clone(), None, Clock::system())
+            .await
+            .unwrap(),
+    );
     let advice = Arc::new(Advice::new(&Default::default()));
-    let (ranking, worker) = Ranking::with_ranker(recorder, &config, None, store, topology, advice);
+    let workers = Workers::new();
+    let ranking = Ranking::with_ranker(
+        recorder,
+        &config,
+        None,
+        store,
+        topology,
+        advice,
+        Clock::system(),
+        &workers.spawner(),
+    );
     ranking.resync(Vec::new());
-    (ranking, worker, dir)
+    (ranking, workers, dir)
 }
 
 fn snapshot(id: u64, services: &[&str], alert_count: u64) -> IncidentSnapshot {
@@ -397,9 +412,13 @@ async fn fake_prometheus() -> String {
 async fn start_with_prometheus(
     recorder: Arc<Recorder>,
     url: String,
-) -> (Ranking, RankingWorker, tempfile::TempDir) {
+) -> (Ranking, Workers, tempfile::TempDir) {
     let (store, dir) = sqlite_store().await;
-    let topology = Arc::new(LiveTopology::start(store.clone(), None).await.unwrap());
+    let topology = Arc::new(
+        LiveTopology::start(store.clone(), None, Clock::system())
+            .await
+            .unwrap(),
+    );
     let config = PrometheusConfig {
         url: Some(url),
         timeout_ms: 2000,
@@ -412,16 +431,19 @@ async fn start_with_prometheus(
     };
     let source = PrometheusSource::new(config);
     let advice = Arc::new(Advice::new(&Default::default()));
-    let (ranking, worker) = Ranking::with_ranker(
+    let workers = Workers::new();
+    let ranking = Ranking::with_ranker(
         recorder,
         &RankingConfig::default(),
         source,
         store,
         topology,
         advice,
+        Clock::system(),
+        &workers.spawner(),
     );
     ranking.resync(Vec::new());
-    (ranking, worker, dir)
+    (ranking, workers, dir)
 }
 
 #[tokio::test]

@@ -21,7 +21,6 @@ use super::{
     CHANGES_BEFORE_S, Committed, Found, Held, Inner, Job, Notice, Update, committed_alert, load,
     material, run_job,
 };
-use crate::ingest::now_millis;
 use crate::telemetry::names;
 
 /// How often held incidents are looked after: stale Prometheus windows pulled again, old
@@ -40,7 +39,6 @@ enum Next {
 
 /// The worker loop; ends when the service shuts down.
 pub(super) async fn run(inner: Arc<Inner>, mut updates: mpsc::UnboundedReceiver<Update>) {
-    let mut stopping = inner.shutdown.subscribe();
     let mut housekeeping = tokio::time::interval(HOUSEKEEPING_INTERVAL);
     housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut open = true;
@@ -48,7 +46,7 @@ pub(super) async fn run(inner: Arc<Inner>, mut updates: mpsc::UnboundedReceiver<
     let mut ranking: Option<JoinHandle<Option<Instant>>> = None;
     let mut wait: Option<Instant> = None;
     loop {
-        if *stopping.borrow() {
+        if inner.shutdown.is_cancelled() {
             break;
         }
         // Apply everything already waiting before ranking starts: a ranking then covers as many
@@ -95,7 +93,7 @@ pub(super) async fn run(inner: Arc<Inner>, mut updates: mpsc::UnboundedReceiver<
                 }
             }, if ranking.is_none() => wait = None,
             _ = housekeeping.tick() => inner.housekeeping(),
-            _ = stopping.changed() => break,
+            () = inner.shutdown.cancelled() => break,
         }
     }
     if let Some(ranking) = ranking {
@@ -115,7 +113,7 @@ impl Inner {
     /// returns when the next one is due under `ranking.min_interval_ms`, if any waits.
     fn rank_queued(self: Arc<Self>) -> Option<Instant> {
         loop {
-            if *self.shutdown.borrow() {
+            if self.shutdown.is_cancelled() {
                 return None;
             }
             match self.next() {
@@ -315,7 +313,7 @@ impl Inner {
             .filter(|s| s.status == IncidentStatus::Open)
             .map(|s| s.first_activity)
             .min()
-            .unwrap_or_else(now_millis);
+            .unwrap_or_else(|| self.clock.now_millis());
         self.load_changes_since(first).await;
         let mut loaded = Vec::with_capacity(incidents.len());
         for snapshot in incidents {
@@ -374,7 +372,7 @@ impl Inner {
         if services.is_empty() {
             return;
         }
-        let now = chrono::Utc::now().timestamp();
+        let now = self.clock.now().timestamp();
         let anchor = held.anchor();
         let window = config.window(anchor, now);
         let covered = services
@@ -390,9 +388,14 @@ impl Inner {
         }
         held.pulled.in_flight = true;
         let inner = self.clone();
-        tokio::spawn(async move {
-            let fetched = source.fetch(&services, window.0, window.1).await;
-            inner.pulled(id, services, window, fetched);
+        self.spawner.spawn(async move {
+            tokio::select! {
+                // Not taken: the next process pulls again when it ranks the incident.
+                () = inner.shutdown.cancelled() => {}
+                fetched = source.fetch(&services, window.0, window.1) => {
+                    inner.pulled(id, services, window, fetched);
+                }
+            }
         });
     }
 
@@ -435,7 +438,7 @@ impl Inner {
     fn housekeeping(self: &Arc<Self>) {
         let open = {
             let mut state = self.lock();
-            let now = now_millis();
+            let now = self.clock.now_millis();
             let horizon = state
                 .incidents
                 .values()

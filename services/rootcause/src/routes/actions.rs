@@ -17,12 +17,12 @@ use utoipa_axum::routes;
 
 use super::hypotheses::{incident_id, merged};
 use super::time_of;
-use crate::actions::{
-    CatalogueRejection, DecideError, DecisionRequest, incident_of_key, masked, origin,
-};
-use crate::app::AppState;
+use crate::actions::{CatalogueRejection, DecideError, DecisionRequest, masked};
+use crate::advice::incident_of_key;
+use crate::config::outgoing::origin;
 use crate::error::{ApiError, ApiPath, ApiQuery, ErrorBody, is_json, media_type, parse_json};
 use crate::ranking::Found;
+use crate::state::AppState;
 use crate::store::{
     AuditFilter, Decision, RunStatus, StoreError, StoredAudit, StoredDecision, StoredRun,
 };

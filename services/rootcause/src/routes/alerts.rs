@@ -21,10 +21,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{blocking, check_range, millis_of, time_of};
-use crate::app::AppState;
 use crate::error::{ApiError, ApiQuery, ErrorBody, parse_json, require_json};
 use crate::ingest::payload::{self, PlainBatch, PostableAlert, WebhookPayload};
-use crate::ingest::{IncomingAlert, Ingest, IngestError, Receipt, now_millis};
+use crate::ingest::{IncomingAlert, Ingest, IngestError, Receipt};
+use crate::state::AppState;
 use crate::store::{AlertFilter, StoredAlert};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
@@ -80,17 +80,18 @@ async fn post_alertmanager_api(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let clock = state.clock.clone();
     ingest_body(
         &state,
         &headers,
         body,
         StatusCode::OK,
-        |body: Vec<PostableAlert>, ingest| {
+        move |body: Vec<PostableAlert>, ingest| {
             let timeout = i64::try_from(ingest.config().resolve_timeout_secs.saturating_mul(1000))
                 .unwrap_or(0);
             Ok((
                 body.len(),
-                payload::alertmanager_api(body, now_millis(), timeout),
+                payload::alertmanager_api(body, clock.now_millis(), timeout),
             ))
         },
     )

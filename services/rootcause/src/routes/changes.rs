@@ -15,10 +15,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{check_range, millis_of, time_of};
-use crate::app::AppState;
 use crate::error::{ApiError, ApiQuery, ErrorBody, parse_json, require_json};
-use crate::ingest::now_millis;
 use crate::ranking::ChangeRecord;
+use crate::state::AppState;
 use crate::store::{ChangeFilter, NewChange, StoredChange};
 
 /// Kinds of change events.
@@ -129,7 +128,7 @@ async fn post_changes(
     } else {
         vec![parse_json(&body)?]
     };
-    let now = now_millis();
+    let now = state.clock.now_millis();
     let current = state.topology.current();
     let mapper = ServiceMapper::new(&current.topology, &["service".to_owned()]);
     let mut problems = Vec::new();

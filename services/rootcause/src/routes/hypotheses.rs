@@ -12,15 +12,16 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use rootcause_correlation::IncidentSnapshot;
 use serde::Serialize;
+use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::{broadcast, watch};
+use tokio_util::sync::CancellationToken;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::incidents::IncidentView;
-use crate::app::AppState;
 use crate::error::{ApiError, ApiPath, ErrorBody};
 use crate::ranking::{Found, HypothesesView, Notice, Ranked, Ranking};
+use crate::state::AppState;
 
 /// How often an idle event stream sends a comment, so that proxies and load balancers do not
 /// close it for inactivity.
@@ -130,7 +131,7 @@ struct Live {
     ranking: Ranking,
     id: u64,
     notices: broadcast::Receiver<Arc<Notice>>,
-    stopping: watch::Receiver<bool>,
+    stopping: CancellationToken,
     /// Events ready to send.
     pending: VecDeque<Event>,
     /// The revision of the last `hypotheses` event sent: an older or repeated ranking is never
@@ -195,7 +196,7 @@ async fn next_event(mut live: Live) -> Option<(Result<Event, Infallible>, Live)>
         }
         let notice = tokio::select! {
             biased;
-            _ = live.stopping.wait_for(|stopping| *stopping) => return None,
+            () = live.stopping.cancelled() => return None,
             notice = live.notices.recv() => notice,
         };
         match notice {

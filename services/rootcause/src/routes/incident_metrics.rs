@@ -23,9 +23,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::hypotheses::{incident_id, merged};
-use crate::app::AppState;
 use crate::error::{ApiError, ApiPath, ApiQuery, ErrorBody, parse_json, require_json};
 use crate::ranking::{Found, PostError};
+use crate::state::AppState;
 use crate::store::MetricWrite;
 
 /// Most series one request may carry.

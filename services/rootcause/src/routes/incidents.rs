@@ -11,8 +11,8 @@ use utoipa_axum::routes;
 
 use super::alerts::AlertView;
 use super::{check_range, millis_of, time_of};
-use crate::app::AppState;
 use crate::error::{ApiError, ApiPath, ApiQuery, ErrorBody};
+use crate::state::AppState;
 use crate::store::{IncidentFilter, StoredIncident};
 
 /// Most alerts shown with one incident.

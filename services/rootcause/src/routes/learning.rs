@@ -18,12 +18,12 @@ use utoipa_axum::routes;
 
 use super::hypotheses::{incident_id, merged};
 use super::time_of;
-use crate::app::AppState;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody, media_type, parse_json};
 use crate::learning::import::ImportError;
 use crate::learning::training::TrainRequest;
 use crate::learning::{ActivateError, OUTSIDE_CAUSES, ResolveError, action_problem};
 use crate::ranking::Found;
+use crate::state::AppState;
 use crate::store::{
     JobStatus, ModelStatus, NewFeedback, NewResolution, StoreError, StoredFeedback, StoredJob,
     StoredModel, StoredResolution, Verdict,
@@ -383,7 +383,7 @@ async fn post_feedback(
                 note: post.note,
                 by: post.by,
             },
-            crate::ingest::now_millis(),
+            state.clock.now_millis(),
         )
         .await?;
     Ok((StatusCode::CREATED, Json(FeedbackView::from(stored))).into_response())

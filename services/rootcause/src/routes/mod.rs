@@ -33,9 +33,9 @@ use tracing::Level;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::app::AppState;
 use crate::config::HttpConfig;
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::telemetry::names;
 
 #[derive(OpenApi)]

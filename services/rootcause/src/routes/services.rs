@@ -15,9 +15,9 @@ use utoipa_axum::routes;
 
 use super::topology::{ChangeNote, TopologyChange};
 use super::{apply_change, blocking, check_range};
-use crate::app::AppState;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
 use crate::live_topology::Current;
+use crate::state::AppState;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

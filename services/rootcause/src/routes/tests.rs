@@ -1,8 +1,6 @@
 //! API contract tests: the real router on a real (temporary) SQLite store, driven without a
 //! socket. The end-to-end suite repeats the essentials against the binary on both engines.
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
@@ -11,20 +9,17 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use super::router;
-use crate::actions::{Actions, Advice};
-use crate::app::AppState;
-use crate::config::{ActionsConfig, HttpConfig, IngestConfig, RankingConfig};
-use crate::ingest::Ingest;
-use crate::learning::Learning;
-use crate::live_topology::LiveTopology;
-use crate::prometheus::PrometheusConfig;
-use crate::ranking::Ranking;
+use crate::clock::Clock;
+use crate::config::{ActionsConfig, Config, HttpConfig, IngestConfig, RankingConfig};
+use crate::state::AppState;
 use crate::store::tests::sqlite_store;
-use crate::telemetry;
+use crate::workers::Workers;
 
 /// The routes over a fresh SQLite store (shared with the other route test files).
 pub(super) struct TestApp {
     router: Router,
+    /// The background tasks, owned for the test's life (its runtime ends them with it).
+    _workers: Workers,
     _dir: tempfile::TempDir,
 }
 
@@ -78,56 +73,19 @@ pub(super) async fn app_full(
     actions_config: ActionsConfig,
 ) -> TestApp {
     let (store, dir) = sqlite_store().await;
-    let topology = Arc::new(LiveTopology::start(store.clone(), None).await.unwrap());
-    let advice = Arc::new(Advice::new(&actions_config));
-    let (ranking_handle, _worker) = Ranking::start(
-        &ranking,
-        &PrometheusConfig::default(),
-        store.clone(),
-        topology.clone(),
-        advice.clone(),
-    )
-    .unwrap();
-    let learning = Learning::start(
-        store.clone(),
-        ranking_handle.clone(),
-        topology.clone(),
-        &ranking,
-        advice.clone(),
-    )
-    .await
-    .unwrap();
-    let (actions, workers) = Actions::start(
-        store.clone(),
-        advice,
-        ranking_handle.clone(),
-        &actions_config,
-    )
-    .await
-    .unwrap();
-    // Dropping the handles detaches the tasks; the test's runtime ends them with it.
-    drop(workers);
-    let ranking = ranking_handle;
-    let (ingest, _writer) = Ingest::start(
-        store.clone(),
-        topology.clone(),
-        ingest,
-        rootcause_correlation::Settings::default(),
-        ranking.clone(),
-    )
-    .await
-    .unwrap();
-    let state = AppState {
-        store,
-        topology,
-        metrics: telemetry::metrics(),
+    let config = Config {
+        http: http.clone(),
         ingest,
         ranking,
-        learning,
-        actions,
+        actions: actions_config,
+        ..Config::default()
     };
+    let (state, workers) = AppState::start(&config, store, Clock::system())
+        .await
+        .unwrap();
     TestApp {
         router: router(state, &http),
+        _workers: workers,
         _dir: dir,
     }
 }

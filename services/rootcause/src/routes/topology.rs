@@ -18,9 +18,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{apply_change, blocking, check_range, version_etag};
-use crate::app::AppState;
 use crate::error::{ApiError, ApiPath, ApiQuery, ErrorBody, is_json, media_type};
 use crate::live_topology::{Current, TopologyVersion};
+use crate::state::AppState;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -27,9 +27,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{blocking, expected_version, version_etag};
-use crate::app::AppState;
 use crate::error::{ApiError, ApiQuery, ErrorBody, is_json, media_type, parse_json};
 use crate::live_topology::Outcome;
+use crate::state::AppState;
 
 /// The `source` of versions stored from traces.
 const SOURCE: &str = "traces";

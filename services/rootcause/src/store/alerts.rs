@@ -881,10 +881,9 @@ mod tests {
     #[tokio::test]
     async fn a_group_commit_is_read_back_and_rebuilds_the_same_engine() {
         on_both_engines(|store| async move {
-            let topology =
-                rootcause_topology::bundled::find(rootcause_topology::bundled::DEFAULT)
-                    .unwrap()
-                    .topology();
+            let topology = rootcause_topology::bundled::find(rootcause_topology::bundled::DEFAULT)
+                .unwrap()
+                .topology();
             let graph = Graph {
                 version: Some(1),
                 topology: &topology,

@@ -25,6 +25,8 @@ use sqlx::sqlite::{
 };
 use thiserror::Error;
 
+use crate::config::{SqliteDurability, StoreOptions, redact_url};
+
 pub use actions::{
     AuditFilter, Decision, NewAudit, NewDecision, NewRun, RunStatus, StoredAudit, StoredCatalogue,
     StoredDecision, StoredRun,
@@ -85,39 +87,6 @@ pub enum Engine {
     Sqlite,
     /// A PostgreSQL server.
     Postgres,
-}
-
-/// How SQLite commits reach the disk (`PRAGMA synchronous`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SqliteDurability {
-    /// fsync on every commit: a commit survives power loss.
-    #[default]
-    Full,
-    /// fsync at WAL checkpoints: a commit survives a crash of the process, not of the machine.
-    Normal,
-}
-
-/// Connection settings.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StoreOptions {
-    /// Largest number of open connections.
-    pub max_connections: u32,
-    /// SQLite only: how commits reach the disk.
-    pub sqlite_synchronous: SqliteDurability,
-    /// How long to wait for a connection (and, on SQLite, for a lock) before failing.
-    pub acquire_timeout_secs: u64,
-}
-
-impl Default for StoreOptions {
-    fn default() -> Self {
-        StoreOptions {
-            max_connections: 8,
-            sqlite_synchronous: SqliteDurability::Full,
-            acquire_timeout_secs: 10,
-        }
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -238,49 +207,6 @@ pub fn engine_of(url: &str) -> Result<Engine, StoreError> {
         "sqlite" => Ok(Engine::Sqlite),
         "postgres" | "postgresql" => Ok(Engine::Postgres),
         _ => Err(StoreError::UnsupportedUrl(redact_url(url))),
-    }
-}
-
-/// The URL with any password (in the user part or a `password=` parameter) replaced by `***`,
-/// for logs and error messages.
-pub fn redact_url(url: &str) -> String {
-    let (url, query) = url
-        .split_once('?')
-        .map_or((url, None), |(u, q)| (u, Some(q)));
-    let query = query.map(|query| {
-        query
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
-                _ => pair.to_owned(),
-            })
-            .collect::<Vec<_>>()
-            .join("&")
-    });
-    let base = redact_user_info(url);
-    match query {
-        Some(query) => format!("{base}?{query}"),
-        None => base,
-    }
-}
-
-fn redact_user_info(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let (authority, path) = rest
-        .split_once('/')
-        .map_or((rest, None), |(a, p)| (a, Some(p)));
-    let authority = match authority.rsplit_once('@') {
-        Some((user_info, host)) => match user_info.split_once(':') {
-            Some((user, _password)) => format!("{user}:***@{host}"),
-            None => authority.to_owned(),
-        },
-        None => authority.to_owned(),
-    };
-    match path {
-        Some(path) => format!("{scheme}://{authority}/{path}"),
-        None => format!("{scheme}://{authority}"),
     }
 }
 

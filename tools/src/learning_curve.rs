@@ -20,8 +20,8 @@ use rootcause_models::evidence;
 use rootcause_models::learned::{self, Example};
 use rootcause_models::ranker::{self, Ranker};
 
-use crate::learning::training::{self, HistoryExample, TrainRequest};
-use crate::offline::{simulated_cases, simulation_topology};
+use crate::cases::{simulated_cases, simulation_topology};
+use rootcause::learning::training::{self, HistoryExample, TrainRequest};
 use rootcause_datasets::simulator::Realism;
 
 /// `rootcause learning-curve`.

@@ -9,13 +9,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use rootcause_topology::bundled;
 use rootcause_topology::{Criticality, Format, Topology, to_json, to_yaml};
 
-use crate::app::{Application, shutdown_signal};
 use crate::bench;
-use crate::config::{Config, LogFormat, Overrides};
-use crate::live_topology::TopologySpec;
-use crate::offline;
-use crate::telemetry;
 use crate::traces_import;
+use crate::{datasets, eval, train};
+use rootcause::config::{Config, LogFormat, Overrides};
+use rootcause::live_topology::TopologySpec;
+use rootcause::telemetry;
+use rootcause::{Application, shutdown_signal};
 
 /// rootcause: correlates alert storms into incidents across a service-dependency graph and ranks
 /// their likely root causes.
@@ -40,12 +40,12 @@ enum Command {
     Bench(BenchCommand),
     /// Score a ranker on labelled cases: AC@1, AC@3, AC@5 and Avg@5 overall and per fault type,
     /// the chance level beside each, and the time per case.
-    Eval(offline::EvalArgs),
+    Eval(eval::EvalArgs),
     /// Train a model: from the fault history of a running service (a training job, promoted
     /// only if not worse than the active model), or, given a dataset PATH, into a model file.
-    Train(offline::TrainArgs),
+    Train(train::TrainArgs),
     /// Generate labelled fault cases (alert storms, metric windows, changes) on a topology.
-    Simulate(offline::SimulateArgs),
+    Simulate(datasets::SimulateArgs),
     /// Work with dataset files.
     #[command(subcommand)]
     Datasets(DatasetsCommand),
@@ -54,7 +54,7 @@ enum Command {
     History(HistoryCommand),
     /// The model registry of a running service: list, show, activate (rollback).
     #[command(subcommand)]
-    Models(crate::learning_cli::ModelsCommand),
+    Models(crate::learning::ModelsCommand),
     /// Accuracy after 0, 10, 50, 200 and 1,000 resolved incidents of a simulated estate, each
     /// step trained and gated as the service's training job does.
     LearningCurve(crate::learning_curve::CurveArgs),
@@ -66,7 +66,7 @@ enum HistoryCommand {
     /// configuration (data directory) directly.
     Import {
         #[command(flatten)]
-        import: crate::learning_cli::ImportArgs,
+        import: crate::learning::ImportArgs,
         #[command(flatten)]
         store: ServeArgs,
     },
@@ -75,21 +75,21 @@ enum HistoryCommand {
 #[derive(Debug, Subcommand)]
 enum DatasetsCommand {
     /// Convert a dataset to another format (RCAEval's, to run its methods on the same cases).
-    Convert(offline::ConvertArgs),
+    Convert(datasets::ConvertArgs),
     /// Print the topology a dataset's cases run on (learned from traces for Nezha).
-    Topology(offline::DatasetTopologyArgs),
+    Topology(datasets::DatasetTopologyArgs),
 }
 
 #[derive(Debug, Subcommand)]
 enum BenchCommand {
     /// Alert intake throughput and latency of rootcause on SQLite (and on PostgreSQL with
     /// --postgres-url), next to a real Alertmanager given the same load.
-    Ingest(bench::IngestOptions),
+    Ingest(bench::ingest::IngestOptions),
     /// Time from an alert's 202 to the incident's hypotheses covering it, on generated
     /// topologies of 1,000 and 10,000 services.
-    Ranking(crate::bench_ranking::RankingOptions),
+    Ranking(crate::bench::ranking::RankingOptions),
     /// Time of a training job on a large simulated fault history (10,000 incidents).
-    Training(crate::bench_training::TrainingOptions),
+    Training(crate::bench::training::TrainingOptions),
 }
 
 /// Where settings come from besides defaults: flags here, `ROOTCAUSE_*` variables, a TOML file.
@@ -118,7 +118,7 @@ struct ServeArgs {
 }
 
 impl ServeArgs {
-    fn load(&self) -> Result<Config, crate::config::ConfigError> {
+    fn load(&self) -> Result<Config, rootcause::config::ConfigError> {
         let overrides = Overrides {
             listen: self.listen,
             data_dir: self.data_dir.clone(),
@@ -215,24 +215,24 @@ impl Cli {
                 }
                 Ok(())
             }
-            Command::Bench(BenchCommand::Ingest(options)) => bench::ingest(&options),
+            Command::Bench(BenchCommand::Ingest(options)) => bench::ingest::ingest(&options),
             Command::Bench(BenchCommand::Ranking(options)) => {
-                crate::bench_ranking::ranking(&options)
+                crate::bench::ranking::ranking(&options)
             }
             Command::Bench(BenchCommand::Training(options)) => {
-                crate::bench_training::training(&options)
+                crate::bench::training::training(&options)
             }
             Command::History(HistoryCommand::Import { import, store }) => store
                 .load()
                 .map_err(Into::into)
-                .and_then(|config| crate::learning_cli::import(&import, &config)),
-            Command::Models(command) => crate::learning_cli::models(&command),
+                .and_then(|config| crate::learning::import(&import, &config)),
+            Command::Models(command) => crate::learning::models(&command),
             Command::LearningCurve(args) => crate::learning_curve::run(&args),
-            Command::Eval(args) => offline::eval(&args),
-            Command::Train(args) => offline::train(&args),
-            Command::Simulate(args) => offline::simulate(&args),
-            Command::Datasets(DatasetsCommand::Convert(args)) => offline::convert(&args),
-            Command::Datasets(DatasetsCommand::Topology(args)) => offline::dataset_topology(&args),
+            Command::Eval(args) => eval::eval(&args),
+            Command::Train(args) => train::train(&args),
+            Command::Simulate(args) => datasets::simulate(&args),
+            Command::Datasets(DatasetsCommand::Convert(args)) => datasets::convert(&args),
+            Command::Datasets(DatasetsCommand::Topology(args)) => datasets::dataset_topology(&args),
         };
         match result {
             Ok(()) => ExitCode::SUCCESS,

@@ -13,7 +13,7 @@ use anyhow::Context;
 use rootcause_topology::otlp::{self, TraceReader};
 use rootcause_topology::{ObservedCalls, Topology, TopologyDocument};
 
-use crate::live_topology::TopologySpec;
+use rootcause::live_topology::TopologySpec;
 
 /// Learns a topology from OTLP/JSON trace files over `base` (a topology file, `builtin:NAME` or
 /// a bundled example's name; none for a topology of the traces alone). The result is checked

@@ -3,5 +3,5 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    rootcause::cli::Cli::parse().run()
+    rootcause_cli::cli::Cli::parse().run()
 }

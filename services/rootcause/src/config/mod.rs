@@ -13,8 +13,14 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-use crate::prometheus::PrometheusConfig;
-use crate::store::{StoreOptions, redact_url};
+pub mod outgoing;
+mod prometheus;
+mod secrets;
+mod store;
+
+pub use prometheus::{MAX_POINTS, PrometheusConfig, query_range_endpoint};
+pub use secrets::redact_url;
+pub use store::{SqliteDurability, StoreOptions};
 
 /// Prefix of every environment variable the service reads.
 pub const ENV_PREFIX: &str = "ROOTCAUSE_";
@@ -389,12 +395,12 @@ impl ActionsConfig {
             ));
         }
         for (i, host) in self.allowed_hosts.iter().enumerate() {
-            if let Err(why) = crate::actions::check_host_pattern(host) {
+            if let Err(why) = outgoing::check_host_pattern(host) {
                 problems.push(format!("actions.allowed_hosts[{i}]: {why}"));
             }
         }
         for (i, target) in self.notify.iter().enumerate() {
-            if let Err(why) = crate::actions::check_outgoing_url(&target.url, &self.allowed_hosts) {
+            if let Err(why) = outgoing::check_outgoing_url(&target.url, &self.allowed_hosts) {
                 problems.push(format!("actions.notify[{i}].url: {why}"));
             }
             if !(100..=60_000).contains(&target.timeout_ms) {

@@ -28,7 +28,7 @@ use rootcause_models::learned::{self, Example, Learned, TrainParams};
 use rootcause_models::ranker::Ranker;
 use serde::Serialize;
 
-use crate::offline::{FormatArg, progress_bar};
+use crate::cases::{FormatArg, progress_bar};
 
 /// What `eval --loso` needs to know.
 #[derive(Debug, Clone)]
@@ -238,7 +238,7 @@ fn load_system(spec: &str) -> anyhow::Result<System> {
     let format = <FormatArg as clap::ValueEnum>::from_str(format, true)
         .map_err(|e| anyhow::anyhow!("--loso {spec:?}: {e}"))?;
     let path = PathBuf::from(path);
-    let (mut cases, _) = crate::offline::load(format, &path, &LoadOptions::default())?;
+    let (mut cases, _) = crate::cases::load(format, &path, &LoadOptions::default())?;
     let name = cases
         .first()
         .map(|c| c.system.clone())
@@ -292,7 +292,7 @@ fn simulated_examples(count: usize, seed: u64, settings: &Settings) -> Vec<Examp
         );
         let topology = rootcause_topology::Topology::from_document(document)
             .expect("generated topologies are valid");
-        let cases = crate::offline::simulated_cases(
+        let cases = crate::cases::simulated_cases(
             &topology,
             &format!("generated-{size}"),
             n,

@@ -14,12 +14,13 @@ use anyhow::Context;
 use clap::Args;
 use rootcause_models::ranker;
 
-use crate::ingest::now_millis;
-use crate::learning::import::case_row;
-use crate::learning::training::TrainRequest;
-use crate::learning::{self};
-use crate::offline::{simulated_cases, simulation_topology};
-use crate::store::{Store, StoreOptions};
+use crate::cases::{simulated_cases, simulation_topology};
+use rootcause::clock::Clock;
+use rootcause::config::StoreOptions;
+use rootcause::learning;
+use rootcause::learning::import::case_row;
+use rootcause::learning::training::TrainRequest;
+use rootcause::store::Store;
 use rootcause_datasets::simulator::Realism;
 
 /// `rootcause bench training`.
@@ -78,7 +79,9 @@ async fn run(options: &TrainingOptions) -> anyhow::Result<()> {
     let store = Store::open(&url, &StoreOptions::default()).await?;
     let started = Instant::now();
     for chunk in rows.chunks(1000) {
-        store.upsert_history(chunk, now_millis()).await?;
+        store
+            .upsert_history(chunk, Clock::system().now_millis())
+            .await?;
     }
     let import = started.elapsed();
     drop(rows);
@@ -95,7 +98,7 @@ async fn run(options: &TrainingOptions) -> anyhow::Result<()> {
         )
         .await?;
         let trained_at = started.elapsed();
-        learning::store_model(&store, &trained, None).await?;
+        learning::store_model(&store, &trained, None, Clock::system().now_millis()).await?;
         let total = started.elapsed();
         runs.push((trained_at, total - trained_at, total));
         last = Some(trained);

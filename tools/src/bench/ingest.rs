@@ -29,7 +29,7 @@ use serde::Serialize;
 use sqlx::{Connection, PgConnection};
 use tokio::task::JoinHandle;
 
-use crate::store::redact_url;
+use rootcause::config::redact_url;
 
 /// Load before the measured window, not counted.
 const WARM_UP: Duration = Duration::from_secs(2);
@@ -373,7 +373,10 @@ pub(crate) fn serve_command(address: SocketAddr, data_dir: &Path) -> anyhow::Res
         .arg(data_dir)
         .args(["--log-format", "json"]);
     for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with(crate::config::ENV_PREFIX) {
+        if key
+            .to_string_lossy()
+            .starts_with(rootcause::config::ENV_PREFIX)
+        {
             command.env_remove(key);
         }
     }
@@ -1051,7 +1054,7 @@ impl IngestTotals {
     }
 
     fn parse(text: &str) -> IngestTotals {
-        use crate::telemetry::names::{
+        use rootcause::telemetry::names::{
             CORRELATION_SECONDS, INGEST_BATCH_ALERTS, INGEST_COMMIT_SECONDS,
         };
         let total = |metric: &str, suffix: &str| series_total(text, &format!("{metric}{suffix}"));
@@ -1291,7 +1294,7 @@ mod tests {
     use rootcause_correlation::{AlertStatus, Fingerprint};
 
     use super::*;
-    use crate::ingest::payload::{PostableAlert, alertmanager_api};
+    use rootcause::ingest::payload::{PostableAlert, alertmanager_api};
 
     fn builder(worker: usize, batch: usize) -> BodyBuilder {
         BodyBuilder::new(worker, batch, topology_services())

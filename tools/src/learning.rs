@@ -15,12 +15,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rootcause_models::history::HistoryRecord;
 use serde_json::Value;
 
-use crate::config::Config;
-use crate::ingest::now_millis;
-use crate::learning::import::{case_row, history_row, outcome_of};
-use crate::live_topology::{LiveTopology, TopologySpec};
-use crate::offline::FormatArg;
-use crate::store::{NewHistory, Store};
+use crate::cases::FormatArg;
+use rootcause::clock::Clock;
+use rootcause::config::Config;
+use rootcause::learning::import::{case_row, history_row, outcome_of};
+use rootcause::live_topology::{LiveTopology, TopologySpec};
+use rootcause::store::{NewHistory, Store};
 
 /// Where the service runs, for commands that talk to it.
 #[derive(Debug, Clone, Args)]
@@ -157,7 +157,7 @@ fn load_dataset(
     path: &Path,
 ) -> anyhow::Result<Vec<rootcause_models::case::Case>> {
     let options = rootcause_datasets::LoadOptions::default();
-    Ok(crate::offline::load(format, path, &options)?.0)
+    Ok(crate::cases::load(format, path, &options)?.0)
 }
 
 fn import_remote(args: &ImportArgs, url: &str, source: &str) -> anyhow::Result<()> {
@@ -212,7 +212,7 @@ fn import_remote(args: &ImportArgs, url: &str, source: &str) -> anyhow::Result<(
 fn import_local(args: &ImportArgs, config: &Config, source: &str) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         let url = config.database_url();
-        if let Some(directory) = crate::store::sqlite_directory(url.expose())? {
+        if let Some(directory) = rootcause::store::sqlite_directory(url.expose())? {
             std::fs::create_dir_all(&directory)?;
         }
         let store = Store::open(url.expose(), &config.store)
@@ -225,7 +225,8 @@ fn import_local(args: &ImportArgs, config: &Config, source: &str) -> anyhow::Res
                     .as_deref()
                     .map(TopologySpec::parse)
                     .transpose()?;
-                let live = LiveTopology::start(store.clone(), configured.as_ref()).await?;
+                let live = LiveTopology::start(store.clone(), configured.as_ref(), Clock::system())
+                    .await?;
                 let graph = std::sync::Arc::new(live.current().topology.clone());
                 let lines = read_lines(&args.path)?;
                 let progress = bar(lines.len(), "extracting evidence");
@@ -258,7 +259,9 @@ fn import_local(args: &ImportArgs, config: &Config, source: &str) -> anyhow::Res
         if rows.is_empty() {
             bail!("no labelled records in {}", args.path.display());
         }
-        let upsert = store.upsert_history(&rows, now_millis()).await?;
+        let upsert = store
+            .upsert_history(&rows, Clock::system().now_millis())
+            .await?;
         store.close().await;
         println!(
             "imported {} records into {url} (source {source}): {} new, {} replaced",

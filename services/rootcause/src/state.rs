@@ -1,0 +1,196 @@
+//! The composition root: [`AppState::start`] wires the parts of the service together, in the
+//! one order they depend on each other, and [`AppState::shut_down`] takes them apart again.
+//!
+//! `serve` and every route test start the service through here, so a test runs the same wiring
+//! production runs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::actions::Actions;
+use crate::advice::Advice;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::ingest::Ingest;
+use crate::learning::Learning;
+use crate::live_topology::{LiveTopology, TopologySpec};
+use crate::ranking::Ranking;
+use crate::store::Store;
+use crate::telemetry;
+use crate::workers::{Spawner, Workers};
+
+/// How often histograms are compacted for `/metrics`.
+const TELEMETRY_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How often the service looks for topology versions that other replicas stored.
+const TOPOLOGY_REFRESH_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How often SQLite's write-ahead log is copied into the database file, off the ingest path.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What every request handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// The service's time.
+    pub clock: Clock,
+    /// The current topology.
+    pub topology: Arc<LiveTopology>,
+    /// Renders the service's own Prometheus telemetry at `/metrics`.
+    pub telemetry: PrometheusHandle,
+    /// Alert intake.
+    pub ingest: Ingest,
+    /// Incidents ranked as they change.
+    pub ranking: Ranking,
+    /// Fault history, training jobs and the model registry.
+    pub learning: Learning,
+    /// Runbooks, similar incidents, approvals, automation and the audit log.
+    pub actions: Actions,
+}
+
+impl AppState {
+    /// Starts the service's parts over an open `store`: the topology (configured, else the
+    /// newest stored version, else the bundled default), ranking, the model registry, emergency
+    /// actions, and last intake (the correlation engine rebuilt from the store), then the
+    /// timers. Every background task belongs to the returned [`Workers`].
+    pub async fn start(
+        config: &Config,
+        store: Store,
+        clock: Clock,
+    ) -> anyhow::Result<(AppState, Workers)> {
+        // First: metrics recorded before the recorder exists are lost, and start-up already
+        // records some (the rankings of the incidents restored from the store).
+        let telemetry = telemetry::metrics();
+        let workers = Workers::new();
+        let spawner = workers.spawner();
+        let configured = config
+            .topology
+            .as_deref()
+            .map(TopologySpec::parse)
+            .transpose()?;
+        let topology =
+            Arc::new(LiveTopology::start(store.clone(), configured.as_ref(), clock.clone()).await?);
+        let advice = Arc::new(Advice::new(&config.actions));
+        let ranking = Ranking::start(
+            &config.ranking,
+            &config.prometheus,
+            store.clone(),
+            topology.clone(),
+            advice.clone(),
+            clock.clone(),
+            &spawner,
+        )?;
+        let learning = Learning::start(
+            store.clone(),
+            ranking.clone(),
+            topology.clone(),
+            &config.ranking,
+            advice.clone(),
+            clock.clone(),
+            spawner.clone(),
+        )
+        .await
+        .context("cannot start the model registry")?;
+        // Before intake starts: the notifier must see the first rankings.
+        let actions = Actions::start(
+            store.clone(),
+            advice,
+            ranking.clone(),
+            &config.actions,
+            clock.clone(),
+            &spawner,
+        )
+        .await
+        .context("cannot start the emergency actions")?;
+        let ingest = Ingest::start(
+            store.clone(),
+            topology.clone(),
+            config.ingest.clone(),
+            config.correlation.clone(),
+            ranking.clone(),
+            clock.clone(),
+            &spawner,
+        )
+        .await
+        .context("cannot rebuild the correlation engine from the store")?;
+        let state = AppState {
+            store,
+            clock,
+            topology,
+            telemetry,
+            ingest,
+            ranking,
+            learning,
+            actions,
+        };
+        state.start_timers(&spawner);
+        Ok((state, workers))
+    }
+
+    /// Upkeep on timers: `/metrics` histograms, topology versions stored by other replicas,
+    /// SQLite checkpoints.
+    fn start_timers(&self, spawner: &Spawner) {
+        let telemetry = self.telemetry.clone();
+        every(spawner, TELEMETRY_UPKEEP_INTERVAL, move || {
+            let telemetry = telemetry.clone();
+            async move { telemetry.run_upkeep() }
+        });
+        let topology = self.topology.clone();
+        every(spawner, TOPOLOGY_REFRESH_INTERVAL, move || {
+            let topology = topology.clone();
+            async move {
+                if let Err(error) = topology.refresh().await {
+                    tracing::warn!(%error, "cannot look for newer topology versions");
+                }
+            }
+        });
+        let store = self.store.clone();
+        every(spawner, CHECKPOINT_INTERVAL, move || {
+            let store = store.clone();
+            async move {
+                if let Err(error) = store.checkpoint().await {
+                    tracing::warn!(%error, "WAL checkpoint failed");
+                }
+            }
+        });
+    }
+
+    /// Stops the service once the HTTP server has answered its last request, in this order:
+    /// 1. shutdown begins ([`Workers::cancel`]; already done when the server began its
+    ///    graceful shutdown): timers, the automation runner and its runs, the notifier,
+    ///    training jobs, Prometheus pulls, the ranking worker and the event streams stop at
+    ///    their next await point;
+    /// 2. this state is dropped, and with it the last intake handle: the ingest writer commits
+    ///    what it holds and stops;
+    /// 3. every background task has ended ([`Workers::wait`]);
+    /// 4. the store closes.
+    pub async fn shut_down(self, workers: Workers) {
+        workers.cancel();
+        let store = self.store.clone();
+        drop(self);
+        workers.wait().await;
+        store.close().await;
+    }
+}
+
+/// Runs `tick` every `period` until shutdown begins.
+fn every<F, T>(spawner: &Spawner, period: Duration, mut tick: F)
+where
+    F: FnMut() -> T + Send + 'static,
+    T: std::future::Future<Output = ()> + Send,
+{
+    let stop = spawner.token();
+    spawner.spawn(async move {
+        let mut interval = tokio::time::interval(period);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = interval.tick() => tick().await,
+            }
+        }
+    });
+}

@@ -1,0 +1,9 @@
+//! `rootcause bench`: the service measured under load, each bench against the real binary.
+//!
+//! - [`ingest`]: alert-intake throughput next to a real Alertmanager.
+//! - [`ranking`]: time from an alert's 202 to the hypotheses that cover it.
+//! - [`training`]: the time of a training job on a large fault history.
+
+pub mod ingest;
+pub mod ranking;
+pub mod training;

@@ -6,8 +6,8 @@ use std::time::Instant;
 use rootcause_topology::{Format, ServiceKind, Topology, TopologyDocument};
 
 use super::*;
-use rootcause_topology::bundled;
 use crate::synthetic::{self, Shape};
+use rootcause_topology::bundled;
 
 pub(super) fn example(name: &str) -> Topology {
     bundled::find(name).unwrap().topology()

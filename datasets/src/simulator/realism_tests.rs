@@ -8,6 +8,7 @@ use rootcause_models::case::{EdgeSeries, Family, Series, Source};
 use rootcause_models::diagnosis::FaultType;
 use rootcause_topology::{Format, Topology};
 
+use super::random::derived;
 use super::tests::{example, generated, options, written};
 use super::*;
 

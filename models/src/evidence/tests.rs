@@ -2,8 +2,9 @@
 
 use std::collections::BTreeMap;
 
+use super::per_series::thinned;
 use super::*;
-use crate::case::{CaseAlert, EdgeSeries, Series};
+use crate::case::{CaseAlert, EdgeSeries, Family, Series, Source};
 
 const ANCHOR: i64 = 10_000;
 

@@ -1,7 +1,14 @@
 //! Training on synthetic evidence where the cause shows on one mechanism per fault class.
 
+use linfa::prelude::*;
+use ndarray::{Array1, Array2};
+
+use super::fit::Prepared;
+use super::pairwise::{fit_pairwise, fit_scorer};
 use super::*;
-use crate::evidence::CandidateEvidence;
+use crate::diagnosis::{Diagnosis, FaultType};
+use crate::evidence::{CandidateEvidence, Detector, Evidence, Settings};
+use crate::ranker::Ranker;
 use linfa_logistic::LogisticRegression;
 
 /// A case of `n` candidates: every candidate has some noise on every detector, the cause

@@ -11,10 +11,10 @@ use std::sync::mpsc;
 
 use serde::{Deserialize, Serialize};
 
+use super::fit::{Prepared, fit_actions, fit_fault_classifier, fit_ranker};
 use super::{
-    ActionModel, Example, FEATURE_COUNT, FORMAT, FaultClassifier, LearnedModel, Prepared,
-    Provenance, Scorer, TrainError, TrainParams, feature_names, fit_actions, fit_fault_classifier,
-    fit_ranker, fit_temperature, fold_of, version_of,
+    ActionModel, Example, FEATURE_COUNT, FORMAT, FaultClassifier, LearnedModel, Provenance, Scorer,
+    TrainError, TrainParams, feature_names, fit_temperature, fold_of, version_of,
 };
 use crate::diagnosis::Diagnosis;
 use crate::evidence::Settings;

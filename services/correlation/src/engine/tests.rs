@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use proptest::prelude::*;
 use rootcause_topology::{Dependency, Service, ServiceKind, Topology};
 
+use super::types::secs_to_millis;
 use super::*;
 
 const MINUTE: Millis = 60_000;

@@ -1,0 +1,237 @@
+//! The detectors of call edges: delay on the wire credited to the endpoint that explains it,
+//! callee duration and failed calls as callers see them.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::moderation::Moderation;
+use super::series::{Baseline, Direction};
+use super::windows::Windows;
+use super::{Detector, MAX_Z, fmt_value, timing_floor};
+use crate::case::Case;
+
+/// Edge detectors: delay on the wire in and out, callee duration and errors as callers see them.
+///
+/// A delay on the wire between two services is the fault of one of them, and the evidence says
+/// which: a delay injected at a service's network interface slows *every* call in and out of
+/// it, while each of its neighbours has just the one slow edge it shares with it. So each slow
+/// edge is credited to the endpoint that better explains it (see [`explainer`]), and a service
+/// whose slow edges are all explained by a neighbour gets no delay evidence from them.
+pub(super) fn edge_detectors(
+    case: &Case,
+    windows: &Windows,
+    anomalous_z: f64,
+    own_latency: &HashMap<&str, f64>,
+    moderation: &Moderation,
+    note: &mut impl FnMut(&str, Detector, f64, String),
+) {
+    // Per call edge, the strongest delay over its series (quantiles), with its sentence.
+    let mut delays: BTreeMap<(&str, &str), (f64, String)> = BTreeMap::new();
+    // Per call edge, the strongest rise of its duration as the caller sees it; and the edges
+    // that carry a measured delay at all.
+    let mut durations: BTreeMap<(&str, &str), (f64, String)> = BTreeMap::new();
+    let mut measured: std::collections::BTreeSet<(&str, &str)> = Default::default();
+    for e in &case.edges {
+        if edge_kind(&e.name) == Some("network_ms") {
+            measured.insert((e.caller.as_str(), e.callee.as_str()));
+        }
+    }
+    for e in &case.edges {
+        let baseline = windows.baseline(&e.times, &e.values);
+        let (abnormal, _) = windows.abnormal(&e.times, &e.values);
+        if abnormal.is_empty() {
+            continue;
+        }
+        let kind = edge_kind(&e.name);
+        let counts = matches!(kind, Some("errors" | "calls"));
+        let mut base = Baseline::with_floor(&baseline, counts, timing_floor(&e.name));
+        if let Some(moderated) = moderated_edge_kind(&e.name) {
+            base = moderation.apply(moderated, base);
+        }
+        let Some((z, value)) = base.z(abnormal, Direction::Up) else {
+            continue;
+        };
+        let sentence = |what: &str| {
+            format!(
+                "{what} on calls {} → {} rose to {} (baseline {}, z {:.1})",
+                e.caller,
+                e.callee,
+                fmt_value(value),
+                fmt_value(base.median),
+                z.min(MAX_Z)
+            )
+        };
+        match kind {
+            Some("network_ms") => {
+                let slot = delays
+                    .entry((e.caller.as_str(), e.callee.as_str()))
+                    .or_insert((f64::NEG_INFINITY, String::new()));
+                if z > slot.0 {
+                    *slot = (z, sentence("delay (ms)"));
+                }
+            }
+            Some("callee_ms") => {
+                note(
+                    &e.callee,
+                    Detector::InboundCallDuration,
+                    z,
+                    sentence("duration (ms)"),
+                );
+                let slot = durations
+                    .entry((e.caller.as_str(), e.callee.as_str()))
+                    .or_insert((f64::NEG_INFINITY, String::new()));
+                if z > slot.0 {
+                    *slot = (z, sentence("duration (ms)"));
+                }
+            }
+            Some("errors") => note(
+                &e.callee,
+                Detector::InboundCallErrors,
+                z,
+                sentence("failed calls"),
+            ),
+            _ => {}
+        }
+    }
+
+    // Where no delay is measured (metrics from a service mesh rather than spans), a call that
+    // became more unusual than the callee's own latency did was slowed between the two: each
+    // deviation in its own baseline's spreads, the call's beyond the callee's own, `z_call −
+    // z_own`, counts as a delay.
+    for (&(caller, callee), (z_call, sentence)) in &durations {
+        if measured.contains(&(caller, callee)) || *z_call <= 0.0 {
+            continue;
+        }
+        let own = own_latency.get(callee).copied().unwrap_or(0.0);
+        let z = (z_call - own).max(0.0);
+        if z > 0.0 {
+            delays.insert(
+                (caller, callee),
+                (
+                    z,
+                    format!("{sentence}, while {callee}'s own latency deviated z {own:.1}"),
+                ),
+            );
+        }
+    }
+
+    // Every edge observed in the window (with delay or duration data), slow or not.
+    let mut observed: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut pairs: std::collections::BTreeSet<(&str, &str)> = measured.clone();
+    pairs.extend(durations.keys().copied());
+    for &(caller, callee) in &pairs {
+        *observed.entry(caller).or_default() += 1;
+        *observed.entry(callee).or_default() += 1;
+    }
+    let mut delays_of: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for (&(caller, callee), &(z, _)) in &delays {
+        delays_of.entry(caller).or_default().push(z);
+        delays_of.entry(callee).or_default().push(z);
+    }
+    let endpoint = |service: &str, z: f64| -> Endpoint {
+        // The edge itself is among the service's delays; its other slow edges are those at
+        // least a tenth as slow (and anomalous at all).
+        let slow_enough = anomalous_z.max(0.1 * z);
+        let slow = delays_of
+            .get(service)
+            .map_or(0, |zs| zs.iter().filter(|&&x| x >= slow_enough).count());
+        Endpoint {
+            others_slow: slow.saturating_sub(1),
+            edges: observed.get(service).copied().unwrap_or(1).max(1),
+        }
+    };
+    let mut credited: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for (&(caller, callee), (z, sentence)) in &delays {
+        let (to_caller, to_callee) = explainer(endpoint(caller, *z), endpoint(callee, *z));
+        if to_callee {
+            note(callee, Detector::InboundCallDelay, *z, sentence.clone());
+        }
+        if to_caller {
+            note(caller, Detector::OutboundCallDelay, *z, sentence.clone());
+        }
+        credited
+            .entry(callee)
+            .or_default()
+            .push(if to_callee { *z } else { 0.0 });
+        credited
+            .entry(caller)
+            .or_default()
+            .push(if to_caller { *z } else { 0.0 });
+    }
+    for (service, mut zs) in credited {
+        // Edges observed without any delay count as not slow.
+        zs.resize(
+            zs.len().max(observed.get(service).copied().unwrap_or(0)),
+            0.0,
+        );
+
+        zs.sort_by(f64::total_cmp);
+        // A low quantile, so one slow edge shared with the true cause does not count: the
+        // service must be slow on (nearly) all of them.
+        let low = crate::stats::quantile(&zs, 0.25);
+        note(
+            service,
+            Detector::AllEdgesDelay,
+            low,
+            format!(
+                "calls on {} of its edges slowed on the wire (lower-quartile z {:.1})",
+                zs.len(),
+                low
+            ),
+        );
+    }
+}
+
+/// One end of a slow call edge, as [`explainer`] weighs it.
+#[derive(Debug, Clone, Copy)]
+struct Endpoint {
+    /// Its other edges that are slow too (at least a tenth as slow as this one).
+    others_slow: usize,
+    /// Its edges observed in the window.
+    edges: usize,
+}
+
+/// Which endpoints of a slow edge are credited with its delay: the one whose other edges are
+/// slow too (a delay at a service's network interface slows every call in and out of it, while
+/// each neighbour has just the one slow edge it shares with it); failing that, the one for which
+/// the edge is the larger share of its edges (a leaf behind a busy caller); both when they are
+/// alike.
+fn explainer(caller: Endpoint, callee: Endpoint) -> (bool, bool) {
+    match caller.others_slow.cmp(&callee.others_slow) {
+        std::cmp::Ordering::Greater => (true, false),
+        std::cmp::Ordering::Less => (false, true),
+        std::cmp::Ordering::Equal => {
+            let share = |e: Endpoint| (e.others_slow + 1) as f64 / e.edges as f64;
+            let (a, b) = (share(caller), share(callee));
+            if a > b + 1e-9 {
+                (true, false)
+            } else if b > a + 1e-9 {
+                (false, true)
+            } else {
+                (true, true)
+            }
+        }
+    }
+}
+
+/// The [`Moderation`] kind of an edge series whose spread is borrowed across edges (timings).
+pub(super) fn moderated_edge_kind(name: &str) -> Option<&'static str> {
+    match edge_kind(name)? {
+        "network_ms" => Some("edge network_ms"),
+        "callee_ms" => Some("edge callee_ms"),
+        _ => None,
+    }
+}
+
+/// What an edge series measures: its name, or the name before a quantile suffix
+/// (`callee_ms_p90` is a `callee_ms`): `None` for names no detector reads.
+fn edge_kind(name: &str) -> Option<&'static str> {
+    ["network_ms", "callee_ms", "errors", "calls"]
+        .into_iter()
+        .find(|kind| {
+            name == *kind
+                || name
+                    .strip_prefix(kind)
+                    .and_then(|rest| rest.strip_prefix("_p"))
+                    .is_some_and(|q| !q.is_empty() && q.bytes().all(|b| b.is_ascii_digit()))
+        })
+}

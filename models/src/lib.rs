@@ -4,6 +4,7 @@
 //! - [`ablation`]: a case with a source of evidence (logs, traces, alerts, graph, baseline) withheld.
 //! - [`history`]: past incidents as analysts import them (JSON lines), and their cases.
 //! - [`ranker`]: the [`Ranker`](ranker::Ranker) interface.
+//! - [`rankers`]: every ranker by name, the configured one, the bundled model.
 //! - [`metrics`]: AC@k and Avg@k with pessimistic ties and chance level.
 //! - [`evaluation`]: a ranker's report on labelled cases, overall and per fault type.
 //! - [`stats`]: quantiles and other small statistics, computed one way everywhere.
@@ -31,4 +32,5 @@ pub mod history;
 pub mod learned;
 pub mod metrics;
 pub mod ranker;
+pub mod rankers;
 pub mod stats;

@@ -15,8 +15,8 @@ use rootcause_models::diagnosis::Diagnosis;
 use rootcause_models::evaluation::{CaseOutcome, Report, Withheld, withhold};
 use rootcause_models::evidence::Settings;
 use rootcause_models::learned::{self, LearnedModel, TrainParams};
-use rootcause_models::ranker::{self, RANKERS};
 use rootcause_models::ranker::{Ranker, Ranking};
+use rootcause_models::rankers::{self, RANKERS};
 use serde::Serialize;
 
 use crate::cases::{
@@ -139,7 +139,7 @@ impl Method {
             if args.cv.is_some() || args.model.is_some() {
                 bail!("--cv and --model go with --ranker learned, not {name}");
             }
-            let ranker = ranker::by_name(name).with_context(|| {
+            let ranker = rankers::by_name(name).with_context(|| {
                 format!(
                     "unknown ranker {name:?}; known: {}, learned",
                     RANKERS.join(", ")

@@ -18,7 +18,8 @@ use rootcause_models::cold_start::ColdStart;
 use rootcause_models::evaluation::Report;
 use rootcause_models::evidence;
 use rootcause_models::learned::{self, Example};
-use rootcause_models::ranker::{self, Ranker};
+use rootcause_models::ranker::Ranker;
+use rootcause_models::rankers;
 
 use crate::cases::{simulated_cases, simulation_topology};
 use rootcause::learning::training::{self, HistoryExample, TrainRequest};
@@ -97,7 +98,7 @@ pub fn run(args: &CurveArgs) -> anyhow::Result<()> {
     let history = simulate(&topology, &system, largest, args.seed);
     let test = simulate(&topology, &system, args.test_cases, args.seed + 1000);
     spinner.finish_and_clear();
-    let bundled = score(&*ranker::default_ranker(), &test);
+    let bundled = score(&*rankers::default_ranker(), &test);
 
     let progress = ProgressBar::new(args.sizes.len() as u64).with_message("training");
     progress.set_style(

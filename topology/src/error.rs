@@ -14,7 +14,7 @@ pub enum TopologyError {
     /// A name has surrounding whitespace or control characters, or is too long.
     #[error(
         "name {0:?} is not allowed: names must not have surrounding whitespace or control characters and must be at most {max} bytes",
-        max = crate::graph::MAX_NAME_LEN
+        max = crate::model::MAX_NAME_LEN
     )]
     InvalidName(String),
     /// A service with this name already exists.

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::document::{self, Format};
 use crate::error::{DocumentError, Problem, TopologyError};
-use crate::model::{Dependency, Service, TopologyDocument};
+use crate::model::{Dependency, MAX_NAME_LEN, Service, TopologyDocument};
 
 /// A topology's canonical JSON document and its SHA-256 digest (hex).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,9 +19,6 @@ pub struct Canonical {
     /// SHA-256 of `json`, lowercase hex.
     pub digest: String,
 }
-
-/// Longest service name or alias accepted, in bytes (a DNS name's limit).
-pub const MAX_NAME_LEN: usize = 253;
 
 /// The service-dependency graph.
 ///

@@ -27,9 +27,9 @@ mod proptests;
 pub use diff::{DependencyKey, TopologyDiff};
 pub use document::{Format, parse, to_json, to_yaml};
 pub use error::{DocumentError, Problem, TopologyError};
-pub use graph::{Canonical, MAX_NAME_LEN, Topology};
+pub use graph::{Canonical, Topology};
 pub use learned::{Merged, ObservedCall, ObservedCalls};
 pub use model::{
-    Criticality, Dependency, DependencySource, Service, ServiceKind, TopologyDocument,
+    Criticality, Dependency, DependencySource, MAX_NAME_LEN, Service, ServiceKind, TopologyDocument,
 };
 pub use query::{PATH_SEARCH_BUDGET, PropagationPaths, Reach, SPOF_EXAMPLES, SinglePointOfFailure};

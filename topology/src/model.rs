@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// Longest service name or alias accepted, in bytes (a DNS name's limit).
+pub const MAX_NAME_LEN: usize = 253;
+
 /// A whole topology as a document: the shape of the YAML/JSON files and of the HTTP API.
 ///
 /// Unknown fields are rejected (a misspelt `criticallity` must not vanish silently).

@@ -9,9 +9,8 @@ use serde::Deserialize;
 
 use super::files::{self, DateDirs, MinuteFile};
 use super::names::Names;
-use super::spans::nanos;
-use super::stats::extent;
 use super::template::{self, Level};
+use super::timing::{extent, nanos};
 use crate::LoadError;
 
 /// One log line, as much of it as the statistics need.

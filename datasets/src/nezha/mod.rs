@@ -68,6 +68,7 @@ mod stats;
 pub mod template;
 #[cfg(test)]
 mod tests;
+mod timing;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;

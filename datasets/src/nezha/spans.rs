@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::files::{self, DateDirs, MinuteFile};
 use super::names::Names;
-use super::stats::extent;
+use super::timing::{extent, nanos};
 use crate::LoadError;
 
 /// One span, as much of it as the statistics need.
@@ -159,16 +159,6 @@ fn span(record: &csv::ByteRecord, columns: &Columns, names: &mut Names) -> Resul
         service: names.id(files::service_of_pod(pod)),
         start_ns,
         duration_ms,
-    })
-}
-
-/// Nanoseconds, written as an integer (or, from some exporters, a float).
-pub(super) fn nanos(text: &str) -> Option<i64> {
-    text.parse::<i64>().ok().or_else(|| {
-        text.parse::<f64>()
-            .ok()
-            .filter(|t| t.is_finite() && t.abs() < 9.2e18)
-            .map(|t| t as i64)
     })
 }
 

@@ -234,7 +234,7 @@ fn a_datastore_that_exports_nothing_is_found_through_the_calls_into_it() {
         .into_iter()
         .filter(|(sim, _)| sim.realism.unexported.contains(&sim.root_cause))
         .collect();
-    let served = rootcause_models::ranker::default_ranker();
+    let served = rootcause_models::rankers::default_ranker();
     let (cold, learned, baro) = (
         ac1(&ColdStart::default(), &dark),
         ac1(served.as_ref(), &dark),

@@ -9,7 +9,8 @@ use crate::evidence::Evidence;
 
 use super::catalogue::Catalogue;
 use super::catalogue::Runbook;
-use super::suggest::{Suggestion, Target, Votes, Weights, applies, suggest};
+use super::suggest::{Suggestion, Weights, applies, suggest};
+use super::target::{Target, Votes};
 
 /// How far before the incident's anchor a change on a service still counts as a likely cause
 /// (the ranking service loads change events from as far back).

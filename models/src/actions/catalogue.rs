@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use rootcause_topology::{Criticality, ServiceKind};
 use serde::{Deserialize, Serialize};
 
-use super::suggest::Target;
+use super::target::Target;
 use crate::diagnosis::FaultType;
 
 /// The catalogue shipped with rootcause, used until an operator installs their own.

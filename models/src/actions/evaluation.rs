@@ -20,7 +20,8 @@ use crate::learned::{
 use super::advise::{Advisor, advise};
 use super::catalogue::Catalogue;
 use super::similar::{PastIncident, SimilarIndex, incident_vector};
-use super::suggest::{Suggestion, Votes, Weights};
+use super::suggest::{Suggestion, Weights};
+use super::target::Votes;
 
 /// The row of what the service serves: every source combined.
 pub const SERVED: &str = "runbooks + similar + learned (served)";

@@ -15,6 +15,7 @@ pub mod catalogue;
 pub mod evaluation;
 pub mod similar;
 pub mod suggest;
+pub mod target;
 
 #[cfg(test)]
 mod tests;
@@ -25,4 +26,5 @@ pub use catalogue::{
     ServiceSelector,
 };
 pub use similar::{Neighbour, PastIncident, SimilarIndex, VECTOR_LEN, incident_vector};
-pub use suggest::{ActionVote, Suggestion, Target, Votes, Weights, applies, suggest};
+pub use suggest::{Suggestion, Weights, applies, suggest};
+pub use target::{ActionVote, Target, Votes};

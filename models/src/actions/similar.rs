@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::suggest::{ActionVote, Votes};
+use super::target::{ActionVote, Votes};
 use crate::evidence::{Detector, Evidence, MAX_Z};
 
 /// Length of an [`incident_vector`]: per detector its strongest value and its spread, plus the

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::moderation::Moderation;
+use super::moderation::{Moderation, edge_kind, moderated_edge_kind};
 use super::series::{Baseline, Direction};
 use super::windows::Windows;
 use super::{Detector, MAX_Z, fmt_value, timing_floor};
@@ -211,27 +211,4 @@ fn explainer(caller: Endpoint, callee: Endpoint) -> (bool, bool) {
             }
         }
     }
-}
-
-/// The [`Moderation`] kind of an edge series whose spread is borrowed across edges (timings).
-pub(super) fn moderated_edge_kind(name: &str) -> Option<&'static str> {
-    match edge_kind(name)? {
-        "network_ms" => Some("edge network_ms"),
-        "callee_ms" => Some("edge callee_ms"),
-        _ => None,
-    }
-}
-
-/// What an edge series measures: its name, or the name before a quantile suffix
-/// (`callee_ms_p90` is a `callee_ms`): `None` for names no detector reads.
-fn edge_kind(name: &str) -> Option<&'static str> {
-    ["network_ms", "callee_ms", "errors", "calls"]
-        .into_iter()
-        .find(|kind| {
-            name == *kind
-                || name
-                    .strip_prefix(kind)
-                    .and_then(|rest| rest.strip_prefix("_p"))
-                    .is_some_and(|q| !q.is_empty() && q.bytes().all(|b| b.is_ascii_digit()))
-        })
 }

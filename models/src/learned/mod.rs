@@ -18,6 +18,7 @@
 //! fits of the classifiers and the mixture), `pairwise` (the ranking scorer's fit) and
 //! `training` (one run of cross-validation and the final model).
 
+mod examples;
 mod features;
 mod fit;
 mod model;
@@ -25,11 +26,11 @@ mod pairwise;
 mod predict;
 mod training;
 
-pub use features::{COLD_START_FEATURE, FEATURE_COUNT, FEATURE_SCHEMA, feature_names, features};
-pub use fit::{
-    CROSS_SYSTEM_PRIOR_ALPHA, DEFAULT_PRIOR_ALPHA, Example, MIN_EXPERT_CASES, TrainError,
-    TrainParams, fit_temperature, fold_of, train_actions,
+pub use examples::{
+    CROSS_SYSTEM_PRIOR_ALPHA, DEFAULT_PRIOR_ALPHA, Example, TrainError, TrainParams,
 };
+pub use features::{COLD_START_FEATURE, FEATURE_COUNT, FEATURE_SCHEMA, feature_names, features};
+pub use fit::{MIN_EXPERT_CASES, fit_temperature, fold_of, train_actions};
 pub use model::{
     ActionModel, FORMAT, FaultClassifier, LearnedModel, Linear, ModelFileError, Provenance, Scorer,
     version_of,

@@ -3,7 +3,7 @@
 
 use ndarray::{Array1, Array2};
 
-use super::fit::{Prepared, TrainError, TrainParams};
+use super::examples::{Prepared, TrainError, TrainParams};
 use super::{COLD_START_FEATURE, FEATURE_COUNT, Linear};
 
 /// Weight of the cold-start score in a trained scorer before any correction: the inverse of the

@@ -3,7 +3,7 @@
 use linfa::prelude::*;
 use ndarray::{Array1, Array2};
 
-use super::fit::Prepared;
+use super::examples::Prepared;
 use super::pairwise::{fit_pairwise, fit_scorer};
 use super::*;
 use crate::diagnosis::{Diagnosis, FaultType};
@@ -477,7 +477,7 @@ fn the_learned_and_cold_start_rankers_diagnose_stored_evidence() {
 
 #[test]
 fn action_probabilities_of_a_few_candidates_match_the_full_feature_rows() {
-    let model = crate::ranker::bundled_model();
+    let model = crate::rankers::bundled_model();
     assert!(
         model.actions.is_some(),
         "the bundled model has an action model"

@@ -11,7 +11,8 @@ use std::sync::mpsc;
 
 use serde::{Deserialize, Serialize};
 
-use super::fit::{Prepared, fit_actions, fit_fault_classifier, fit_ranker};
+use super::examples::Prepared;
+use super::fit::{fit_actions, fit_fault_classifier, fit_ranker};
 use super::{
     ActionModel, Example, FEATURE_COUNT, FORMAT, FaultClassifier, LearnedModel, Provenance, Scorer,
     TrainError, TrainParams, feature_names, fit_temperature, fold_of, version_of,

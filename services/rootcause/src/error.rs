@@ -37,6 +37,8 @@ pub struct ApiError {
     message: String,
     problems: Vec<Problem>,
     internal: Option<String>,
+    /// A `Location` header: where the resource is now (an incident merged into another).
+    location: Option<String>,
 }
 
 impl ApiError {
@@ -48,6 +50,21 @@ impl ApiError {
             message: message.into(),
             problems: Vec::new(),
             internal: None,
+            location: None,
+        }
+    }
+
+    /// 404 for an incident merged into another, with code `merged` and a `Location` naming the
+    /// same `resource` of the survivor (`hypotheses`, `actions/restart/approve`, ...).
+    pub fn merged(incident: u64, survivor: u64, resource: &str) -> Self {
+        let location = format!("/api/v1/incidents/{survivor}/{resource}");
+        ApiError {
+            location: Some(location.clone()),
+            ..ApiError::new(
+                StatusCode::NOT_FOUND,
+                "merged",
+                format!("incident {incident} was merged into incident {survivor}; see {location}"),
+            )
         }
     }
 
@@ -116,7 +133,13 @@ impl IntoResponse for ApiError {
             message: self.message,
             problems: self.problems,
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(location) = self.location
+            && let Ok(value) = header::HeaderValue::from_str(&location)
+        {
+            response.headers_mut().insert(header::LOCATION, value);
+        }
+        response
     }
 }
 

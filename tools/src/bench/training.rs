@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use rootcause_models::ranker;
+use rootcause_models::rankers;
 
 use crate::cases::{simulated_cases, simulation_topology};
 use rootcause::clock::Clock;
@@ -92,7 +92,7 @@ async fn run(options: &TrainingOptions) -> anyhow::Result<()> {
         let started = Instant::now();
         let (trained, _) = learning::train_on_history(
             &store,
-            Arc::from(ranker::default_ranker()),
+            Arc::from(rankers::default_ranker()),
             TrainRequest::default(),
             Arc::new(|_: &str, _: f64| {}),
         )

@@ -18,7 +18,8 @@ use rootcause_models::case::Label;
 use rootcause_models::evidence::{EVIDENCE_SCHEMA, Evidence};
 use rootcause_models::history::HistoryRecord;
 use rootcause_models::learned::{self, Example, LearnedModel};
-use rootcause_models::ranker::{self, Ranker};
+use rootcause_models::ranker::Ranker;
+use rootcause_models::rankers;
 use rootcause_topology::Topology;
 use tracing::Instrument;
 
@@ -581,7 +582,7 @@ pub fn history_example(
 /// The learned model a `ranking.model` setting names, if it names one.
 fn configured_model(spec: &str) -> anyhow::Result<Option<LearnedModel>> {
     match spec {
-        "default" => Ok(Some(ranker::bundled_model())),
+        "default" => Ok(Some(rankers::bundled_model())),
         "cold-start" => Ok(None),
         path => {
             let text = std::fs::read_to_string(path)

@@ -34,7 +34,8 @@ use rootcause_models::actions::Suggestion;
 use rootcause_models::case::{Case, CaseAlert, Series};
 use rootcause_models::diagnosis::Diagnosis;
 use rootcause_models::evidence;
-use rootcause_models::ranker::{self, Ranker};
+use rootcause_models::ranker::Ranker;
+use rootcause_models::rankers;
 use rootcause_topology::Topology;
 use tokio::sync::{Notify, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -518,7 +519,7 @@ impl Ranking {
         clock: Clock,
         spawner: &Spawner,
     ) -> anyhow::Result<Ranking> {
-        let ranker = ranker::load(&config.model)
+        let ranker = rankers::load(&config.model)
             .map_err(anyhow::Error::msg)
             .with_context(|| format!("ranking.model = {:?}", config.model))?;
         let prometheus = PrometheusSource::new(prometheus.clone());

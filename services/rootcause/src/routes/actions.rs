@@ -15,13 +15,12 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::hypotheses::{incident_id, merged};
+use super::incident::IncidentPath;
 use super::time_of;
 use crate::actions::{CatalogueRejection, DecideError, DecisionRequest, masked};
 use crate::advice::incident_of_key;
 use crate::config::outgoing::origin;
 use crate::error::{ApiError, ApiPath, ApiQuery, ErrorBody, is_json, media_type, parse_json};
-use crate::ranking::Found;
 use crate::state::AppState;
 use crate::store::{
     AuditFilter, Decision, RunStatus, StoreError, StoredAudit, StoredDecision, StoredRun,
@@ -153,10 +152,16 @@ async fn put_runbooks(
     let text = std::str::from_utf8(&body).map_err(|e| {
         ApiError::bad_request("malformed_document", format!("the body is not UTF-8: {e}"))
     })?;
-    match state.actions.replace_catalogue(text, &actor).await {
-        Ok(_) => catalogue_response(&state, false).await,
-        Err(CatalogueRejection::Invalid(error)) => Err(invalid_catalogue(error)),
-        Err(CatalogueRejection::Store(error)) => Err(error.into()),
+    state.actions.replace_catalogue(text, &actor).await?;
+    catalogue_response(&state, false).await
+}
+
+impl From<CatalogueRejection> for ApiError {
+    fn from(rejection: CatalogueRejection) -> ApiError {
+        match rejection {
+            CatalogueRejection::Invalid(error) => invalid_catalogue(error),
+            CatalogueRejection::Store(error) => error.into(),
+        }
     }
 }
 
@@ -259,10 +264,10 @@ struct SimilarIncidentView {
         (status = 404, description = "No such incident, or merged (code `merged`)", body = ErrorBody)))]
 async fn similar(
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<i64>,
+    incident_path: IncidentPath,
     ApiQuery(query): ApiQuery<SimilarQuery>,
 ) -> Result<Response, ApiError> {
-    let incident = incident_id(id)?;
+    let incident = incident_path.id;
     let limit = query.limit.unwrap_or(5);
     if !(1..=50).contains(&limit) {
         return Err(ApiError::bad_request(
@@ -270,11 +275,7 @@ async fn similar(
             format!("limit must be 1 to 50, got {limit}"),
         ));
     }
-    let found = match state.actions.similar(incident, limit).await? {
-        Found::Held(found) => found,
-        Found::Merged(survivor) => return Ok(merged(incident, survivor, "similar")),
-        Found::Unknown => return Err(ApiError::not_found(format!("no incident {id}"))),
-    };
+    let found = incident_path.held(state.actions.similar(incident, limit).await?)?;
     let mut similar = Vec::with_capacity(found.len());
     for s in found {
         let own = incident_of_key(&s.past.key);
@@ -412,11 +413,12 @@ struct DecisionView {
          (`not_applicable`); its automation host is not allowed", body = ErrorBody)))]
 async fn approve(
     State(state): State<AppState>,
-    ApiPath((id, action)): ApiPath<(i64, String)>,
+    incident: IncidentPath,
+    ApiPath((_id, action)): ApiPath<(i64, String)>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    decide(state, id, action, Decision::Approved, headers, body).await
+    decide(state, incident, action, Decision::Approved, headers, body).await
 }
 
 /// Rejects a suggested runbook for an incident (recorded with its reason in the audit log;
@@ -435,22 +437,22 @@ async fn approve(
         (status = 422, description = "Bad body", body = ErrorBody)))]
 async fn reject(
     State(state): State<AppState>,
-    ApiPath((id, action)): ApiPath<(i64, String)>,
+    incident: IncidentPath,
+    ApiPath((_id, action)): ApiPath<(i64, String)>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    decide(state, id, action, Decision::Rejected, headers, body).await
+    decide(state, incident, action, Decision::Rejected, headers, body).await
 }
 
 async fn decide(
     state: AppState,
-    id: i64,
+    incident: IncidentPath,
     action: String,
     decision: Decision,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let incident = incident_id(id)?;
     let body = body?;
     // The body is optional: a bare POST approves as `api` without a comment.
     let post: DecisionPost = if body.iter().all(u8::is_ascii_whitespace) {
@@ -487,65 +489,56 @@ async fn decide(
         comment,
         service,
     };
-    match state
+    let decided = state
         .actions
-        .decide(incident, &action, decision, request)
+        .decide(incident.id, &action, decision, request)
         .await
-    {
-        Ok(decided) => {
-            let status = if decided.run.is_some() {
-                StatusCode::ACCEPTED
-            } else {
-                StatusCode::CREATED
-            };
-            Ok((
-                status,
-                [(
-                    header::LOCATION,
-                    format!("/api/v1/incidents/{incident}/actions"),
-                )],
-                Json(DecisionView {
-                    decision: decided.decision,
-                    run: decided.run.map(RunView::from),
-                }),
-            )
-                .into_response())
-        }
-        Err(DecideError::UnknownIncident(_)) => {
-            Err(ApiError::not_found(format!("no incident {incident}")))
-        }
-        Err(DecideError::Merged { survivor, .. }) => Ok(merged(
-            incident,
-            survivor,
-            &format!(
-                "actions/{action}/{}",
-                match decision {
-                    Decision::Approved => "approve",
-                    Decision::Rejected => "reject",
-                }
+        .map_err(|error| incident.error(error))?;
+    let status = if decided.run.is_some() {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((
+        status,
+        [(
+            header::LOCATION,
+            format!("/api/v1/incidents/{}/actions", incident.id),
+        )],
+        Json(DecisionView {
+            decision: decided.decision,
+            run: decided.run.map(RunView::from),
+        }),
+    )
+        .into_response())
+}
+
+impl From<DecideError> for ApiError {
+    fn from(error: DecideError) -> ApiError {
+        match error {
+            DecideError::UnknownIncident(id) => ApiError::not_found(format!("no incident {id}")),
+            // Without the request's resource: handlers answer through `IncidentPath::error`.
+            DecideError::Merged { incident, survivor } => {
+                ApiError::merged(incident, survivor, "actions")
+            }
+            DecideError::UnknownAction { .. } => {
+                ApiError::new(StatusCode::NOT_FOUND, "unknown_action", error.to_string())
+            }
+            DecideError::NotApplicable { .. } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "not_applicable",
+                error.to_string(),
             ),
-        )),
-        Err(error @ DecideError::UnknownAction { .. }) => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_action",
-            error.to_string(),
-        )),
-        Err(error @ DecideError::NotApplicable { .. }) => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "not_applicable",
-            error.to_string(),
-        )),
-        Err(error @ DecideError::NotAllowed { .. }) => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "automation_not_allowed",
-            error.to_string(),
-        )),
-        Err(DecideError::Store(StoreError::Conflict(message))) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "already_decided",
-            message,
-        )),
-        Err(DecideError::Store(error)) => Err(error.into()),
+            DecideError::NotAllowed { .. } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "automation_not_allowed",
+                error.to_string(),
+            ),
+            DecideError::Store(StoreError::Conflict(message)) => {
+                ApiError::new(StatusCode::CONFLICT, "already_decided", message)
+            }
+            DecideError::Store(error) => error.into(),
+        }
     }
 }
 
@@ -568,14 +561,10 @@ struct IncidentActionsView {
         (status = 404, description = "No such incident, or merged (code `merged`)", body = ErrorBody)))]
 async fn incident_actions(
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<i64>,
+    incident_path: IncidentPath,
 ) -> Result<Response, ApiError> {
-    let incident = incident_id(id)?;
-    match state.ranking.find(incident).await? {
-        Found::Held(()) => {}
-        Found::Merged(survivor) => return Ok(merged(incident, survivor, "actions")),
-        Found::Unknown => return Err(ApiError::not_found(format!("no incident {id}"))),
-    }
+    let incident = incident_path.id;
+    incident_path.held(state.ranking.find(incident).await?)?;
     Ok(Json(IncidentActionsView {
         incident,
         decisions: state.store.decisions(incident).await?,

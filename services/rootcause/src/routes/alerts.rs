@@ -151,14 +151,20 @@ where
         Ok::<_, ApiError>(ingest.prepare(alerts.map_err(invalid_alerts)?))
     })
     .await??;
-    match state.ingest.submit(prepared).await {
-        Ok(receipt) => Ok((status, Json(receipt)).into_response()),
-        Err(IngestError::ShuttingDown) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "shutting_down",
-            "the service is shutting down; nothing was stored, send again",
-        )),
-        Err(error @ IngestError::NotStored(_)) => Err(ApiError::internal(error)),
+    let receipt = state.ingest.submit(prepared).await?;
+    Ok((status, Json(receipt)).into_response())
+}
+
+impl From<IngestError> for ApiError {
+    fn from(error: IngestError) -> ApiError {
+        match error {
+            IngestError::ShuttingDown => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                "the service is shutting down; nothing was stored, send again",
+            ),
+            error @ IngestError::NotStored(_) => ApiError::internal(error),
+        }
     }
 }
 

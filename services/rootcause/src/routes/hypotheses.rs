@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::header;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use rootcause_correlation::IncidentSnapshot;
@@ -18,8 +18,9 @@ use tokio_util::sync::CancellationToken;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::incident::IncidentPath;
 use super::incidents::IncidentView;
-use crate::error::{ApiError, ApiPath, ErrorBody};
+use crate::error::{ApiError, ErrorBody};
 use crate::ranking::{Found, HypothesesView, Notice, Ranked, Ranking};
 use crate::state::AppState;
 
@@ -40,27 +41,6 @@ struct EndView {
     merged_into: i64,
 }
 
-/// An incident id from the path; ids are never negative, so a negative one is simply unknown.
-pub(super) fn incident_id(id: i64) -> Result<u64, ApiError> {
-    u64::try_from(id).map_err(|_| ApiError::not_found(format!("no incident {id}")))
-}
-
-/// 404 for an incident merged away, with code `merged` and a `Location` naming the same
-/// resource of the incident that holds its alerts now (`suffix`: `hypotheses`, `events`, ...).
-pub(super) fn merged(id: u64, survivor: u64, suffix: &str) -> Response {
-    let location = format!("/api/v1/incidents/{survivor}/{suffix}");
-    let mut response = ApiError::new(
-        StatusCode::NOT_FOUND,
-        "merged",
-        format!("incident {id} was merged into incident {survivor}; see {location}"),
-    )
-    .into_response();
-    if let Ok(value) = HeaderValue::from_str(&location) {
-        response.headers_mut().insert(header::LOCATION, value);
-    }
-    response
-}
-
 /// The ranked root-cause hypotheses of an incident: every candidate (its alerting services and
 /// their callees up to `ranking.hops`), most likely first, with confidence, role, fault type,
 /// evidence and propagation paths. An incident not ranked yet is ranked for the request. A
@@ -74,18 +54,15 @@ pub(super) fn merged(id: u64, survivor: u64, suffix: &str) -> Response {
                body = ErrorBody)))]
 async fn get_hypotheses(
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<i64>,
+    incident_path: IncidentPath,
 ) -> Result<Response, ApiError> {
-    let id = incident_id(id)?;
-    match state.ranking.hypotheses(id).await? {
-        Found::Held(ranked) => Ok((
-            [(header::CONTENT_TYPE, "application/json")],
-            ranked.json.to_string(),
-        )
-            .into_response()),
-        Found::Merged(survivor) => Ok(merged(id, survivor, "hypotheses")),
-        Found::Unknown => Err(ApiError::not_found(format!("no incident {id}"))),
-    }
+    let id = incident_path.id;
+    let ranked = incident_path.held(state.ranking.hypotheses(id).await?)?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        ranked.json.to_string(),
+    )
+        .into_response())
 }
 
 /// Live updates of an incident as server-sent events: first `hypotheses` with the current
@@ -102,14 +79,10 @@ async fn get_hypotheses(
                body = ErrorBody)))]
 async fn incident_events(
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<i64>,
+    incident_path: IncidentPath,
 ) -> Result<Response, ApiError> {
-    let id = incident_id(id)?;
-    let subscription = match state.ranking.subscribe(id).await? {
-        Found::Held(subscription) => subscription,
-        Found::Merged(survivor) => return Ok(merged(id, survivor, "events")),
-        Found::Unknown => return Err(ApiError::not_found(format!("no incident {id}"))),
-    };
+    let id = incident_path.id;
+    let subscription = incident_path.held(state.ranking.subscribe(id).await?)?;
     let mut live = Live {
         ranking: state.ranking.clone(),
         id,

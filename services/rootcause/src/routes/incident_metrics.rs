@@ -22,9 +22,9 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::hypotheses::{incident_id, merged};
-use crate::error::{ApiError, ApiPath, ApiQuery, ErrorBody, parse_json, require_json};
-use crate::ranking::{Found, PostError};
+use super::incident::IncidentPath;
+use crate::error::{ApiError, ApiQuery, ErrorBody, parse_json, require_json};
+use crate::ranking::PostError;
 use crate::state::AppState;
 use crate::store::MetricWrite;
 
@@ -103,19 +103,15 @@ struct MetricsReceipt {
          body = ErrorBody)))]
 async fn post_metrics(
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<i64>,
+    incident_path: IncidentPath,
     ApiQuery(query): ApiQuery<MetricsQuery>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let id = incident_id(id)?;
+    let id = incident_path.id;
     require_json(&headers)?;
     let body = body?;
-    match state.ranking.find(id).await? {
-        Found::Held(()) => {}
-        Found::Merged(survivor) => return Ok(merged(id, survivor, "metrics")),
-        Found::Unknown => return Err(ApiError::not_found(format!("no incident {id}"))),
-    }
+    incident_path.held(state.ranking.find(id).await?)?;
     let value: Value = parse_json(&body)?;
     let topology = state.topology.current();
     let series = super::blocking(move || validate(value, &query, &topology.topology)).await??;
@@ -124,23 +120,11 @@ async fn post_metrics(
         accepted_points: series.iter().map(|s| s.times.len()).sum(),
     };
     if !series.is_empty() {
-        match state.ranking.post_metrics(id, series).await {
-            Ok(()) => {}
-            Err(PostError::Unknown(_)) => {
-                return Err(ApiError::not_found(format!("no incident {id}")));
-            }
-            Err(PostError::Merged { survivor, .. }) => {
-                return Ok(merged(id, survivor, "metrics"));
-            }
-            Err(error @ PostError::TooManyPoints { .. }) => {
-                return Err(ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "too_many_points",
-                    error.to_string(),
-                ));
-            }
-            Err(PostError::Store(error)) => return Err(error.into()),
-        }
+        state
+            .ranking
+            .post_metrics(id, series)
+            .await
+            .map_err(|error| incident_path.error(error))?;
     }
     Ok((StatusCode::ACCEPTED, Json(receipt)).into_response())
 }
@@ -497,5 +481,23 @@ mod tests {
         assert_eq!(writes[0].times, [100, 160]);
         assert_eq!(writes[0].values[0], 2.0);
         assert!(writes[0].values[1].is_nan());
+    }
+}
+
+impl From<PostError> for ApiError {
+    fn from(error: PostError) -> ApiError {
+        match error {
+            PostError::Unknown(id) => ApiError::not_found(format!("no incident {id}")),
+            // Without the request's resource: handlers answer through `IncidentPath::error`.
+            PostError::Merged { incident, survivor } => {
+                ApiError::merged(incident, survivor, "metrics")
+            }
+            error @ PostError::TooManyPoints { .. } => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_many_points",
+                error.to_string(),
+            ),
+            PostError::Store(error) => error.into(),
+        }
     }
 }

@@ -16,13 +16,12 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::hypotheses::{incident_id, merged};
+use super::incident::IncidentPath;
 use super::time_of;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody, media_type, parse_json};
 use crate::learning::import::ImportError;
 use crate::learning::training::TrainRequest;
 use crate::learning::{ActivateError, OUTSIDE_CAUSES, ResolveError, action_problem};
-use crate::ranking::Found;
 use crate::state::AppState;
 use crate::store::{
     JobStatus, ModelStatus, NewFeedback, NewResolution, StoreError, StoredFeedback, StoredJob,
@@ -188,11 +187,29 @@ fn known_service(state: &AppState, path: &str, name: &str) -> Result<String, Api
         })
 }
 
-fn resolve_error(id: u64, error: ResolveError, suffix: &str) -> Result<Response, ApiError> {
-    match error {
-        ResolveError::Unknown(_) => Err(ApiError::not_found(format!("no incident {id}"))),
-        ResolveError::Merged { survivor, .. } => Ok(merged(id, survivor, suffix)),
-        ResolveError::Store(error) => Err(error.into()),
+impl From<ResolveError> for ApiError {
+    fn from(error: ResolveError) -> ApiError {
+        match error {
+            ResolveError::Unknown(id) => ApiError::not_found(format!("no incident {id}")),
+            // Without the request's resource: handlers answer through `IncidentPath::error`.
+            ResolveError::Merged { incident, survivor } => {
+                ApiError::merged(incident, survivor, "resolution")
+            }
+            ResolveError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<ActivateError> for ApiError {
+    fn from(error: ActivateError) -> ApiError {
+        match error {
+            error @ ActivateError::Unusable { .. } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unusable_model",
+                error.to_string(),
+            ),
+            ActivateError::Store(error) => error.into(),
+        }
     }
 }
 
@@ -212,10 +229,11 @@ fn resolve_error(id: u64, error: ResolveError, suffix: &str) -> Result<Response,
          body = ErrorBody)))]
 async fn post_resolution(
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<i64>,
+    incident_path: IncidentPath,
     ApiJson(post): ApiJson<ResolutionPost>,
 ) -> Result<Response, ApiError> {
-    let incident = incident_id(id)?;
+    let incident = incident_path.id;
+    let id = incident_path.row();
     let root_cause = if OUTSIDE_CAUSES.contains(&post.root_cause.as_str()) {
         post.root_cause.clone()
     } else {
@@ -277,18 +295,20 @@ async fn post_resolution(
         notes: post.notes,
         resolved_by: post.resolved_by,
     };
-    match state.learning.resolve(incident, resolution).await {
-        Ok(stored) => Ok((
-            StatusCode::CREATED,
-            [(
-                header::LOCATION,
-                format!("/api/v1/incidents/{id}/resolution"),
-            )],
-            Json(ResolutionView::from(stored)),
-        )
-            .into_response()),
-        Err(error) => resolve_error(incident, error, "resolution"),
-    }
+    let stored = state
+        .learning
+        .resolve(incident, resolution)
+        .await
+        .map_err(|error| incident_path.error(error))?;
+    Ok((
+        StatusCode::CREATED,
+        [(
+            header::LOCATION,
+            format!("/api/v1/incidents/{id}/resolution"),
+        )],
+        Json(ResolutionView::from(stored)),
+    )
+        .into_response())
 }
 
 /// The resolutions of an incident and the feedback on its hypotheses.
@@ -299,14 +319,11 @@ async fn post_resolution(
         (status = 404, description = "No such incident, or merged (code `merged`)", body = ErrorBody)))]
 async fn get_resolution(
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<i64>,
+    incident_path: IncidentPath,
 ) -> Result<Response, ApiError> {
-    let incident = incident_id(id)?;
-    match state.ranking.find(incident).await? {
-        Found::Held(()) => {}
-        Found::Merged(survivor) => return Ok(merged(incident, survivor, "resolution")),
-        Found::Unknown => return Err(ApiError::not_found(format!("no incident {id}"))),
-    }
+    let incident = incident_path.id;
+    let id = incident_path.row();
+    incident_path.held(state.ranking.find(incident).await?)?;
     let resolutions: Vec<ResolutionView> = state
         .store
         .resolutions(id)
@@ -357,21 +374,22 @@ struct FeedbackPost {
         (status = 422, description = "Unknown service or verdict", body = ErrorBody)))]
 async fn post_feedback(
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<i64>,
+    incident_path: IncidentPath,
     ApiJson(post): ApiJson<FeedbackPost>,
 ) -> Result<Response, ApiError> {
-    let incident = incident_id(id)?;
+    let incident = incident_path.id;
+    let id = incident_path.row();
     let service = known_service(&state, "service", &post.service)?;
     for (path, text) in [("note", &post.note), ("by", &post.by)] {
         if let Some(problem) = text_problem(text, 10_000) {
             return Err(unprocessable(path, problem));
         }
     }
-    let model = match state.ranking.hypotheses(incident).await? {
-        Found::Held(ranked) => ranked.diagnosis.model.clone(),
-        Found::Merged(survivor) => return Ok(merged(incident, survivor, "feedback")),
-        Found::Unknown => return Err(ApiError::not_found(format!("no incident {id}"))),
-    };
+    let model = incident_path
+        .held(state.ranking.hypotheses(incident).await?)?
+        .diagnosis
+        .model
+        .clone();
     let stored = state
         .store
         .insert_feedback(
@@ -679,15 +697,9 @@ async fn activate_model(
     } else {
         post.reason
     };
-    match state.learning.activate(id, &reason).await {
-        Ok(Some(model)) => Ok(Json(ModelView::from(model)).into_response()),
-        Ok(None) => Err(ApiError::not_found(format!("no model {id}"))),
-        Err(error @ ActivateError::Unusable { .. }) => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unusable_model",
-            error.to_string(),
-        )),
-        Err(ActivateError::Store(error)) => Err(error.into()),
+    match state.learning.activate(id, &reason).await? {
+        Some(model) => Ok(Json(ModelView::from(model)).into_response()),
+        None => Err(ApiError::not_found(format!("no model {id}"))),
     }
 }
 

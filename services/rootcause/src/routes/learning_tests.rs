@@ -374,6 +374,6 @@ async fn the_bundled_model_is_registered_as_active_on_an_empty_registry() {
     assert_eq!(model["source"], "bundled", "{models}");
     assert_eq!(
         model["version"],
-        rootcause_models::ranker::bundled_model().version
+        rootcause_models::rankers::bundled_model().version
     );
 }

@@ -7,6 +7,7 @@ mod alerts;
 mod changes;
 mod health;
 mod hypotheses;
+mod incident;
 mod incident_metrics;
 mod incidents;
 mod learning;

@@ -5,5 +5,9 @@
 //! - [`training`]: the time of a training job on a large fault history.
 
 pub mod ingest;
+mod load;
+mod profile;
 pub mod ranking;
+mod report;
+mod targets;
 pub mod training;

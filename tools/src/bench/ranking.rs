@@ -14,7 +14,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::bench::ingest::{Server, free_address, serve_command};
+use super::targets::{Server, free_address, serve_command};
 use anyhow::{Context, bail};
 use clap::builder::RangedU64ValueParser;
 use rootcause_datasets::synthetic::{self, Shape};

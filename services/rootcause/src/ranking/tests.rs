@@ -1,8 +1,10 @@
 //! Case building and the debounced worker, with a ranker that records what it is given.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 
-use rootcause_correlation::{Fingerprint, IncidentKind};
+use rootcause_correlation::{Fingerprint, IncidentKind, IncidentStatus};
 use rootcause_models::case::Case;
 use rootcause_models::ranker::Ranking as Scores;
 

@@ -17,10 +17,9 @@ use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::task::JoinHandle;
 
-use super::{
-    CHANGES_BEFORE_S, Committed, Found, Held, Inner, Job, Notice, Update, committed_alert, load,
-    material, run_job,
-};
+use super::job::run_job;
+use super::state::{Held, Inner, committed_alert, load, material};
+use super::{CHANGES_BEFORE_S, Committed, Found, Job, Notice, Update};
 use crate::telemetry::names;
 
 /// How often held incidents are looked after: stale Prometheus windows pulled again, old

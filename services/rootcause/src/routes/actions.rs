@@ -681,3 +681,6 @@ async fn audit(
     })
     .into_response())
 }
+
+#[cfg(test)]
+mod tests;

@@ -186,3 +186,6 @@ async fn next_event(mut live: Live) -> Option<(Result<Event, Infallible>, Live)>
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

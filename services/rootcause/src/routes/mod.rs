@@ -343,12 +343,4 @@ fn change_response(outcome: crate::live_topology::Outcome, stored: StatusCode) -
 }
 
 #[cfg(test)]
-mod actions_tests;
-#[cfg(test)]
-mod learning_tests;
-#[cfg(test)]
-mod ranking_tests;
-#[cfg(test)]
 pub(crate) mod tests;
-#[cfg(test)]
-mod traces_tests;

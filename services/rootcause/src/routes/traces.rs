@@ -259,3 +259,6 @@ fn invalid_traces(error: TraceError) -> ApiError {
     )
     .with_problems(vec![error.problem])
 }
+
+#[cfg(test)]
+mod tests;

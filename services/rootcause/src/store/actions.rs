@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 
 use super::history::{begin_locked, begin_write};
-use super::{Store, StoreError, with_pool};
+use super::{Store, StoreError, to_i64, to_u64, with_pool};
 
 /// An audit entry to append.
 #[derive(Debug, Clone, PartialEq)]
@@ -226,21 +226,6 @@ pub struct StoredRun {
     pub finished_at: Option<i64>,
 }
 
-/// A stored runbook catalogue version.
-#[derive(Debug, Clone, PartialEq, Serialize, FromRow, utoipa::ToSchema)]
-pub struct StoredCatalogue {
-    /// Id: the newest is the current catalogue.
-    pub id: i64,
-    /// The catalogue as accepted.
-    pub yaml: String,
-    /// Its digest.
-    pub digest: String,
-    /// Who saved it.
-    pub actor: String,
-    /// Epoch ms.
-    pub created_at: i64,
-}
-
 #[derive(FromRow)]
 struct AuditRow {
     id: i64,
@@ -363,21 +348,11 @@ const DECISION_COLUMNS: &str = "id, incident, action, service, decision, actor, 
 const RUN_COLUMNS: &str = "id, decision, incident, action, url, payload, status, attempts, \
      max_attempts, timeout_ms, response_status, last_error, created_at, updated_at, finished_at";
 
-const CATALOGUE_COLUMNS: &str = "id, yaml, digest, actor, created_at";
-
 /// Statuses of a run that has not ended.
 const UNFINISHED: &str = "status IN ('pending', 'running')";
 
 /// Most audit entries one read returns.
 const MAX_AUDIT_LIMIT: i64 = 10_000;
-
-fn to_i64(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
-fn to_u64(value: i64) -> u64 {
-    u64::try_from(value).unwrap_or(0)
-}
 
 fn is_unique_violation(error: &sqlx::Error) -> bool {
     error
@@ -410,6 +385,23 @@ fn with_ids(detail: &serde_json::Value, decision: i64, run: Option<i64>) -> serd
     detail
 }
 
+/// Runs the UPDATE `$update` in a write transaction and, when it changed a row, appends
+/// `$audit` (a [`NewAudit`]) in the same transaction: a change is never stored without its
+/// audit entry, nor an entry without its change. Evaluates to the rows changed.
+macro_rules! update_with_audit {
+    ($store:expr, $audit:expr, $update:expr) => {
+        with_pool!($store, pool => {
+            let mut tx = pool.begin_with(begin_write($store)).await?;
+            let updated = $update.execute(&mut *tx).await?.rows_affected();
+            if updated > 0 {
+                insert_audit!(tx, $audit, $audit.detail.to_string());
+                tx.commit().await?;
+            }
+            updated
+        })
+    };
+}
+
 /// Appends `$entry` (a [`NewAudit`]) with `$detail` (its JSON text) inside the transaction
 /// `$tx`; evaluates to its id. A macro because the transaction's type differs per engine.
 macro_rules! insert_audit {
@@ -431,6 +423,7 @@ macro_rules! insert_audit {
         .await?
     }};
 }
+pub(super) use insert_audit;
 
 impl Store {
     /// Appends audit entries in one transaction; returns their ids, in order.
@@ -611,15 +604,10 @@ impl Store {
 
     /// One automation run.
     pub async fn run(&self, id: i64) -> Result<Option<StoredRun>, StoreError> {
-        let row = with_pool!(self, pool => {
-            sqlx::query_as::<_, RunRow>(sqlx::AssertSqlSafe(format!(
-                "SELECT {RUN_COLUMNS} FROM action_runs WHERE id = $1"
-            )))
-            .bind(id)
-            .fetch_optional(pool)
+        self.select_by_id::<RunRow>("action_runs", RUN_COLUMNS, id)
             .await?
-        });
-        row.map(StoredRun::try_from).transpose()
+            .map(StoredRun::try_from)
+            .transpose()
     }
 
     /// The automation runs of `incident`, oldest first.
@@ -682,25 +670,18 @@ impl Store {
         error: &str,
         audit: &NewAudit,
     ) -> Result<(), StoreError> {
-        let updated = with_pool!(self, pool => {
-            let mut tx = pool.begin_with(begin_write(self)).await?;
-            let updated = sqlx::query(
+        let updated = update_with_audit!(
+            self,
+            audit,
+            sqlx::query(
                 "UPDATE action_runs SET status = 'pending', last_error = $2, \
-                 response_status = $3, updated_at = $4 WHERE id = $1 AND status = 'running'",
+             response_status = $3, updated_at = $4 WHERE id = $1 AND status = 'running'",
             )
             .bind(id)
             .bind(error)
             .bind(response_status.map(i32::from))
             .bind(at)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if updated > 0 {
-                insert_audit!(tx, audit, audit.detail.to_string());
-                tx.commit().await?;
-            }
-            updated
-        });
+        );
         if updated == 0 {
             return Err(self.refusal(id).await?);
         }
@@ -727,27 +708,20 @@ impl Store {
                 status.as_str()
             )));
         }
-        let updated = with_pool!(self, pool => {
-            let mut tx = pool.begin_with(begin_write(self)).await?;
-            let updated = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let updated = update_with_audit!(
+            self,
+            audit,
+            sqlx::query(sqlx::AssertSqlSafe(format!(
                 "UPDATE action_runs SET status = $2, last_error = COALESCE($3, last_error), \
-                 response_status = $4, updated_at = $5, finished_at = $5 \
-                 WHERE id = $1 AND {UNFINISHED}"
+             response_status = $4, updated_at = $5, finished_at = $5 \
+             WHERE id = $1 AND {UNFINISHED}"
             )))
             .bind(id)
             .bind(status.as_str())
             .bind(error)
             .bind(response_status.map(i32::from))
             .bind(at)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if updated > 0 {
-                insert_audit!(tx, audit, audit.detail.to_string());
-                tx.commit().await?;
-            }
-            updated
-        });
+        );
         if updated == 0 {
             return Err(self.refusal(id).await?);
         }
@@ -767,47 +741,6 @@ impl Store {
             ),
             Some(run) => format!("action run {id} is {}", run.status.as_str()),
         }))
-    }
-
-    /// Stores a new runbook catalogue version, which becomes the current one, with its audit
-    /// entry, in one transaction.
-    pub async fn save_catalogue(
-        &self,
-        yaml: &str,
-        digest: &str,
-        actor: &str,
-        at: i64,
-        audit: &NewAudit,
-    ) -> Result<StoredCatalogue, StoreError> {
-        let row = with_pool!(self, pool => {
-            let mut tx = pool.begin_with(begin_write(self)).await?;
-            let row = sqlx::query_as::<_, StoredCatalogue>(sqlx::AssertSqlSafe(format!(
-                "INSERT INTO runbook_catalogues (yaml, digest, actor, created_at) \
-                 VALUES ($1, $2, $3, $4) RETURNING {CATALOGUE_COLUMNS}"
-            )))
-            .bind(yaml)
-            .bind(digest)
-            .bind(actor)
-            .bind(at)
-            .fetch_one(&mut *tx)
-            .await?;
-            insert_audit!(tx, audit, audit.detail.to_string());
-            tx.commit().await?;
-            row
-        });
-        Ok(row)
-    }
-
-    /// The current (newest) runbook catalogue, if one was ever saved.
-    pub async fn current_catalogue(&self) -> Result<Option<StoredCatalogue>, StoreError> {
-        let row = with_pool!(self, pool => {
-            sqlx::query_as::<_, StoredCatalogue>(sqlx::AssertSqlSafe(format!(
-                "SELECT {CATALOGUE_COLUMNS} FROM runbook_catalogues ORDER BY id DESC LIMIT 1"
-            )))
-            .fetch_optional(pool)
-            .await?
-        });
-        Ok(row)
     }
 }
 

@@ -8,6 +8,8 @@
 
 mod actions;
 mod alerts;
+mod batch;
+mod catalogues;
 mod changes;
 mod history;
 mod metrics;
@@ -19,22 +21,25 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
 };
 use thiserror::Error;
 
 use crate::config::{SqliteDurability, StoreOptions, redact_url};
 
 pub use actions::{
-    AuditFilter, Decision, NewAudit, NewDecision, NewRun, RunStatus, StoredAudit, StoredCatalogue,
-    StoredDecision, StoredRun,
+    AuditFilter, Decision, NewAudit, NewDecision, NewRun, RunStatus, StoredAudit, StoredDecision,
+    StoredRun,
 };
 pub use alerts::{
-    AlertFilter, AlertWrite, EncodedBatch, EngineState, IncidentFilter, IngestBatch, StoredAlert,
-    StoredEvent, StoredIncident, incident_snapshot,
+    AlertFilter, EngineState, IncidentFilter, StoredAlert, StoredEvent, StoredIncident,
+    incident_snapshot,
 };
+pub use batch::{AlertWrite, EncodedBatch, IngestBatch};
+pub use catalogues::StoredCatalogue;
 pub use changes::{ChangeFilter, NewChange, StoredChange};
 pub use history::{
     HistorySummary, HistoryUpsert, NewFeedback, NewHistory, NewResolution, StoredFeedback,
@@ -58,6 +63,16 @@ macro_rules! with_pool {
     };
 }
 pub(crate) use with_pool;
+
+/// An id as a database column (ids come from the database, so they fit).
+pub(super) fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// A database column as an id (never negative, as the database hands them out).
+pub(super) fn to_u64(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
 
 /// Why a store operation failed.
 #[derive(Debug, Error)]
@@ -102,6 +117,26 @@ pub struct Store {
 }
 
 impl Store {
+    /// The row of `table` whose id is `id`, read as `R` with the select list `columns`: the one
+    /// way every "get by id" of the store is written.
+    pub(crate) async fn select_by_id<R>(
+        &self,
+        table: &str,
+        columns: &str,
+        id: i64,
+    ) -> Result<Option<R>, StoreError>
+    where
+        R: for<'r> sqlx::FromRow<'r, SqliteRow> + for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin,
+    {
+        let sql = format!("SELECT {columns} FROM {table} WHERE id = $1");
+        Ok(with_pool!(self, pool => {
+            sqlx::query_as::<_, R>(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        }))
+    }
+
     /// Connects to the database at `url`, creating an SQLite file if needed, and applies the
     /// embedded migrations.
     pub async fn open(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {

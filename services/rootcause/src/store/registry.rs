@@ -330,15 +330,10 @@ impl Store {
 
     /// One model version, without its body.
     pub async fn model(&self, id: i64) -> Result<Option<StoredModel>, StoreError> {
-        let row = with_pool!(self, pool => {
-            sqlx::query_as::<_, ModelRow>(sqlx::AssertSqlSafe(format!(
-                "SELECT {MODEL_COLUMNS} FROM models WHERE id = $1"
-            )))
-            .bind(id)
-            .fetch_optional(pool)
+        self.select_by_id::<ModelRow>("models", MODEL_COLUMNS, id)
             .await?
-        });
-        row.map(StoredModel::try_from).transpose()
+            .map(StoredModel::try_from)
+            .transpose()
     }
 
     /// One model version's body (the model JSON).
@@ -559,15 +554,10 @@ impl Store {
 
     /// One training job.
     pub async fn job(&self, id: i64) -> Result<Option<StoredJob>, StoreError> {
-        let row = with_pool!(self, pool => {
-            sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
-                "SELECT {JOB_COLUMNS} FROM training_jobs WHERE id = $1"
-            )))
-            .bind(id)
-            .fetch_optional(pool)
+        self.select_by_id::<JobRow>("training_jobs", JOB_COLUMNS, id)
             .await?
-        });
-        row.map(StoredJob::try_from).transpose()
+            .map(StoredJob::try_from)
+            .transpose()
     }
 
     /// The newest `limit` training jobs, newest first.

@@ -113,15 +113,8 @@ impl Store {
 
     /// One version with its document.
     pub async fn topology_version(&self, id: i64) -> Result<Option<StoredTopology>, StoreError> {
-        let row = with_pool!(self, pool => {
-            sqlx::query_as::<_, StoredTopology>(sqlx::AssertSqlSafe(format!(
-                "SELECT {COLUMNS}, document FROM topology_versions WHERE id = $1"
-            )))
-            .bind(id)
-            .fetch_optional(pool)
+        self.select_by_id("topology_versions", &format!("{COLUMNS}, document"), id)
             .await
-        })?;
-        Ok(row)
     }
 
     /// Versions newest first, older than `before` when given, at most `limit`.

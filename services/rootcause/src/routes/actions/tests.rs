@@ -11,8 +11,8 @@ use chrono::{SecondsFormat, Utc};
 use rootcause_models::actions::Catalogue;
 use serde_json::{Value, json};
 
-use super::tests::{Answer, TestApp, app, app_full, webhook};
 use crate::config::{ActionsConfig, HttpConfig, IngestConfig, RankingConfig};
+use crate::routes::tests::{Answer, TestApp, app, app_full, webhook};
 
 /// The bundled runbooks, in catalogue order.
 const BUNDLED_IDS: [&str; 7] = [

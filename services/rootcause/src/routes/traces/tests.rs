@@ -6,10 +6,10 @@ use axum::http::{Method, StatusCode, header};
 use serde_json::{Value, json};
 
 /// The routes over a fresh SQLite store, with request helpers of this file's own.
-struct TestApp(super::tests::TestApp);
+struct TestApp(crate::routes::tests::TestApp);
 
 async fn app() -> TestApp {
-    TestApp(super::tests::app().await)
+    TestApp(crate::routes::tests::app().await)
 }
 
 impl TestApp {

@@ -10,9 +10,9 @@ use rootcause_datasets::simulator;
 use rootcause_models::history::{HistoryRecord, Outcome};
 use serde_json::{Value, json};
 
-use super::tests::{TestApp, app_ranking, webhook};
 use crate::config::{HttpConfig, IngestConfig, RankingConfig};
 use crate::live_topology::TopologySpec;
+use crate::routes::tests::{TestApp, app_ranking, webhook};
 
 /// The routes on the bundled topology, with `model` configured and an empty registry.
 async fn app_with_model(model: &str) -> TestApp {

@@ -10,8 +10,8 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use super::tests::{TestApp, app_ranking, webhook};
 use crate::config::{HttpConfig, IngestConfig, RankingConfig};
+use crate::routes::tests::{TestApp, app_ranking, webhook};
 
 /// web → api → db, and web → search → index: db is the database behind api.
 fn topology() -> Value {
@@ -373,7 +373,7 @@ async fn posted_metrics_are_validated_with_where_each_problem_is() {
     assert_eq!(vector.problem_paths(), ["resultType"]);
 
     // Limits: series per request (413), points per series (422 at the series).
-    let many = (0..=super::incident_metrics::MAX_SERIES_PER_REQUEST)
+    let many = (0..=crate::routes::incident_metrics::MAX_SERIES_PER_REQUEST)
         .map(|i| json!({"service": "db", "name": format!("m{i}"), "points": []}))
         .collect::<Vec<_>>();
     let too_many = app
@@ -381,7 +381,7 @@ async fn posted_metrics_are_validated_with_where_each_problem_is() {
         .await;
     assert_eq!(too_many.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(too_many.json()["code"], "too_many_series");
-    let long = (0..=super::incident_metrics::MAX_POINTS_PER_SERIES as i64)
+    let long = (0..=crate::routes::incident_metrics::MAX_POINTS_PER_SERIES as i64)
         .map(|i| json!([now + i, 1.0]))
         .collect::<Vec<_>>();
     let too_long = app

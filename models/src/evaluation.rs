@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::calibration::Reliability;
 use crate::case::{Case, Label};
-use crate::metrics::{Accuracy, Figures, Scored, pessimistic_rank};
+use crate::accuracy::{Accuracy, Figures, Scored, pessimistic_rank};
 use crate::ranker::Ranking;
 
 /// What [`withhold`] took from a case before ranking, to score the ranking with afterwards.

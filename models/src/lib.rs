@@ -5,7 +5,7 @@
 //! - [`history`]: past incidents as analysts import them (JSON lines), and their cases.
 //! - [`ranker`]: the [`Ranker`](ranker::Ranker) interface.
 //! - [`rankers`]: every ranker by name, the configured one, the bundled model.
-//! - [`metrics`]: AC@k and Avg@k with pessimistic ties and chance level.
+//! - [`accuracy`]: AC@k and Avg@k with pessimistic ties and chance level.
 //! - [`evaluation`]: a ranker's report on labelled cases, overall and per fault type.
 //! - [`stats`]: quantiles and other small statistics, computed one way everywhere.
 //! - [`evidence`]: per-candidate features from fault mechanisms, graph context, findings.
@@ -19,6 +19,7 @@
 //! Free of I/O so everything here is tested and replayed without a server.
 
 pub mod ablation;
+pub mod accuracy;
 pub mod actions;
 pub mod baselines;
 pub mod calibration;
@@ -30,7 +31,6 @@ pub mod evidence;
 pub mod explain;
 pub mod history;
 pub mod learned;
-pub mod metrics;
 pub mod ranker;
 pub mod rankers;
 pub mod stats;

@@ -113,7 +113,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
                 }
             })?;
         bar.finish_and_clear();
-        let mut accuracy = rootcause_models::metrics::Accuracy::new();
+        let mut accuracy = rootcause_models::accuracy::Accuracy::new();
         for (example, diagnosis) in all.iter().zip(&validated.out_of_fold) {
             match example.truth {
                 Some(truth) => {

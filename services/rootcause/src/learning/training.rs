@@ -14,7 +14,7 @@ use rootcause_models::evaluation::{CaseOutcome, Report};
 use rootcause_models::learned::{
     self, ActionFigures, Example, LearnedModel, TrainError, TrainParams,
 };
-use rootcause_models::metrics::Figures;
+use rootcause_models::accuracy::Figures;
 use rootcause_models::ranker::{Ranker, Ranking};
 use serde::{Deserialize, Serialize};
 

@@ -12,7 +12,7 @@ mod batch;
 mod catalogues;
 mod changes;
 mod history;
-mod metrics;
+mod metric_windows;
 mod registry;
 mod topology;
 
@@ -45,7 +45,7 @@ pub use history::{
     HistorySummary, HistoryUpsert, NewFeedback, NewHistory, NewResolution, StoredFeedback,
     StoredHistory, StoredResolution, Verdict,
 };
-pub use metrics::{MetricWrite, StoredMetric};
+pub use metric_windows::{MetricWrite, StoredMetric};
 pub use registry::{JobStatus, ModelStatus, NewModel, StoredJob, StoredModel};
 pub use topology::{NewTopologyVersion, StoredTopology, TopologyVersionRow};
 

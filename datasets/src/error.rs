@@ -7,12 +7,14 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// A file or directory could not be read.
-    #[error("{}: {source}", path.display())]
+    // The cause is in the message and deliberately not a `source`: callers print the chain
+    // (`{:#}`), which would say it twice.
+    #[error("{}: {error}", path.display())]
     Io {
         /// What was being read.
         path: PathBuf,
         /// Why it failed.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A file is not in the expected format.
     #[error("{}: {message}", path.display())]
@@ -29,7 +31,7 @@ impl LoadError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> LoadError {
         LoadError::Io {
             path: path.into(),
-            source,
+            error: source,
         }
     }
 

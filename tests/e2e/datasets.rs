@@ -184,7 +184,9 @@ fn eval_and_train_refuse_bad_arguments_and_a_missing_dataset_clearly() {
     let missing = dir.path().join("nowhere");
     let (status, _, stderr) = run_cli(&["eval", "--format", "nezha", missing.to_str().unwrap()]);
     assert_eq!(status.code(), Some(1));
-    assert!(stderr.contains("nowhere"), "{stderr}");
+    assert!(stderr.contains("nowhere does not exist"), "{stderr}");
+    // Said once, not once per layer of the error chain.
+    assert_eq!(stderr.matches("nowhere").count(), 1, "{stderr}");
 
     let out = dir.path().join("model.json");
     let (status, _, stderr) = run_cli(&[

@@ -8,5 +8,6 @@ mod ingest;
 mod learning;
 mod prometheus;
 mod ranking;
+mod readme;
 mod serve;
 mod traces;

@@ -83,6 +83,13 @@ pub(crate) fn load(
     path: &Path,
     options: &LoadOptions,
 ) -> anyhow::Result<(Vec<Case>, Duration)> {
+    if !path.exists() {
+        bail!(
+            "{} does not exist (datasets are read from where they are, never copied into the \
+             project: the shared ones are in ../shared/datasets/ beside the project directory)",
+            path.display()
+        );
+    }
     let spinner = ProgressBar::new_spinner().with_message(format!(
         "loading {} cases from {}",
         format!("{format:?}").to_lowercase(),

@@ -266,13 +266,18 @@ pub struct CatalogueError {
     pub path: String,
     /// What is wrong and what would be allowed.
     pub message: String,
+    /// The text is not YAML (or JSON) at all, as opposed to a document of the wrong shape or
+    /// one that breaks a rule.
+    pub syntax: bool,
 }
 
 impl CatalogueError {
-    fn new(path: impl Into<String>, message: impl Into<String>) -> CatalogueError {
+    /// A problem at `path` of a well-formed document.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> CatalogueError {
         CatalogueError {
             path: path.into(),
             message: message.into(),
+            syntax: false,
         }
     }
 }
@@ -293,7 +298,11 @@ impl Catalogue {
         }
         let deserializer = yaml_serde::Deserializer::from_str(text);
         let catalogue: Catalogue =
-            serde_path_to_error::deserialize(deserializer).map_err(parse_error)?;
+            serde_path_to_error::deserialize(deserializer).map_err(|error| CatalogueError {
+                // Text that is valid YAML but the wrong shape is not a syntax error.
+                syntax: yaml_serde::from_str::<yaml_serde::Value>(text).is_err(),
+                ..parse_error(error)
+            })?;
         catalogue.validate()?;
         Ok(catalogue)
     }

@@ -33,7 +33,11 @@ pub(super) fn alert_and_change_detectors(
                 service,
                 detector,
                 weight * 1.5,
-                format!("alert {} ({} signal, {})", a.name, a.signal, a.severity),
+                if a.severity.is_empty() {
+                    format!("alert {} ({} signal)", a.name, a.signal)
+                } else {
+                    format!("alert {} ({} signal, {})", a.name, a.signal, a.severity)
+                },
             );
         }
     }

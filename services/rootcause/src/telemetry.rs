@@ -1,5 +1,6 @@
 //! Logs (tracing) and metrics (Prometheus text format at `/metrics`).
 
+use std::io::IsTerminal;
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -50,8 +51,10 @@ pub mod names {
 pub fn init_tracing(format: LogFormat, filter: &str) -> anyhow::Result<()> {
     let filter = EnvFilter::try_new(filter)
         .map_err(|e| anyhow::anyhow!("invalid log_filter {filter:?}: {e}"))?;
+    // Colour only on a terminal: escape codes in a log file or a journal are noise.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let result = match format {
         LogFormat::Pretty => builder.try_init(),

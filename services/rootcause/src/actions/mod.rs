@@ -461,13 +461,13 @@ fn unmask(catalogue: &mut Catalogue, current: &Catalogue) -> Result<(), Catalogu
             match stored.and_then(|headers| headers.get(name)) {
                 Some(kept) => value.clone_from(kept),
                 None => {
-                    return Err(CatalogueError {
-                        path: format!("runbooks[{i}].automation.headers.{name}"),
-                        message: format!(
+                    return Err(CatalogueError::new(
+                        format!("runbooks[{i}].automation.headers.{name}"),
+                        format!(
                             "{MASK} keeps the stored value, but runbook {id:?} has no stored \
                              header {name:?}; send the value itself"
                         ),
-                    });
+                    ));
                 }
             }
         }
@@ -486,10 +486,10 @@ pub fn checked_catalogue(
         if let Some(automation) = &runbook.automation
             && let Err(why) = check_outgoing_url(&automation.url, allowed_hosts)
         {
-            return Err(CatalogueError {
-                path: format!("runbooks[{i}].automation.url"),
-                message: why,
-            });
+            return Err(CatalogueError::new(
+                format!("runbooks[{i}].automation.url"),
+                why,
+            ));
         }
     }
     Ok(catalogue)

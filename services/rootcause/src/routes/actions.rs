@@ -121,11 +121,12 @@ struct ActorQuery {
 /// new version, written to the audit log, and every held incident is re-ranked with it.
 #[utoipa::path(put, path = "/runbooks", tag = "actions",
     params(ActorQuery),
-    request_body(content = String, content_type = "application/yaml",
-        description = "The catalogue: `runbooks: [...]` (YAML or JSON)"),
+    request_body(description = "The catalogue: `runbooks: [...]` (YAML or JSON)",
+        content((String = "application/yaml"), (String = "application/x-yaml"),
+                (String = "text/yaml"), (Object = "application/json"))),
     responses(
         (status = 200, description = "Stored and in force", body = CatalogueView),
-        (status = 400, description = "Not UTF-8", body = ErrorBody),
+        (status = 400, description = "Not UTF-8, or not YAML/JSON at all", body = ErrorBody),
         (status = 415, description = "Neither YAML nor JSON", body = ErrorBody),
         (status = 422, description = "Invalid catalogue (syntax or rules), with the path of the \
          problem", body = ErrorBody)))]
@@ -165,12 +166,15 @@ impl From<CatalogueRejection> for ApiError {
     }
 }
 
+/// 400 for text that is not YAML or JSON at all (as for every body), 422 for a catalogue of the
+/// wrong shape or one that breaks a rule.
 fn invalid_catalogue(error: CatalogueError) -> ApiError {
-    ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid_runbooks",
-        format!("invalid runbook catalogue: {error}"),
-    )
+    let (status, code) = if error.syntax {
+        (StatusCode::BAD_REQUEST, "malformed_document")
+    } else {
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_runbooks")
+    };
+    ApiError::new(status, code, format!("invalid runbook catalogue: {error}"))
     .with_problems(vec![Problem {
         path: error.path,
         message: error.message,

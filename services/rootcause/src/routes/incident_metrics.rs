@@ -82,6 +82,47 @@ struct MetricsReceipt {
     accepted_series: usize,
     /// Points stored, after sorting and removing duplicate times.
     accepted_points: usize,
+    /// Series stored but unable to show the incident: every point more than
+    /// [`RELEVANT_WITHIN_S`] seconds before its first alert, or in the future. Rankings read the
+    /// minutes around the first alert, so such a series changes nothing (a clock in
+    /// milliseconds, or a window from another day, are the usual causes).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
+}
+
+/// How long before an incident's first alert a posted series must reach to count.
+const RELEVANT_WITHIN_S: i64 = 3600;
+
+/// What is wrong with the timing of each series, if anything: see [`MetricsReceipt::warnings`].
+fn timing_warnings(series: &[MetricWrite], first_alert_s: i64, now_s: i64) -> Vec<String> {
+    let at = |s: i64| {
+        chrono::DateTime::from_timestamp(s, 0)
+            .map_or_else(|| s.to_string(), |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+    };
+    series
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| {
+            let (first, last) = (*s.times.first()?, *s.times.last()?);
+            let why = if last < first_alert_s - RELEVANT_WITHIN_S {
+                format!(
+                    "every point (the last at {}) is more than an hour before the incident's \
+                     first alert ({})",
+                    at(last),
+                    at(first_alert_s)
+                )
+            } else if first > now_s + 300 {
+                format!("every point (the first at {}) is in the future", at(first))
+            } else {
+                return None;
+            };
+            Some(format!(
+                "series[{i}] ({} {}): {why}; stored, but rankings read the minutes around the \
+                 first alert, so it changes nothing (timestamps are unix seconds)",
+                s.service, s.name
+            ))
+        })
+        .collect()
 }
 
 /// Adds metric windows to an incident's evidence and re-ranks it. The body is
@@ -115,9 +156,14 @@ async fn post_metrics(
     let value: Value = parse_json(&body)?;
     let topology = state.topology.current();
     let series = super::blocking(move || validate(value, &query, &topology.topology)).await??;
+    let first_alert_s = match state.ranking.latest(id) {
+        crate::ranking::Found::Held((snapshot, _)) => snapshot.first_activity / 1000,
+        _ => state.clock.now().timestamp(),
+    };
     let receipt = MetricsReceipt {
         accepted_series: series.len(),
         accepted_points: series.iter().map(|s| s.times.len()).sum(),
+        warnings: timing_warnings(&series, first_alert_s, state.clock.now().timestamp()),
     };
     if !series.is_empty() {
         state
@@ -457,6 +503,24 @@ fn number(value: &Value) -> Option<f64> {
     }
 }
 
+impl From<PostError> for ApiError {
+    fn from(error: PostError) -> ApiError {
+        match error {
+            PostError::Unknown(id) => ApiError::not_found(format!("no incident {id}")),
+            // Without the request's resource: handlers answer through `IncidentPath::error`.
+            PostError::Merged { incident, survivor } => {
+                ApiError::merged(incident, survivor, "metrics")
+            }
+            error @ PostError::TooManyPoints { .. } => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_many_points",
+                error.to_string(),
+            ),
+            PostError::Store(error) => error.into(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -482,22 +546,25 @@ mod tests {
         assert_eq!(writes[0].values[0], 2.0);
         assert!(writes[0].values[1].is_nan());
     }
-}
 
-impl From<PostError> for ApiError {
-    fn from(error: PostError) -> ApiError {
-        match error {
-            PostError::Unknown(id) => ApiError::not_found(format!("no incident {id}")),
-            // Without the request's resource: handlers answer through `IncidentPath::error`.
-            PostError::Merged { incident, survivor } => {
-                ApiError::merged(incident, survivor, "metrics")
-            }
-            error @ PostError::TooManyPoints { .. } => ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_many_points",
-                error.to_string(),
-            ),
-            PostError::Store(error) => error.into(),
-        }
+    #[test]
+    fn series_that_cannot_show_the_incident_are_named_with_why() {
+        let series = |name: &str, times: Vec<i64>| MetricWrite {
+            service: "redis-cart".into(),
+            name: name.into(),
+            values: vec![0.5; times.len()],
+            times,
+        };
+        let first_alert = 1_800_000_000;
+        let posted = [
+            series("cpu", vec![first_alert - 600, first_alert + 60]),
+            series("old", vec![first_alert - 30 * 86_400, first_alert - 29 * 86_400]),
+            series("ms", vec![first_alert * 1000]),
+        ];
+        let warnings = timing_warnings(&posted, first_alert, first_alert + 120);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].starts_with("series[1] (redis-cart old): every point"), "{warnings:?}");
+        assert!(warnings[0].contains("more than an hour before"), "{warnings:?}");
+        assert!(warnings[1].contains("in the future"), "{warnings:?}");
     }
 }

@@ -200,6 +200,31 @@ async fn post_empty(app: &TestApp, uri: &str) -> Answer {
 // ---- the catalogue ------------------------------------------------------------------------
 
 #[tokio::test]
+async fn a_catalogue_that_is_not_yaml_or_json_at_all_is_400_and_the_wrong_shape_422() {
+    let app = app().await;
+    for (content_type, body) in [
+        ("application/json", r#"{"runbooks": [{"id"#),
+        ("application/yaml", "runbooks:\n  - {id: drain, title: \"Drain"),
+    ] {
+        let answer = app
+            .send(Method::PUT, "/api/v1/runbooks", &[("content-type", content_type)], body)
+            .await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.text);
+        assert_eq!(answer.json()["code"], "malformed_document", "{}", answer.text);
+    }
+    let shape = app
+        .send(
+            Method::PUT,
+            "/api/v1/runbooks",
+            &[("content-type", "application/json")],
+            r#"{"runbooks": 3}"#,
+        )
+        .await;
+    assert_eq!(shape.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", shape.text);
+    assert_eq!(shape.json()["code"], "invalid_runbooks", "{}", shape.text);
+}
+
+#[tokio::test]
 async fn the_bundled_catalogue_is_served_as_version_1_in_json_and_yaml() {
     let app = app().await;
     let answer = app.get("/api/v1/runbooks").await;

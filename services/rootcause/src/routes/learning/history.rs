@@ -53,7 +53,10 @@ struct ImportReceipt {
 /// current one.
 #[utoipa::path(post, path = "/history", tag = "learning",
     params(ImportQuery),
-    request_body(content = Vec<Object>, description = "History records (JSON lines or a JSON array)"),
+    request_body(description = "History records: JSON lines (one record per line) or a JSON \
+                                array of records",
+        content((String = "application/x-ndjson"), (String = "application/jsonl"),
+                (Vec<Object> = "application/json"))),
     responses(
         (status = 201, description = "Imported", body = ImportReceipt),
         (status = 400, description = "Malformed JSON (with line)", body = ErrorBody),

@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::accuracy::{Accuracy, Figures, Scored, pessimistic_rank};
 use crate::calibration::Reliability;
 use crate::case::{Case, Label};
-use crate::accuracy::{Accuracy, Figures, Scored, pessimistic_rank};
 use crate::ranker::Ranking;
 
 /// What [`withhold`] took from a case before ranking, to score the ranking with afterwards.

@@ -134,7 +134,11 @@ fn holds(expected: &Value, actual: &Value) -> bool {
 async fn the_readme_quick_tour_runs_as_written_and_answers_what_it_shows() {
     let readme = std::fs::read_to_string(workspace_root().join("README.md")).expect("README.md");
     let steps = steps(quick_tour(&readme));
-    assert!(steps.len() >= 20, "the tour has {} commands: {steps:#?}", steps.len());
+    assert!(
+        steps.len() >= 20,
+        "the tour has {} commands: {steps:#?}",
+        steps.len()
+    );
     assert!(
         steps.iter().filter(|s| s.body.is_some()).count() >= 5,
         "the tour shows few responses: {steps:#?}"
@@ -171,7 +175,9 @@ async fn the_readme_quick_tour_runs_as_written_and_answers_what_it_shows() {
             failures.push(format!("step {i} never ran: {}", step.command));
             continue;
         };
-        let end = stdout[start..].find("\n::exit ").map_or(stdout.len(), |at| start + at);
+        let end = stdout[start..]
+            .find("\n::exit ")
+            .map_or(stdout.len(), |at| start + at);
         let answer = stdout[start..end].trim_end();
         let exit: i32 = stdout[end..]
             .strip_prefix("\n::exit ")
@@ -207,7 +213,10 @@ async fn the_readme_quick_tour_runs_as_written_and_answers_what_it_shows() {
         };
         if let Some(problem) = problem {
             let shown: String = body.chars().take(600).collect();
-            failures.push(format!("step {i}: {problem}\n  {}  -> {shown}", step.command));
+            failures.push(format!(
+                "step {i}: {problem}\n  {}  -> {shown}",
+                step.command
+            ));
         }
     }
     assert!(
@@ -245,5 +254,8 @@ fn the_tour_reader_splits_commands_and_reads_their_checks() {
         &serde_json::json!({"a": [{"b": 1}]}),
         &serde_json::json!({"a": [{"b": 1, "c": 2}, {"b": 3}], "d": 4})
     ));
-    assert!(!holds(&serde_json::json!({"a": [1, 2]}), &serde_json::json!({"a": [1]})));
+    assert!(!holds(
+        &serde_json::json!({"a": [1, 2]}),
+        &serde_json::json!({"a": [1]})
+    ));
 }

@@ -8,13 +8,13 @@
 //! trained elsewhere, such as the bundled one, whose training cases this service cannot know).
 //! The rest is the training slice; its figures come from cross-validation by case.
 
+use rootcause_models::accuracy::Figures;
 use rootcause_models::case::Label;
 use rootcause_models::diagnosis::Diagnosis;
 use rootcause_models::evaluation::{CaseOutcome, Report};
 use rootcause_models::learned::{
     self, ActionFigures, Example, LearnedModel, TrainError, TrainParams,
 };
-use rootcause_models::accuracy::Figures;
 use rootcause_models::ranker::{Ranker, Ranking};
 use serde::{Deserialize, Serialize};
 

@@ -26,6 +26,8 @@ struct Recorder {
     calls: AtomicUsize,
     cases: Mutex<Vec<Case>>,
     delay: Duration,
+    /// Woken after every case ranked, for tests that wait for one.
+    ranked: tokio::sync::Notify,
 }
 
 impl Ranker for Recorder {
@@ -37,6 +39,7 @@ impl Ranker for Recorder {
         self.calls.fetch_add(1, Ordering::SeqCst);
         std::thread::sleep(self.delay);
         self.cases.lock().unwrap().push(case.clone());
+        self.ranked.notify_waiters();
         Scores::from_scores(case.candidates.iter().map(|c| (c.clone(), 0.0)))
     }
 }
@@ -48,6 +51,28 @@ impl Recorder {
 
     fn last(&self) -> Case {
         self.cases.lock().unwrap().last().cloned().expect("a case")
+    }
+
+    /// Waits (up to 10 s) until the last case ranked satisfies `done`, looking again after
+    /// each case rather than polling in real time.
+    async fn until(&self, what: &str, done: impl Fn(&Case) -> bool) -> Case {
+        let wait = async {
+            loop {
+                // Registered before looking, so a case ranked in between is not missed.
+                let next = self.ranked.notified();
+                tokio::pin!(next);
+                next.as_mut().enable();
+                if let Some(case) = self.cases.lock().unwrap().last()
+                    && done(case)
+                {
+                    return case.clone();
+                }
+                next.await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), wait)
+            .await
+            .unwrap_or_else(|_| panic!("{what}"))
     }
 }
 
@@ -116,21 +141,23 @@ fn json_labels(service: &str, name: &str) -> String {
     serde_json::json!({"alertname": name, "service": service, "severity": "critical"}).to_string()
 }
 
-/// Waits (up to 10 s) until incident `id`'s latest ranking covers `alerts` alerts.
+/// Waits (up to 10 s) until incident `id`'s latest ranking covers `alerts` alerts, looking
+/// again after each ranking published rather than polling in real time.
 async fn ranked(ranking: &Ranking, id: u64, alerts: u64) -> Arc<Ranked> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Found::Held((_, Some(ranked))) = ranking.latest(id)
-            && ranked.alert_count >= alerts
-        {
-            return ranked;
+    let mut published = ranking.published();
+    let wait = async {
+        loop {
+            if let Found::Held((_, Some(ranked))) = ranking.latest(id)
+                && ranked.alert_count >= alerts
+            {
+                return ranked;
+            }
+            let _ = published.recv().await;
         }
-        assert!(
-            Instant::now() < deadline,
-            "incident {id} never covered {alerts} alerts"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    };
+    tokio::time::timeout(Duration::from_secs(10), wait)
+        .await
+        .unwrap_or_else(|_| panic!("incident {id} never covered {alerts} alerts"))
 }
 
 #[tokio::test]
@@ -196,18 +223,11 @@ async fn a_case_holds_alerts_candidates_posted_series_and_recent_changes() {
         .post_metrics(1, vec![posted, unrelated])
         .await
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let case = loop {
-        let case = recorder.last();
-        if !case.series.is_empty() && !case.changes.is_empty() {
-            break case;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the change and the metrics never reached a case"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    };
+    let case = recorder
+        .until("the change and the metrics never reached a case", |case| {
+            !case.series.is_empty() && !case.changes.is_empty()
+        })
+        .await;
     assert_eq!(case.changes.len(), 1, "{:?}", case.changes);
     assert_eq!(case.changes[0].service, "redis-cart");
     assert_eq!(case.changes[0].at, t0() / 1000 - 1800);
@@ -458,17 +478,11 @@ async fn series_pulled_from_prometheus_reach_the_case_without_holding_up_the_fir
         incidents: vec![snapshot(1, &["cartservice"], 1)],
         ..Committed::default()
     });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let case = loop {
-        if recorder.calls() > 0 {
-            let case = recorder.last();
-            if !case.series.is_empty() {
-                break case;
-            }
-        }
-        assert!(Instant::now() < deadline, "no pulled series reached a case");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    };
+    let case = recorder
+        .until("no pulled series reached a case", |case| {
+            !case.series.is_empty()
+        })
+        .await;
     let series = &case.series[0];
     assert_eq!(
         (series.service.as_str(), series.name.as_str()),

@@ -174,13 +174,14 @@ fn invalid_catalogue(error: CatalogueError) -> ApiError {
     } else {
         (StatusCode::UNPROCESSABLE_ENTITY, "invalid_runbooks")
     };
-    ApiError::new(status, code, format!("invalid runbook catalogue: {error}"))
-    .with_problems(vec![Problem {
-        path: error.path,
-        message: error.message,
-        line: None,
-        column: None,
-    }])
+    ApiError::new(status, code, format!("invalid runbook catalogue: {error}")).with_problems(vec![
+        Problem {
+            path: error.path,
+            message: error.message,
+            line: None,
+            column: None,
+        },
+    ])
 }
 
 /// An actor named in a request: 1 to 128 printable characters; `None` is `api`.

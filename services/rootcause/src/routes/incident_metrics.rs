@@ -96,8 +96,10 @@ const RELEVANT_WITHIN_S: i64 = 3600;
 /// What is wrong with the timing of each series, if anything: see [`MetricsReceipt::warnings`].
 fn timing_warnings(series: &[MetricWrite], first_alert_s: i64, now_s: i64) -> Vec<String> {
     let at = |s: i64| {
-        chrono::DateTime::from_timestamp(s, 0)
-            .map_or_else(|| s.to_string(), |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        chrono::DateTime::from_timestamp(s, 0).map_or_else(
+            || s.to_string(),
+            |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        )
     };
     series
         .iter()
@@ -558,13 +560,22 @@ mod tests {
         let first_alert = 1_800_000_000;
         let posted = [
             series("cpu", vec![first_alert - 600, first_alert + 60]),
-            series("old", vec![first_alert - 30 * 86_400, first_alert - 29 * 86_400]),
+            series(
+                "old",
+                vec![first_alert - 30 * 86_400, first_alert - 29 * 86_400],
+            ),
             series("ms", vec![first_alert * 1000]),
         ];
         let warnings = timing_warnings(&posted, first_alert, first_alert + 120);
         assert_eq!(warnings.len(), 2, "{warnings:?}");
-        assert!(warnings[0].starts_with("series[1] (redis-cart old): every point"), "{warnings:?}");
-        assert!(warnings[0].contains("more than an hour before"), "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("series[1] (redis-cart old): every point"),
+            "{warnings:?}"
+        );
+        assert!(
+            warnings[0].contains("more than an hour before"),
+            "{warnings:?}"
+        );
         assert!(warnings[1].contains("in the future"), "{warnings:?}");
     }
 }

@@ -11,15 +11,19 @@ use tower::ServiceExt;
 use super::router;
 use crate::clock::Clock;
 use crate::config::{ActionsConfig, Config, HttpConfig, IngestConfig, RankingConfig};
+use crate::ranking::Ranking;
 use crate::state::AppState;
 use crate::store::tests::sqlite_store;
 use crate::workers::Workers;
+use tokio::sync::broadcast::error::RecvError;
 
 /// The routes over a fresh SQLite store (shared with the other route test files).
 pub(super) struct TestApp {
     router: Router,
     /// The background tasks, owned for the test's life (its runtime ends them with it).
     _workers: Workers,
+    /// Its rankings as they are published, to wait for one instead of polling.
+    ranking: Ranking,
     _dir: tempfile::TempDir,
 }
 
@@ -72,6 +76,18 @@ pub(super) async fn app_full(
     ranking: RankingConfig,
     actions_config: ActionsConfig,
 ) -> TestApp {
+    app_clocked(http, ingest, ranking, actions_config, Clock::system()).await
+}
+
+/// The routes on `clock`: a paused clock lets a test move the service's time instead of
+/// waiting for it.
+pub(super) async fn app_clocked(
+    http: HttpConfig,
+    ingest: IngestConfig,
+    ranking: RankingConfig,
+    actions_config: ActionsConfig,
+    clock: Clock,
+) -> TestApp {
     let (store, dir) = sqlite_store().await;
     let config = Config {
         http: http.clone(),
@@ -80,10 +96,9 @@ pub(super) async fn app_full(
         actions: actions_config,
         ..Config::default()
     };
-    let (state, workers) = AppState::start(&config, store, Clock::system())
-        .await
-        .unwrap();
+    let (state, workers) = AppState::start(&config, store, clock).await.unwrap();
     TestApp {
+        ranking: state.ranking.clone(),
         router: router(state, &http),
         _workers: workers,
         _dir: dir,
@@ -143,6 +158,44 @@ impl TestApp {
         self.send(Method::GET, uri, &[], "").await
     }
 
+    /// `GET /api/v1/incidents/{id}/hypotheses` once its answer satisfies `done` (see
+    /// [`TestApp::get_when`]).
+    pub(super) async fn hypotheses_when(&self, id: i64, done: impl Fn(&Answer) -> bool) -> Answer {
+        self.get_when(&format!("/api/v1/incidents/{id}/hypotheses"), done)
+            .await
+    }
+
+    /// `GET uri` once its answer satisfies `done`, looked at again after every ranking the
+    /// worker publishes (up to 10 s): what a test waits for changes an incident, and every change
+    /// of an incident is ranked, so no test polls in real time.
+    pub(super) async fn get_when(&self, uri: &str, done: impl Fn(&Answer) -> bool) -> Answer {
+        let mut published = self.ranking.published();
+        let wait = async {
+            loop {
+                let answer = self.get(uri).await;
+                if done(&answer) {
+                    return answer;
+                }
+                if let Err(RecvError::Closed) = published.recv().await {
+                    panic!("the ranking worker stopped");
+                }
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), wait)
+            .await
+            .unwrap_or_else(|_| panic!("{uri}: no ranking came that satisfies the test"))
+    }
+
+    /// The hypotheses of incident `id` once a ranking covers `alerts` alert occurrences.
+    pub(super) async fn hypotheses_covering(&self, id: i64, alerts: u64) -> Value {
+        self.hypotheses_when(id, |answer| {
+            assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+            answer.json()["alert_count"].as_u64().unwrap_or(0) >= alerts
+        })
+        .await
+        .json()
+    }
+
     pub(super) async fn post_json(&self, uri: &str, body: &Value) -> Answer {
         self.send(
             Method::POST,
@@ -176,6 +229,49 @@ fn small_topology() -> Value {
             {"caller": "api", "callee": "db", "protocol": "sql"},
         ]
     })
+}
+
+#[tokio::test]
+async fn a_firing_alert_without_an_end_resolves_after_the_resolve_timeout_of_the_services_clock() {
+    // Five minutes of the service's time pass in an instant: the clock is paused and moved.
+    let clock = Clock::paused(chrono::Utc::now());
+    let app = app_clocked(
+        HttpConfig::default(),
+        IngestConfig::default(),
+        RankingConfig::default(),
+        ActionsConfig::default(),
+        clock.clone(),
+    )
+    .await;
+    let answer = app
+        .post_json(
+            "/api/v2/alerts",
+            &json!([{"labels": {"alertname": "RedisDown", "service": "redis-cart"}}]),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    app.hypotheses_covering(1, 1).await;
+    let firing = app.get("/api/v1/alerts").await.json();
+    assert_eq!(firing["items"][0]["status"], "firing", "{firing}");
+
+    clock.advance(std::time::Duration::from_secs(
+        IngestConfig::default().resolve_timeout_secs - 1,
+    ));
+    let still = app.get("/api/v1/alerts").await.json();
+    assert_eq!(
+        still["items"][0]["status"], "firing",
+        "not before its end: {still}"
+    );
+
+    clock.advance(std::time::Duration::from_secs(2));
+    let resolved = app
+        .get_when("/api/v1/alerts", |answer| {
+            answer.json()["items"][0]["status"] == "resolved"
+        })
+        .await
+        .json();
+    let alert = &resolved["items"][0];
+    assert_eq!(alert["incident_id"], 1, "{alert}");
 }
 
 #[tokio::test]

@@ -124,24 +124,6 @@ async fn fire_now(app: &TestApp, alerts: &[(&str, &str)]) -> i64 {
     incidents[0].as_i64().unwrap()
 }
 
-/// The hypotheses once they cover `alerts` alert occurrences (ranking runs in the background).
-async fn hypotheses_covering(app: &TestApp, id: i64, alerts: u64) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let answer = app.get(&format!("/api/v1/incidents/{id}/hypotheses")).await;
-        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
-        let body = answer.json();
-        if body["alert_count"].as_u64().unwrap() >= alerts {
-            return body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no ranking covers {alerts} alerts: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 async fn put_yaml(app: &TestApp, uri: &str, yaml: &str) -> Answer {
     app.send(
         Method::PUT,
@@ -204,13 +186,26 @@ async fn a_catalogue_that_is_not_yaml_or_json_at_all_is_400_and_the_wrong_shape_
     let app = app().await;
     for (content_type, body) in [
         ("application/json", r#"{"runbooks": [{"id"#),
-        ("application/yaml", "runbooks:\n  - {id: drain, title: \"Drain"),
+        (
+            "application/yaml",
+            "runbooks:\n  - {id: drain, title: \"Drain",
+        ),
     ] {
         let answer = app
-            .send(Method::PUT, "/api/v1/runbooks", &[("content-type", content_type)], body)
+            .send(
+                Method::PUT,
+                "/api/v1/runbooks",
+                &[("content-type", content_type)],
+                body,
+            )
             .await;
         assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.text);
-        assert_eq!(answer.json()["code"], "malformed_document", "{}", answer.text);
+        assert_eq!(
+            answer.json()["code"],
+            "malformed_document",
+            "{}",
+            answer.text
+        );
     }
     let shape = app
         .send(
@@ -220,7 +215,12 @@ async fn a_catalogue_that_is_not_yaml_or_json_at_all_is_400_and_the_wrong_shape_
             r#"{"runbooks": 3}"#,
         )
         .await;
-    assert_eq!(shape.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", shape.text);
+    assert_eq!(
+        shape.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        shape.text
+    );
     assert_eq!(shape.json()["code"], "invalid_runbooks", "{}", shape.text);
 }
 
@@ -466,7 +466,7 @@ fn check_actions(hypotheses: &Value, catalogue: &[&str]) -> Vec<Vec<String>> {
 async fn hypotheses_carry_actions_and_follow_a_replaced_catalogue() {
     let app = app().await;
     let id = fire_now(&app, &LEAK).await;
-    let hypotheses = hypotheses_covering(&app, id, 3).await;
+    let hypotheses = app.hypotheses_covering(id, 3).await;
     let suggested = check_actions(&hypotheses, &BUNDLED_IDS);
     assert!(
         !suggested[0].is_empty(),
@@ -524,7 +524,7 @@ async fn hypotheses_carry_actions_and_follow_a_replaced_catalogue() {
 async fn actions_are_approved_or_rejected_once_and_audited() {
     let app = app().await;
     let id = fire_now(&app, &LEAK).await;
-    hypotheses_covering(&app, id, 3).await;
+    app.hypotheses_covering(id, 3).await;
     let base = format!("/api/v1/incidents/{id}/actions");
 
     let approved = app
@@ -727,7 +727,7 @@ async fn actions_are_approved_or_rejected_once_and_audited() {
 async fn the_audit_log_pages_every_entry_exactly_once() {
     let app = app().await;
     let id = fire_now(&app, &LEAK).await;
-    hypotheses_covering(&app, id, 3).await;
+    app.hypotheses_covering(id, 3).await;
     for (action, verdict) in [
         ("restart", "approve"),
         ("scale_out", "reject"),
@@ -822,7 +822,7 @@ async fn an_approved_automation_whose_target_refuses_is_retried_then_failed() {
     .await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
     let id = fire_now(&app, &LEAK).await;
-    let hypotheses = hypotheses_covering(&app, id, 3).await;
+    let hypotheses = app.hypotheses_covering(id, 3).await;
     let top = &hypotheses["hypotheses"][0]["actions"][0];
     assert_eq!(top["action"], "hook", "{hypotheses}");
     assert_eq!(top["automated"], true, "{hypotheses}");
@@ -993,7 +993,7 @@ async fn an_automation_is_called_only_after_approval_and_a_4xx_is_not_retried() 
     let answer = put_yaml(&app, "/api/v1/runbooks", &catalogue).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
     let id = fire_now(&app, &LEAK).await;
-    hypotheses_covering(&app, id, 3).await;
+    app.hypotheses_covering(id, 3).await;
     let rejected = post_empty(
         &app,
         &format!("/api/v1/incidents/{id}/actions/hook_ok/reject"),
@@ -1083,7 +1083,7 @@ async fn a_resolved_incident_is_listed_as_similar_to_a_later_one_but_not_to_itse
         .as_i64()
         .unwrap();
     deliver(&app, &LEAK, t0, Some(t0 + 600)).await;
-    hypotheses_covering(&app, first, 3).await;
+    app.hypotheses_covering(first, 3).await;
     let none_yet = app.get(&format!("/api/v1/incidents/{first}/similar")).await;
     assert_eq!(none_yet.status, StatusCode::OK, "{}", none_yet.text);
     assert_eq!(none_yet.json(), json!({"incident": first, "similar": []}));
@@ -1105,7 +1105,7 @@ async fn a_resolved_incident_is_listed_as_similar_to_a_later_one_but_not_to_itse
 
     let second = fire_now(&app, &LEAK).await;
     assert_ne!(second, first, "a new incident");
-    let hypotheses = hypotheses_covering(&app, second, 3).await;
+    let hypotheses = app.hypotheses_covering(second, 3).await;
     let answer = app
         .get(&format!("/api/v1/incidents/{second}/similar"))
         .await;
@@ -1363,7 +1363,7 @@ async fn header_values_are_never_served_and_a_masked_value_keeps_the_stored_one(
     let answer = put_yaml(&app, "/api/v1/runbooks", &retargeted).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
     let id = fire_now(&app, &LEAK).await;
-    hypotheses_covering(&app, id, 3).await;
+    app.hypotheses_covering(id, 3).await;
     let approved = post_empty(
         &app,
         &format!("/api/v1/incidents/{id}/actions/hook/approve"),
@@ -1390,7 +1390,7 @@ async fn an_automation_is_not_approved_for_a_service_its_runbook_excludes() {
     let answer = put_yaml(&app, "/api/v1/runbooks", catalogue).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
     let id = fire_now(&app, &LEAK).await;
-    hypotheses_covering(&app, id, 3).await;
+    app.hypotheses_covering(id, 3).await;
     let refused = app
         .post_json(
             &format!("/api/v1/incidents/{id}/actions/db_failover/approve"),

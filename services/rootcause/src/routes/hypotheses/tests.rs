@@ -85,24 +85,6 @@ fn services_in_order(hypotheses: &Value) -> Vec<String> {
         .collect()
 }
 
-/// The hypotheses once they cover `alerts` alert occurrences (ranking runs in the background).
-async fn hypotheses_covering(app: &TestApp, id: i64, alerts: u64) -> Value {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let answer = app.get(&format!("/api/v1/incidents/{id}/hypotheses")).await;
-        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
-        let body = answer.json();
-        if body["alert_count"].as_u64().unwrap() >= alerts {
-            return body;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no ranking covers {alerts} alerts: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test]
 async fn a_root_whose_callers_alert_ranks_first_as_origin_with_its_path() {
     let app = app_on(&topology()).await;
@@ -117,7 +99,7 @@ async fn a_root_whose_callers_alert_ranks_first_as_origin_with_its_path() {
     )
     .await;
     assert_eq!(receipt["incidents"], json!([1]));
-    let body = hypotheses_covering(&app, 1, 3).await;
+    let body = app.hypotheses_covering(1, 3).await;
     assert_eq!(body["incident"], 1);
     assert!(body["revision"].as_u64().unwrap() >= 1);
     assert_eq!(body["alert_count"], 3);
@@ -177,14 +159,9 @@ async fn unknown_and_merged_incidents_answer_404_with_where_to_look() {
         fire(&app, &[("c", "Down", now)]).await["incidents"],
         json!([1])
     );
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let merged = loop {
-        let answer = app.get("/api/v1/incidents/2/hypotheses").await;
-        if answer.status == StatusCode::NOT_FOUND || std::time::Instant::now() > deadline {
-            break answer;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let merged = app
+        .hypotheses_when(2, |answer| answer.status == StatusCode::NOT_FOUND)
+        .await;
     assert_eq!(merged.status, StatusCode::NOT_FOUND, "{}", merged.text);
     assert_eq!(merged.json()["code"], "merged");
     assert_eq!(
@@ -197,7 +174,7 @@ async fn unknown_and_merged_incidents_answer_404_with_where_to_look() {
             .unwrap()
             .contains("incident 1")
     );
-    let survivor = hypotheses_covering(&app, 1, 3).await;
+    let survivor = app.hypotheses_covering(1, 3).await;
     let mut services = services_in_order(&survivor);
     services.sort();
     assert_eq!(services, ["a", "b", "c", "d", "e"], "{survivor:#}");
@@ -230,7 +207,7 @@ async fn a_cpu_spike_posted_for_a_silent_callee_makes_it_the_top_hypothesis() {
         &[("api", "HighLatency", t0), ("web", "HighLatency", t0 + 20)],
     )
     .await;
-    let before = hypotheses_covering(&app, 1, 2).await;
+    let before = app.hypotheses_covering(1, 2).await;
     assert_ne!(services_in_order(&before)[0], "db", "{before:#}");
     let revision = before["revision"].as_u64().unwrap();
 
@@ -245,18 +222,12 @@ async fn a_cpu_spike_posted_for_a_silent_callee_makes_it_the_top_hypothesis() {
         answer.json(),
         json!({"accepted_series": 1, "accepted_points": 36})
     );
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let after = loop {
-        let body = app.get("/api/v1/incidents/1/hypotheses").await.json();
-        if body["revision"].as_u64().unwrap() > revision {
-            break body;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "not re-ranked: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let after = app
+        .hypotheses_when(1, |answer| {
+            answer.json()["revision"].as_u64().unwrap() > revision
+        })
+        .await
+        .json();
     assert_eq!(services_in_order(&after)[0], "db", "{after:#}");
     let top = &after["hypotheses"][0];
     assert_eq!(top["fault_type"], "cpu", "{top:#}");
@@ -321,7 +292,7 @@ async fn posted_metrics_are_validated_with_where_each_problem_is() {
         bad.text
     );
     // Nothing of a refused request is stored.
-    let hypotheses = hypotheses_covering(&app, 1, 1).await;
+    let hypotheses = app.hypotheses_covering(1, 1).await;
     assert!(
         !hypotheses.to_string().contains("cpu"),
         "no CPU evidence stored: {hypotheses}"
@@ -527,7 +498,7 @@ async fn the_event_stream_sends_hypotheses_then_every_new_ranking_and_ends_on_me
 async fn rankings_are_counted_timed_and_queued_in_the_metrics() {
     let app = app_on(&topology()).await;
     fire(&app, &[("api", "HighLatency", Utc::now().timestamp())]).await;
-    hypotheses_covering(&app, 1, 1).await;
+    app.hypotheses_covering(1, 1).await;
     let metrics = app.get("/metrics").await.text;
     assert!(
         metrics.contains("# TYPE rootcause_ranking_seconds histogram"),
@@ -561,7 +532,7 @@ async fn a_subscriber_that_falls_behind_gets_the_latest_state_not_an_error() {
         let name = format!("A{i}");
         fire(&app, &[("a", name.as_str(), now)]).await;
     }
-    hypotheses_covering(&app, 1, alerts).await;
+    app.hypotheses_covering(1, alerts).await;
     let latest = tokio::time::timeout(Duration::from_secs(5), async {
         let mut seen = 0;
         loop {

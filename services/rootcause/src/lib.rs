@@ -1,20 +1,22 @@
-//! The rootcause service.
+//! The rootcause service, as a library: the `rootcause` binary (crate `rootcause-cli`) serves it.
+//! See ARCHITECTURE.md for the path of an alert through these modules.
 //!
-//! - [`cli`]: the command line (`serve`, `topology validate|show|examples`, `config`).
-//! - [`config`]: defaults, TOML file, `ROOTCAUSE_*` environment, flags.
-//! - [`app`]: start-up ([`Application::build`]) and graceful shutdown.
+//! - [`server`]: the HTTP server: open the store, start the service, serve, shut down in order.
+//! - [`state`]: the composition root, [`AppState::start`], and the shutdown order.
+//! - [`workers`]: every background task, started through one spawner, stopped by one token.
+//! - [`clock`]: the service's time, injectable (paused and moved in tests).
+//! - [`config`]: defaults, TOML file, `ROOTCAUSE_*` environment, flags; imports no other module.
 //! - [`live_topology`]: the current topology version in memory, changes stored as versions.
 //! - [`ingest`]: alert intake: validation, mapping, correlation and group commits.
+//! - [`ranking`]: incidents ranked as they change: cases, the debounced worker, live updates.
+//! - [`prometheus`]: metric windows pulled from a Prometheus server's `query_range`.
+//! - [`advice`]: what suggestions come from: the runbook catalogue and similar past incidents.
+//! - [`actions`]: runbooks, approvals, automation runs, notifications, the audit log.
+//! - [`outgoing`]: one delivery attempt to a webhook, and its backoff.
+//! - [`learning`]: fault history, training jobs and the model registry.
 //! - [`store`]: the repository over SQLite or PostgreSQL, with embedded migrations.
 //! - [`error`]: the API's error type and JSON error body.
-//! - [`telemetry`]: logging and Prometheus metrics.
-//! - [`bench`]: `rootcause bench ingest`, intake throughput next to a real Alertmanager.
-//! - [`offline`]: `rootcause eval`, `simulate` and `datasets convert`: work on datasets.
-//! - [`yardstick`]: `rootcause eval --loso`, leave-one-system-out and telemetry ablation tables.
-//! - [`traces_import`]: `rootcause topology import-traces`, a topology learned from OTLP/JSON files.
-//! - [`prometheus`]: metric windows pulled from a Prometheus server's `query_range`.
-//! - [`ranking`]: incidents ranked as they change: cases, the debounced worker, live updates.
-//! - [`bench_ranking`]: `rootcause bench ranking`, alert-to-hypotheses latency.
+//! - [`telemetry`]: logging and the service's own Prometheus metrics.
 //!
 //! HTTP handlers live in private `routes` modules, one per resource.
 

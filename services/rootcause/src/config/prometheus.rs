@@ -29,13 +29,13 @@ pub struct PrometheusConfig {
     pub before_s: u64,
     /// Seconds after the first alert to read (never past now).
     pub after_s: u64,
-    /// Budget for a whole [`PrometheusSource::fetch`], every query included: evidence that
+    /// Budget for a whole [`PrometheusSource::fetch`](crate::prometheus::PrometheusSource::fetch), every query included: evidence that
     /// comes late must not hold up the diagnosis.
     pub timeout_ms: u64,
     /// Label that names the service in the results of a template asked once for all services.
     pub service_label: String,
     /// Metric name → PromQL template. The name becomes the series' name (and so its
-    /// [`Family`]); see the module documentation for the placeholders.
+    /// [`Family`](rootcause_models::case::Family)); see the module documentation for the placeholders.
     pub queries: BTreeMap<String, String>,
 }
 

@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::{Backend, Engine, Store, StoreError, to_i64, with_pool};
 
 /// An alert occurrence as the writer stores it. It travels to the database inside one JSON
-/// document per batch, each row as an array in column order (see [`ROW_COLUMNS`]): arrays are
+/// document per batch, each row as an array in column order (`ROW_COLUMNS`): arrays are
 /// cheaper to write and to read back than objects.
 #[derive(Debug, Clone)]
 pub struct AlertWrite {

@@ -11,7 +11,7 @@
 //! - [`learning`]: `history import` and `models list|show|activate` against a running service.
 //! - [`learning_curve`]: `rootcause learning-curve`, accuracy as resolved incidents accumulate.
 //! - [`traces_import`]: `rootcause topology import-traces`, a topology learned from OTLP/JSON.
-//! - [`bench`]: `rootcause bench ingest|ranking|training`.
+//! - [`bench`](mod@bench): `rootcause bench ingest|ranking|training`.
 
 pub mod bench;
 pub mod cases;

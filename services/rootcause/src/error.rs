@@ -107,6 +107,15 @@ impl ApiError {
         self
     }
 
+    /// 415 for a body whose content type the route does not read; `expected` says which it does.
+    pub fn unsupported_media_type(expected: impl Into<String>) -> Self {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            expected,
+        )
+    }
+
     /// A rejected topology document: 400 when it is not YAML/JSON at all, 422 when it is but
     /// breaks the schema or a graph rule.
     pub fn invalid_topology(error: DocumentError) -> Self {
@@ -232,14 +241,32 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// A JSON request body that may be left out: an empty body (or only whitespace) is
+/// `T::default()`, anything else is read as [`ApiJson`] reads it. For actions whose body only
+/// adds detail (an approval's comment, a training job's settings), so that a bare POST works.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OptionalJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let headers = request.headers().clone();
+        let bytes = Bytes::from_request(request, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(T::default()));
+        }
+        require_json(&headers)?;
+        parse_json(&bytes).map(OptionalJson)
+    }
+}
+
 /// 415 unless the request says its body is JSON.
 pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     if is_json(headers) {
         Ok(())
     } else {
-        Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+        Err(ApiError::unsupported_media_type(
             "expected a body with content-type application/json",
         ))
     }

@@ -20,7 +20,7 @@ use super::time_of;
 use crate::actions::{CatalogueRejection, DecideError, DecisionRequest, masked};
 use crate::advice::incident_of_key;
 use crate::config::outgoing::origin;
-use crate::error::{ApiError, ApiPath, ApiQuery, ErrorBody, is_json, media_type, parse_json};
+use crate::error::{ApiError, ApiPath, ApiQuery, ErrorBody, OptionalJson, is_json, media_type};
 use crate::state::AppState;
 use crate::store::{
     AuditFilter, Decision, RunStatus, StoreError, StoredAudit, StoredDecision, StoredRun,
@@ -142,9 +142,7 @@ async fn put_runbooks(
         "application/yaml" | "application/x-yaml" | "text/yaml" | "text/x-yaml"
     );
     if !yaml && !is_json(&headers) {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+        return Err(ApiError::unsupported_media_type(
             "expected a catalogue with content-type application/yaml or application/json",
         ));
     }
@@ -420,10 +418,9 @@ async fn approve(
     State(state): State<AppState>,
     incident: IncidentPath,
     ApiPath((_id, action)): ApiPath<(i64, String)>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    OptionalJson(post): OptionalJson<DecisionPost>,
 ) -> Result<Response, ApiError> {
-    decide(state, incident, action, Decision::Approved, headers, body).await
+    decide(state, incident, action, Decision::Approved, post).await
 }
 
 /// Rejects a suggested runbook for an incident (recorded with its reason in the audit log;
@@ -444,10 +441,9 @@ async fn reject(
     State(state): State<AppState>,
     incident: IncidentPath,
     ApiPath((_id, action)): ApiPath<(i64, String)>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    OptionalJson(post): OptionalJson<DecisionPost>,
 ) -> Result<Response, ApiError> {
-    decide(state, incident, action, Decision::Rejected, headers, body).await
+    decide(state, incident, action, Decision::Rejected, post).await
 }
 
 async fn decide(
@@ -455,17 +451,9 @@ async fn decide(
     incident: IncidentPath,
     action: String,
     decision: Decision,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let body = body?;
     // The body is optional: a bare POST approves as `api` without a comment.
-    let post: DecisionPost = if body.iter().all(u8::is_ascii_whitespace) {
-        DecisionPost::default()
-    } else {
-        crate::error::require_json(&headers)?;
-        parse_json(&body)?
-    };
+    post: DecisionPost,
+) -> Result<Response, ApiError> {
     let actor = actor_of(post.actor, "actor")?;
     let comment = post.comment.unwrap_or_default();
     if comment.len() > 10_000 || comment.contains('\0') {

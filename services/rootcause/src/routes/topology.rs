@@ -159,14 +159,10 @@ fn document_format(headers: &HeaderMap) -> Result<Format, ApiError> {
         Some("application/yaml" | "application/x-yaml" | "text/yaml" | "text/x-yaml") => {
             Ok(Format::Yaml)
         }
-        other => Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            format!(
-                "a topology is JSON (application/json) or YAML (application/yaml), not {}",
-                other.unwrap_or("?")
-            ),
-        )),
+        other => Err(ApiError::unsupported_media_type(format!(
+            "a topology is JSON (application/json) or YAML (application/yaml), not {}",
+            other.unwrap_or("?")
+        ))),
     }
 }
 

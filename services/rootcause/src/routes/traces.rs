@@ -222,13 +222,7 @@ fn gunzip(body: &[u8]) -> Result<Bytes, ApiError> {
 /// Refuses what is not OTLP/JSON, plain or gzipped, before reading the body; says whether the
 /// body is gzipped.
 fn check_content(headers: &HeaderMap) -> Result<bool, ApiError> {
-    let unsupported = |message: String| {
-        ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            message,
-        )
-    };
+    let unsupported = ApiError::unsupported_media_type;
     let encoding = headers.get(header::CONTENT_ENCODING).map(|e| e.as_bytes());
     let gzipped = encoding.is_some_and(|e| e.eq_ignore_ascii_case(b"gzip"));
     if let Some(encoding) = encoding

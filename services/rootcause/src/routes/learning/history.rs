@@ -75,9 +75,7 @@ async fn import_history(
         "application/x-ndjson" | "application/jsonl" | "application/json-lines"
     );
     if !lines && !crate::error::is_json(&headers) {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+        return Err(ApiError::unsupported_media_type(
             "expected application/x-ndjson (JSON lines) or application/json (an array)",
         ));
     }

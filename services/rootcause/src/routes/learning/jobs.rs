@@ -1,10 +1,8 @@
 //! Training jobs: started on the fault history, gated against the active model.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -13,7 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::super::time_of;
-use crate::error::{ApiError, ApiPath, ApiQuery, ErrorBody, parse_json};
+use crate::error::{ApiError, ApiPath, ApiQuery, ErrorBody, OptionalJson};
 use crate::learning::training::TrainRequest;
 use crate::state::AppState;
 use crate::store::{JobStatus, StoreError, StoredJob};
@@ -90,16 +88,8 @@ impl From<StoredJob> for JobView {
               (status = 422, description = "A setting out of range", body = ErrorBody)))]
 async fn train(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    OptionalJson(request): OptionalJson<TrainRequest>,
 ) -> Result<Response, ApiError> {
-    let body = body?;
-    let request: TrainRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        TrainRequest::default()
-    } else {
-        crate::error::require_json(&headers)?;
-        parse_json(&body)?
-    };
     if let Some((path, message)) = request.problem() {
         return Err(unprocessable(path, message));
     }

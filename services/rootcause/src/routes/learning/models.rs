@@ -1,10 +1,8 @@
 //! The model registry: versions with their figures, and activation (rollback).
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -13,7 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::super::time_of;
-use crate::error::{ApiError, ApiPath, ErrorBody, parse_json};
+use crate::error::{ApiError, ApiPath, ErrorBody, OptionalJson};
 use crate::learning::ActivateError;
 use crate::state::AppState;
 use crate::store::{ModelStatus, StoredModel};
@@ -144,16 +142,8 @@ struct ActivatePost {
 async fn activate_model(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<i64>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    OptionalJson(post): OptionalJson<ActivatePost>,
 ) -> Result<Response, ApiError> {
-    let body = body?;
-    let post: ActivatePost = if body.iter().all(u8::is_ascii_whitespace) {
-        ActivatePost::default()
-    } else {
-        crate::error::require_json(&headers)?;
-        parse_json(&body)?
-    };
     let reason = if post.reason.is_empty() {
         "activated through the API".to_owned()
     } else {

@@ -29,7 +29,7 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 
 /// What every run task shares.
 #[derive(Clone)]
-struct Runner {
+pub(super) struct Runner {
     store: Store,
     client: reqwest::Client,
     allowed_hosts: Arc<Vec<String>>,
@@ -41,27 +41,33 @@ struct Runner {
     spawner: Spawner,
 }
 
+impl Runner {
+    /// A runner calling out through `client` to `allowed_hosts` only, giving up on runs not
+    /// carried out `expiry` after their approval.
+    pub(super) fn new(
+        store: Store,
+        client: reqwest::Client,
+        allowed_hosts: Vec<String>,
+        advice: Arc<Advice>,
+        expiry: Duration,
+        clock: Clock,
+        spawner: Spawner,
+    ) -> Runner {
+        Runner {
+            store,
+            client,
+            allowed_hosts: Arc::new(allowed_hosts),
+            advice,
+            expiry,
+            in_flight: Arc::default(),
+            clock,
+            spawner,
+        }
+    }
+}
+
 /// Carries out runs: those left unfinished, then each approved one as it comes.
-pub(super) async fn run(
-    store: Store,
-    client: reqwest::Client,
-    allowed_hosts: Vec<String>,
-    advice: Arc<Advice>,
-    expiry: Duration,
-    mut queue: mpsc::UnboundedReceiver<i64>,
-    clock: Clock,
-    spawner: Spawner,
-) {
-    let runner = Runner {
-        store,
-        client,
-        allowed_hosts: Arc::new(allowed_hosts),
-        advice,
-        expiry,
-        in_flight: Arc::default(),
-        clock,
-        spawner,
-    };
+pub(super) async fn run(runner: Runner, mut queue: mpsc::UnboundedReceiver<i64>) {
     let mut sweep = tokio::time::interval(SWEEP_INTERVAL);
     loop {
         tokio::select! {

@@ -171,16 +171,16 @@ impl Actions {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .context("cannot build the HTTP client for webhooks")?;
-        spawner.spawn(automation::run(
+        let runner = automation::Runner::new(
             store.clone(),
             client.clone(),
             inner.allowed_hosts.clone(),
             inner.advice.clone(),
             Duration::from_secs(config.run_expiry_secs),
-            queue,
             clock.clone(),
             spawner.clone(),
-        ));
+        );
+        spawner.spawn(automation::run(runner, queue));
         spawner.spawn(notify::run(
             store,
             client,

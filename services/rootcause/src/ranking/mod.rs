@@ -238,40 +238,16 @@ impl Ranking {
         let ranker = rankers::load(&config.model)
             .map_err(anyhow::Error::msg)
             .with_context(|| format!("ranking.model = {:?}", config.model))?;
-        let prometheus = PrometheusSource::new(prometheus.clone());
-        Ok(Ranking::with_ranker(
-            Arc::from(ranker),
-            config,
-            prometheus,
-            store,
-            topology,
-            advice,
-            clock,
-            spawner,
-        ))
-    }
-
-    /// [`Ranking::start`] with a given ranker and Prometheus source.
-    pub fn with_ranker(
-        ranker: Arc<dyn Ranker>,
-        config: &RankingConfig,
-        prometheus: Option<PrometheusSource>,
-        store: Store,
-        topology: Arc<LiveTopology>,
-        advice: Arc<Advice>,
-        clock: Clock,
-        spawner: &Spawner,
-    ) -> Ranking {
         let (updates, receiver) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
-            ranker: ArcSwap::from_pointee(ranker),
+            ranker: ArcSwap::from_pointee(Arc::from(ranker)),
             advice,
             published: broadcast::channel(PUBLISHED_CAPACITY).0,
             hops: config.hops,
             min_interval: Duration::from_millis(config.min_interval_ms),
             store,
             topology,
-            prometheus,
+            prometheus: PrometheusSource::new(prometheus.clone()),
             state: Mutex::new(State::default()),
             wake: Notify::new(),
             updates,
@@ -281,7 +257,7 @@ impl Ranking {
             clock,
         });
         spawner.spawn(worker::run(inner.clone(), receiver));
-        Ranking { inner }
+        Ok(Ranking { inner })
     }
 
     /// The ranker's name (`learned@<version>`, `cold-start`, ...).

@@ -89,16 +89,17 @@ async fn start(
     );
     let advice = Arc::new(Advice::new(&Default::default()));
     let workers = Workers::new();
-    let ranking = Ranking::with_ranker(
-        recorder,
+    let ranking = Ranking::start(
         &config,
-        None,
+        &PrometheusConfig::default(),
         store,
         topology,
         advice,
         Clock::system(),
         &workers.spawner(),
-    );
+    )
+    .unwrap();
+    ranking.set_ranker(recorder);
     ranking.resync(Vec::new());
     (ranking, workers, dir)
 }
@@ -451,19 +452,19 @@ async fn start_with_prometheus(
         .into(),
         ..PrometheusConfig::default()
     };
-    let source = PrometheusSource::new(config);
     let advice = Arc::new(Advice::new(&Default::default()));
     let workers = Workers::new();
-    let ranking = Ranking::with_ranker(
-        recorder,
+    let ranking = Ranking::start(
         &RankingConfig::default(),
-        source,
+        &config,
         store,
         topology,
         advice,
         Clock::system(),
         &workers.spawner(),
-    );
+    )
+    .unwrap();
+    ranking.set_ranker(recorder);
     ranking.resync(Vec::new());
     (ranking, workers, dir)
 }

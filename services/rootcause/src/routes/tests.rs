@@ -869,6 +869,36 @@ async fn unknown_methods_do_not_become_metric_labels() {
 
 // ---- alerts, incidents, changes -----------------------------------------------------------
 
+/// Unix seconds as Alertmanager writes times.
+pub(super) fn rfc3339(unix: i64) -> String {
+    chrono::DateTime::from_timestamp(unix, 0)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Delivers `alerts` `(service, alertname, unix start)` through the Alertmanager webhook, firing,
+/// or resolved at `ends`; returns the receipt.
+pub(super) async fn deliver_alerts(
+    app: &TestApp,
+    alerts: &[(&str, &str, i64)],
+    ends: Option<i64>,
+) -> Value {
+    let alerts = alerts
+        .iter()
+        .map(|(service, name, starts)| {
+            json!({"status": if ends.is_some() { "resolved" } else { "firing" },
+                   "labels": {"alertname": name, "service": service, "severity": "critical"},
+                   "startsAt": rfc3339(*starts),
+                   "endsAt": ends.map_or("0001-01-01T00:00:00Z".to_owned(), rfc3339)})
+        })
+        .collect::<Vec<_>>();
+    let answer = app
+        .post_json("/api/v1/alerts/alertmanager", &webhook(json!(alerts)))
+        .await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.text);
+    answer.json()
+}
+
 pub(super) fn webhook(alerts: Value) -> Value {
     json!({
         "version": "4", "groupKey": "{}:{}", "status": "firing", "receiver": "rc",

@@ -12,7 +12,7 @@ use rootcause_models::actions::Catalogue;
 use serde_json::{Value, json};
 
 use crate::config::{ActionsConfig, HttpConfig, IngestConfig, RankingConfig};
-use crate::routes::tests::{Answer, TestApp, app, app_full, webhook};
+use crate::routes::tests::{Answer, TestApp, app, app_full, deliver_alerts};
 
 /// The bundled runbooks, in catalogue order.
 const BUNDLED_IDS: [&str; 7] = [
@@ -91,29 +91,11 @@ fn local_hooks() -> ActionsConfig {
     }
 }
 
-fn rfc3339(unix: i64) -> String {
-    chrono::DateTime::from_timestamp(unix, 0)
-        .unwrap()
-        .to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
 /// Posts `alerts` (service, alertname) firing since `starts` (unix seconds), or resolved at
 /// `ends`; returns the receipt.
 async fn deliver(app: &TestApp, alerts: &[(&str, &str)], starts: i64, ends: Option<i64>) -> Value {
-    let alerts = alerts
-        .iter()
-        .map(|(service, name)| {
-            json!({"status": if ends.is_some() { "resolved" } else { "firing" },
-                   "labels": {"alertname": name, "service": service, "severity": "critical"},
-                   "startsAt": rfc3339(starts),
-                   "endsAt": ends.map_or("0001-01-01T00:00:00Z".to_owned(), rfc3339)})
-        })
-        .collect::<Vec<_>>();
-    let answer = app
-        .post_json("/api/v1/alerts/alertmanager", &webhook(json!(alerts)))
-        .await;
-    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.text);
-    answer.json()
+    let alerts: Vec<_> = alerts.iter().map(|&(s, n)| (s, n, starts)).collect();
+    deliver_alerts(app, &alerts, ends).await
 }
 
 /// Fires `alerts` now and returns the one incident they make.

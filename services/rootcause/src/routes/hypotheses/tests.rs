@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use chrono::{SecondsFormat, Utc};
+use chrono::Utc;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use crate::config::{HttpConfig, IngestConfig, RankingConfig};
-use crate::routes::tests::{TestApp, app_ranking, webhook};
+use crate::routes::tests::{TestApp, app_ranking, deliver_alerts};
 
 /// web → api → db, and web → search → index: db is the database behind api.
 fn topology() -> Value {
@@ -53,27 +53,9 @@ async fn app_on(topology: &Value) -> TestApp {
     app
 }
 
-fn rfc3339(unix: i64) -> String {
-    chrono::DateTime::from_timestamp(unix, 0)
-        .unwrap()
-        .to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
 /// Posts firing alerts `(service, alertname, unix start)`; returns the receipt.
 async fn fire(app: &TestApp, alerts: &[(&str, &str, i64)]) -> Value {
-    let alerts = alerts
-        .iter()
-        .map(|(service, name, starts)| {
-            json!({"status": "firing", "labels": {"alertname": name, "service": service,
-                   "severity": "critical"},
-                   "startsAt": rfc3339(*starts), "endsAt": "0001-01-01T00:00:00Z"})
-        })
-        .collect::<Vec<_>>();
-    let answer = app
-        .post_json("/api/v1/alerts/alertmanager", &webhook(json!(alerts)))
-        .await;
-    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.text);
-    answer.json()
+    deliver_alerts(app, alerts, None).await
 }
 
 fn services_in_order(hypotheses: &Value) -> Vec<String> {

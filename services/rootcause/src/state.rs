@@ -194,3 +194,75 @@ where
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use rootcause_datasets::simulator;
+    use rootcause_models::history::{HistoryRecord, Outcome};
+
+    use super::*;
+    use crate::learning::training::TrainRequest;
+    use crate::store::JobStatus;
+    use crate::store::tests::sqlite_store;
+
+    /// Labelled incidents of the bundled topology, as history records.
+    fn history(cases: usize) -> Vec<HistoryRecord> {
+        let topology = rootcause_topology::bundled::find(rootcause_topology::bundled::DEFAULT)
+            .unwrap()
+            .topology();
+        let shared = Arc::new(topology.clone());
+        let options = simulator::Options {
+            cases,
+            seed: 11,
+            ..simulator::Options::default()
+        };
+        simulator::simulate(&topology, "test", &options)
+            .into_iter()
+            .map(|c| {
+                let case = c.into_case(Some(shared.clone()));
+                let label = case.label.clone().unwrap();
+                let outcome = Outcome {
+                    root_cause: label.root_cause,
+                    fault_type: label.fault_type,
+                    action: label.action,
+                    worked: Some(true),
+                    time_to_mitigate_s: Some(600.0),
+                };
+                HistoryRecord::from_case(&case, outcome)
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn shutdown_waits_for_every_task_and_leaves_no_training_job_running() {
+        let (store, dir) = sqlite_store().await;
+        let (state, workers) = AppState::start(&Config::default(), store, Clock::system())
+            .await
+            .unwrap();
+        state.learning.import(history(300), "test").await.unwrap();
+        let job = state.learning.train(TrainRequest::default()).await.unwrap();
+        assert!(!workers.is_empty());
+        let started = Instant::now();
+        tokio::time::timeout(Duration::from_secs(60), state.shut_down(workers))
+            .await
+            .expect("shutdown drains every task");
+        // The store is closed: what the job left is read from the file.
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let reopened = Store::open(&url, &Default::default()).await.unwrap();
+        let stored = reopened.job(job.id).await.unwrap().unwrap();
+        match stored.status {
+            JobStatus::Succeeded => {}
+            JobStatus::Failed => assert!(
+                stored
+                    .error
+                    .as_deref()
+                    .unwrap_or_default()
+                    .contains("interrupted"),
+                "{stored:?}"
+            ),
+            other => panic!("a job left {other:?} after {:?}", started.elapsed()),
+        }
+    }
+}

@@ -158,14 +158,15 @@ async fn post_metrics(
     let value: Value = parse_json(&body)?;
     let topology = state.topology.current();
     let series = super::blocking(move || validate(value, &query, &topology.topology)).await??;
+    let now_s = state.clock.now().timestamp();
     let first_alert_s = match state.ranking.latest(id) {
         crate::ranking::Found::Held((snapshot, _)) => snapshot.first_activity / 1000,
-        _ => state.clock.now().timestamp(),
+        _ => now_s,
     };
     let receipt = MetricsReceipt {
         accepted_series: series.len(),
         accepted_points: series.iter().map(|s| s.times.len()).sum(),
-        warnings: timing_warnings(&series, first_alert_s, state.clock.now().timestamp()),
+        warnings: timing_warnings(&series, first_alert_s, now_s),
     };
     if !series.is_empty() {
         state

@@ -9,18 +9,20 @@
 //!
 //! score = the strongest weighted standout over the detectors, plus [`CORROBORATION`] times the
 //! strongest from *another* kind of telemetry ([`Origin`]: metrics, calls, logs, alerts,
-//! changes), where local mechanisms weigh [`LOCAL_WEIGHT`], spreading ones [`SPREADING_WEIGHT`]
-//! and a client-side latency (a sign of the service's dependencies) nothing; halved when a
-//! dependency of the candidate is at least as anomalous as it is ([`SYMPTOM_FACTOR`]); plus
-//! [`PAGERANK_WEIGHT`] times its personalized PageRank. A fault shows in several kinds of
+//! changes), plus [`PAGERANK_WEIGHT`] times its personalized PageRank, where local mechanisms
+//! weigh [`LOCAL_WEIGHT`], spreading ones [`SPREADING_WEIGHT`] and a client-side latency (a
+//! sign of the service's dependencies) nothing; all of it halved ([`SYMPTOM_FACTOR`]) when a
+//! dependency of the candidate is at least as anomalous as it is, or when the candidate itself
+//! reports waiting anomalously long on its dependencies. A fault shows in several kinds of
 //! telemetry at once (a code fault in its logs and its spans, CPU starvation in a metric and
 //! in span self time), while a noisy series of one kind (a batch job's disk reads, a
-//! low-traffic service's latency quantile) shows in one. Confidence is a softmax of the scores at temperature
-//! [`TEMPERATURE`], hand-set and checked with the reliability table of `rootcause eval`.
+//! low-traffic service's latency quantile) shows in one. Confidence is a softmax of the scores
+//! at temperature [`TEMPERATURE`], hand-set and checked with the reliability table of
+//! `rootcause eval`.
 
 use crate::case::Case;
 use crate::diagnosis::{Diagnosis, FaultType};
-use crate::evidence::{self, Detector, Evidence, Origin, Settings, standout};
+use crate::evidence::{self, CandidateEvidence, Detector, Evidence, Origin, Settings, standout};
 use crate::explain;
 use crate::ranker::{Ranker, Ranking};
 
@@ -29,8 +31,9 @@ pub const LOCAL_WEIGHT: f64 = 1.0;
 /// Weight of a mechanism that spreads to callers (latency, errors, alerts).
 pub const SPREADING_WEIGHT: f64 = 0.6;
 /// Weight of the strongest standout from a second kind of telemetry, added to the strongest.
-pub const CORROBORATION: f64 = 1.0;
-/// Factor applied when an anomalous dependency is at least as anomalous: likely a symptom.
+pub const CORROBORATION: f64 = 1.25;
+/// Factor applied to a likely symptom: an anomalous dependency is at least as anomalous, or the
+/// candidate waits anomalously long on its dependencies.
 pub const SYMPTOM_FACTOR: f64 = 0.5;
 /// Weight of the personalized PageRank (0..1) added to the score.
 pub const PAGERANK_WEIGHT: f64 = 1.0;
@@ -76,14 +79,25 @@ impl ColdStart {
                 }
                 by_origin.sort_by(|a, b| b.0.total_cmp(&a.0));
                 let (best, detector) = by_origin[0];
-                let mut score = best + CORROBORATION * by_origin[1].0;
-                if c.graph.callee_more_anomalous {
+                let mut score =
+                    best + CORROBORATION * by_origin[1].0 + PAGERANK_WEIGHT * c.graph.pagerank;
+                // A symptom's PageRank comes from its own anomaly: explained away with it.
+                if c.graph.callee_more_anomalous || self.waits_on_dependencies(c) {
                     score *= SYMPTOM_FACTOR;
                 }
                 let fault = detector.filter(|_| best > 0.0).map(Detector::fault_type);
-                (score + PAGERANK_WEIGHT * c.graph.pagerank, fault)
+                (score, fault)
             })
             .collect()
+    }
+
+    /// Whether the candidate itself reports waiting anomalously long for what it calls (a
+    /// client-side latency at least [`Settings::anomalous_z`]): its trouble comes from below,
+    /// and its own anomalies (retries burning CPU, error logging writing to disk) are more
+    /// likely side effects of the wait than a fault of its own. Like a more anomalous callee,
+    /// this halves its score; it needs no topology.
+    fn waits_on_dependencies(&self, c: &CandidateEvidence) -> bool {
+        c.score(Detector::ClientLatency) >= self.settings.anomalous_z
     }
 }
 
@@ -147,7 +161,6 @@ impl Ranker for ColdStart {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::evidence::CandidateEvidence;
 
     fn evidence(rows: &[&[(Detector, f64)]]) -> Evidence {
         Evidence {
@@ -182,6 +195,26 @@ mod tests {
         assert!(scores[0].0 > scores[1].0, "{scores:?}");
         assert_eq!(scores[0].1, Some(FaultType::Code));
         assert_eq!(scores[1].1, Some(FaultType::Disk));
+    }
+
+    #[test]
+    fn a_service_waiting_on_its_dependencies_is_a_symptom_of_them() {
+        // s0 retries a failing dependency: its disk writes jump and it waits 40 z longer for
+        // what it calls; s1 has a quieter fault of its own. Without the wait, s0 would lead.
+        let waiting: &[(Detector, f64)] = &[
+            (Detector::DiskMetric, 30.0),
+            (Detector::ClientLatency, 40.0),
+        ];
+        let cause: &[(Detector, f64)] = &[(Detector::MissingTemplates, 12.0)];
+        let mut rows = vec![waiting, cause];
+        rows.extend(std::iter::repeat_n(&[][..], 8));
+        let scores = ColdStart::default().score(&evidence(&rows));
+        assert!(scores[1].0 > scores[0].0, "{scores:?}");
+        // The same jump without the wait leads.
+        let mut rows: Vec<&[(Detector, f64)]> = vec![&[(Detector::DiskMetric, 30.0)], cause];
+        rows.extend(std::iter::repeat_n(&[][..], 8));
+        let scores = ColdStart::default().score(&evidence(&rows));
+        assert!(scores[0].0 > scores[1].0, "{scores:?}");
     }
 
     #[test]

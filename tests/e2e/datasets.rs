@@ -324,10 +324,9 @@ fn a_case_whose_only_alert_is_the_front_ends_slo_alert_is_ranked_by_walking_the_
     assert_eq!(walked["cases"], 3, "{walked}");
     assert_eq!(walked["truth_among_candidates"], 3, "{walked}");
     assert_eq!(walked["overall"]["ac1"], 1.0, "{walked}");
-    // The bundled model the service serves by default finds the CPU fault and puts each silent
-    // database second, below its caller: its corrections, learned on systems whose causes show
-    // in their own latency, weigh a caller's latency above the calls into a database without
-    // an exporter (a known gap, see the README's ranking section).
+    // The bundled model the service serves by default, which keeps to the cold-start prior for
+    // systems it never saw, finds them too: each caller's latency is inherited from the calls
+    // into its database, answered worse than the calls into the caller.
     let bundled = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/default-model.json");
     let served = eval_json(
         "jsonl",
@@ -335,8 +334,7 @@ fn a_case_whose_only_alert_is_the_front_ends_slo_alert_is_ranked_by_walking_the_
         &[&graph[..], &["--model", bundled]].concat(),
     );
     assert_eq!(served["truth_among_candidates"], 3, "{served}");
-    assert!(served["overall"]["ac1"].as_f64().unwrap() > 0.0, "{served}");
-    assert_eq!(served["overall"]["ac3"], 1.0, "{served}");
+    assert_eq!(served["overall"]["ac1"], 1.0, "{served}");
     // Without the graph, the databases behind the front end are no candidates at all: the
     // walk down from the SLO alert is what finds them.
     let unwalked = eval_json("jsonl", &archive, &["--ranker", "cold-start"]);

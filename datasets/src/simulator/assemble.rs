@@ -12,12 +12,13 @@ use super::faults::{self, RootPicker};
 use super::graph::Graph;
 use super::metrics::{self, Effect};
 use super::observe::{self, Observation};
-use super::random::{between, chance, derived};
+use super::random::{between, chance, derived, uniform};
 use super::storm::{fault_alerts, noise_alerts, noise_changes};
 use super::traces::{self, Mechanism};
 use super::vocabulary::VOCABULARIES;
 use super::{
-    Affected, Fault, Options, REALISM, RealismReport, SimulatedAlert, SimulatedCase, Trait,
+    Affected, Fault, LATE_REALISM, Options, REALISM, RealismReport, SimulatedAlert, SimulatedCase,
+    Trait,
 };
 
 /// Case `index` of the run (its id zero-padded to `width` digits), or `None` when the picker
@@ -34,7 +35,8 @@ pub(super) fn simulate_case(
     // Everything realism decides comes from here, never from `rng`: with no trait drawn, the
     // case is exactly the clean simulator's.
     let realism_rng = &mut derived(options.seed, &[index as u64, REALISM]);
-    let traits = options.realism.draw(realism_rng);
+    let late_rng = &mut derived(options.seed, &[index as u64, LATE_REALISM]);
+    let traits = options.realism.draw(realism_rng, late_rng);
     let has = |one: Trait| traits.contains(&one);
     let mut report = RealismReport {
         traits: traits.clone(),
@@ -105,6 +107,10 @@ pub(super) fn simulate_case(
         rng,
         &mut effects,
     ));
+
+    if has(Trait::WaitingCallers) {
+        report.side_effects = waiting_side_effects(graph, &scenario.hits, &mut effects, late_rng);
+    }
 
     let mut changes: Vec<CaseChange> = scenario.change.iter().cloned().collect();
     changes.extend(noise_changes(graph, window, options, rng));
@@ -194,6 +200,7 @@ pub(super) fn simulate_case(
         instances: &instances,
         faulty_instance,
         vocabulary,
+        client_side: has(Trait::WaitingCallers),
     };
     let hit_nodes: BTreeSet<usize> = scenario.hits.iter().map(|h| h.node).collect();
     // With traces, a delay or loss sits at the root's interface rather than inside it half the
@@ -358,6 +365,42 @@ pub(super) fn simulate_case(
         normal_windows,
         realism: report,
     })
+}
+
+/// [`Trait::WaitingCallers`]: half of the affected callers that wait on the fault (never the
+/// root; a caller that only sees errors does not wait) show a side effect of waiting on their
+/// fault echo, strong enough to stand out: retries burning CPU, or error logging and retry
+/// queues writing to disk. Returns those callers' names, sorted.
+fn waiting_side_effects(
+    graph: &Graph<'_>,
+    hits: &[faults::Hit],
+    effects: &mut BTreeMap<usize, Vec<Effect>>,
+    rng: &mut ChaCha8Rng,
+) -> Vec<String> {
+    let mut names = Vec::new();
+    for hit in hits.iter().skip(1) {
+        if !chance(rng, 0.5) {
+            continue;
+        }
+        let Some(echo) = effects
+            .get_mut(&hit.node)
+            .and_then(|list| list.first_mut())
+            .filter(|echo| echo.latency > 0.0)
+        else {
+            continue;
+        };
+        // As strong as the wait: a dependency twice as slow fills retry queues, one a fifth
+        // slower barely does.
+        let wait = echo.latency.min(2.0);
+        if chance(rng, 0.5) {
+            echo.cpu = echo.cpu.max(uniform(rng, 0.1, 0.25) * wait);
+        } else {
+            echo.disk = echo.disk.max(uniform(rng, 1.0, 3.0) * wait);
+        }
+        names.push(graph.name(hit.node).to_owned());
+    }
+    names.sort();
+    names
 }
 
 /// Up to `count` distinct entries of `from`, drawn uniformly.

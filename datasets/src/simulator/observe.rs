@@ -10,8 +10,8 @@ use rootcause_models::case::{Family, Series, Source};
 
 use super::graph::Graph;
 use super::metrics::{
-    self, Baseline, CPU, DECIMALS, DISK, ERRORS, Effect, LATENCY, METRICS, TRAFFIC, rng_index,
-    round,
+    self, Baseline, CPU, DECIMALS, DISK, ERRORS, Effect, Gauss, LATENCY, METRICS, TRAFFIC,
+    rng_index, round,
 };
 use super::random::{chance, derived, fnv, uniform};
 use super::vocabulary::Vocabulary;
@@ -32,7 +32,12 @@ pub(super) struct Observation<'a> {
     /// The root instance the fault hits, when the root reports per instance.
     pub faulty_instance: usize,
     pub vocabulary: Option<&'static Vocabulary>,
+    /// [`super::Trait::WaitingCallers`]: every service also reports its client-side latency.
+    pub client_side: bool,
 }
+
+/// Name of the client-side latency series of [`super::Trait::WaitingCallers`].
+pub(super) const CLIENT_LATENCY: &str = "client_wait_p99_ms";
 
 /// The name of instance `i` of `service`.
 pub(super) fn instance_name(service: &str, i: usize) -> String {
@@ -51,6 +56,9 @@ pub(super) fn metric_series(
     let service = graph.services[node];
     let name = service.name.as_str();
     let base = Baseline::of(service, o.seed);
+    let client = o
+        .client_side
+        .then(|| client_latency(name, &base, node, &effects[..usize::from(hit)], o));
     // One source per instance, or the service itself: (key of its noise, baseline, effects,
     // label appended to the metric names).
     let mut sources: Vec<(u64, Baseline, Vec<Effect>, String)> = Vec::new();
@@ -116,7 +124,43 @@ pub(super) fn metric_series(
             });
         }
     }
+    out.extend(client);
     out
+}
+
+/// How long a service waits for what it calls, p99 in ms: most of its own latency at rest, and
+/// as much more as the fault's echo on it (`echo`, empty for unaffected services) makes it
+/// wait. The root's own fault is not something it waits for: its series stays at rest.
+fn client_latency(
+    service: &str,
+    base: &Baseline,
+    node: usize,
+    echo: &[Effect],
+    o: &Observation<'_>,
+) -> Series {
+    let key = fnv(service.as_bytes()) ^ fnv(CLIENT_LATENCY.as_bytes());
+    let mut noise = Gauss::new(derived(o.seed, &[o.case, key, 0xc11e]));
+    let values = o
+        .times
+        .iter()
+        .map(|&t| {
+            let waiting: f64 = if node == o.root {
+                1.0
+            } else {
+                echo.iter().map(|e| 1.0 + e.latency * e.level(t)).product()
+            };
+            let value = 0.7 * base.latency * base.daily(t) * (0.08 * noise.next()).exp() * waiting;
+            round(value, DECIMALS[LATENCY])
+        })
+        .collect();
+    Series {
+        service: service.to_owned(),
+        source: Source::Metric,
+        family: Family::classify(CLIENT_LATENCY),
+        name: CLIENT_LATENCY.to_owned(),
+        times: o.times.to_vec(),
+        values,
+    }
 }
 
 /// A low-traffic service: most scrapes find nothing (no requests in the step, a pod scaled to

@@ -32,11 +32,14 @@ pub enum Trait {
     SilentIntermediaries,
     /// Trace, log and call-edge statistics beside the metrics.
     TracesLogs,
+    /// Services report how long they wait for what they call (client-side latency), and some
+    /// affected callers show side effects of waiting (retries, error logging) in a resource.
+    WaitingCallers,
 }
 
 impl Trait {
     /// Every trait, in the order they are drawn and listed.
-    pub const ALL: [Trait; 9] = [
+    pub const ALL: [Trait; 10] = [
         Trait::Coarse,
         Trait::Sparse,
         Trait::SubResources,
@@ -46,6 +49,7 @@ impl Trait {
         Trait::Releases,
         Trait::SilentIntermediaries,
         Trait::TracesLogs,
+        Trait::WaitingCallers,
     ];
 
     /// The snake_case name, as written to `case.json`.
@@ -60,6 +64,7 @@ impl Trait {
             Trait::Releases => "releases",
             Trait::SilentIntermediaries => "silent_intermediaries",
             Trait::TracesLogs => "traces_logs",
+            Trait::WaitingCallers => "waiting_callers",
         }
     }
 
@@ -68,6 +73,10 @@ impl Trait {
         Trait::ALL.into_iter().find(|t| t.as_str() == name)
     }
 }
+
+/// Traits added after the first realism release, drawn (and deciding what they do) from a
+/// generator of their own.
+pub(super) const LATE_TRAITS: [Trait; 1] = [Trait::WaitingCallers];
 
 /// How often each realism trait appears: one probability per trait, each case drawing its own
 /// traits independently (from a generator of its own, so that the draws never disturb the rest
@@ -95,6 +104,8 @@ pub struct Realism {
     pub silent_intermediaries: f64,
     /// Probability of [`Trait::TracesLogs`].
     pub traces_logs: f64,
+    /// Probability of [`Trait::WaitingCallers`].
+    pub waiting_callers: f64,
     /// Probability that a case with [`Trait::TracesLogs`] gets a code fault
     /// ([`super::Fault::Exception`] or [`super::Fault::WrongReturn`], equally likely) instead of
     /// the fault drawn from the mix: code faults show only in traces and logs, so they need them.
@@ -120,6 +131,7 @@ impl Realism {
             releases: 0.0,
             silent_intermediaries: 0.0,
             traces_logs: 0.0,
+            waiting_callers: 0.0,
             code_faults: 0.0,
             unexported: 0.0,
         }
@@ -138,6 +150,7 @@ impl Realism {
             releases: 1.0,
             silent_intermediaries: 1.0,
             traces_logs: 1.0,
+            waiting_callers: 1.0,
             code_faults: 0.5,
             // Not here: it removes whole services, and the format tests need every kind of
             // series this mess makes (per-instance ones of a datastore among them).
@@ -164,6 +177,7 @@ impl Realism {
             Trait::Releases => self.releases,
             Trait::SilentIntermediaries => self.silent_intermediaries,
             Trait::TracesLogs => self.traces_logs,
+            Trait::WaitingCallers => self.waiting_callers,
         }
     }
 
@@ -179,6 +193,7 @@ impl Realism {
             Trait::Releases => &mut self.releases,
             Trait::SilentIntermediaries => &mut self.silent_intermediaries,
             Trait::TracesLogs => &mut self.traces_logs,
+            Trait::WaitingCallers => &mut self.waiting_callers,
         };
         *slot = probability;
     }
@@ -189,11 +204,20 @@ impl Realism {
     }
 
     /// The traits of one case, in [`Trait::ALL`] order: one draw per trait, always all of them,
-    /// so that changing one probability does not reshuffle the others.
-    pub(super) fn draw(&self, rng: &mut ChaCha8Rng) -> Vec<Trait> {
+    /// so that changing one probability does not reshuffle the others. [`LATE_TRAITS`] are
+    /// drawn from `late`, a generator of their own, so that adding them left every earlier
+    /// case as it was.
+    pub(super) fn draw(&self, rng: &mut ChaCha8Rng, late: &mut ChaCha8Rng) -> Vec<Trait> {
         Trait::ALL
             .into_iter()
-            .filter(|&t| chance(rng, self.probability(t)))
+            .filter(|&t| {
+                let from = if LATE_TRAITS.contains(&t) {
+                    &mut *late
+                } else {
+                    &mut *rng
+                };
+                chance(from, self.probability(t))
+            })
             .collect()
     }
 }
@@ -202,9 +226,10 @@ impl Default for Realism {
     /// A realistic mix, about one case in three or four showing each trait, so that most cases
     /// have two or three and a few none: `coarse` 0.2, `sparse` 0.3, `sub_resources` 0.3,
     /// `unseen_names` 0.25, `no_topology` 0.2, `no_baseline` 0.2, `releases` 0.35,
-    /// `silent_intermediaries` 0.3, `traces_logs` 0.4 and, among cases with traces and logs,
-    /// `code_faults` 0.3 and `unexported` 0.3. The data-destroying traits (coarse windows, no baseline, no topology)
-    /// are the rarer ones: a ranker must cope with them, not be trained mostly on them.
+    /// `silent_intermediaries` 0.3, `traces_logs` 0.4, `waiting_callers` 0.3 and, among cases
+    /// with traces and logs, `code_faults` 0.3 and `unexported` 0.3. The data-destroying traits
+    /// (coarse windows, no baseline, no topology) are the rarer ones: a ranker must cope with
+    /// them, not be trained mostly on them.
     fn default() -> Realism {
         Realism {
             coarse: 0.2,
@@ -216,6 +241,7 @@ impl Default for Realism {
             releases: 0.35,
             silent_intermediaries: 0.3,
             traces_logs: 0.4,
+            waiting_callers: 0.3,
             code_faults: 0.3,
             unexported: 0.3,
         }
@@ -252,6 +278,10 @@ pub struct RealismReport {
     /// [`super::Fault::Exception`]: the root's log template that went quiet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quiet_template: Option<String>,
+    /// [`Trait::WaitingCallers`]: the affected callers whose waiting shows in a resource of
+    /// their own (retries, error logging), sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub side_effects: Vec<String>,
     /// [`Realism::unexported`]: the datastores that export nothing of their own, sorted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unexported: Vec<String>,

@@ -148,7 +148,12 @@ fn realism_is_deterministic_by_seed() {
 fn default_realism_draws_each_trait_at_its_probability() {
     let realism = Realism::default();
     let draws: Vec<Vec<Trait>> = (0..4000u64)
-        .map(|i| realism.draw(&mut derived(9, &[i, REALISM])))
+        .map(|i| {
+            realism.draw(
+                &mut derived(9, &[i, REALISM]),
+                &mut derived(9, &[i, LATE_REALISM]),
+            )
+        })
         .collect();
     for one in Trait::ALL {
         let share = draws.iter().filter(|d| d.contains(&one)).count() as f64 / 4000.0;

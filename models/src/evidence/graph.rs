@@ -10,7 +10,7 @@ use std::collections::{HashMap, VecDeque};
 
 use crate::case::Case;
 
-use super::CandidateEvidence;
+use super::{CandidateEvidence, Detector};
 
 /// Probability that the walk jumps back to its start distribution at each step.
 pub const RESTART: f64 = 0.15;
@@ -174,15 +174,24 @@ pub(super) fn contextualise(
             of.iter().filter(|&&i| anomalous[i]).count() as f64 / of.len() as f64
         }
     };
+    let answers: Vec<f64> = candidates.iter().map(answered_worse).collect();
+    let inherits: Vec<bool> = candidates
+        .iter()
+        .map(|c| may_inherit(c, anomalous_z))
+        .collect();
     for (i, c) in candidates.iter_mut().enumerate() {
         c.graph.pagerank = if top > 0.0 { rank[i] / top } else { 0.0 };
         c.graph.anomalous_callers = fraction(&adjacency.callers[i]);
         c.graph.anomalous_callees = fraction(&adjacency.callees[i]);
-        // At least as anomalous: a caller's symptoms (latency, errors) as strong as the
-        // trouble of what it calls are explained by it, not the other way round.
-        c.graph.callee_more_anomalous = adjacency.callees[i]
-            .iter()
-            .any(|&j| anomaly[j] >= anomaly[i] && anomalous[j]);
+        // A caller's symptoms are explained by what it calls, not the other way round, when
+        // a callee is at least as anomalous, or when the caller's trouble may be inherited and
+        // a callee's calls are answered at least as much worse as its own (the same measure on
+        // both): its latency includes theirs. A database without an exporter shows only in the
+        // calls into it, however much more its caller's latency quantile jumped in z.
+        c.graph.callee_more_anomalous = adjacency.callees[i].iter().any(|&j| {
+            (anomaly[j] >= anomaly[i] && anomalous[j])
+                || (inherits[i] && answers[j] >= anomalous_z && answers[j] >= answers[i])
+        });
         c.graph.fan_in = (adjacency.fan_in[i] as f64).ln_1p();
     }
     // A service that alerts is symptomatic whatever its data shows.
@@ -195,6 +204,39 @@ pub(super) fn contextualise(
         symptomatic,
         adjacency,
     }
+}
+
+/// How much slower, or more often failing, a candidate's calls are answered, as its callers see
+/// them (z).
+fn answered_worse(c: &CandidateEvidence) -> f64 {
+    c.score(Detector::InboundCallDuration)
+        .max(c.score(Detector::InboundCallErrors))
+}
+
+/// Whether a candidate's trouble is what a callee's would cause: its strongest deviation of its
+/// own is its latency or its failures, and its interface is not slow on every edge (a delay at
+/// its interface slows its calls out too, so a callee answering it slowly says nothing then).
+fn may_inherit(c: &CandidateEvidence, anomalous_z: f64) -> bool {
+    if c.score(Detector::AllEdgesDelay) >= anomalous_z {
+        return false;
+    }
+    Detector::ALL
+        .iter()
+        .filter(|d| !d.points_downstream())
+        .map(|&d| (d, c.score(d)))
+        .filter(|&(_, z)| z > 0.0)
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .is_some_and(|(d, _)| {
+            matches!(
+                d,
+                Detector::LatencyMetric
+                    | Detector::SpanDuration
+                    | Detector::InboundCallDuration
+                    | Detector::ErrorMetric
+                    | Detector::SpanErrors
+                    | Detector::InboundCallErrors
+            )
+        })
 }
 
 /// Shortest caller chains from `start` to up to [`PATHS`] symptomatic services other than

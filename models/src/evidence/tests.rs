@@ -427,3 +427,17 @@ fn a_short_history_borrows_the_spread_its_kind_shows() {
     // alone would have read as z 3.
     assert!(b < 30.0, "{b}");
 }
+
+#[test]
+fn a_client_side_latency_is_not_the_services_own_anomaly() {
+    let mut scores = [0.0; Detector::COUNT];
+    scores[Detector::ClientLatency as usize] = 500.0;
+    scores[Detector::CpuMetric as usize] = 2.0;
+    let c = CandidateEvidence {
+        service: "waiting".into(),
+        scores,
+        graph: GraphContext::default(),
+        findings: Vec::new(),
+    };
+    assert_eq!(c.anomaly(), 2.0);
+}

@@ -246,7 +246,9 @@ pub struct GraphContext {
     pub anomalous_callers: f64,
     /// Fraction of its callees that are anomalous; 0 without callees.
     pub anomalous_callees: f64,
-    /// Whether an anomalous callee is at least as anomalous as the service itself.
+    /// Whether an anomalous callee is at least as anomalous as the service itself, or, when
+    /// the service's own trouble is latency or failures a callee could cause, a callee's calls
+    /// are answered at least as much worse as the service's own: it is then a symptom.
     pub callee_more_anomalous: bool,
     /// Number of services that call it, as `ln(1 + n)`.
     pub fan_in: f64,
@@ -296,9 +298,15 @@ impl CandidateEvidence {
             .max_by(|a, b| a.1.total_cmp(&b.1))
     }
 
-    /// The strongest score over all detectors (0 when nothing is unusual).
+    /// The strongest score over the detectors of the service's own behaviour (0 when nothing
+    /// is unusual): a client-side latency is what the service waits for, an anomaly of its
+    /// dependencies (see [`Detector::points_downstream`]), not of the service.
     pub fn anomaly(&self) -> f64 {
-        self.strongest().map_or(0.0, |(_, z)| z)
+        Detector::ALL
+            .iter()
+            .filter(|d| !d.points_downstream())
+            .map(|&d| self.score(d))
+            .fold(0.0, f64::max)
     }
 }
 

@@ -79,9 +79,9 @@
 //!   the latency echo it feels, the root's own stays at its baseline. Half of the affected
 //!   callers that wait (a latency echo, not only errors) also show a side effect of waiting in
 //!   a resource of their own (retries burn CPU, error logging and retry queues write to disk,
-//!   as strong as the wait), recorded as `side_effects`: a local-looking anomaly
-//!   on a service that is only a symptom, as callers of a failing service show in real
-//!   estates' syscall writes.
+//!   as strong as the wait), recorded as `side_effects`: a local-looking anomaly on a service
+//!   that is only a symptom, as callers of a failing service show in real estates' syscall
+//!   writes.
 //!
 //! Cases with traces and logs may instead get a **code fault** ([`Realism::code_faults`]):
 //! [`Fault::Exception`] (a log statement printed on every request of one operation goes quiet
@@ -139,7 +139,7 @@ use graph::Graph;
 /// never changes what the clean simulator draws.
 const REALISM: u64 = 0x7ea1_15e0;
 /// Salt of each case's generator for the traits added after the first realism release (see
-/// [`Realism`]'s draw): its own, so that adding them changed none of the earlier cases.
+/// [`Realism`]'s draw): its own, so that adding them changed no case that does not draw them.
 const LATE_REALISM: u64 = 0x1a7e_15e0;
 
 /// What to simulate. Probabilities outside `[0, 1]` are clamped; times are unix seconds.

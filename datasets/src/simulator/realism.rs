@@ -205,8 +205,8 @@ impl Realism {
 
     /// The traits of one case, in [`Trait::ALL`] order: one draw per trait, always all of them,
     /// so that changing one probability does not reshuffle the others. [`LATE_TRAITS`] are
-    /// drawn from `late`, a generator of their own, so that adding them left every earlier
-    /// case as it was.
+    /// drawn from `late`, a generator of their own, so that adding them left every case that
+    /// does not draw them as it was.
     pub(super) fn draw(&self, rng: &mut ChaCha8Rng, late: &mut ChaCha8Rng) -> Vec<Trait> {
         Trait::ALL
             .into_iter()

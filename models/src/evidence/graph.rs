@@ -220,23 +220,17 @@ fn may_inherit(c: &CandidateEvidence, anomalous_z: f64) -> bool {
     if c.score(Detector::AllEdgesDelay) >= anomalous_z {
         return false;
     }
-    Detector::ALL
-        .iter()
-        .filter(|d| !d.points_downstream())
-        .map(|&d| (d, c.score(d)))
-        .filter(|&(_, z)| z > 0.0)
-        .max_by(|a, b| a.1.total_cmp(&b.1))
-        .is_some_and(|(d, _)| {
-            matches!(
-                d,
-                Detector::LatencyMetric
-                    | Detector::SpanDuration
-                    | Detector::InboundCallDuration
-                    | Detector::ErrorMetric
-                    | Detector::SpanErrors
-                    | Detector::InboundCallErrors
-            )
-        })
+    c.strongest().is_some_and(|(d, _)| {
+        matches!(
+            d,
+            Detector::LatencyMetric
+                | Detector::SpanDuration
+                | Detector::InboundCallDuration
+                | Detector::ErrorMetric
+                | Detector::SpanErrors
+                | Detector::InboundCallErrors
+        )
+    })
 }
 
 /// Shortest caller chains from `start` to up to [`PATHS`] symptomatic services other than

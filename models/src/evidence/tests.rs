@@ -440,4 +440,5 @@ fn a_client_side_latency_is_not_the_services_own_anomaly() {
         findings: Vec::new(),
     };
     assert_eq!(c.anomaly(), 2.0);
+    assert_eq!(c.strongest(), Some((Detector::CpuMetric, 2.0)));
 }

@@ -289,24 +289,21 @@ impl CandidateEvidence {
         self.scores[detector as usize]
     }
 
-    /// The strongest detector and its score, if any scored above 0.
+    /// The strongest detector of the service's own behaviour and its score, if any scored above
+    /// 0: a client-side latency is what the service waits for, an anomaly of its dependencies
+    /// (see [`Detector::points_downstream`]), not of the service.
     pub fn strongest(&self) -> Option<(Detector, f64)> {
         Detector::ALL
             .iter()
+            .filter(|d| !d.points_downstream())
             .map(|&d| (d, self.score(d)))
             .filter(|(_, z)| *z > 0.0)
             .max_by(|a, b| a.1.total_cmp(&b.1))
     }
 
-    /// The strongest score over the detectors of the service's own behaviour (0 when nothing
-    /// is unusual): a client-side latency is what the service waits for, an anomaly of its
-    /// dependencies (see [`Detector::points_downstream`]), not of the service.
+    /// The score of [`CandidateEvidence::strongest`] (0 when nothing is unusual).
     pub fn anomaly(&self) -> f64 {
-        Detector::ALL
-            .iter()
-            .filter(|d| !d.points_downstream())
-            .map(|&d| self.score(d))
-            .fold(0.0, f64::max)
+        self.strongest().map_or(0.0, |(_, z)| z)
     }
 }
 

@@ -10,9 +10,11 @@ use rootcause_models::case::{CaseChange, Series};
 use super::alerts::Labeller;
 use super::faults::{self, RootPicker};
 use super::graph::Graph;
+use super::mesh;
 use super::metrics::{self, Effect};
 use super::observe::{self, Observation};
 use super::random::{between, chance, derived, uniform};
+use super::realism::late_generators;
 use super::storm::{fault_alerts, noise_alerts, noise_changes};
 use super::traces::{self, Mechanism};
 use super::vocabulary::VOCABULARIES;
@@ -35,8 +37,9 @@ pub(super) fn simulate_case(
     // Everything realism decides comes from here, never from `rng`: with no trait drawn, the
     // case is exactly the clean simulator's.
     let realism_rng = &mut derived(options.seed, &[index as u64, REALISM]);
-    let late_rng = &mut derived(options.seed, &[index as u64, LATE_REALISM]);
-    let traits = options.realism.draw(realism_rng, late_rng);
+    let late = &mut late_generators(options.seed, index as u64, LATE_REALISM);
+    let traits = options.realism.draw(realism_rng, late);
+    let late_rng = &mut late[0];
     let has = |one: Trait| traits.contains(&one);
     let mut report = RealismReport {
         traits: traits.clone(),
@@ -316,6 +319,22 @@ pub(super) fn simulate_case(
             series.retain(|s| !names.contains(s.service.as_str()));
             alerts.retain(|a| !names.contains(a.service()));
             report.unexported = names.iter().map(|&n| n.to_owned()).collect();
+        }
+
+        if has(Trait::ServiceMesh) {
+            let share = instances.get(&root).map_or(1.0, |&n| 1.0 / n as f64);
+            let delay = match mechanism {
+                Mechanism::Network { delay_ms, .. } => Some(mesh::InterfaceDelay {
+                    root: graph.name(root),
+                    instance: report
+                        .faulty_instance
+                        .as_ref()
+                        .map(|i| format!("instance=\"{i}\"")),
+                    delay_ms: move |t: i64| delay_ms * root_effect.level(t) * share,
+                }),
+                Mechanism::Server => None,
+            };
+            report.mesh_edges = mesh::as_service_mesh(&mut series, &mut edges, delay);
         }
     }
 

@@ -82,6 +82,14 @@
 //!   as strong as the wait), recorded as `side_effects`: a local-looking anomaly on a service
 //!   that is only a symptom, as callers of a failing service show in real estates' syscall
 //!   writes.
+//! - **service_mesh** (cases with traces and logs): the call edges come from a service mesh's
+//!   sidecars instead of spans (see `mesh`): per edge `calls`, `errors` and `callee_ms_p99`,
+//!   the call's duration as its caller sees it (the callee's own `latency_p99_ms` plus the
+//!   wire), and no delay on the wire measured. A root delayed at its interface that calls
+//!   others sees its own latency rise by the delay of its calls out, as a real one does (its
+//!   calls leave and return through the slowed interface), so the calls into it rise by more
+//!   than its own latency did, by the delay on their wire: what a mesh-only estate such as
+//!   Bookinfo leaves to tell it from its callee.
 //!
 //! Cases with traces and logs may instead get a **code fault** ([`Realism::code_faults`]):
 //! [`Fault::Exception`] (a log statement printed on every request of one operation goes quiet
@@ -105,6 +113,7 @@ mod assemble;
 mod disk;
 mod faults;
 mod graph;
+mod mesh;
 mod metrics;
 mod observe;
 mod random;

@@ -288,3 +288,57 @@ fn a_caller_waiting_on_the_cause_does_not_take_the_blame_for_its_side_effects() 
     );
     assert!(with_side_effects > 0 && blamed * 5 <= with_side_effects);
 }
+
+#[test]
+fn a_delay_at_an_interface_is_told_from_a_slow_callee_with_mesh_metrics_alone() {
+    let mut realism = Realism::only(Trait::TracesLogs);
+    realism.service_mesh = 1.0;
+    // Delays at an interface are a few of the faults: more cases, to find enough of them.
+    let all = cases_of(realism, 32, 4 * CASES);
+    for (sim, case) in &all {
+        assert_eq!(
+            case.edges.is_empty(),
+            sim.realism.mesh_edges == 0,
+            "{}",
+            sim.id
+        );
+        assert!(
+            !case.edges.iter().any(|e| e.name == "network_ms"),
+            "{}: a mesh measures no delay on the wire",
+            sim.id
+        );
+    }
+    let (cold, baro) = (ac1(&ColdStart::default(), &all), ac1(&Baro, &all));
+    println!(
+        "service_mesh: cold-start AC@1 {cold:.3}, BARO {baro:.3}, chance {:.3} over {} cases",
+        chance(&all),
+        all.len()
+    );
+    assert!(cold >= 0.6 && cold >= baro, "cold-start AC@1 {cold:.3}");
+    // The trap: a delay at the interface of a root that calls others raises its own latency
+    // and the calls out of it, so its callee looks slow from its side.
+    let delayed: Vec<(SimulatedCase, Case)> = all
+        .into_iter()
+        .filter(|(sim, case)| {
+            sim.realism.network_fault
+                && case
+                    .edges
+                    .iter()
+                    .any(|e| e.caller == sim.root_cause && e.name == "calls")
+        })
+        .collect();
+    let found = ac1(&ColdStart::default(), &delayed);
+    println!(
+        "service_mesh: a delay at the interface of a root that calls others, cold-start AC@1 \
+         {found:.3}, BARO {:.3}, chance {:.3} over {} cases",
+        ac1(&Baro, &delayed),
+        chance(&delayed),
+        delayed.len()
+    );
+    assert!(
+        delayed.len() >= 8,
+        "{} delayed roots with calls out",
+        delayed.len()
+    );
+    assert!(found >= 0.6, "cold-start AC@1 {found:.3}");
+}

@@ -35,11 +35,14 @@ pub enum Trait {
     /// Services report how long they wait for what they call (client-side latency), and some
     /// affected callers show side effects of waiting (retries, error logging) in a resource.
     WaitingCallers,
+    /// Call edges as a service mesh's sidecars report them: each call's duration at p99 as its
+    /// caller sees it, no delay on the wire measured.
+    ServiceMesh,
 }
 
 impl Trait {
     /// Every trait, in the order they are drawn and listed.
-    pub const ALL: [Trait; 10] = [
+    pub const ALL: [Trait; 11] = [
         Trait::Coarse,
         Trait::Sparse,
         Trait::SubResources,
@@ -50,6 +53,7 @@ impl Trait {
         Trait::SilentIntermediaries,
         Trait::TracesLogs,
         Trait::WaitingCallers,
+        Trait::ServiceMesh,
     ];
 
     /// The snake_case name, as written to `case.json`.
@@ -65,6 +69,7 @@ impl Trait {
             Trait::SilentIntermediaries => "silent_intermediaries",
             Trait::TracesLogs => "traces_logs",
             Trait::WaitingCallers => "waiting_callers",
+            Trait::ServiceMesh => "service_mesh",
         }
     }
 
@@ -74,9 +79,18 @@ impl Trait {
     }
 }
 
-/// Traits added after the first realism release, drawn (and deciding what they do) from a
-/// generator of their own.
-pub(super) const LATE_TRAITS: [Trait; 1] = [Trait::WaitingCallers];
+/// Traits added after the first realism release, each drawn (and deciding what it does) from a
+/// generator of its own, the one at its position in the array [`Realism::draw`] takes.
+pub(super) const LATE_TRAITS: [Trait; 2] = [Trait::WaitingCallers, Trait::ServiceMesh];
+
+/// The generators of the [`LATE_TRAITS`] of case `index`, keyed from `salt`: the first keeps
+/// the key it had when it was the only late trait, so its cases stayed as they were.
+pub(super) fn late_generators(seed: u64, index: u64, salt: u64) -> [ChaCha8Rng; LATE_TRAITS.len()] {
+    [
+        super::random::derived(seed, &[index, salt]),
+        super::random::derived(seed, &[index, salt, 1]),
+    ]
+}
 
 /// How often each realism trait appears: one probability per trait, each case drawing its own
 /// traits independently (from a generator of its own, so that the draws never disturb the rest
@@ -106,6 +120,9 @@ pub struct Realism {
     pub traces_logs: f64,
     /// Probability of [`Trait::WaitingCallers`].
     pub waiting_callers: f64,
+    /// Probability of [`Trait::ServiceMesh`] (it changes only cases with
+    /// [`Trait::TracesLogs`], the ones with call edges).
+    pub service_mesh: f64,
     /// Probability that a case with [`Trait::TracesLogs`] gets a code fault
     /// ([`super::Fault::Exception`] or [`super::Fault::WrongReturn`], equally likely) instead of
     /// the fault drawn from the mix: code faults show only in traces and logs, so they need them.
@@ -132,6 +149,7 @@ impl Realism {
             silent_intermediaries: 0.0,
             traces_logs: 0.0,
             waiting_callers: 0.0,
+            service_mesh: 0.0,
             code_faults: 0.0,
             unexported: 0.0,
         }
@@ -151,6 +169,7 @@ impl Realism {
             silent_intermediaries: 1.0,
             traces_logs: 1.0,
             waiting_callers: 1.0,
+            service_mesh: 1.0,
             code_faults: 0.5,
             // Not here: it removes whole services, and the format tests need every kind of
             // series this mess makes (per-instance ones of a datastore among them).
@@ -178,6 +197,7 @@ impl Realism {
             Trait::SilentIntermediaries => self.silent_intermediaries,
             Trait::TracesLogs => self.traces_logs,
             Trait::WaitingCallers => self.waiting_callers,
+            Trait::ServiceMesh => self.service_mesh,
         }
     }
 
@@ -194,6 +214,7 @@ impl Realism {
             Trait::SilentIntermediaries => &mut self.silent_intermediaries,
             Trait::TracesLogs => &mut self.traces_logs,
             Trait::WaitingCallers => &mut self.waiting_callers,
+            Trait::ServiceMesh => &mut self.service_mesh,
         };
         *slot = probability;
     }
@@ -204,17 +225,20 @@ impl Realism {
     }
 
     /// The traits of one case, in [`Trait::ALL`] order: one draw per trait, always all of them,
-    /// so that changing one probability does not reshuffle the others. [`LATE_TRAITS`] are
-    /// drawn from `late`, a generator of their own, so that adding them left every case that
-    /// does not draw them as it was.
-    pub(super) fn draw(&self, rng: &mut ChaCha8Rng, late: &mut ChaCha8Rng) -> Vec<Trait> {
+    /// so that changing one probability does not reshuffle the others. Each of the
+    /// [`LATE_TRAITS`] is drawn from its own generator in `late` (same position), so that
+    /// adding it left every case that does not draw it as it was.
+    pub(super) fn draw(
+        &self,
+        rng: &mut ChaCha8Rng,
+        late: &mut [ChaCha8Rng; LATE_TRAITS.len()],
+    ) -> Vec<Trait> {
         Trait::ALL
             .into_iter()
             .filter(|&t| {
-                let from = if LATE_TRAITS.contains(&t) {
-                    &mut *late
-                } else {
-                    &mut *rng
+                let from = match LATE_TRAITS.iter().position(|&l| l == t) {
+                    Some(k) => &mut late[k],
+                    None => &mut *rng,
                 };
                 chance(from, self.probability(t))
             })
@@ -226,7 +250,8 @@ impl Default for Realism {
     /// A realistic mix, about one case in three or four showing each trait, so that most cases
     /// have two or three and a few none: `coarse` 0.2, `sparse` 0.3, `sub_resources` 0.3,
     /// `unseen_names` 0.25, `no_topology` 0.2, `no_baseline` 0.2, `releases` 0.35,
-    /// `silent_intermediaries` 0.3, `traces_logs` 0.4, `waiting_callers` 0.3 and, among cases
+    /// `silent_intermediaries` 0.3, `traces_logs` 0.4, `waiting_callers` 0.3, `service_mesh`
+    /// 0.3 (of the cases with traces and logs, the ones it changes) and, among cases
     /// with traces and logs, `code_faults` 0.3 and `unexported` 0.3. The data-destroying traits
     /// (coarse windows, no baseline, no topology) are the rarer ones: a ranker must cope with
     /// them, not be trained mostly on them.
@@ -242,6 +267,7 @@ impl Default for Realism {
             silent_intermediaries: 0.3,
             traces_logs: 0.4,
             waiting_callers: 0.3,
+            service_mesh: 0.3,
             code_faults: 0.3,
             unexported: 0.3,
         }
@@ -282,6 +308,10 @@ pub struct RealismReport {
     /// their own (retries, error logging), sorted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub side_effects: Vec<String>,
+    /// [`Trait::ServiceMesh`]: how many call edges the mesh reports (0 when the case has no
+    /// call edges to report).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub mesh_edges: usize,
     /// [`Realism::unexported`]: the datastores that export nothing of their own, sorted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unexported: Vec<String>,
@@ -289,6 +319,10 @@ pub struct RealismReport {
     /// [`super::Fault::WrongReturn`], its callers' symptoms, ...).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub new_templates: BTreeMap<String, Vec<String>>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl RealismReport {

@@ -9,6 +9,7 @@ use rootcause_models::diagnosis::FaultType;
 use rootcause_topology::{Format, Topology};
 
 use super::random::derived;
+use super::realism::late_generators;
 use super::tests::{example, generated, options, written};
 use super::*;
 
@@ -151,7 +152,7 @@ fn default_realism_draws_each_trait_at_its_probability() {
         .map(|i| {
             realism.draw(
                 &mut derived(9, &[i, REALISM]),
-                &mut derived(9, &[i, LATE_REALISM]),
+                &mut late_generators(9, i, LATE_REALISM),
             )
         })
         .collect();

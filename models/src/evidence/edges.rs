@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::moderation::{Moderation, edge_kind, moderated_edge_kind};
+use super::per_series::{OwnLatency, quantile_of};
 use super::series::{Baseline, Direction};
 use super::windows::Windows;
 use super::{Detector, MAX_Z, fmt_value, timing_floor};
@@ -20,7 +21,7 @@ pub(super) fn edge_detectors(
     case: &Case,
     windows: &Windows,
     anomalous_z: f64,
-    own_latency: &HashMap<&str, f64>,
+    own_latency: &HashMap<&str, OwnLatency>,
     moderation: &Moderation,
     note: &mut impl FnMut(&str, Detector, f64, String),
 ) {
@@ -29,6 +30,9 @@ pub(super) fn edge_detectors(
     // Per call edge, the strongest rise of its duration as the caller sees it; and the edges
     // that carry a measured delay at all.
     let mut durations: BTreeMap<(&str, &str), (f64, String)> = BTreeMap::new();
+    // Per call edge, the strongest share of a duration's rise that the callee's own latency at
+    // the same quantile does not explain, as a deviation (see below).
+    let mut unexplained: BTreeMap<(&str, &str), (f64, String)> = BTreeMap::new();
     let mut measured: std::collections::BTreeSet<(&str, &str)> = Default::default();
     for e in &case.edges {
         if edge_kind(&e.name) == Some("network_ms") {
@@ -70,17 +74,54 @@ pub(super) fn edge_detectors(
                 }
             }
             Some("callee_ms") => {
+                let edge = (e.caller.as_str(), e.callee.as_str());
+                // Where no delay on the wire is measured (a service mesh's call durations, as
+                // the caller sees them), a call's rise is set beside the callee's own latency
+                // at the same quantile: the share the callee's rise explains is the callee's,
+                // the rest was on the wire.
+                let rise = value - base.median;
+                let own_rise = own_latency
+                    .get(e.callee.as_str())
+                    .and_then(|own| own.rises.get(&quantile_of(&e.name)))
+                    .filter(|_| !measured.contains(&edge) && rise > 0.0);
+                let wire_share =
+                    own_rise.map(|&own| ((rise - own.max(0.0)) / rise).clamp(0.0, 1.0));
+                let callee_z = z * (1.0 - wire_share.unwrap_or(0.0));
                 note(
                     &e.callee,
                     Detector::InboundCallDuration,
-                    z,
-                    sentence("duration (ms)"),
+                    callee_z,
+                    match own_rise {
+                        Some(own) => format!(
+                            "{}, of which {}'s own latency explains {} ms",
+                            sentence("duration (ms)"),
+                            e.callee,
+                            fmt_value(own.max(0.0).min(rise))
+                        ),
+                        None => sentence("duration (ms)"),
+                    },
                 );
                 let slot = durations
-                    .entry((e.caller.as_str(), e.callee.as_str()))
+                    .entry(edge)
                     .or_insert((f64::NEG_INFINITY, String::new()));
                 if z > slot.0 {
                     *slot = (z, sentence("duration (ms)"));
+                }
+                if let (Some(share), Some(own)) = (wire_share, own_rise) {
+                    let slot = unexplained
+                        .entry(edge)
+                        .or_insert((f64::NEG_INFINITY, String::new()));
+                    if z * share > slot.0 {
+                        *slot = (
+                            z * share,
+                            format!(
+                                "{}, {} ms more than {}'s own latency rose",
+                                sentence("duration (ms)"),
+                                fmt_value(rise - own.max(0.0)),
+                                e.callee
+                            ),
+                        );
+                    }
                 }
             }
             Some("errors") => note(
@@ -93,15 +134,24 @@ pub(super) fn edge_detectors(
         }
     }
 
-    // Where no delay is measured (metrics from a service mesh rather than spans), a call that
-    // became more unusual than the callee's own latency did was slowed between the two: each
-    // deviation in its own baseline's spreads, the call's beyond the callee's own, `z_call −
-    // z_own`, counts as a delay.
+    // Where no delay is measured (metrics from a service mesh rather than spans), a call whose
+    // duration rose more than the callee's own latency did was slowed between the two. Where
+    // the callee reports its latency at the call's quantile, the two rises are set side by side
+    // in their unit: the call's deviation counts as a delay in the share of its rise the
+    // callee's own does not explain (both deviations are often off the scale, so comparing them
+    // says nothing). Otherwise each deviation is taken in its own baseline's spreads, the
+    // call's beyond the callee's own, `z_call − z_own`.
     for (&(caller, callee), (z_call, sentence)) in &durations {
         if measured.contains(&(caller, callee)) || *z_call <= 0.0 {
             continue;
         }
-        let own = own_latency.get(callee).copied().unwrap_or(0.0);
+        if let Some((z, sentence)) = unexplained.get(&(caller, callee)) {
+            if *z > 0.0 {
+                delays.insert((caller, callee), (*z, sentence.clone()));
+            }
+            continue;
+        }
+        let own = own_latency.get(callee).map_or(0.0, |own| own.z);
         let z = (z_call - own).max(0.0);
         if z > 0.0 {
             delays.insert(

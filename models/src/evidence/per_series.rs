@@ -11,15 +11,15 @@ use super::{Detector, MAX_Z, fmt_value, source_word, timing_floor};
 use crate::case::{Case, Family, Source};
 
 /// Per-service series detectors: resource metrics, span statistics, log statistics, templates.
-/// Returns, per service, the strongest deviation of its own (server-side) latency, metric or
-/// span duration, for the edge detectors to tell a slow callee from a slow wire.
+/// Returns, per service, how its own (server-side) latency moved, metric or span duration, for
+/// the edge detectors to tell a slow callee from a slow wire.
 pub(super) fn series_detectors<'a>(
     case: &'a Case,
     windows: &Windows,
     moderation: &Moderation,
     note: &mut impl FnMut(&str, Detector, f64, String),
-) -> HashMap<&'a str, f64> {
-    let mut own_latency: HashMap<&str, f64> = HashMap::new();
+) -> HashMap<&'a str, OwnLatency> {
+    let mut own_latency: HashMap<&str, OwnLatency> = HashMap::new();
     // Traffic of each service per abnormal sample time, to scale expected template counts.
     let mut traffic: BTreeMap<&str, (&crate::case::Series, u8)> = BTreeMap::new();
     for s in &case.series {
@@ -89,9 +89,12 @@ pub(super) fn series_detectors<'a>(
                     &kind,
                     Baseline::with_floor(&baseline, false, timing_floor(&s.name)),
                 );
-                let own_z = own_base.z(abnormal, direction).map_or(0.0, |(z, _)| z);
-                let own = own_latency.entry(s.service.as_str()).or_insert(0.0);
-                *own = own.max(own_z);
+                if let Some((own_z, own_value)) = own_base.z(abnormal, direction) {
+                    let own = own_latency.entry(s.service.as_str()).or_default();
+                    own.z = own.z.max(own_z);
+                    let rise = own.rises.entry(quantile_of(&s.name)).or_insert(0.0);
+                    *rise = rise.max(own_value - own_base.median);
+                }
             }
             note(
                 &s.service,
@@ -110,6 +113,27 @@ pub(super) fn series_detectors<'a>(
         }
     }
     own_latency
+}
+
+/// How a service's own (server-side) latency moved around the incident.
+#[derive(Debug, Clone, Default)]
+pub(super) struct OwnLatency {
+    /// The strongest deviation of its latency series, in their own baselines' spreads.
+    pub z: f64,
+    /// Per quantile (see [`quantile_of`]; `None` for a series that names none), how far its
+    /// latency rose above the baseline median, in the series' own unit.
+    pub rises: HashMap<Option<String>, f64>,
+}
+
+/// The quantile a series' name carries as a word of its own (`p50` in `latency_p50_ms` and
+/// `callee_ms_p50`), so a call's duration can be set beside the callee's own latency at the same
+/// quantile.
+pub(super) fn quantile_of(name: &str) -> Option<String> {
+    name.split(['_', '.', '-'])
+        .find(|word| {
+            word.len() > 1 && word.starts_with('p') && word[1..].bytes().all(|b| b.is_ascii_digit())
+        })
+        .map(str::to_owned)
 }
 
 /// Fraction of a metric's typical peak (see [`typical_peaks`]) below which its changes are

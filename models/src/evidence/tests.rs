@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use super::per_series::thinned;
 use super::*;
 use crate::case::{CaseAlert, EdgeSeries, Family, Series, Source};
+use crate::ranker::Ranker;
 
 const ANCHOR: i64 = 10_000;
 
@@ -266,6 +267,55 @@ fn a_call_that_slows_while_the_callee_does_not_is_a_delay_between_them() {
     let call = score(&evidence, "b", Detector::InboundCallDuration);
     assert!(score(&evidence, "b", Detector::InboundCallDelay) < 0.1 * call);
     assert!(score(&evidence, "b", Detector::LatencyMetric) >= 3.0);
+}
+
+#[test]
+fn a_delay_at_a_callers_interface_is_told_from_its_callee_by_how_far_each_rose() {
+    // Mesh metrics: a delay at b's interface. b's own latency takes the delay of its calls out
+    // to c (8 → 1,000 ms), the calls a → b take it twice (10 → 1,800 ms), the calls b → c
+    // take it once (1 → 1,000 ms) while c itself answers as ever. Every one of these rises is
+    // off the scale of its baseline's spread: only their sizes tell where the delay is.
+    let rises = |from: f64, to: f64| move |t: i64| if t > ANCHOR { to } else { noisy(t, from) };
+    let mut case = case();
+    case.edges
+        .push(edge("a", "b", "callee_ms_p90", rises(10.0, 1800.0)));
+    case.edges
+        .push(edge("b", "c", "callee_ms_p90", rises(1.0, 1000.0)));
+    case.series.push(series(
+        "b",
+        Source::Metric,
+        "latency_p90_ms",
+        rises(8.0, 1000.0),
+    ));
+    case.series
+        .push(series("c", Source::Metric, "latency_p90_ms", |t| {
+            noisy(t, 0.5)
+        }));
+    let evidence = extract(&case, &Settings::default());
+    // Both of b's edges carry a delay its neighbours' own latency does not explain.
+    assert!(score(&evidence, "b", Detector::AllEdgesDelay) >= 3.0);
+    assert!(score(&evidence, "b", Detector::OutboundCallDelay) >= 3.0);
+    assert_eq!(score(&evidence, "c", Detector::InboundCallDelay), 0.0);
+    // c is not credited with calls that were slow only on the wire.
+    assert!(score(&evidence, "c", Detector::InboundCallDuration) < 1.0);
+    let ranking = crate::cold_start::ColdStart::default().rank(&case);
+    assert_eq!(ranking.names()[0], "b", "{:?}", ranking.names());
+
+    // A slow c instead (its own latency rises as much as the calls into it): c's doing.
+    let mut slow = case.clone();
+    slow.edges = vec![
+        edge("a", "b", "callee_ms_p90", rises(10.0, 1010.0)),
+        edge("b", "c", "callee_ms_p90", rises(1.0, 1000.0)),
+    ];
+    slow.series = vec![
+        series("b", Source::Metric, "latency_p90_ms", rises(8.0, 1005.0)),
+        series("c", Source::Metric, "latency_p90_ms", rises(0.5, 999.0)),
+    ];
+    let evidence = extract(&slow, &Settings::default());
+    assert!(score(&evidence, "c", Detector::InboundCallDuration) >= 3.0);
+    assert!(score(&evidence, "b", Detector::AllEdgesDelay) < 3.0);
+    let ranking = crate::cold_start::ColdStart::default().rank(&slow);
+    assert_eq!(ranking.names()[0], "c", "{:?}", ranking.names());
 }
 
 #[test]

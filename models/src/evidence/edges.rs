@@ -26,13 +26,13 @@ pub(super) fn edge_detectors(
     note: &mut impl FnMut(&str, Detector, f64, String),
 ) {
     // Per call edge, the strongest delay over its series (quantiles), with its sentence.
-    let mut delays: BTreeMap<(&str, &str), (f64, String)> = BTreeMap::new();
+    let mut delays: BTreeMap<(&str, &str), Delay> = BTreeMap::new();
     // Per call edge, the strongest rise of its duration as the caller sees it; and the edges
     // that carry a measured delay at all.
     let mut durations: BTreeMap<(&str, &str), (f64, String)> = BTreeMap::new();
     // Per call edge, the strongest share of a duration's rise that the callee's own latency at
     // the same quantile does not explain, as a deviation (see below).
-    let mut unexplained: BTreeMap<(&str, &str), (f64, String)> = BTreeMap::new();
+    let mut unexplained: BTreeMap<(&str, &str), Delay> = BTreeMap::new();
     let mut measured: std::collections::BTreeSet<(&str, &str)> = Default::default();
     for e in &case.edges {
         if edge_kind(&e.name) == Some("network_ms") {
@@ -68,9 +68,13 @@ pub(super) fn edge_detectors(
             Some("network_ms") => {
                 let slot = delays
                     .entry((e.caller.as_str(), e.callee.as_str()))
-                    .or_insert((f64::NEG_INFINITY, String::new()));
-                if z > slot.0 {
-                    *slot = (z, sentence("delay (ms)"));
+                    .or_insert(Delay::NONE);
+                if z > slot.z {
+                    *slot = Delay {
+                        z,
+                        ms: Some(value - base.median),
+                        sentence: sentence("delay (ms)"),
+                    };
                 }
             }
             Some("callee_ms") => {
@@ -108,19 +112,19 @@ pub(super) fn edge_detectors(
                     *slot = (z, sentence("duration (ms)"));
                 }
                 if let (Some(share), Some(own)) = (wire_share, own_rise) {
-                    let slot = unexplained
-                        .entry(edge)
-                        .or_insert((f64::NEG_INFINITY, String::new()));
-                    if z * share > slot.0 {
-                        *slot = (
-                            z * share,
-                            format!(
+                    let slot = unexplained.entry(edge).or_insert(Delay::NONE);
+                    if z * share > slot.z {
+                        let ms = rise - own.max(0.0);
+                        *slot = Delay {
+                            z: z * share,
+                            ms: Some(ms),
+                            sentence: format!(
                                 "{}, {} ms more than {}'s own latency rose",
                                 sentence("duration (ms)"),
-                                fmt_value(rise - own.max(0.0)),
+                                fmt_value(ms),
                                 e.callee
                             ),
-                        );
+                        };
                     }
                 }
             }
@@ -145,9 +149,9 @@ pub(super) fn edge_detectors(
         if measured.contains(&(caller, callee)) || *z_call <= 0.0 {
             continue;
         }
-        if let Some((z, sentence)) = unexplained.get(&(caller, callee)) {
-            if *z > 0.0 {
-                delays.insert((caller, callee), (*z, sentence.clone()));
+        if let Some(delay) = unexplained.get(&(caller, callee)) {
+            if delay.z > 0.0 {
+                delays.insert((caller, callee), delay.clone());
             }
             continue;
         }
@@ -156,10 +160,13 @@ pub(super) fn edge_detectors(
         if z > 0.0 {
             delays.insert(
                 (caller, callee),
-                (
+                Delay {
                     z,
-                    format!("{sentence}, while {callee}'s own latency deviated z {own:.1}"),
-                ),
+                    ms: None,
+                    sentence: format!(
+                        "{sentence}, while {callee}'s own latency deviated z {own:.1}"
+                    ),
+                },
             );
         }
     }
@@ -172,26 +179,37 @@ pub(super) fn edge_detectors(
         *observed.entry(caller).or_default() += 1;
         *observed.entry(callee).or_default() += 1;
     }
-    let mut delays_of: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-    for (&(caller, callee), &(z, _)) in &delays {
-        delays_of.entry(caller).or_default().push(z);
-        delays_of.entry(callee).or_default().push(z);
+    let mut delays_of: BTreeMap<&str, Vec<&Delay>> = BTreeMap::new();
+    for (&(caller, callee), delay) in &delays {
+        delays_of.entry(caller).or_default().push(delay);
+        delays_of.entry(callee).or_default().push(delay);
     }
-    let endpoint = |service: &str, z: f64| -> Endpoint {
-        // The edge itself is among the service's delays; its other slow edges are those at
-        // least a tenth as slow (and anomalous at all).
-        let slow_enough = anomalous_z.max(0.1 * z);
-        let slow = delays_of
-            .get(service)
-            .map_or(0, |zs| zs.iter().filter(|&&x| x >= slow_enough).count());
+    let endpoint = |service: &str, this: &Delay| -> Endpoint {
+        // The edge itself is among the service's delays; its other slow edges are those
+        // anomalous at all and slowed by about as much as this one. A delay at an interface
+        // adds the same milliseconds to every call through it (give or take a direction: see
+        // [`SAME_DELAY_SHARE`]); where the two delays are not both measured in milliseconds, at
+        // least a tenth of this one's deviation.
+        let slow = delays_of.get(service).map_or(0, |all| {
+            all.iter()
+                .filter(|delay| {
+                    delay.z >= anomalous_z
+                        && match (delay.ms, this.ms) {
+                            (Some(ms), Some(this_ms)) => ms >= SAME_DELAY_SHARE * this_ms,
+                            _ => delay.z >= 0.1 * this.z,
+                        }
+                })
+                .count()
+        });
         Endpoint {
             others_slow: slow.saturating_sub(1),
             edges: observed.get(service).copied().unwrap_or(1).max(1),
         }
     };
     let mut credited: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-    for (&(caller, callee), (z, sentence)) in &delays {
-        let (to_caller, to_callee) = explainer(endpoint(caller, *z), endpoint(callee, *z));
+    for (&(caller, callee), delay) in &delays {
+        let (z, sentence) = (&delay.z, &delay.sentence);
+        let (to_caller, to_callee) = explainer(endpoint(caller, delay), endpoint(callee, delay));
         if to_callee {
             note(callee, Detector::InboundCallDelay, *z, sentence.clone());
         }
@@ -230,6 +248,35 @@ pub(super) fn edge_detectors(
         );
     }
 }
+
+/// A delay on the wire of one call edge.
+#[derive(Debug, Clone)]
+struct Delay {
+    /// Its deviation.
+    z: f64,
+    /// How far it rose, in milliseconds, where that is measured.
+    ms: Option<f64>,
+    /// What was seen.
+    sentence: String,
+}
+
+impl Delay {
+    /// No delay yet: any delay found replaces it.
+    const NONE: Delay = Delay {
+        z: f64::NEG_INFINITY,
+        ms: None,
+        sentence: String::new(),
+    };
+}
+
+/// The share of an edge's delay (in milliseconds) another edge of the same service must show to
+/// count as slowed by the same cause. A delay at an interface adds the same time to each packet
+/// through it, but calls cross it in one direction or both, and quantiles of different edges
+/// weigh it differently (Bookinfo's `reviews-v2`: 630 and 1,880 ms through one interface), so
+/// a factor of four is allowed; a delay that leaked into a neighbour's calls (a caller's
+/// timeouts, a queue behind the slow call) adds tens of milliseconds where the cause's adds
+/// seconds.
+const SAME_DELAY_SHARE: f64 = 0.25;
 
 /// One end of a slow call edge, as [`explainer`] weighs it.
 #[derive(Debug, Clone, Copy)]

@@ -349,6 +349,41 @@ fn a_slow_edge_is_credited_to_the_end_whose_other_edges_are_slow_too() {
 }
 
 #[test]
+fn a_neighbour_edge_slowed_by_a_fraction_of_the_delay_is_not_slowed_by_the_same_cause() {
+    let rises = |from: f64, to: f64| move |t: i64| if t > ANCHOR { to } else { noisy(t, from) };
+    let mut case = case();
+    // A delay at c's interface: b → c takes 360 ms longer. b's caller a sees its calls to b
+    // slowed by 30 ms on the wire too (b's threads wait on c): a far smaller delay, however
+    // unusual for that edge (its deviation is a third of b → c's), so b has one edge slowed
+    // by the delay, as c has, and the leaf c explains it.
+    case.edges
+        .push(edge("b", "c", "network_ms", rises(36.0, 400.0)));
+    case.edges
+        .push(edge("a", "b", "network_ms", rises(4.0, 33.0)));
+    let evidence = extract(&case, &Settings::default());
+    for c in &evidence.candidates {
+        eprintln!(
+            "DBG {} {:?}",
+            c.service,
+            c.findings
+                .iter()
+                .map(|f| (f.detector, f.z))
+                .collect::<Vec<_>>()
+        );
+    }
+    assert!(score(&evidence, "c", Detector::InboundCallDelay) >= 3.0);
+    assert_eq!(score(&evidence, "b", Detector::OutboundCallDelay), 0.0);
+
+    // A delay at b's interface adds as much to both of its edges: b's doing.
+    let mut at_b = case.clone();
+    at_b.edges[1] = edge("a", "b", "network_ms", rises(4.0, 1500.0));
+    let evidence = extract(&at_b, &Settings::default());
+    assert!(score(&evidence, "b", Detector::OutboundCallDelay) >= 3.0);
+    assert!(score(&evidence, "b", Detector::AllEdgesDelay) >= 3.0);
+    assert_eq!(score(&evidence, "c", Detector::InboundCallDelay), 0.0);
+}
+
+#[test]
 fn a_component_seen_in_few_samples_counts_less_however_far_they_jumped() {
     let mut case = case();
     // b reports one scrape in five, and one of its few samples in the incident jumps 30-fold;

@@ -39,7 +39,9 @@ pub enum Detector {
     /// Rise of spans that logged an error.
     SpanErrors,
     /// Rise of the time between callers' spans and this service's spans on calls *into* it
-    /// (`network_ms` of inbound edges): delay on the wire or in queues before the service.
+    /// (`network_ms` of inbound edges): delay on the wire or in queues before the service. Where
+    /// nothing measures the wire (a mesh's call durations), the share of a call's rise the
+    /// service's own latency at that quantile does not explain.
     InboundCallDelay,
     /// The same on calls the service makes (`network_ms` of outbound edges).
     OutboundCallDelay,
@@ -47,7 +49,8 @@ pub enum Detector {
     /// injected at a service's network interface slows every edge it has, while a neighbour's
     /// delay slows only the one edge they share.
     AllEdgesDelay,
-    /// Rise of the duration of this service's spans as its callers see them (`callee_ms`).
+    /// Rise of the duration of this service's spans as its callers see them (`callee_ms`); of
+    /// a mesh's call durations, which include the wire, the share its own latency explains.
     InboundCallDuration,
     /// Rise of failed calls into the service.
     InboundCallErrors,

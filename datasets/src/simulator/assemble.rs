@@ -329,7 +329,7 @@ pub(super) fn simulate_case(
                     instance: report
                         .faulty_instance
                         .as_ref()
-                        .map(|i| format!("instance=\"{i}\"")),
+                        .map(|i| observe::instance_label(i)),
                     delay_ms: move |t: i64| delay_ms * root_effect.level(t) * share,
                 }),
                 Mechanism::Server => None,

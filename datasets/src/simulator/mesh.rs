@@ -24,8 +24,8 @@ const OWN_LATENCY: &str = "latency_p99_ms";
 pub(super) struct InterfaceDelay<'a, F: Fn(i64) -> f64> {
     /// The root's name.
     pub root: &'a str,
-    /// When the root reports per instance, the faulty instance's label text
-    /// (`instance="<name>"`): only its series feels the delay.
+    /// When the root reports per instance, the faulty instance's label (see
+    /// `observe::instance_label`): only its series feels the delay.
     pub instance: Option<String>,
     /// The delay added to each call through the interface at time `t`, in ms.
     pub delay_ms: F,

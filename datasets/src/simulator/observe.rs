@@ -44,6 +44,11 @@ pub(super) fn instance_name(service: &str, i: usize) -> String {
     format!("{service}-{i}")
 }
 
+/// The label a metric of instance `instance` carries after its name (`{instance="<name>"}`).
+pub(super) fn instance_label(instance: &str) -> String {
+    format!("{{instance=\"{instance}\"}}")
+}
+
 /// The metric series of `node`, disturbed by `effects`: the fault's first when `hit` (the root's
 /// own or a caller's echo), then the causes of noise alerts.
 pub(super) fn metric_series(
@@ -93,7 +98,7 @@ pub(super) fn metric_series(
                 if i == noisy {
                     disturbed.extend_from_slice(noise);
                 }
-                sources.push((key, own, disturbed, format!("{{instance=\"{instance}\"}}")));
+                sources.push((key, own, disturbed, instance_label(&instance)));
             }
         }
     }

@@ -91,26 +91,20 @@ pub(super) fn edge_detectors(
                 let wire_share =
                     own_rise.map(|&own| ((rise - own.max(0.0)) / rise).clamp(0.0, 1.0));
                 let callee_z = z * (1.0 - wire_share.unwrap_or(0.0));
+                let said = sentence("duration (ms)");
                 note(
                     &e.callee,
                     Detector::InboundCallDuration,
                     callee_z,
                     match own_rise {
                         Some(own) => format!(
-                            "{}, of which {}'s own latency explains {} ms",
-                            sentence("duration (ms)"),
+                            "{said}, of which {}'s own latency explains {} ms",
                             e.callee,
                             fmt_value(own.max(0.0).min(rise))
                         ),
-                        None => sentence("duration (ms)"),
+                        None => said.clone(),
                     },
                 );
-                let slot = durations
-                    .entry(edge)
-                    .or_insert((f64::NEG_INFINITY, String::new()));
-                if z > slot.0 {
-                    *slot = (z, sentence("duration (ms)"));
-                }
                 if let (Some(share), Some(own)) = (wire_share, own_rise) {
                     let slot = unexplained.entry(edge).or_insert(Delay::NONE);
                     if z * share > slot.z {
@@ -119,13 +113,18 @@ pub(super) fn edge_detectors(
                             z: z * share,
                             ms: Some(ms),
                             sentence: format!(
-                                "{}, {} ms more than {}'s own latency rose",
-                                sentence("duration (ms)"),
+                                "{said}, {} ms more than {}'s own latency rose",
                                 fmt_value(ms),
                                 e.callee
                             ),
                         };
                     }
+                }
+                let slot = durations
+                    .entry(edge)
+                    .or_insert((f64::NEG_INFINITY, String::new()));
+                if z > slot.0 {
+                    *slot = (z, said);
                 }
             }
             Some("errors") => note(
@@ -208,22 +207,32 @@ pub(super) fn edge_detectors(
     };
     let mut credited: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     for (&(caller, callee), delay) in &delays {
-        let (z, sentence) = (&delay.z, &delay.sentence);
+        let z = delay.z;
         let (to_caller, to_callee) = explainer(endpoint(caller, delay), endpoint(callee, delay));
         if to_callee {
-            note(callee, Detector::InboundCallDelay, *z, sentence.clone());
+            note(
+                callee,
+                Detector::InboundCallDelay,
+                z,
+                delay.sentence.clone(),
+            );
         }
         if to_caller {
-            note(caller, Detector::OutboundCallDelay, *z, sentence.clone());
+            note(
+                caller,
+                Detector::OutboundCallDelay,
+                z,
+                delay.sentence.clone(),
+            );
         }
         credited
             .entry(callee)
             .or_default()
-            .push(if to_callee { *z } else { 0.0 });
+            .push(if to_callee { z } else { 0.0 });
         credited
             .entry(caller)
             .or_default()
-            .push(if to_caller { *z } else { 0.0 });
+            .push(if to_caller { z } else { 0.0 });
     }
     for (service, mut zs) in credited {
         // Edges observed without any delay count as not slow.

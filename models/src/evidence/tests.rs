@@ -44,6 +44,11 @@ fn noisy(t: i64, level: f64) -> f64 {
     level * (1.0 + 0.05 * ((t / 60) % 3) as f64)
 }
 
+/// A series at `from` (with a little noise) that jumps to `to` after the anchor.
+fn rises(from: f64, to: f64) -> impl Fn(i64) -> f64 + Copy {
+    move |t| if t > ANCHOR { to } else { noisy(t, from) }
+}
+
 fn case() -> Case {
     Case {
         id: "c".into(),
@@ -275,7 +280,6 @@ fn a_delay_at_a_callers_interface_is_told_from_its_callee_by_how_far_each_rose()
     // to c (8 → 1,000 ms), the calls a → b take it twice (10 → 1,800 ms), the calls b → c
     // take it once (1 → 1,000 ms) while c itself answers as ever. Every one of these rises is
     // off the scale of its baseline's spread: only their sizes tell where the delay is.
-    let rises = |from: f64, to: f64| move |t: i64| if t > ANCHOR { to } else { noisy(t, from) };
     let mut case = case();
     case.edges
         .push(edge("a", "b", "callee_ms_p90", rises(10.0, 1800.0)));
@@ -320,7 +324,7 @@ fn a_delay_at_a_callers_interface_is_told_from_its_callee_by_how_far_each_rose()
 
 #[test]
 fn a_slow_edge_is_credited_to_the_end_whose_other_edges_are_slow_too() {
-    let delayed = |t: i64| if t > ANCHOR { 400.0 } else { noisy(t, 5.0) };
+    let delayed = rises(5.0, 400.0);
     let healthy = |t: i64| noisy(t, 5.0);
     let mut case = case();
     case.candidates = vec!["a".into(), "b".into(), "c".into(), "d".into()];
@@ -350,7 +354,6 @@ fn a_slow_edge_is_credited_to_the_end_whose_other_edges_are_slow_too() {
 
 #[test]
 fn a_neighbour_edge_slowed_by_a_fraction_of_the_delay_is_not_slowed_by_the_same_cause() {
-    let rises = |from: f64, to: f64| move |t: i64| if t > ANCHOR { to } else { noisy(t, from) };
     let mut case = case();
     // A delay at c's interface: b → c takes 360 ms longer. b's caller a sees its calls to b
     // slowed by 30 ms on the wire too (b's threads wait on c): a far smaller delay, however

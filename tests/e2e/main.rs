@@ -2,6 +2,7 @@
 //! PostgreSQL. One test binary, one module per area.
 
 mod actions;
+mod auth;
 mod cli;
 mod datasets;
 mod ingest;

@@ -425,6 +425,12 @@ impl Alertmanager {
     /// 200. Returns `None` when the binary is missing, after a loud notice (or fails the test
     /// under `ROOTCAUSE_REQUIRE_E2E=1`).
     pub async fn start(webhook_url: &str) -> Option<Alertmanager> {
+        Alertmanager::start_with_token(webhook_url, None).await
+    }
+
+    /// [`Alertmanager::start`], authenticating its webhook with `token` as a bearer token read
+    /// from a credentials file (its receiver's `http_config`), as an operator would configure it.
+    pub async fn start_with_token(webhook_url: &str, token: Option<&str>) -> Option<Alertmanager> {
         let binary = match alertmanager_binary() {
             Ok(binary) => binary,
             Err(why) => {
@@ -434,12 +440,25 @@ impl Alertmanager {
         };
         let dir = tempfile::tempdir().expect("a temporary directory");
         let config = dir.path().join("am.yml");
+        let http_config = match token {
+            None => String::new(),
+            Some(token) => {
+                let file = dir.path().join("rootcause-token");
+                std::fs::write(&file, token).expect("write the token file");
+                format!(
+                    "        http_config:\n          authorization:\n            type: Bearer\n            \
+                     credentials_file: '{}'\n",
+                    file.display()
+                )
+            }
+        };
         std::fs::write(
             &config,
             format!(
                 "route:\n  receiver: rc\n  group_by: ['alertname']\n  group_wait: 1s\n  \
                  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: rc\n    \
-                 webhook_configs:\n      - url: '{webhook_url}'\n        send_resolved: true\n"
+                 webhook_configs:\n      - url: '{webhook_url}'\n        send_resolved: true\n\
+                 {http_config}"
             ),
         )
         .expect("write the Alertmanager configuration");

@@ -58,6 +58,32 @@ enum Command {
     /// Accuracy after 0, 10, 50, 200 and 1,000 resolved incidents of a simulated estate, each
     /// step trained and gated as the service's training job does.
     LearningCurve(crate::learning_curve::CurveArgs),
+    /// API tokens with scopes (ingest, read, respond, admin), in the service's database.
+    #[command(subcommand)]
+    Tokens(TokensCli),
+}
+
+#[derive(Debug, Subcommand)]
+enum TokensCli {
+    /// Create a token and print its secret (shown this once; only its digest is stored).
+    Create {
+        #[command(flatten)]
+        token: crate::tokens::CreateArgs,
+        #[command(flatten)]
+        store: ServeArgs,
+    },
+    /// List tokens (names, scopes, dates; never secrets).
+    List {
+        #[command(flatten)]
+        store: ServeArgs,
+    },
+    /// Revoke a token (a running service stops accepting it within `auth.reload_secs`).
+    Revoke {
+        /// The token's name.
+        name: String,
+        #[command(flatten)]
+        store: ServeArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -227,6 +253,18 @@ impl Cli {
                 .map_err(Into::into)
                 .and_then(|config| crate::learning::import(&import, &config)),
             Command::Models(command) => crate::learning::models(&command),
+            Command::Tokens(command) => {
+                use crate::tokens::TokensCommand;
+                let (command, store) = match &command {
+                    TokensCli::Create { token, store } => (TokensCommand::Create(token), store),
+                    TokensCli::List { store } => (TokensCommand::List, store),
+                    TokensCli::Revoke { name, store } => (TokensCommand::Revoke(name), store),
+                };
+                store
+                    .load()
+                    .map_err(Into::into)
+                    .and_then(|config| crate::tokens::tokens(&command, &config))
+            }
             Command::LearningCurve(args) => crate::learning_curve::run(&args),
             Command::Eval(args) => eval::eval(&args),
             Command::Train(args) => train::train(&args),

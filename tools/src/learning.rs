@@ -22,7 +22,8 @@ use rootcause::learning::import::{case_row, history_row, outcome_of};
 use rootcause::live_topology::{LiveTopology, TopologySpec};
 use rootcause::store::{NewHistory, Store};
 
-/// Where the service runs, for commands that talk to it.
+/// Where the service runs, for commands that talk to it. With authentication on, put a token
+/// in `ROOTCAUSE_TOKEN`.
 #[derive(Debug, Clone, Args)]
 pub struct ServiceArgs {
     /// The rootcause service's base URL.
@@ -84,9 +85,21 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// An HTTP client for the service; with `ROOTCAUSE_TOKEN` set, every request carries it as a
+/// bearer token (an environment variable, not a flag: flags show in `ps`).
 fn client() -> anyhow::Result<reqwest::Client> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Ok(token) = std::env::var("ROOTCAUSE_TOKEN")
+        && !token.trim().is_empty()
+    {
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.trim()))
+            .context("ROOTCAUSE_TOKEN is not a valid header value")?;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
     Ok(reqwest::Client::builder()
         .timeout(Duration::from_secs(300))
+        .default_headers(headers)
         .build()?)
 }
 
@@ -212,9 +225,6 @@ fn import_remote(args: &ImportArgs, url: &str, source: &str) -> anyhow::Result<(
 fn import_local(args: &ImportArgs, config: &Config, source: &str) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         let url = config.database_url();
-        if let Some(directory) = rootcause::store::sqlite_directory(url.expose())? {
-            std::fs::create_dir_all(&directory)?;
-        }
         let store = Store::open(url.expose(), &config.store)
             .await
             .with_context(|| format!("cannot open the database {url}"))?;

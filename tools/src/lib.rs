@@ -2,7 +2,7 @@
 //! subcommand is a tool around it.
 //!
 //! - [`cli`]: the arguments and the dispatch (`serve`, `config`, `topology ...`, `bench ...`,
-//!   `eval`, `train`, `simulate`, `datasets ...`, `history import`, `models ...`).
+//!   `eval`, `train`, `simulate`, `datasets ...`, `history import`, `models ...`, `tokens ...`).
 //! - [`cases`]: labelled cases for the offline commands: formats, loading, simulation, evidence.
 //! - [`eval`]: `rootcause eval`, a ranker's accuracy on labelled cases.
 //! - [`yardstick`]: `rootcause eval --loso`, leave-one-system-out and telemetry ablation tables.
@@ -10,6 +10,7 @@
 //! - [`datasets`]: `rootcause simulate`, `datasets convert` and `datasets topology`.
 //! - [`learning`]: `history import` and `models list|show|activate` against a running service.
 //! - [`learning_curve`]: `rootcause learning-curve`, accuracy as resolved incidents accumulate.
+//! - [`tokens`]: `rootcause tokens create|list|revoke`, API tokens in the service's database.
 //! - [`traces_import`]: `rootcause topology import-traces`, a topology learned from OTLP/JSON.
 //! - [`bench`](mod@bench): `rootcause bench ingest|ranking|training`.
 
@@ -20,6 +21,7 @@ pub mod datasets;
 pub mod eval;
 pub mod learning;
 pub mod learning_curve;
+pub mod tokens;
 pub mod traces_import;
 pub mod train;
 pub mod yardstick;

@@ -28,10 +28,53 @@ impl Format {
 /// Parses a document without checking it against the graph rules (see
 /// [`Topology::from_document`](crate::Topology::from_document) for those).
 pub fn parse(text: &str, format: Format) -> Result<TopologyDocument, DocumentError> {
-    match format {
-        Format::Json => parse_json(text),
-        Format::Yaml => parse_yaml(text),
+    let document = match format {
+        Format::Json => parse_json(text)?,
+        Format::Yaml => parse_yaml(text)?,
+    };
+    let value = serde_json::to_value(&document).expect("a topology document always serializes");
+    match nul_path(&value) {
+        Some(path) => Err(DocumentError::invalid(vec![Problem::at(
+            path,
+            "must not contain NUL characters",
+        )])),
+        None => Ok(document),
     }
+}
+
+/// The path (`services[2].name`, `labels.team`) of the first string or key holding a NUL
+/// character, if any. PostgreSQL's text type cannot store NUL, so no document, alert or event
+/// with one is accepted on either engine.
+pub fn nul_path(value: &serde_json::Value) -> Option<String> {
+    fn walk(value: &serde_json::Value, path: &mut String) -> bool {
+        match value {
+            serde_json::Value::String(s) => s.contains('\0'),
+            serde_json::Value::Array(items) => items.iter().enumerate().any(|(i, item)| {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                let found = walk(item, path);
+                if !found {
+                    path.truncate(len);
+                }
+                found
+            }),
+            serde_json::Value::Object(fields) => fields.iter().any(|(key, item)| {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(&key.replace('\0', "\\0"));
+                let found = key.contains('\0') || walk(item, path);
+                if !found {
+                    path.truncate(len);
+                }
+                found
+            }),
+            _ => false,
+        }
+    }
+    let mut path = String::new();
+    walk(value, &mut path).then_some(path)
 }
 
 fn parse_json(text: &str) -> Result<TopologyDocument, DocumentError> {
@@ -149,6 +192,28 @@ mod tests {
             "lists the kinds: {problem}"
         );
         assert_eq!(problem.line, Some(5));
+    }
+
+    #[test]
+    fn a_nul_character_anywhere_is_refused_with_its_path() {
+        // PostgreSQL answered 500 to a note with NUL in it; SQLite stored it silently.
+        let yaml =
+            "services:\n  - name: a\n    kind: service\n    labels:\n      note: \"x\\0y\"\n";
+        let problem = only_problem(parse(yaml, Format::Yaml));
+        assert_eq!(problem.path, "services[0].labels.note", "{problem}");
+        let json =
+            r#"{"services":[{"name":"a","kind":"service"},{"name":"b\u0000","kind":"service"}]}"#;
+        assert_eq!(
+            only_problem(parse(json, Format::Json)).path,
+            "services[1].name"
+        );
+        assert!(
+            parse(
+                r#"{"services":[{"name":"a","kind":"service"}]}"#,
+                Format::Json
+            )
+            .is_ok()
+        );
     }
 
     #[test]

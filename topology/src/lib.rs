@@ -25,7 +25,7 @@ mod query;
 mod proptests;
 
 pub use diff::{DependencyKey, TopologyDiff};
-pub use document::{Format, parse, to_json, to_yaml};
+pub use document::{Format, nul_path, parse, to_json, to_yaml};
 pub use error::{DocumentError, Problem, TopologyError};
 pub use graph::{Canonical, Topology};
 pub use learned::{Merged, ObservedCall, ObservedCalls};

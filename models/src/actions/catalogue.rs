@@ -303,6 +303,11 @@ impl Catalogue {
                 syntax: yaml_serde::from_str::<yaml_serde::Value>(text).is_err(),
                 ..parse_error(error)
             })?;
+        // PostgreSQL's text cannot hold NUL: refuse it here rather than fail at the store.
+        let value = serde_json::to_value(&catalogue).expect("a catalogue always serializes");
+        if let Some(path) = rootcause_topology::nul_path(&value) {
+            return Err(CatalogueError::new(path, "must not contain NUL characters"));
+        }
         catalogue.validate()?;
         Ok(catalogue)
     }

@@ -39,6 +39,8 @@ pub struct ApiError {
     internal: Option<String>,
     /// A `Location` header: where the resource is now (an incident merged into another).
     location: Option<String>,
+    /// A `Retry-After` header, in seconds: when a refused request may be sent again.
+    retry_after: Option<u16>,
 }
 
 impl ApiError {
@@ -51,7 +53,14 @@ impl ApiError {
             problems: Vec::new(),
             internal: None,
             location: None,
+            retry_after: None,
         }
+    }
+
+    /// Adds `Retry-After: seconds` (503 for a full queue, 429 for a rate limit).
+    pub fn with_retry_after(mut self, seconds: u16) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     /// 404 for an incident merged into another, with code `merged` and a `Location` naming the
@@ -147,6 +156,11 @@ impl IntoResponse for ApiError {
             && let Ok(value) = header::HeaderValue::from_str(&location)
         {
             response.headers_mut().insert(header::LOCATION, value);
+        }
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
         }
         response
     }
@@ -280,14 +294,39 @@ pub fn is_json(headers: &HeaderMap) -> bool {
     })
 }
 
+/// 422 when a JSON body holds a NUL character in a string or key (escaped as `\u0000`: JSON
+/// has no raw control characters), with the path of the first one.
+fn refuse_nul(bytes: &[u8]) -> Result<(), ApiError> {
+    const ESCAPE: &[u8] = b"\\u0000";
+    if !bytes.windows(ESCAPE.len()).any(|w| w == ESCAPE) {
+        return Ok(());
+    }
+    // Rare: find where, or learn it was an escaped backslash followed by `u0000`.
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return Ok(()); // the typed parse reports the syntax error
+    };
+    match rootcause_topology::nul_path(&value) {
+        None => Ok(()),
+        Some(path) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            format!("invalid request body: {path}: NUL characters cannot be stored"),
+        )
+        .with_problems(vec![Problem::at(path, "NUL characters cannot be stored")])),
+    }
+}
+
 /// The request's media type, lowercased, without parameters.
 pub fn media_type(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
     Some(value.split(';').next()?.trim().to_ascii_lowercase())
 }
 
-/// Deserializes JSON, reporting where it went wrong.
+/// Deserializes JSON, reporting where it went wrong. A string holding a NUL character is
+/// refused (422, with its path) on either engine: PostgreSQL's text cannot store one, and a
+/// request that reached a group commit with one would fail the other requests of the group.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    refuse_nul(bytes)?;
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let (path, inner) = match serde_path_to_error::deserialize(&mut deserializer) {
         Ok(value) => match deserializer.end() {

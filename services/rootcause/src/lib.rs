@@ -15,6 +15,8 @@
 //! - [`outgoing`]: one delivery attempt to a webhook, and its backoff.
 //! - [`learning`]: fault history, training jobs and the model registry.
 //! - [`store`]: the repository over SQLite or PostgreSQL, with embedded migrations.
+//! - [`auth`]: bearer tokens with scopes, the scope of every route, and the checks every
+//!   request passes (host, origin, token, no simple cross-site requests).
 //! - [`error`]: the API's error type and JSON error body.
 //! - [`telemetry`]: logging and the service's own Prometheus metrics.
 //!
@@ -22,6 +24,7 @@
 
 pub mod actions;
 pub mod advice;
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod error;

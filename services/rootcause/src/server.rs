@@ -13,7 +13,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::routes;
 use crate::state::AppState;
-use crate::store::{Store, sqlite_directory};
+use crate::store::Store;
 use crate::workers::Workers;
 
 /// A built application: store open, service started, listener bound, not yet serving.
@@ -25,22 +25,31 @@ pub struct Application {
 }
 
 impl Application {
-    /// Opens the store (running migrations), starts the service and binds the listener.
+    /// Opens the store (creating a SQLite file's directory, running migrations), starts the
+    /// service and binds the listener.
     pub async fn build(config: &Config) -> anyhow::Result<Application> {
         let url = config.database_url();
-        if let Some(directory) = sqlite_directory(url.expose())? {
-            std::fs::create_dir_all(&directory).with_context(|| {
-                format!(
-                    "cannot create the database directory {}",
-                    directory.display()
-                )
-            })?;
-        }
         let store = Store::open(url.expose(), &config.store)
             .await
             .with_context(|| format!("cannot open the database {url}"))?;
         let (state, workers) = AppState::start(config, store, Clock::system()).await?;
-        let router = routes::router(state.clone(), &config.http);
+        // The address the service listens on is a name it answers to.
+        let mut http = config.http.clone();
+        if config.listen.ip().is_unspecified() && !http.allowed_hosts.iter().any(|h| h == "*") {
+            tracing::warn!(
+                allowed_hosts = ?http.allowed_hosts,
+                "listening on every address, but only requests naming one of http.allowed_hosts \
+                 are answered (421 otherwise): add the names clients use (the host name, the \
+                 load balancer's name)"
+            );
+        }
+        if !config.listen.ip().is_unspecified() {
+            http.allowed_hosts.push(match config.listen.ip() {
+                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+                ip => ip.to_string(),
+            });
+        }
+        let router = routes::router(state.clone(), &http);
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -50,6 +59,7 @@ impl Application {
             engine = ?state.store.engine(),
             topology_version = state.topology.current().version.id,
             model = state.ranking.model(),
+            auth = if state.auth_required { "on" } else { "off (loopback)" },
             "rootcause is ready"
         );
         Ok(Application {

@@ -12,6 +12,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::actions::Actions;
 use crate::advice::Advice;
+use crate::auth::Tokens;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::ingest::Ingest;
@@ -50,6 +51,12 @@ pub struct AppState {
     pub learning: Learning,
     /// Runbooks, similar incidents, approvals, automation and the audit log.
     pub actions: Actions,
+    /// The API tokens.
+    pub tokens: Tokens,
+    /// Whether requests need a bearer token ([`Config::auth_required`]).
+    pub auth_required: bool,
+    /// Requests per second and burst per token (`auth.rate_limit_per_sec`, `_burst`).
+    pub rate_limit: (f64, f64),
 }
 
 impl AppState {
@@ -117,6 +124,19 @@ impl AppState {
         )
         .await
         .context("cannot rebuild the correlation engine from the store")?;
+        let tokens = Tokens::load(store.clone(), clock.clone())
+            .await
+            .context("cannot read the API tokens")?;
+        let auth_required = config.auth_required();
+        if auth_required && tokens.count() == 0 {
+            anyhow::bail!(
+                "authentication is on (listen {} is not a loopback address, or auth.mode is \
+                 \"always\") and no API token exists: create one first with \
+                 `rootcause tokens create NAME --scopes admin` (same --data-dir or \
+                 database_url), then start again",
+                config.listen
+            );
+        }
         let state = AppState {
             store,
             clock,
@@ -126,14 +146,29 @@ impl AppState {
             ranking,
             learning,
             actions,
+            tokens,
+            auth_required,
+            rate_limit: (config.auth.rate_limit_per_sec, config.auth.rate_limit_burst),
         };
-        state.start_timers(&spawner);
+        state.start_timers(
+            &spawner,
+            Duration::from_secs(config.auth.reload_secs.max(1)),
+        );
         Ok((state, workers))
     }
 
-    /// Upkeep on timers: `/metrics` histograms, topology versions stored by other replicas,
-    /// SQLite checkpoints.
-    fn start_timers(&self, spawner: &Spawner) {
+    /// Upkeep on timers: API tokens changed by `rootcause tokens`, `/metrics` histograms,
+    /// topology versions stored by other replicas, SQLite checkpoints.
+    fn start_timers(&self, spawner: &Spawner, token_reload: Duration) {
+        let tokens = self.tokens.clone();
+        every(spawner, token_reload, move || {
+            let tokens = tokens.clone();
+            async move {
+                if let Err(error) = tokens.reload().await {
+                    tracing::warn!(%error, "cannot re-read the API tokens");
+                }
+            }
+        });
         let telemetry = self.telemetry.clone();
         every(spawner, TELEMETRY_UPKEEP_INTERVAL, move || {
             let telemetry = telemetry.clone();

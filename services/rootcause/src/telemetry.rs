@@ -43,6 +43,8 @@ pub mod names {
     pub const RANKING_QUEUE_DEPTH: &str = "rootcause_ranking_queue_depth";
     /// Counter: rankings computed.
     pub const RANKINGS_TOTAL: &str = "rootcause_rankings_total";
+    /// Counter: requests refused by a limit, by the limit's configuration key.
+    pub const REJECTED: &str = "rootcause_rejected_total";
     /// Gauge: always 1, labelled with the version of the binary.
     pub const BUILD_INFO: &str = "rootcause_build_info";
 }

@@ -268,6 +268,7 @@ mod tests {
     use crate::bench::profile::*;
     use crate::bench::report::thousands;
     use crate::bench::targets::replace_database;
+    use rootcause::config::IngestConfig;
     use rootcause::ingest::payload::{PostableAlert, alertmanager_api};
 
     fn builder(worker: usize, batch: usize) -> BodyBuilder {
@@ -296,8 +297,8 @@ mod tests {
         let now = (first_at + TimeDelta::seconds(2)).timestamp_millis();
         let first: Vec<PostableAlert> = serde_json::from_str(&first).unwrap();
         let second: Vec<PostableAlert> = serde_json::from_str(&second).unwrap();
-        let second = alertmanager_api(second, now, 300_000).unwrap();
-        let first = alertmanager_api(first, now, 300_000).unwrap();
+        let second = alertmanager_api(second, &IngestConfig::default(), now).unwrap();
+        let first = alertmanager_api(first, &IngestConfig::default(), now).unwrap();
         let resolved = second
             .iter()
             .filter(|a| a.status == AlertStatus::Resolved)

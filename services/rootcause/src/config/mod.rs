@@ -27,7 +27,7 @@ pub const ENV_PREFIX: &str = "ROOTCAUSE_";
 
 /// Top-level configuration keys; environment variables naming anything else are ignored (CI and
 /// tests set other `ROOTCAUSE_*` variables for themselves).
-const TOP_LEVEL_KEYS: [&str; 13] = [
+const TOP_LEVEL_KEYS: [&str; 14] = [
     "listen",
     "data_dir",
     "database_url",
@@ -41,6 +41,7 @@ const TOP_LEVEL_KEYS: [&str; 13] = [
     "ranking",
     "prometheus",
     "actions",
+    "auth",
 ];
 
 /// Everything `serve` can be told.
@@ -78,6 +79,8 @@ pub struct Config {
     pub prometheus: PrometheusConfig,
     /// Emergency actions: the runbook catalogue, suggestions, outgoing webhooks.
     pub actions: ActionsConfig,
+    /// Who may call the API: bearer tokens with scopes.
+    pub auth: AuthConfig,
 }
 
 impl Default for Config {
@@ -96,11 +99,18 @@ impl Default for Config {
             ranking: RankingConfig::default(),
             prometheus: PrometheusConfig::default(),
             actions: ActionsConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
 
 impl Config {
+    /// Whether requests need a bearer token: always off a loopback address, and on loopback
+    /// when `auth.mode = "always"`.
+    pub fn auth_required(&self) -> bool {
+        self.auth.mode == AuthMode::Always || !self.listen.ip().is_loopback()
+    }
+
     /// Loads the configuration: defaults, then `file` (which must exist when given), then the
     /// environment, then `overrides`.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
@@ -194,6 +204,13 @@ pub struct HttpConfig {
     pub body_limit_bytes: usize,
     /// Longest a request may take before it is answered 503; also bounds the drain at shutdown.
     pub request_timeout_secs: u64,
+    /// Host names requests may address (the `Host` header, without port): loopback names by
+    /// default, plus the `listen` address itself; `"*"` allows any. Refuses DNS rebinding: a
+    /// page whose domain re-points to 127.0.0.1 still says its own name.
+    pub allowed_hosts: Vec<String>,
+    /// Origins (`https://console.example.com`) whose pages may call the API besides the
+    /// service's own.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for HttpConfig {
@@ -201,6 +218,48 @@ impl Default for HttpConfig {
         HttpConfig {
             body_limit_bytes: 16 * 1024 * 1024,
             request_timeout_secs: 30,
+            allowed_hosts: ["localhost", "127.0.0.1", "[::1]"]
+                .map(str::to_owned)
+                .to_vec(),
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
+/// When requests need a bearer token (`auth.mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// On whenever `listen` is not a loopback address (then `serve` refuses to start without
+    /// an active token); off on loopback.
+    Auto,
+    /// On, on loopback too.
+    Always,
+}
+
+/// Who may call the API (`[auth]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// `auto` (on off loopback) or `always`.
+    pub mode: AuthMode,
+    /// Seconds between re-reads of the token table, so that a token created or revoked with
+    /// `rootcause tokens` while the service runs takes effect.
+    pub reload_secs: u64,
+    /// Requests per second each token may make (sustained; 0: no limit); more get 429 with
+    /// `Retry-After`.
+    pub rate_limit_per_sec: f64,
+    /// Requests a token may make at once above its rate.
+    pub rate_limit_burst: f64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            mode: AuthMode::Auto,
+            reload_secs: 5,
+            rate_limit_per_sec: 500.0,
+            rate_limit_burst: 1000.0,
         }
     }
 }
@@ -220,6 +279,26 @@ pub struct IngestConfig {
     pub max_batch_alerts: usize,
     /// Requests waiting for the writer before new ones wait for room.
     pub queue_capacity: usize,
+    /// How long a request waits for room in a full queue before it is answered 503 with
+    /// `Retry-After`.
+    pub queue_wait_ms: u64,
+    /// Most change events one `POST /api/v1/changes` may carry; more is answered 413.
+    pub max_changes_per_request: usize,
+    /// Most labels one alert may carry (Prometheus's `label_limit`); more refuses the request.
+    pub label_limit: usize,
+    /// Longest label or annotation name, in bytes (Prometheus's `label_name_length_limit`).
+    pub label_name_length_limit: usize,
+    /// Longest label value, in bytes (Prometheus's `label_value_length_limit`).
+    pub label_value_length_limit: usize,
+    /// Longest annotation value, in bytes: descriptions and runbook links are longer than
+    /// label values.
+    pub annotation_value_length_limit: usize,
+    /// Largest alert, in bytes of its label and annotation names and values and its
+    /// `generatorURL`.
+    pub max_alert_bytes: usize,
+    /// How far in the future an alert's `startsAt` may lie (clock skew between senders);
+    /// later starts are refused.
+    pub max_future_start_secs: u64,
 }
 
 impl Default for IngestConfig {
@@ -232,6 +311,14 @@ impl Default for IngestConfig {
             resolve_timeout_secs: 300,
             max_batch_alerts: 20_000,
             queue_capacity: 1024,
+            queue_wait_ms: 1000,
+            max_changes_per_request: 1000,
+            label_limit: 64,
+            label_name_length_limit: 256,
+            label_value_length_limit: 2048,
+            annotation_value_length_limit: 16 * 1024,
+            max_alert_bytes: 64 * 1024,
+            max_future_start_secs: 3600,
         }
     }
 }

@@ -67,6 +67,9 @@ pub enum IngestError {
     /// The service is shutting down.
     #[error("the service is shutting down")]
     ShuttingDown,
+    /// The queue to the writer stayed full for `ingest.queue_wait_ms`; nothing was stored.
+    #[error("the ingest queue is full")]
+    Busy,
 }
 
 /// Alerts mapped to services and ready for the writer (see [`Ingest::prepare`]).
@@ -162,14 +165,22 @@ impl Ingest {
         let (reply, answer) = oneshot::channel();
         metrics::gauge!(names::INGEST_QUEUE_DEPTH)
             .set((self.queue.max_capacity() - self.queue.capacity()) as f64);
-        self.queue
-            .send(Job {
-                events: prepared.events,
-                rows: prepared.rows,
-                reply,
-            })
-            .await
-            .map_err(|_| IngestError::ShuttingDown)?;
+        let job = Job {
+            events: prepared.events,
+            rows: prepared.rows,
+            reply,
+        };
+        // A full queue means the database is behind: wait a moment for room, then tell the
+        // sender to come back rather than hold its connection (and memory) indefinitely.
+        let wait = Duration::from_millis(self.config.queue_wait_ms);
+        match self.queue.send_timeout(job, wait).await {
+            Ok(()) => {}
+            Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+                metrics::counter!(names::REJECTED, "limit" => "ingest.queue_capacity").increment(1);
+                return Err(IngestError::Busy);
+            }
+            Err(mpsc::error::SendTimeoutError::Closed(_)) => return Err(IngestError::ShuttingDown),
+        }
         match answer.await {
             Ok(Ok(receipt)) => Ok(receipt),
             Ok(Err(message)) => Err(IngestError::NotStored(message)),

@@ -17,8 +17,14 @@ use rootcause_topology::Problem;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use crate::config::IngestConfig;
+
 /// Most problems listed in one error answer.
 const MAX_PROBLEMS: usize = 100;
+
+/// Latest time an alert may carry (2100-01-01T00:00:00Z): later ones are typos or garbage, and
+/// a firing alert that "ends" in the year 9999 would never expire.
+pub const LATEST_TIME: Millis = 4_102_444_800_000;
 
 /// Which endpoint an alert came through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,15 +194,19 @@ pub struct PlainAlert {
     pub generator_url: Option<String>,
 }
 
-/// Collects problems with their paths.
-struct Checker {
+/// Collects problems with their paths, checking against the intake's limits at `now`.
+struct Checker<'a> {
     problems: Vec<Problem>,
+    limits: &'a IngestConfig,
+    now: Millis,
 }
 
-impl Checker {
-    fn new() -> Self {
+impl<'a> Checker<'a> {
+    fn new(limits: &'a IngestConfig, now: Millis) -> Self {
         Checker {
             problems: Vec::new(),
+            limits,
+            now,
         }
     }
 
@@ -206,23 +216,94 @@ impl Checker {
         }
     }
 
-    fn labels(&mut self, path: &str, labels: &Labels, what: &str, required: bool) {
-        if required && labels.is_empty() {
+    /// The strings of one alert: labels, annotations and link, each within its limit and
+    /// storable by either database engine (PostgreSQL refuses NUL in text).
+    fn strings(&mut self, at: &str, labels: &Labels, annotations: &Labels, url: Option<&str>) {
+        let limits = self.limits;
+        if labels.is_empty() {
+            self.problem(format!("{at}.labels"), "an alert needs at least one label");
+        }
+        if labels.len() > limits.label_limit {
+            rejected("ingest.label_limit");
             self.problem(
-                path.to_owned(),
-                format!("an alert needs at least one {what}"),
+                format!("{at}.labels"),
+                format!(
+                    "{} labels; at most {} are accepted (ingest.label_limit)",
+                    labels.len(),
+                    limits.label_limit
+                ),
             );
         }
-        for (name, value) in labels {
-            if name.is_empty() {
-                self.problem(path.to_owned(), format!("a {what} name is empty"));
+        let value_limits = [
+            (
+                "label",
+                labels,
+                limits.label_value_length_limit,
+                "label_value_length_limit",
+            ),
+            (
+                "annotation",
+                annotations,
+                limits.annotation_value_length_limit,
+                "annotation_value_length_limit",
+            ),
+        ];
+        let mut bytes = url.map_or(0, str::len);
+        for (what, map, value_limit, setting) in value_limits {
+            let path = format!("{at}.{what}s");
+            for (name, value) in map {
+                bytes += name.len() + value.len();
+                let shown = shorten(name);
+                if name.is_empty() {
+                    self.problem(path.clone(), format!("a {what} name is empty"));
+                }
+                if name.len() > limits.label_name_length_limit {
+                    rejected("ingest.label_name_length_limit");
+                    self.problem(
+                        format!("{path}.{shown}"),
+                        format!(
+                            "the {what} name is {} bytes long; at most {} are accepted \
+                             (ingest.label_name_length_limit)",
+                            name.len(),
+                            limits.label_name_length_limit
+                        ),
+                    );
+                }
+                if value.len() > value_limit {
+                    rejected(setting);
+                    self.problem(
+                        format!("{path}.{shown}"),
+                        format!(
+                            "the {what} value is {} bytes long; at most {value_limit} are \
+                             accepted ({setting})",
+                            value.len()
+                        ),
+                    );
+                }
+                if name.contains('\0') || value.contains('\0') {
+                    self.problem(
+                        format!("{path}.{shown}"),
+                        format!("a {what} must not contain NUL characters"),
+                    );
+                }
             }
-            if name.contains('\0') || value.contains('\0') {
-                self.problem(
-                    format!("{path}.{name}"),
-                    format!("a {what} must not contain NUL characters"),
-                );
-            }
+        }
+        if url.is_some_and(|u| u.contains('\0')) {
+            self.problem(
+                format!("{at}.generatorURL"),
+                "generatorURL must not contain NUL characters",
+            );
+        }
+        if bytes > limits.max_alert_bytes {
+            rejected("ingest.max_alert_bytes");
+            self.problem(
+                at.to_owned(),
+                format!(
+                    "the alert's labels, annotations and generatorURL take {bytes} bytes; at \
+                     most {} are accepted (ingest.max_alert_bytes)",
+                    limits.max_alert_bytes
+                ),
+            );
         }
     }
 
@@ -230,6 +311,10 @@ impl Checker {
     fn time(&mut self, path: String, text: Option<&str>) -> Option<Millis> {
         let text = text.map(str::trim).filter(|t| !t.is_empty())?;
         match DateTime::parse_from_rfc3339(text) {
+            Ok(time) if time.timestamp_millis() > LATEST_TIME => {
+                self.problem(path, format!("{text:?} is after 2100-01-01"));
+                None
+            }
             Ok(time) => Some(time.timestamp_millis()).filter(|ms| *ms > 0),
             Err(error) => {
                 self.problem(path, format!("{text:?} is not an RFC 3339 time ({error})"));
@@ -255,11 +340,32 @@ impl Checker {
         })
     }
 
-    fn order(&mut self, path: String, starts_at: Option<Millis>, ends_at: Option<Millis>) {
+    /// A start no later than the allowed clock skew, and an end not before the start.
+    fn order(
+        &mut self,
+        at: &str,
+        fields: [&str; 2],
+        starts_at: Option<Millis>,
+        ends_at: Option<Millis>,
+    ) {
+        let skew = self.limits.max_future_start_secs;
+        let latest = self
+            .now
+            .saturating_add(i64::try_from(skew.saturating_mul(1000)).unwrap_or(i64::MAX));
+        if starts_at.is_some_and(|start| start > latest) {
+            rejected("ingest.max_future_start_secs");
+            self.problem(
+                format!("{at}.{}", fields[0]),
+                format!(
+                    "the start lies more than {skew} s in the future \
+                     (ingest.max_future_start_secs); is the sender's clock right?"
+                ),
+            );
+        }
         if let (Some(start), Some(end)) = (starts_at, ends_at)
             && end < start
         {
-            self.problem(path, "endsAt is before startsAt");
+            self.problem(format!("{at}.{}", fields[1]), "the end is before the start");
         }
     }
 
@@ -272,9 +378,13 @@ impl Checker {
     }
 }
 
-/// Validates a webhook notification.
-pub fn webhook(payload: WebhookPayload) -> Result<Vec<IncomingAlert>, Vec<Problem>> {
-    let mut check = Checker::new();
+/// Validates a webhook notification received at `now` against the intake's `limits`.
+pub fn webhook(
+    payload: WebhookPayload,
+    limits: &IngestConfig,
+    now: Millis,
+) -> Result<Vec<IncomingAlert>, Vec<Problem>> {
+    let mut check = Checker::new(limits, now);
     if let Some(version) = &payload.version
         && version != "4"
     {
@@ -291,16 +401,10 @@ pub fn webhook(payload: WebhookPayload) -> Result<Vec<IncomingAlert>, Vec<Proble
         let status = check.status(format!("{at}.status"), &alert.status);
         let labels: Labels = alert.labels;
         let annotations: Labels = alert.annotations.unwrap_or_default();
-        check.labels(&format!("{at}.labels"), &labels, "label", true);
-        check.labels(
-            &format!("{at}.annotations"),
-            &annotations,
-            "annotation",
-            false,
-        );
+        check.strings(&at, &labels, &annotations, alert.generator_url.as_deref());
         let starts_at = check.time(format!("{at}.startsAt"), alert.starts_at.as_deref());
         let ends_at = check.time(format!("{at}.endsAt"), alert.ends_at.as_deref());
-        check.order(format!("{at}.endsAt"), starts_at, ends_at);
+        check.order(&at, ["startsAt", "endsAt"], starts_at, ends_at);
         let fingerprint = check.fingerprint(
             format!("{at}.fingerprint"),
             alert.fingerprint.as_deref(),
@@ -321,34 +425,34 @@ pub fn webhook(payload: WebhookPayload) -> Result<Vec<IncomingAlert>, Vec<Proble
     check.finish(alerts)
 }
 
-/// Validates an Alertmanager API v2 alert list received at `now`.
+/// Validates an Alertmanager API v2 alert list received at `now` against the intake's
+/// `limits`.
 pub fn alertmanager_api(
     payload: Vec<PostableAlert>,
+    limits: &IngestConfig,
     now: Millis,
-    resolve_timeout: Millis,
 ) -> Result<Vec<IncomingAlert>, Vec<Problem>> {
-    let mut check = Checker::new();
+    let resolve_timeout =
+        i64::try_from(limits.resolve_timeout_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let mut check = Checker::new(limits, now);
     let mut alerts = Vec::with_capacity(payload.len());
     for (index, alert) in payload.into_iter().enumerate() {
         let at = format!("[{index}]");
         let labels: Labels = alert.labels;
         let annotations: Labels = alert.annotations.unwrap_or_default();
-        check.labels(&format!("{at}.labels"), &labels, "label", true);
-        check.labels(
-            &format!("{at}.annotations"),
-            &annotations,
-            "annotation",
-            false,
-        );
+        check.strings(&at, &labels, &annotations, alert.generator_url.as_deref());
         let starts_at = check.time(format!("{at}.startsAt"), alert.starts_at.as_deref());
         let ends_at = check.time(format!("{at}.endsAt"), alert.ends_at.as_deref());
-        check.order(format!("{at}.endsAt"), starts_at, ends_at);
+        check.order(&at, ["startsAt", "endsAt"], starts_at, ends_at);
         // Alertmanager's rule: an end in the past means resolved; otherwise the alert fires
         // until its end, which a missing endsAt puts at now + resolve_timeout.
         let (status, ends_at) = match ends_at {
             Some(end) if end <= now => (AlertStatus::Resolved, Some(end)),
             Some(end) => (AlertStatus::Firing, Some(end)),
-            None => (AlertStatus::Firing, Some(now + resolve_timeout)),
+            None => (
+                AlertStatus::Firing,
+                Some(now.saturating_add(resolve_timeout)),
+            ),
         };
         alerts.push(IncomingAlert {
             fingerprint: Fingerprint::of(&labels),
@@ -364,9 +468,13 @@ pub fn alertmanager_api(
     check.finish(alerts)
 }
 
-/// Validates the plain form.
-pub fn plain(payload: PlainBatch) -> Result<Vec<IncomingAlert>, Vec<Problem>> {
-    let mut check = Checker::new();
+/// Validates the plain form received at `now` against the intake's `limits`.
+pub fn plain(
+    payload: PlainBatch,
+    limits: &IngestConfig,
+    now: Millis,
+) -> Result<Vec<IncomingAlert>, Vec<Problem>> {
+    let mut check = Checker::new(limits, now);
     let mut alerts = Vec::with_capacity(payload.alerts.len());
     for (index, alert) in payload.alerts.into_iter().enumerate() {
         let at = format!("alerts[{index}]");
@@ -387,19 +495,18 @@ pub fn plain(payload: PlainBatch) -> Result<Vec<IncomingAlert>, Vec<Problem>> {
                 }
             }
         }
-        check.labels(&format!("{at}.labels"), &labels, "label", true);
-        check.labels(
-            &format!("{at}.annotations"),
+        check.strings(
+            &at,
+            &labels,
             &alert.annotations,
-            "annotation",
-            false,
+            alert.generator_url.as_deref(),
         );
         let status = alert.status.as_deref().map_or(AlertStatus::Firing, |s| {
             check.status(format!("{at}.status"), s)
         });
         let starts_at = check.time(format!("{at}.starts_at"), alert.starts_at.as_deref());
         let ends_at = check.time(format!("{at}.ends_at"), alert.ends_at.as_deref());
-        check.order(format!("{at}.ends_at"), starts_at, ends_at);
+        check.order(&at, ["starts_at", "ends_at"], starts_at, ends_at);
         let fingerprint = check.fingerprint(
             format!("{at}.fingerprint"),
             alert.fingerprint.as_deref(),
@@ -417,6 +524,20 @@ pub fn plain(payload: PlainBatch) -> Result<Vec<IncomingAlert>, Vec<Problem>> {
         });
     }
     check.finish(alerts)
+}
+
+/// Counts a refusal by the limit configured at `key` (`rootcause_rejected_total`).
+fn rejected(key: &'static str) {
+    metrics::counter!(crate::telemetry::names::REJECTED, "limit" => key).increment(1);
+}
+
+/// A name as shown in a problem's path: at most 64 characters, so that a megabyte-long label
+/// name does not come back in the error answer.
+fn shorten(name: &str) -> String {
+    match name.char_indices().nth(64) {
+        Some((end, _)) => format!("{}…", &name[..end]),
+        None => name.to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -446,7 +567,7 @@ mod tests {
                 "endsAt":"2026-11-24T10:05:00Z"}"#,
         );
         let payload: WebhookPayload = parse_json(&body).unwrap();
-        let alerts = webhook(payload).unwrap();
+        let alerts = webhook(payload, &IngestConfig::default(), NOW).unwrap();
         assert_eq!(alerts[0].fingerprint, Fingerprint(0xdead_beef));
         assert_eq!(alerts[0].starts_at, Some(1_795_514_400_123));
         assert_eq!(alerts[0].ends_at, None, "Go's zero time is no end");
@@ -464,7 +585,7 @@ mod tests {
                {"status":"firing","labels":{}, "fingerprint":"xyz"}"#,
         );
         let payload: WebhookPayload = parse_json(&body).unwrap();
-        let problems = webhook(payload).unwrap_err();
+        let problems = webhook(payload, &IngestConfig::default(), NOW).unwrap_err();
         let paths = problems.iter().map(|p| p.path.as_str()).collect::<Vec<_>>();
         assert_eq!(
             paths,
@@ -492,7 +613,7 @@ mod tests {
                  {"labels":{"a":"3"},"endsAt":"2099-01-01T00:00:00Z"}]"#,
         )
         .unwrap();
-        let alerts = alertmanager_api(payload, NOW, 300_000).unwrap();
+        let alerts = alertmanager_api(payload, &IngestConfig::default(), NOW).unwrap();
         assert_eq!(alerts[0].status, AlertStatus::Resolved);
         assert_eq!(alerts[1].status, AlertStatus::Firing);
         assert_eq!(alerts[1].ends_at, Some(NOW + 300_000));
@@ -507,16 +628,77 @@ mod tests {
                            {"service":"db","labels":{"service":"web"}}]}"#,
         )
         .unwrap();
-        let problems = plain(payload).unwrap_err();
+        let problems = plain(payload, &IngestConfig::default(), NOW).unwrap_err();
         assert_eq!(problems.len(), 1);
         assert_eq!(problems[0].path, "alerts[1].service");
         let payload: PlainBatch =
             parse_json(br#"{"alerts":[{"service":"db","name":"Down","status":"resolved"}]}"#)
                 .unwrap();
-        let alerts = plain(payload).unwrap();
+        let alerts = plain(payload, &IngestConfig::default(), NOW).unwrap();
         assert_eq!(alerts[0].labels.len(), 2);
         assert_eq!(alerts[0].status, AlertStatus::Resolved);
         // The same labels through any endpoint are the same alert.
         assert_eq!(alerts[0].fingerprint, Fingerprint::of(&alerts[0].labels));
+    }
+
+    #[test]
+    fn an_alert_over_a_size_limit_or_unstorable_is_named_and_refused() {
+        // Before these limits, a 1 MB label value, 100k labels, a NUL in generatorURL (a 500
+        // from PostgreSQL that failed the whole group commit) and the year 9999 were accepted.
+        let limits = IngestConfig::default();
+        let big = "v".repeat(limits.label_value_length_limit + 1);
+        let many: Labels = (0..=limits.label_limit)
+            .map(|i| (format!("l{i}"), "x".to_owned()))
+            .collect();
+        let long_name = "n".repeat(limits.label_name_length_limit + 1);
+        let alerts = vec![
+            serde_json::json!({"labels": {"alertname": "A", "note": big}}),
+            serde_json::json!({"labels": many}),
+            serde_json::json!({"labels": {"alertname": "A", long_name: "x"}}),
+            serde_json::json!({"labels": {"alertname": "A"}, "generatorURL": "http://x/\u{0}"}),
+            serde_json::json!({"labels": {"alertname": "A"}, "endsAt": "9999-12-31T00:00:00Z"}),
+            serde_json::json!({"labels": {"alertname": "A"}, "startsAt": "2030-01-01T00:00:00Z"}),
+            serde_json::json!({"labels": {"alertname": "A"},
+                "annotations": {"description": "d".repeat(limits.max_alert_bytes)}}),
+            serde_json::json!({"labels": {"alertname": "fine"}}),
+        ];
+        let body = serde_json::to_vec(&alerts).unwrap();
+        // (`parse_json` refuses the NUL already; the validator must too, for any other caller.)
+        let payload: Vec<PostableAlert> = serde_json::from_slice(&body).unwrap();
+        let problems = alertmanager_api(payload, &limits, NOW).unwrap_err();
+        let refused = parse_json::<Vec<PostableAlert>>(&body).unwrap_err();
+        assert!(
+            format!("{refused:?}").contains("[3].generatorURL"),
+            "{refused:?}"
+        );
+        let found: Vec<(&str, &str)> = problems
+            .iter()
+            .map(|p| (p.path.as_str(), p.message.as_str()))
+            .collect();
+        let has = |path: &str, words: &str| {
+            assert!(
+                found
+                    .iter()
+                    .any(|(p, m)| p.starts_with(path) && m.contains(words)),
+                "no problem at {path} saying {words:?} in {found:#?}"
+            )
+        };
+        has("[0].labels.note", "label_value_length_limit");
+        has("[1].labels", "ingest.label_limit");
+        has("[2].labels.nnnn", "label_name_length_limit");
+        has("[3].generatorURL", "NUL");
+        has("[4].endsAt", "after 2100");
+        has("[5].startsAt", "max_future_start_secs");
+        has(
+            "[6].annotations.description",
+            "annotation_value_length_limit",
+        );
+        has("[6]", "max_alert_bytes");
+        assert!(
+            found.iter().all(|(p, _)| !p.starts_with("[7]")),
+            "{found:#?}"
+        );
+        // A path never echoes a huge name back.
+        assert!(found.iter().all(|(p, _)| p.len() < 100), "{found:#?}");
     }
 }

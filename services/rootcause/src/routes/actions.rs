@@ -3,8 +3,8 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rootcause_models::actions::CatalogueError;
@@ -19,6 +19,7 @@ use super::incident::IncidentPath;
 use super::time_of;
 use crate::actions::{CatalogueRejection, DecideError, DecisionRequest, masked};
 use crate::advice::incident_of_key;
+use crate::auth::Principal;
 use crate::config::outgoing::origin;
 use crate::error::{ApiError, ApiPath, ApiQuery, ErrorBody, OptionalJson, is_json, media_type};
 use crate::state::AppState;
@@ -110,7 +111,8 @@ async fn get_runbooks(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct ActorQuery {
-    /// Who makes the change, for the audit log.
+    /// Who makes the change, for the audit log, when authentication is off; with a token,
+    /// its name.
     #[serde(default)]
     actor: Option<String>,
 }
@@ -132,6 +134,7 @@ struct ActorQuery {
          problem", body = ErrorBody)))]
 async fn put_runbooks(
     State(state): State<AppState>,
+    principal: Option<Extension<Principal>>,
     ApiQuery(query): ApiQuery<ActorQuery>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -146,7 +149,7 @@ async fn put_runbooks(
             "expected a catalogue with content-type application/yaml or application/json",
         ));
     }
-    let actor = actor_of(query.actor, "actor")?;
+    let actor = actor_of(principal.as_ref(), query.actor, "actor")?;
     let body = body?;
     let text = std::str::from_utf8(&body).map_err(|e| {
         ApiError::bad_request("malformed_document", format!("the body is not UTF-8: {e}"))
@@ -183,7 +186,16 @@ fn invalid_catalogue(error: CatalogueError) -> ApiError {
 }
 
 /// An actor named in a request: 1 to 128 printable characters; `None` is `api`.
-fn actor_of(actor: Option<String>, path: &str) -> Result<String, ApiError> {
+/// Who acts: the authenticated token's name whenever there is one (what the client says is
+/// then ignored), else what the client says (authentication off: loopback only), else `api`.
+fn actor_of(
+    principal: Option<&Extension<Principal>>,
+    actor: Option<String>,
+    path: &str,
+) -> Result<String, ApiError> {
+    if let Some(Extension(principal)) = principal {
+        return Ok(principal.name.clone());
+    }
     let actor = actor.unwrap_or_else(|| "api".to_owned());
     if actor.trim().is_empty() || actor.chars().count() > 128 || actor.chars().any(char::is_control)
     {
@@ -324,7 +336,7 @@ async fn similar(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DecisionPost {
-    /// Who decides (default `api`).
+    /// Who decides, when authentication is off (default `api`); with a token, its name.
     #[serde(default)]
     actor: Option<String>,
     /// Why.
@@ -416,11 +428,13 @@ struct DecisionView {
          (`not_applicable`); its automation host is not allowed", body = ErrorBody)))]
 async fn approve(
     State(state): State<AppState>,
+    principal: Option<Extension<Principal>>,
     incident: IncidentPath,
     ApiPath((_id, action)): ApiPath<(i64, String)>,
     OptionalJson(post): OptionalJson<DecisionPost>,
 ) -> Result<Response, ApiError> {
-    decide(state, incident, action, Decision::Approved, post).await
+    let actor = actor_of(principal.as_ref(), post.actor.clone(), "actor")?;
+    decide(state, incident, action, Decision::Approved, actor, post).await
 }
 
 /// Rejects a suggested runbook for an incident (recorded with its reason in the audit log;
@@ -439,11 +453,13 @@ async fn approve(
         (status = 422, description = "Bad body", body = ErrorBody)))]
 async fn reject(
     State(state): State<AppState>,
+    principal: Option<Extension<Principal>>,
     incident: IncidentPath,
     ApiPath((_id, action)): ApiPath<(i64, String)>,
     OptionalJson(post): OptionalJson<DecisionPost>,
 ) -> Result<Response, ApiError> {
-    decide(state, incident, action, Decision::Rejected, post).await
+    let actor = actor_of(principal.as_ref(), post.actor.clone(), "actor")?;
+    decide(state, incident, action, Decision::Rejected, actor, post).await
 }
 
 async fn decide(
@@ -451,10 +467,10 @@ async fn decide(
     incident: IncidentPath,
     action: String,
     decision: Decision,
-    // The body is optional: a bare POST approves as `api` without a comment.
+    actor: String,
+    // The body is optional: a bare POST approves without a comment.
     post: DecisionPost,
 ) -> Result<Response, ApiError> {
-    let actor = actor_of(post.actor, "actor")?;
     let comment = post.comment.unwrap_or_default();
     if comment.len() > 10_000 || comment.contains('\0') {
         return Err(unprocessable(

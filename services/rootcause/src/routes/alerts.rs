@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use rootcause_correlation::{Fingerprint, Labels};
+use rootcause_correlation::{Fingerprint, Labels, Millis};
 use rootcause_topology::Problem;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -60,7 +60,12 @@ async fn post_alertmanager_webhook(
         &headers,
         body,
         StatusCode::ACCEPTED,
-        |body: WebhookPayload, _| Ok((body.alerts.len(), payload::webhook(body))),
+        |body: WebhookPayload, ingest, now| {
+            Ok((
+                body.alerts.len(),
+                payload::webhook(body, ingest.config(), now),
+            ))
+        },
     )
     .await
 }
@@ -80,18 +85,15 @@ async fn post_alertmanager_api(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let clock = state.clock.clone();
     ingest_body(
         &state,
         &headers,
         body,
         StatusCode::OK,
-        move |body: Vec<PostableAlert>, ingest| {
-            let timeout = i64::try_from(ingest.config().resolve_timeout_secs.saturating_mul(1000))
-                .unwrap_or(0);
+        |body: Vec<PostableAlert>, ingest, now| {
             Ok((
                 body.len(),
-                payload::alertmanager_api(body, clock.now_millis(), timeout),
+                payload::alertmanager_api(body, ingest.config(), now),
             ))
         },
     )
@@ -115,7 +117,12 @@ async fn post_plain_alerts(
         &headers,
         body,
         StatusCode::ACCEPTED,
-        |body: PlainBatch, _| Ok((body.alerts.len(), payload::plain(body))),
+        |body: PlainBatch, ingest, now| {
+            Ok((
+                body.alerts.len(),
+                payload::plain(body, ingest.config(), now),
+            ))
+        },
     )
     .await
 }
@@ -139,14 +146,15 @@ async fn ingest_body<T, F>(
 ) -> Result<Response, ApiError>
 where
     T: DeserializeOwned,
-    F: FnOnce(T, &Ingest) -> Result<Validated, ApiError> + Send + 'static,
+    F: FnOnce(T, &Ingest, Millis) -> Result<Validated, ApiError> + Send + 'static,
 {
     require_json(headers)?;
     let body = body?;
     let ingest = state.ingest.clone();
+    let now = state.clock.now_millis();
     let prepared = blocking(move || {
         let parsed: T = parse_json(&body)?;
-        let (count, alerts) = validate(parsed, &ingest)?;
+        let (count, alerts) = validate(parsed, &ingest, now)?;
         check_count(&ingest, count)?;
         Ok::<_, ApiError>(ingest.prepare(alerts.map_err(invalid_alerts)?))
     })
@@ -163,6 +171,13 @@ impl From<IngestError> for ApiError {
                 "shutting_down",
                 "the service is shutting down; nothing was stored, send again",
             ),
+            IngestError::Busy => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "the ingest queue is full (ingest.queue_capacity); nothing was stored, send \
+                 again after Retry-After",
+            )
+            .with_retry_after(1),
             error @ IngestError::NotStored(_) => ApiError::internal(error),
         }
     }
@@ -171,6 +186,8 @@ impl From<IngestError> for ApiError {
 fn check_count(ingest: &Ingest, count: usize) -> Result<(), ApiError> {
     let limit = ingest.config().max_alerts_per_request;
     if count > limit {
+        metrics::counter!(crate::telemetry::names::REJECTED, "limit" => "ingest.max_alerts_per_request")
+            .increment(1);
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_many_alerts",

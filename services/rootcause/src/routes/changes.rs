@@ -128,6 +128,21 @@ async fn post_changes(
     } else {
         vec![parse_json(&body)?]
     };
+    let limits = state.ingest.config();
+    if events.len() > limits.max_changes_per_request {
+        metrics::counter!(crate::telemetry::names::REJECTED, "limit" => "ingest.max_changes_per_request")
+            .increment(1);
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_changes",
+            format!(
+                "{} change events in one request; at most {} are accepted \
+                 (ingest.max_changes_per_request); nothing was stored",
+                events.len(),
+                limits.max_changes_per_request
+            ),
+        ));
+    }
     let now = state.clock.now_millis();
     let current = state.topology.current();
     let mapper = ServiceMapper::new(&current.topology, &["service".to_owned()]);
@@ -162,6 +177,46 @@ async fn post_changes(
                 continue;
             }
         };
+        let texts = [
+            (
+                "service",
+                Some(&event.service),
+                limits.label_value_length_limit,
+            ),
+            (
+                "version",
+                event.version.as_ref(),
+                limits.label_value_length_limit,
+            ),
+            (
+                "author",
+                event.author.as_ref(),
+                limits.label_value_length_limit,
+            ),
+            (
+                "link",
+                event.link.as_ref(),
+                limits.annotation_value_length_limit,
+            ),
+            (
+                "description",
+                event.description.as_ref(),
+                limits.annotation_value_length_limit,
+            ),
+        ];
+        for (field, text, limit) in texts {
+            if let Some(text) = text
+                && text.len() > limit
+            {
+                problems.push(Problem::at(
+                    format!("{at}.{field}"),
+                    format!("{} bytes long; at most {limit} are accepted", text.len()),
+                ));
+            }
+        }
+        if time > crate::ingest::payload::LATEST_TIME {
+            problems.push(Problem::at(format!("{at}.at"), "after 2100-01-01"));
+        }
         let labels = [("service".to_owned(), event.service.clone())].into();
         changes.push(NewChange {
             mapped: mapper.map(&labels).map(str::to_owned),

@@ -1,6 +1,6 @@
 //! The HTTP API: one module per resource, each owning its routes; this module assembles them,
 //! produces the OpenAPI document from the handlers' annotations, and adds the cross-cutting
-//! layers (request ids, tracing spans, metrics, body limit, timeout).
+//! layers (request ids, tracing spans, metrics, the [`auth`] guard, body limit, timeout).
 
 mod actions;
 mod alerts;
@@ -12,6 +12,7 @@ mod incident_metrics;
 mod incidents;
 mod learning;
 mod services;
+mod tokens;
 mod topology;
 mod traces;
 
@@ -34,6 +35,7 @@ use tracing::Level;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::auth::{self, Guard, RateLimiter};
 use crate::config::HttpConfig;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -56,6 +58,7 @@ use crate::telemetry::names;
         (name = "incidents", description = "Alerts correlated into incidents across the dependency graph, their ranked root-cause hypotheses (also as a live event stream) and the metric windows posted as their evidence"),
         (name = "changes", description = "Deploys, configuration changes and other change events"),
         (name = "actions", description = "Emergency actions: the runbook catalogue, similar past incidents, human approval or rejection of suggested actions (automation runs only after approval) and the append-only audit log"),
+        (name = "auth", description = "API tokens with scopes (ingest, read, respond, admin); every route's scope is listed in the service's auth module"),
         (name = "learning", description = "Fault history (confirmed resolutions, feedback on hypotheses, imported past incidents), training jobs, and the versioned model registry with its promotion gate and rollback"),
     )
 )]
@@ -63,6 +66,12 @@ struct ApiDoc;
 
 /// The whole application: API routes, OpenAPI document and layers.
 pub fn router(state: AppState, http: &HttpConfig) -> Router {
+    let guard = Guard::new(
+        state.auth_required.then(|| state.tokens.clone()),
+        &http.allowed_hosts,
+        &http.allowed_origins,
+        RateLimiter::new(state.rate_limit.0, state.rate_limit.1),
+    );
     let v1 = OpenApiRouter::new()
         .merge(topology::router())
         .merge(traces::router())
@@ -73,7 +82,8 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
         .merge(incident_metrics::router())
         .merge(changes::router())
         .merge(learning::router())
-        .merge(actions::router());
+        .merge(actions::router())
+        .merge(tokens::router());
     let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(health::router())
         .merge(alerts::alertmanager_api_router())
@@ -98,6 +108,7 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(http.body_limit_bytes))
+        .layer(middleware::from_fn_with_state(guard, auth::guard))
         .layer(middleware::from_fn_with_state(
             Duration::from_secs(http.request_timeout_secs),
             time_limit,
@@ -344,3 +355,6 @@ fn change_response(outcome: crate::live_topology::Outcome, stored: StatusCode) -
 
 #[cfg(test)]
 pub(crate) mod tests;
+
+#[cfg(test)]
+mod guard_tests;

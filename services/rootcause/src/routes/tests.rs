@@ -109,6 +109,40 @@ pub(super) async fn app() -> TestApp {
     app_with(HttpConfig::default()).await
 }
 
+/// The routes with authentication on (`auth.mode = "always"`) and one token per
+/// `(name, scopes)`; returns the app and each token's secret by name.
+pub(super) async fn app_with_tokens(
+    tokens: &[(&str, &str)],
+) -> (TestApp, std::collections::HashMap<String, String>) {
+    let (store, dir) = sqlite_store().await;
+    let mut secrets = std::collections::HashMap::new();
+    for (name, scopes) in tokens {
+        let secret = crate::auth::new_secret().unwrap();
+        store
+            .create_token(name, &secret.digest, scopes, 0, None)
+            .await
+            .unwrap();
+        secrets.insert((*name).to_owned(), secret.secret);
+    }
+    let config = Config {
+        auth: crate::config::AuthConfig {
+            mode: crate::config::AuthMode::Always,
+            ..Default::default()
+        },
+        ..Config::default()
+    };
+    let (state, workers) = AppState::start(&config, store, Clock::system())
+        .await
+        .unwrap();
+    let app = TestApp {
+        ranking: state.ranking.clone(),
+        router: router(state, &config.http),
+        _workers: workers,
+        _dir: dir,
+    };
+    (app, secrets)
+}
+
 impl TestApp {
     /// The router itself, for responses read as they stream (server-sent events).
     pub(super) fn router(&self) -> Router {

@@ -106,6 +106,10 @@ async fn get_topology(
 pub(super) struct ChangeNote {
     /// Free text stored with the new version (who and why).
     pub note: Option<String>,
+    /// `PUT /topology` only: store a document without services (refused otherwise, since it
+    /// unmaps every alert).
+    #[serde(default)]
+    pub allow_empty: bool,
 }
 
 /// Replaces the whole topology with the document in the body (JSON, or YAML with
@@ -142,6 +146,14 @@ async fn put_topology(
         Topology::parse(text, format).map_err(ApiError::invalid_topology)
     })
     .await??;
+    if topology.service_count() == 0 && !note.allow_empty {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "empty_topology",
+            "the document has no services: storing it would unmap every alert from now on; \
+             send ?allow_empty=true if that is what you mean",
+        ));
+    }
     let note = note.note.unwrap_or_default();
     apply_change(&state, &headers, note, StatusCode::CREATED, move |t| {
         *t = topology.clone();

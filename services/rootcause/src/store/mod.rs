@@ -14,6 +14,7 @@ mod changes;
 mod history;
 mod metric_windows;
 mod registry;
+mod tokens;
 mod topology;
 
 use std::str::FromStr;
@@ -47,6 +48,7 @@ pub use history::{
 };
 pub use metric_windows::{MetricWrite, StoredMetric};
 pub use registry::{JobStatus, ModelStatus, NewModel, StoredJob, StoredModel};
+pub use tokens::StoredToken;
 pub use topology::{NewTopologyVersion, StoredTopology, TopologyVersionRow};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -137,12 +139,13 @@ impl Store {
         }))
     }
 
-    /// Connects to the database at `url`, creating an SQLite file if needed, and applies the
-    /// embedded migrations.
+    /// Connects to the database at `url`, creating an SQLite file if needed (its directory
+    /// mode 0700, the file and its journals 0600), and applies the embedded migrations.
     pub async fn open(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
         let acquire_timeout = Duration::from_secs(options.acquire_timeout_secs);
         let backend = match engine_of(url)? {
             Engine::Sqlite => {
+                let new_file = prepare_sqlite_file(url)?;
                 let connect = SqliteConnectOptions::from_str(url)?
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
@@ -169,6 +172,9 @@ impl Store {
                     .acquire_timeout(acquire_timeout)
                     .connect_with(connect)
                     .await?;
+                if let Some(file) = new_file {
+                    restrict_sqlite_files(&file)?;
+                }
                 SQLITE_MIGRATIONS.run(&pool).await?;
                 Backend::Sqlite(pool)
             }
@@ -233,6 +239,48 @@ pub fn sqlite_directory(url: &str) -> Result<Option<std::path::PathBuf>, StoreEr
         .parent()
         .filter(|parent| !parent.as_os_str().is_empty())
         .map(std::path::Path::to_path_buf))
+}
+
+/// Creates the directory of a SQLite database file (mode 0700: it holds the database's
+/// journal files beside it) and returns the file when it does not exist yet.
+fn prepare_sqlite_file(url: &str) -> Result<Option<std::path::PathBuf>, StoreError> {
+    let io = |e: std::io::Error| StoreError::Database(sqlx::Error::Io(e));
+    if let Some(directory) = sqlite_directory(url)?
+        && !directory.exists()
+    {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(&directory).map_err(io)?;
+    }
+    let options = SqliteConnectOptions::from_str(url)?;
+    let file = options.get_filename();
+    if file.as_os_str().is_empty() || file.to_string_lossy().contains(":memory:") {
+        return Ok(None);
+    }
+    Ok((!file.exists()).then(|| file.to_path_buf()))
+}
+
+/// Makes a new database file and its journal files readable by the service's user only (0600):
+/// they hold alerts, the audit log and automation secrets.
+fn restrict_sqlite_files(file: &std::path::Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = file.as_os_str().to_owned();
+            path.push(suffix);
+            let path = std::path::PathBuf::from(path);
+            if path.exists() {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+    Ok(())
 }
 
 /// The engine a URL names.
@@ -340,6 +388,30 @@ pub(crate) mod tests {
             reopen(&database.url).await;
             database.drop().await;
         }
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_new_sqlite_database_is_private_to_the_service_user() {
+        // Before: a 0644 database (automation secrets, the audit log) in a 0755 directory.
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let file = data.join("rootcause.db");
+        let store = Store::open(
+            &format!("sqlite://{}", file.display()),
+            &StoreOptions::default(),
+        )
+        .await
+        .unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&file), 0o600);
+        let wal = data.join("rootcause.db-wal");
+        if wal.exists() {
+            assert_eq!(mode(&wal), 0o600);
+        }
+        store.close().await;
     }
 
     #[tokio::test]

@@ -157,8 +157,16 @@ async fn audit_until(app: &TestApp, query: &str, check: impl Fn(&[Value]) -> boo
     }
 }
 
+/// A POST without a body, as a client sends one: saying it is JSON, which a cross-site form
+/// cannot.
 async fn post_empty(app: &TestApp, uri: &str) -> Answer {
-    app.send(Method::POST, uri, &[], "").await
+    app.send(
+        Method::POST,
+        uri,
+        &[("content-type", "application/json")],
+        "",
+    )
+    .await
 }
 
 // ---- the catalogue ------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 //! Resolutions of incidents and feedback on their hypotheses: what training learns from.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rootcause_models::diagnosis::FaultType;
@@ -11,6 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::super::time_of;
+use crate::auth::Principal;
 use crate::error::{ApiError, ApiJson, ErrorBody};
 use crate::learning::{OUTSIDE_CAUSES, ResolveError, action_problem};
 use crate::routes::incident::IncidentPath;
@@ -45,7 +46,7 @@ struct ResolutionPost {
     /// Free text.
     #[serde(default)]
     notes: String,
-    /// Who confirmed it.
+    /// Who confirmed it, when authentication is off; with a token, its name.
     #[serde(default)]
     resolved_by: String,
 }
@@ -153,6 +154,7 @@ impl From<ResolveError> for ApiError {
          body = ErrorBody)))]
 async fn post_resolution(
     State(state): State<AppState>,
+    principal: Option<Extension<Principal>>,
     incident_path: IncidentPath,
     ApiJson(post): ApiJson<ResolutionPost>,
 ) -> Result<Response, ApiError> {
@@ -217,7 +219,8 @@ async fn post_resolution(
         worked: post.worked,
         time_to_mitigate_s: post.time_to_mitigate_s,
         notes: post.notes,
-        resolved_by: post.resolved_by,
+        // With a token, who confirmed is the token, whatever the body says.
+        resolved_by: principal.map_or(post.resolved_by, |Extension(p)| p.name),
     };
     let stored = state
         .learning
@@ -281,7 +284,7 @@ struct FeedbackPost {
     /// Free text.
     #[serde(default)]
     note: String,
-    /// Who said it.
+    /// Who said it, when authentication is off; with a token, its name.
     #[serde(default)]
     by: String,
 }
@@ -298,6 +301,7 @@ struct FeedbackPost {
         (status = 422, description = "Unknown service or verdict", body = ErrorBody)))]
 async fn post_feedback(
     State(state): State<AppState>,
+    principal: Option<Extension<Principal>>,
     incident_path: IncidentPath,
     ApiJson(post): ApiJson<FeedbackPost>,
 ) -> Result<Response, ApiError> {
@@ -323,7 +327,7 @@ async fn post_feedback(
                 verdict: post.verdict,
                 model,
                 note: post.note,
-                by: post.by,
+                by: principal.map_or(post.by, |Extension(p)| p.name),
             },
             state.clock.now_millis(),
         )

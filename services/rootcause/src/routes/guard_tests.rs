@@ -1,0 +1,331 @@
+//! The hardening findings, each as a test that failed before the guard and the limits existed:
+//! no access control, cross-site and rebinding requests, oversized or unstorable input, an empty
+//! topology wiping the graph.
+
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+
+use super::tests::{TestApp, app, app_with_tokens};
+use crate::auth::{Access, required_access};
+
+fn bearer(secret: &str) -> String {
+    format!("Bearer {secret}")
+}
+
+#[tokio::test]
+async fn every_route_declares_its_scope() {
+    // Walks the API document (every handler is in it) and the table of scopes together: a new
+    // route without a declared scope fails here, and is refused to everyone until it has one.
+    let app = app().await;
+    let spec = app.get("/api/v1/openapi.json").await.json();
+    let mut missing = Vec::new();
+    let mut count = 0;
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for method in ["get", "post", "put", "delete", "patch"] {
+            if item.get(method).is_none() {
+                continue;
+            }
+            count += 1;
+            let method: Method = method.to_uppercase().parse().unwrap();
+            if required_access(&method, path).is_none() {
+                missing.push(format!("{method} {path}"));
+            }
+        }
+    }
+    assert!(count > 40, "only {count} routes in the document");
+    assert!(missing.is_empty(), "routes without a scope: {missing:?}");
+    assert_eq!(
+        required_access(&Method::GET, "/api/v1/openapi.json"),
+        Some(Access::Public)
+    );
+}
+
+#[tokio::test]
+async fn without_a_token_nothing_but_health_answers_and_scopes_are_enforced() {
+    let (app, secrets) = app_with_tokens(&[
+        ("alertmanager", "ingest"),
+        ("oncall", "respond"),
+        ("ops-admin", "admin"),
+    ])
+    .await;
+    let ingest = bearer(&secrets["alertmanager"]);
+    let respond = bearer(&secrets["oncall"]);
+    let admin = bearer(&secrets["ops-admin"]);
+
+    assert_eq!(app.get("/healthz").await.status, StatusCode::OK);
+    let anonymous = app.get("/api/v1/incidents").await;
+    assert_eq!(
+        anonymous.status,
+        StatusCode::UNAUTHORIZED,
+        "{}",
+        anonymous.text
+    );
+    assert_eq!(anonymous.json()["code"], "unauthorized");
+    assert!(anonymous.headers.contains_key("www-authenticate"));
+    let forged = app
+        .send(
+            Method::GET,
+            "/api/v1/incidents",
+            &[("authorization", "Bearer rc_not-a-token")],
+            "",
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::UNAUTHORIZED);
+
+    // Replacing the runbooks without credentials was possible before.
+    let replaced = app
+        .send(
+            Method::PUT,
+            "/api/v1/runbooks",
+            &[("content-type", "application/yaml")],
+            "runbooks: []",
+        )
+        .await;
+    assert_eq!(replaced.status, StatusCode::UNAUTHORIZED);
+
+    // An ingest token sends alerts but reads nothing.
+    let alerts = json!([{"labels": {"alertname": "Down", "service": "cartservice"}}]);
+    let sent = app
+        .send(
+            Method::POST,
+            "/api/v2/alerts",
+            &[
+                ("content-type", "application/json"),
+                ("authorization", &ingest),
+            ],
+            &alerts.to_string(),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.text);
+    let read = app
+        .send(
+            Method::GET,
+            "/api/v1/incidents",
+            &[("authorization", &ingest)],
+            "",
+        )
+        .await;
+    assert_eq!(read.status, StatusCode::FORBIDDEN, "{}", read.text);
+    assert_eq!(read.json()["code"], "insufficient_scope");
+
+    // A responder reads and decides, but does not change the topology.
+    let read = app
+        .send(
+            Method::GET,
+            "/api/v1/incidents",
+            &[("authorization", &respond)],
+            "",
+        )
+        .await;
+    assert_eq!(read.status, StatusCode::OK);
+    let emptied = app
+        .send(
+            Method::PUT,
+            "/api/v1/topology?allow_empty=true",
+            &[
+                ("content-type", "application/json"),
+                ("authorization", &respond),
+            ],
+            r#"{"services": []}"#,
+        )
+        .await;
+    assert_eq!(emptied.status, StatusCode::FORBIDDEN);
+
+    // Admins manage tokens; a revoked token stops working at once.
+    let created = app
+        .send(
+            Method::POST,
+            "/api/v1/tokens",
+            &[
+                ("content-type", "application/json"),
+                ("authorization", &admin),
+            ],
+            r#"{"name": "dashboard", "scopes": ["read"]}"#,
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let dashboard = bearer(created.json()["secret"].as_str().unwrap());
+    let listed = app
+        .send(
+            Method::GET,
+            "/api/v1/tokens",
+            &[("authorization", &admin)],
+            "",
+        )
+        .await;
+    assert!(
+        !listed.text.contains(&dashboard[7..]),
+        "a listing shows no secret"
+    );
+    assert_eq!(listed.json().as_array().unwrap().len(), 4);
+    assert_eq!(status_with(&app, &dashboard).await, StatusCode::OK);
+    let revoked = app
+        .send(
+            Method::DELETE,
+            "/api/v1/tokens/dashboard",
+            &[("authorization", &admin)],
+            "",
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        status_with(&app, &dashboard).await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+async fn status_with(app: &TestApp, token: &str) -> StatusCode {
+    app.send(
+        Method::GET,
+        "/api/v1/topology",
+        &[("authorization", token)],
+        "",
+    )
+    .await
+    .status
+}
+
+#[tokio::test]
+async fn the_actor_of_a_decision_is_the_token_never_what_the_client_claims() {
+    let (app, secrets) = app_with_tokens(&[("ops-admin", "admin")]).await;
+    let admin = bearer(&secrets["ops-admin"]);
+    let replaced = app
+        .send(
+            Method::PUT,
+            "/api/v1/runbooks?actor=ciso@bank.example",
+            &[
+                ("content-type", "application/yaml"),
+                ("authorization", &admin),
+            ],
+            "runbooks:\n  - id: restart\n    title: Restart it\n    risk: low\n    steps: [restart the pods]\n",
+        )
+        .await;
+    assert_eq!(replaced.status, StatusCode::OK, "{}", replaced.text);
+    let audit = app
+        .send(
+            Method::GET,
+            "/api/v1/audit",
+            &[("authorization", &admin)],
+            "",
+        )
+        .await
+        .json();
+    let actors: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["actor"].as_str().unwrap())
+        .collect();
+    assert!(actors.contains(&"ops-admin"), "{audit}");
+    assert!(!actors.contains(&"ciso@bank.example"), "{audit}");
+}
+
+#[tokio::test]
+async fn cross_site_and_rebinding_requests_are_refused() {
+    let app = app().await;
+    // A body-less POST with no content type is what any web page can send: it started a
+    // training job before.
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+    ] {
+        let headers: Vec<(&str, &str)> = content_type
+            .map(|c| vec![("content-type", c)])
+            .unwrap_or_default();
+        let train = app
+            .send(Method::POST, "/api/v1/models/train", &headers, "")
+            .await;
+        assert_eq!(
+            train.status,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{content_type:?}: {}",
+            train.text
+        );
+    }
+    let jobs = app.get("/api/v1/models/jobs").await.json();
+    assert_eq!(jobs["jobs"].as_array().map_or(0, Vec::len), 0, "{jobs}");
+
+    // DNS rebinding: the browser still says the attacker's name in Host.
+    let rebound = app
+        .send(
+            Method::GET,
+            "/api/v1/incidents",
+            &[("host", "attacker.example:8080")],
+            "",
+        )
+        .await;
+    assert_eq!(rebound.status, StatusCode::MISDIRECTED_REQUEST);
+    assert_eq!(rebound.json()["code"], "unknown_host");
+    let local = app
+        .send(
+            Method::GET,
+            "/api/v1/incidents",
+            &[("host", "localhost:8080")],
+            "",
+        )
+        .await;
+    assert_eq!(local.status, StatusCode::OK);
+
+    // A page on another origin, even with a JSON body.
+    let foreign = app
+        .send(
+            Method::POST,
+            "/api/v1/changes",
+            &[
+                ("host", "127.0.0.1:8080"),
+                ("origin", "https://evil.example"),
+                ("content-type", "application/json"),
+            ],
+            r#"{"service": "cartservice", "kind": "deploy"}"#,
+        )
+        .await;
+    assert_eq!(foreign.status, StatusCode::FORBIDDEN);
+    assert_eq!(foreign.json()["code"], "foreign_origin");
+    let own = app
+        .send(
+            Method::POST,
+            "/api/v1/changes",
+            &[
+                ("host", "127.0.0.1:8080"),
+                ("origin", "http://127.0.0.1:8080"),
+                ("content-type", "application/json"),
+            ],
+            r#"{"service": "cartservice", "kind": "deploy"}"#,
+        )
+        .await;
+    assert_eq!(own.status, StatusCode::ACCEPTED, "{}", own.text);
+}
+
+#[tokio::test]
+async fn an_empty_topology_and_nul_characters_are_refused_with_their_reason() {
+    let app = app().await;
+    // `{}` wiped the graph and unmapped every later alert.
+    let wiped = app.put_json("/api/v1/topology", &json!({})).await;
+    assert_eq!(
+        wiped.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        wiped.text
+    );
+    assert_eq!(wiped.json()["code"], "empty_topology");
+    let services = app.get("/api/v1/services").await.json();
+    assert!(
+        !services["items"].as_array().unwrap().is_empty(),
+        "{services}"
+    );
+    let meant = app
+        .put_json("/api/v1/topology?allow_empty=true", &json!({}))
+        .await;
+    assert_eq!(meant.status, StatusCode::CREATED, "{}", meant.text);
+
+    // NUL in a change's description was a 500 on PostgreSQL.
+    let nul = app
+        .post_json(
+            "/api/v1/changes",
+            &json!({"service": "cartservice", "kind": "deploy", "description": "a\u{0}b"}),
+        )
+        .await;
+    assert_eq!(nul.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", nul.text);
+    assert_eq!(nul.problem_paths(), ["description"]);
+}

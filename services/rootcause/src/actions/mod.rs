@@ -11,6 +11,7 @@
 mod automation;
 mod notify;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ use rootcause_models::actions::{
     Catalogue, CatalogueError, Runbook, Suggestion, incident_vector, runbook_applies,
 };
 use rootcause_models::evidence::{EVIDENCE_SCHEMA, Evidence};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
@@ -210,13 +212,14 @@ impl Actions {
         let mut version = self.inner.version.lock().await;
         let mut catalogue = checked_catalogue(text, &self.inner.allowed_hosts)
             .map_err(CatalogueRejection::Invalid)?;
-        unmask(&mut catalogue, &self.inner.advice.catalogue())
-            .map_err(CatalogueRejection::Invalid)?;
+        let previous = self.inner.advice.catalogue();
+        let kept = unmask(&mut catalogue, &previous).map_err(CatalogueRejection::Invalid)?;
         let stored = save(
             &self.inner.store,
             &catalogue,
             actor,
             self.inner.clock.now_millis(),
+            automation_changes(&catalogue, &previous, &kept),
         )
         .await?;
         self.inner.advice.set_catalogue(catalogue);
@@ -443,23 +446,45 @@ pub fn masked(catalogue: &Catalogue) -> Catalogue {
 }
 
 /// Puts back the stored value of every header a new catalogue sends as [`MASK`] (as `GET`
-/// showed it): a responder can edit a catalogue without ever seeing its tokens.
-fn unmask(catalogue: &mut Catalogue, current: &Catalogue) -> Result<(), CatalogueError> {
+/// showed it): a responder can edit a catalogue without ever seeing its tokens. A kept secret
+/// never follows a changed automation URL: pointing the URL elsewhere while keeping
+/// `Authorization: "***"` would hand the stored token to the new listener, so the value must
+/// then be sent again. Returns the names of the headers kept, by runbook id.
+fn unmask(
+    catalogue: &mut Catalogue,
+    current: &Catalogue,
+) -> Result<BTreeMap<String, Vec<String>>, CatalogueError> {
+    let mut kept_headers = BTreeMap::new();
     for (i, runbook) in catalogue.runbooks.iter_mut().enumerate() {
         let id = runbook.id.clone();
         let Some(automation) = &mut runbook.automation else {
             continue;
         };
-        let stored = current
-            .get(&id)
-            .and_then(|r| r.automation.as_ref())
-            .map(|a| &a.headers);
+        let stored = current.get(&id).and_then(|r| r.automation.as_ref());
         for (name, value) in automation.headers.iter_mut() {
             if value != MASK {
                 continue;
             }
-            match stored.and_then(|headers| headers.get(name)) {
-                Some(kept) => value.clone_from(kept),
+            if let Some(stored) = stored
+                && stored.url != automation.url
+            {
+                return Err(CatalogueError::new(
+                    format!("runbooks[{i}].automation.headers.{name}"),
+                    format!(
+                        "the automation URL changed (from {} to {}): a stored secret never \
+                         follows a changed URL; send the value of {name:?} again",
+                        stored.url, automation.url
+                    ),
+                ));
+            }
+            match stored.and_then(|a| a.headers.get(name)) {
+                Some(kept) => {
+                    value.clone_from(kept);
+                    kept_headers
+                        .entry(id.clone())
+                        .or_insert_with(Vec::new)
+                        .push(name.clone());
+                }
                 None => {
                     return Err(CatalogueError::new(
                         format!("runbooks[{i}].automation.headers.{name}"),
@@ -472,7 +497,36 @@ fn unmask(catalogue: &mut Catalogue, current: &Catalogue) -> Result<(), Catalogu
             }
         }
     }
-    Ok(())
+    Ok(kept_headers)
+}
+
+/// What an audit entry says of a replaced catalogue's automations: for each runbook with one,
+/// its URL, the previous URL when it changed, and which header values were kept (never the
+/// values).
+fn automation_changes(
+    catalogue: &Catalogue,
+    previous: &Catalogue,
+    kept: &BTreeMap<String, Vec<String>>,
+) -> Value {
+    let entries: Vec<Value> = catalogue
+        .runbooks
+        .iter()
+        .filter_map(|runbook| {
+            let automation = runbook.automation.as_ref()?;
+            let before = previous
+                .get(&runbook.id)
+                .and_then(|r| r.automation.as_ref())
+                .map(|a| a.url.as_str());
+            Some(serde_json::json!({
+                "runbook": runbook.id,
+                "url": automation.url,
+                "previous_url": before.filter(|b| *b != automation.url),
+                "headers": automation.headers.keys().collect::<Vec<_>>(),
+                "kept_headers": kept.get(&runbook.id).cloned().unwrap_or_default(),
+            }))
+        })
+        .collect();
+    Value::Array(entries)
 }
 
 /// Parses and validates a catalogue, then checks every automation host against the
@@ -555,7 +609,14 @@ async fn initial_catalogue(
             "actions.runbooks replaces the runbook catalogue stored through the API"
         );
     }
-    let saved = save(store, &catalogue, actor, clock.now_millis()).await?;
+    let previous = stored
+        .as_ref()
+        .and_then(|s| Catalogue::parse(&s.yaml).ok())
+        .unwrap_or_else(|| Catalogue {
+            runbooks: Vec::new(),
+        });
+    let automations = automation_changes(&catalogue, &previous, &BTreeMap::new());
+    let saved = save(store, &catalogue, actor, clock.now_millis(), automations).await?;
     Ok((catalogue, Some(saved)))
 }
 
@@ -565,6 +626,7 @@ async fn save(
     catalogue: &Catalogue,
     actor: &str,
     now: Millis,
+    automations: Value,
 ) -> Result<StoredCatalogue, StoreError> {
     let yaml = catalogue.to_yaml();
     let digest = digest(&yaml);
@@ -578,6 +640,7 @@ async fn save(
         detail: serde_json::json!({
             "digest": digest,
             "runbooks": catalogue.runbooks.iter().map(|r| &r.id).collect::<Vec<_>>(),
+            "automations": automations,
         }),
     };
     store

@@ -1334,6 +1334,10 @@ async fn header_values_are_never_served_and_a_masked_value_keeps_the_stored_one(
     let answer = put_yaml(&app, "/api/v1/runbooks", &edited).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
     assert_eq!(answer.json()["runbooks"][0]["title"], "Call the hook now");
+    let audit = app.get("/api/v1/audit?kind=runbooks_replaced").await.json();
+    let kept = &audit["items"].as_array().unwrap().last().unwrap()["detail"]["automations"][0];
+    assert_eq!(kept["kept_headers"], json!(["X-Token"]), "{kept}");
+    assert!(kept["previous_url"].is_null(), "{kept}");
     let (seen_url, seen) = hook_target().await;
     let retargeted = edited.replace("http://127.0.0.1:9/hook", &format!("{seen_url}/ok"));
     // A masked header of a runbook whose stored automation has no such header is refused.
@@ -1349,9 +1353,44 @@ async fn header_values_are_never_served_and_a_masked_value_keeps_the_stored_one(
         refused.problem_paths(),
         ["runbooks[0].automation.headers.X-Other"]
     );
-    // Kept across a change of URL too, and sent: the stored token, not the mask.
-    let answer = put_yaml(&app, "/api/v1/runbooks", &retargeted).await;
+    // Pointed elsewhere with the mask kept: refused. Before, the stored token followed the URL
+    // to the new listener at the first approval.
+    let redirected = put_yaml(&app, "/api/v1/runbooks", &retargeted).await;
+    assert_eq!(
+        redirected.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        redirected.text
+    );
+    assert_eq!(
+        redirected.problem_paths(),
+        ["runbooks[0].automation.headers.X-Token"]
+    );
+    assert!(
+        redirected.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("URL changed")
+    );
+    // With the value sent again it is accepted, and the audit log says where the automation
+    // now points and that no secret was carried over (never the value).
+    let resent = retargeted
+        .replace("\"***\"", "s3cret-2")
+        .replace("'***'", "s3cret-2");
+    assert!(!resent.contains("***"), "{resent}");
+    let answer = put_yaml(&app, "/api/v1/runbooks", &resent).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    let audit = app.get("/api/v1/audit?kind=runbooks_replaced").await;
+    assert!(!audit.text.contains("s3cret"), "{}", audit.text);
+    let entries = audit.json()["items"].as_array().unwrap().clone();
+    let newest = entries.last().unwrap().clone();
+    let automation = &newest["detail"]["automations"][0];
+    assert_eq!(automation["url"], format!("{seen_url}/ok"), "{newest}");
+    assert_eq!(
+        automation["previous_url"], "http://127.0.0.1:9/hook",
+        "{newest}"
+    );
+    assert_eq!(automation["kept_headers"], json!([]), "{newest}");
     let id = fire_now(&app, &LEAK).await;
     app.hypotheses_covering(id, 3).await;
     let approved = post_empty(
@@ -1363,7 +1402,7 @@ async fn header_values_are_never_served_and_a_masked_value_keeps_the_stored_one(
     finished_run(&app, id, "hook").await;
     let calls = seen.lock().unwrap().clone();
     assert_eq!(calls.len(), 1);
-    assert_eq!(calls[0].1["x-token"], "s3cret");
+    assert_eq!(calls[0].1["x-token"], "s3cret-2");
 }
 
 #[tokio::test]

@@ -187,3 +187,84 @@ async fn on_postgres_a_nul_character_is_refused_and_never_fails_another_clients_
     drop(server);
     database.drop().await;
 }
+
+/// Opens a raw connection to `url`'s address and sends `bytes` (no complete request).
+async fn half_open(url: &str, bytes: &[u8]) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let address = url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    stream
+}
+
+/// Whether the server closed `stream` within `wait` (EOF or reset on read).
+async fn closed_within(stream: &mut tokio::net::TcpStream, wait: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buffer = [0u8; 256];
+    match tokio::time::timeout(wait, stream.read(&mut buffer)).await {
+        Ok(Ok(0) | Err(_)) => true,
+        // A 408 or 400 answer before closing counts as closing too.
+        Ok(Ok(_)) => true,
+        Err(_) => false,
+    }
+}
+
+#[tokio::test]
+async fn trickled_headers_time_out_and_a_connection_flood_cannot_starve_health_checks() {
+    // Before: trickled headers stayed open after 45 s, and 20k connections exhausted file
+    // descriptors until /healthz timed out.
+    let server = Server::start(ServerOptions {
+        env: vec![
+            (
+                "ROOTCAUSE_HTTP__HEADER_READ_TIMEOUT_SECS".into(),
+                "1".into(),
+            ),
+            ("ROOTCAUSE_HTTP__MAX_CONNECTIONS".into(), "4".into()),
+        ],
+        ..ServerOptions::default()
+    })
+    .await;
+    let started = Instant::now();
+    let mut slow = half_open(
+        &server.url,
+        b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: ",
+    )
+    .await;
+    assert!(
+        closed_within(&mut slow, Duration::from_secs(5)).await,
+        "a connection trickling its headers is still open after {:?}",
+        started.elapsed()
+    );
+
+    // Four idle connections fill every slot: a fifth is closed as it arrives.
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(half_open(&server.url, b"").await);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut over = half_open(&server.url, b"").await;
+    assert!(closed_within(&mut over, Duration::from_millis(500)).await);
+    // Once their header time is up the slots are free again, and health checks answer.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // (A fresh client: the server closed the pooled connection's idle keep-alive too.)
+    let client = reqwest::Client::new();
+    let health = client.get(format!("{}/healthz", server.url)).send().await;
+    assert_eq!(health.unwrap().status(), 200);
+    let exposition = client
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        rootcause_e2e::metric_value(
+            &exposition,
+            "rootcause_rejected_total",
+            &[("limit", "http.max_connections")]
+        ) >= 1.0,
+        "the refused connection shows in /metrics"
+    );
+    drop(idle);
+}

@@ -4,22 +4,35 @@
 use std::future::Future;
 use std::net::SocketAddr;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use anyhow::Context;
 use axum::Router;
-use axum::serve::ListenerExt;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower::ServiceExt;
 
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::routes;
 use crate::state::AppState;
 use crate::store::Store;
+use crate::telemetry::names;
 use crate::workers::Workers;
 
 /// A built application: store open, service started, listener bound, not yet serving.
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    limits: ConnectionLimits,
     state: AppState,
     workers: Workers,
 }
@@ -65,6 +78,11 @@ impl Application {
         Ok(Application {
             listener,
             router,
+            limits: ConnectionLimits {
+                max_connections: config.http.max_connections,
+                header_read_timeout: Duration::from_secs(config.http.header_read_timeout_secs),
+                drain: Duration::from_secs(config.http.request_timeout_secs),
+            },
             state,
             workers,
         })
@@ -88,20 +106,88 @@ impl Application {
             shutdown.await;
             stop.cancel();
         };
-        // Without TCP_NODELAY the tail of a large event (a ranking of hundreds of candidates)
-        // waits in the kernel for the client's acknowledgement of what came before it.
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(error) = tcp.set_nodelay(true) {
-                tracing::debug!(%error, "cannot set TCP_NODELAY on a connection");
-            }
-        });
-        let served = axum::serve(listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        serve(self.listener, self.router, &self.limits, shutdown).await;
         self.state.shut_down(self.workers).await;
-        served.context("HTTP server failed")?;
         tracing::info!("stopped cleanly");
         Ok(())
+    }
+}
+
+/// What one client may hold of the server.
+struct ConnectionLimits {
+    /// Connections open at once; more are closed as they arrive.
+    max_connections: usize,
+    /// Time a connection has to send a request's headers (slow-loris).
+    header_read_timeout: Duration,
+    /// Longest wait for requests in flight at shutdown.
+    drain: Duration,
+}
+
+/// The accept loop: axum's `serve` with what it lacks, a cap on open connections (each holds a
+/// file descriptor and buffers) and a deadline for a request's headers, so that clients that
+/// open connections and trickle or never send headers cannot starve the others. Stops accepting
+/// when `shutdown` completes and lets open connections finish (at most `drain`).
+async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: &ConnectionLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    // HTTP/1.1 only: what Alertmanager, Prometheus, OTLP/HTTP exporters and browsers without
+    // TLS speak. Detecting HTTP/2 would first wait for bytes with no deadline at all.
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (tcp, client) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors, or a connection reset before it was accepted:
+                    // wait a moment rather than spin.
+                    tracing::warn!(%error, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            metrics::counter!(names::REJECTED, "limit" => "http.max_connections").increment(1);
+            drop(tcp);
+            continue;
+        };
+        // Without TCP_NODELAY the tail of a large event (a ranking of hundreds of candidates)
+        // waits in the kernel for the client's acknowledgement of what came before it.
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY on a connection");
+        }
+        let router = router.clone();
+        let service = service_fn(move |mut request: hyper::Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(client));
+            router.clone().oneshot(request.map(Body::new))
+        });
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(tcp), service));
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(error = %error, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(limits.drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "connections still open after {:?}; closing them",
+            limits.drain
+        );
     }
 }
 

@@ -65,7 +65,15 @@ impl Guard {
 /// The middleware: see the module documentation.
 pub async fn guard(State(guard): State<Guard>, mut request: Request, next: Next) -> Response {
     match check(&guard, &mut request) {
-        Ok(()) => next.run(request).await,
+        Ok(()) => {
+            let principal = request.extensions().get::<Principal>().cloned();
+            let mut response = next.run(request).await;
+            // For the access log, which wraps this layer.
+            if let Some(principal) = principal {
+                response.extensions_mut().insert(principal);
+            }
+            response
+        }
         Err(refusal) => *refusal,
     }
 }

@@ -204,6 +204,12 @@ pub struct HttpConfig {
     pub body_limit_bytes: usize,
     /// Longest a request may take before it is answered 503; also bounds the drain at shutdown.
     pub request_timeout_secs: u64,
+    /// Connections open at once; more are closed as they arrive (keep it below the process's
+    /// file descriptor limit).
+    pub max_connections: usize,
+    /// Seconds a connection has to send a request's headers, and at most idle between
+    /// requests; a slower one is closed.
+    pub header_read_timeout_secs: u64,
     /// Host names requests may address (the `Host` header, without port): loopback names by
     /// default, plus the `listen` address itself; `"*"` allows any. Refuses DNS rebinding: a
     /// page whose domain re-points to 127.0.0.1 still says its own name.
@@ -218,6 +224,8 @@ impl Default for HttpConfig {
         HttpConfig {
             body_limit_bytes: 16 * 1024 * 1024,
             request_timeout_secs: 30,
+            max_connections: 4096,
+            header_read_timeout_secs: 30,
             allowed_hosts: ["localhost", "127.0.0.1", "[::1]"]
                 .map(str::to_owned)
                 .to_vec(),

@@ -16,11 +16,12 @@ mod tokens;
 mod topology;
 mod traces;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -151,7 +152,9 @@ async fn time_limit(State(limit): State<Duration>, request: Request, next: Next)
 }
 
 /// Counts requests and their latency by matched route (never by raw path, which would let
-/// clients create unbounded label values).
+/// clients create unbounded label values), and writes the access log: one line per request at
+/// info level (target `rootcause::access`), with the token's name when one was presented and
+/// the client's address.
 async fn record_metrics(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = request
@@ -168,16 +171,36 @@ async fn record_metrics(request: Request, next: Next) -> Response {
         "OPTIONS" => "OPTIONS",
         _ => "other", // clients choose methods; they must not choose our label values
     };
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.to_string());
     let response = next.run(request).await;
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    let token = response
+        .extensions()
+        .get::<auth::Principal>()
+        .map(|p| p.name.as_str());
+    tracing::info!(
+        target: "rootcause::access",
+        method,
+        route = %route,
+        status,
+        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        token,
+        client,
+        "request"
+    );
     metrics::counter!(
         names::HTTP_REQUESTS,
         "method" => method,
         "route" => route.clone(),
-        "status" => response.status().as_u16().to_string(),
+        "status" => status.to_string(),
     )
     .increment(1);
     metrics::histogram!(names::HTTP_DURATION, "method" => method, "route" => route)
-        .record(started.elapsed().as_secs_f64());
+        .record(elapsed.as_secs_f64());
     response
 }
 

@@ -2,9 +2,9 @@
 //! PostgreSQL. One test binary, one module per area.
 
 mod actions;
-mod auth;
 mod cli;
 mod datasets;
+mod hardening;
 mod ingest;
 mod learning;
 mod prometheus;

@@ -24,12 +24,14 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::routes;
 use crate::state::AppState;
-use crate::store::Store;
+use crate::store::{IngestLock, Store};
 use crate::telemetry::names;
 use crate::workers::Workers;
 
 /// A built application: store open, service started, listener bound, not yet serving.
 pub struct Application {
+    /// Held until the service has stopped: this process is the database's one ingester.
+    ingest_lock: IngestLock,
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
@@ -45,6 +47,10 @@ impl Application {
         let store = Store::open(url.expose(), &config.store)
             .await
             .with_context(|| format!("cannot open the database {url}"))?;
+        let ingest_lock = store
+            .claim_ingest(url.expose())
+            .await
+            .with_context(|| format!("cannot ingest into {url}"))?;
         let (state, workers) = AppState::start(config, store, Clock::system()).await?;
         // The address the service listens on is a name it answers to.
         let mut http = config.http.clone();
@@ -76,6 +82,7 @@ impl Application {
             "rootcause is ready"
         );
         Ok(Application {
+            ingest_lock,
             listener,
             router,
             limits: ConnectionLimits {
@@ -108,6 +115,7 @@ impl Application {
         };
         serve(self.listener, self.router, &self.limits, shutdown).await;
         self.state.shut_down(self.workers).await;
+        drop(self.ingest_lock);
         tracing::info!("stopped cleanly");
         Ok(())
     }

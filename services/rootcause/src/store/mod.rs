@@ -96,6 +96,20 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
 }
 
+/// Key of the PostgreSQL advisory lock that makes one process the database's ingester.
+const INGEST_LOCK_KEY: i64 = 0x0072_6f6f_7463_6175; // "rootcau"
+
+/// The right to ingest into a database, held while this lives (see [`Store::claim_ingest`]).
+#[derive(Debug)]
+pub enum IngestLock {
+    /// The advisory lock's session.
+    Postgres(Box<sqlx::PgConnection>),
+    /// The locked file.
+    File(std::fs::File),
+    /// An in-memory database: nobody else can reach it.
+    None,
+}
+
 /// Which database engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -197,6 +211,57 @@ impl Store {
         match self.backend {
             Backend::Sqlite(_) => Engine::Sqlite,
             Backend::Postgres(_) => Engine::Postgres,
+        }
+    }
+
+    /// Claims the right to ingest into this database for as long as the returned lock lives.
+    /// Until partitions of the correlation state have owners, two replicas ingesting into one
+    /// database would each number incidents from 1 and overwrite each other's rows; the second
+    /// is refused ([`StoreError::Conflict`]) instead. PostgreSQL: a session advisory lock held
+    /// on a connection of its own; SQLite: an exclusive lock on `<database>.ingest-lock`. Both
+    /// are released by the operating system or the database when the process dies.
+    pub async fn claim_ingest(&self, url: &str) -> Result<IngestLock, StoreError> {
+        let taken = || {
+            StoreError::Conflict(
+                "another rootcause process is ingesting into this database (one ingesting \
+                 replica per database until partitioned ownership lands); stop it, or give \
+                 this one its own database"
+                    .to_owned(),
+            )
+        };
+        match &self.backend {
+            Backend::Postgres(pool) => {
+                let mut connection = pool.acquire().await?.detach();
+                let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                    .bind(INGEST_LOCK_KEY)
+                    .fetch_one(&mut connection)
+                    .await?;
+                if !locked {
+                    return Err(taken());
+                }
+                Ok(IngestLock::Postgres(Box::new(connection)))
+            }
+            Backend::Sqlite(_) => {
+                let options = SqliteConnectOptions::from_str(url)?;
+                let file = options.get_filename();
+                if file.as_os_str().is_empty() || file.to_string_lossy().contains(":memory:") {
+                    return Ok(IngestLock::None);
+                }
+                let mut path = file.as_os_str().to_owned();
+                path.push(".ingest-lock");
+                let io = |e: std::io::Error| StoreError::Database(sqlx::Error::Io(e));
+                let lock = std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(&path)
+                    .map_err(io)?;
+                match lock.try_lock() {
+                    Ok(()) => Ok(IngestLock::File(lock)),
+                    Err(std::fs::TryLockError::WouldBlock) => Err(taken()),
+                    Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+                }
+            }
         }
     }
 

@@ -1,5 +1,6 @@
-//! Authentication end to end: tokens made with `rootcause tokens`, a real Alertmanager sending
-//! with its bearer token, and a non-loopback bind that refuses to start without one.
+//! Hardening end to end: tokens made with `rootcause tokens`, a real Alertmanager sending with
+//! its bearer token, a non-loopback bind that refuses to start without one, NUL on PostgreSQL,
+//! slow and idle connections, and a second ingesting process on one database.
 
 use std::time::{Duration, Instant};
 
@@ -267,4 +268,60 @@ async fn trickled_headers_time_out_and_a_connection_flood_cannot_starve_health_c
         "the refused connection shows in /metrics"
     );
     drop(idle);
+}
+
+/// A second `serve` on the database of `options` must refuse to start, saying why.
+async fn second_ingester_is_refused(options: ServerOptions, database_args: Vec<String>) {
+    let first = Server::start(options).await;
+    let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+    args.extend(database_args.iter().map(String::as_str));
+    let (status, _, stderr) = run_cli(&args);
+    assert!(!status.success(), "a second ingester started: {stderr}");
+    assert!(
+        stderr.contains("another rootcause process is ingesting into this database"),
+        "{stderr}"
+    );
+    // The first one is unharmed.
+    assert_eq!(first.get("/readyz").await.status(), 200);
+    let status = first.terminate(Duration::from_secs(10));
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test]
+async fn a_second_process_cannot_ingest_into_the_same_sqlite_database() {
+    // Before: two processes on one database both numbered incidents from 1 and overwrote each
+    // other's rows.
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap().to_owned();
+    second_ingester_is_refused(
+        ServerOptions {
+            data_dir: Some(dir.path().to_path_buf()),
+            ..ServerOptions::default()
+        },
+        vec!["--data-dir".into(), data_dir],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_second_process_cannot_ingest_into_the_same_postgres_database() {
+    let Some(database) = rootcause_e2e::TestDatabase::create().await else {
+        return; // TestDatabase::create said so loudly, or failed under ROOTCAUSE_REQUIRE_E2E=1.
+    };
+    let url = database.url.clone();
+    let other_dir = tempfile::tempdir().unwrap();
+    second_ingester_is_refused(
+        ServerOptions {
+            args: vec!["--database-url".into(), url.clone()],
+            ..ServerOptions::default()
+        },
+        vec![
+            "--database-url".into(),
+            url,
+            "--data-dir".into(),
+            other_dir.path().to_str().unwrap().to_owned(),
+        ],
+    )
+    .await;
+    database.drop().await;
 }

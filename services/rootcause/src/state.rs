@@ -57,6 +57,8 @@ pub struct AppState {
     pub auth_required: bool,
     /// Requests per second and burst per token (`auth.rate_limit_per_sec`, `_burst`).
     pub rate_limit: (f64, f64),
+    /// Bytes of alerts one response carries at most (`http.max_response_bytes`).
+    pub max_response_bytes: usize,
 }
 
 impl AppState {
@@ -149,6 +151,7 @@ impl AppState {
             tokens,
             auth_required,
             rate_limit: (config.auth.rate_limit_per_sec, config.auth.rate_limit_burst),
+            max_response_bytes: config.http.max_response_bytes,
         };
         state.start_timers(
             &spawner,

@@ -204,6 +204,9 @@ pub struct HttpConfig {
     pub body_limit_bytes: usize,
     /// Longest a request may take before it is answered 503; also bounds the drain at shutdown.
     pub request_timeout_secs: u64,
+    /// Largest list of alerts one response carries, in bytes of JSON (about): a page of
+    /// `GET /api/v1/alerts` or an incident's alerts stop there, and say so.
+    pub max_response_bytes: usize,
     /// Connections open at once; more are closed as they arrive (keep it below the process's
     /// file descriptor limit).
     pub max_connections: usize,
@@ -224,6 +227,7 @@ impl Default for HttpConfig {
         HttpConfig {
             body_limit_bytes: 16 * 1024 * 1024,
             request_timeout_secs: 30,
+            max_response_bytes: 8 * 1024 * 1024,
             max_connections: 4096,
             header_read_timeout_secs: 30,
             allowed_hosts: ["localhost", "127.0.0.1", "[::1]"]

@@ -209,6 +209,28 @@ fn invalid_alerts(problems: Vec<Problem>) -> ApiError {
         .with_problems(problems)
 }
 
+/// The first of `rows` that fit in about `budget` bytes of JSON (at least one), and whether
+/// some were left out: a page is capped in bytes as well as in rows, since an alert may carry up
+/// to `ingest.max_alert_bytes` of labels and annotations.
+pub(super) fn within_budget(mut rows: Vec<StoredAlert>, budget: usize) -> (Vec<StoredAlert>, bool) {
+    let mut used = 0;
+    let keep = rows
+        .iter()
+        .position(|row| {
+            // Labels and annotations are stored as JSON already; the other fields and the
+            // field names take a few hundred bytes.
+            used += row.labels.len()
+                + row.annotations.len()
+                + row.generator_url.as_ref().map_or(0, String::len)
+                + 400;
+            used > budget
+        })
+        .map_or(rows.len(), |first_over| first_over.max(1));
+    let cut = keep < rows.len();
+    rows.truncate(keep);
+    (rows, cut)
+}
+
 /// An alert occurrence.
 #[derive(Debug, Serialize, ToSchema)]
 pub(super) struct AlertView {
@@ -333,9 +355,9 @@ async fn list_alerts(
         limit: limit as i64,
     };
     let rows = state.store.list_alerts(&filter).await?;
-    let next_before = (rows.len() == limit)
-        .then(|| rows.last().map(|r| r.id))
-        .flatten();
+    let full = rows.len() == limit;
+    let (rows, cut) = within_budget(rows, state.max_response_bytes);
+    let next_before = (full || cut).then(|| rows.last().map(|r| r.id)).flatten();
     Ok(Json(AlertPage {
         items: rows.into_iter().map(AlertView::from).collect(),
         next_before,

@@ -5,8 +5,9 @@
 use axum::http::{Method, StatusCode};
 use serde_json::json;
 
-use super::tests::{TestApp, app, app_with_tokens};
+use super::tests::{TestApp, app, app_with, app_with_tokens};
 use crate::auth::{Access, required_access};
+use crate::config::HttpConfig;
 
 fn bearer(secret: &str) -> String {
     format!("Bearer {secret}")
@@ -328,4 +329,52 @@ async fn an_empty_topology_and_nul_characters_are_refused_with_their_reason() {
         .await;
     assert_eq!(nul.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", nul.text);
     assert_eq!(nul.problem_paths(), ["description"]);
+}
+
+#[tokio::test]
+async fn responses_are_capped_in_bytes_and_page_on() {
+    // Before: `GET /api/v1/incidents/1` returned 629 MB, capped by rows, not bytes.
+    let app = app_with(HttpConfig {
+        max_response_bytes: 40_000,
+        ..HttpConfig::default()
+    })
+    .await;
+    let alerts: Vec<_> = (0..20)
+        .map(|i| {
+            json!({"labels": {"alertname": format!("Big{i}"), "service": "cartservice"},
+                   "annotations": {"description": "d".repeat(10_000)}})
+        })
+        .collect();
+    let sent = app.post_json("/api/v2/alerts", &json!(alerts)).await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.text);
+
+    let mut seen = 0;
+    let mut pages = 0;
+    let mut uri = "/api/v1/alerts?limit=1000".to_owned();
+    loop {
+        let page = app.get(&uri).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(
+            page.text.len() < 60_000,
+            "a page of {} bytes",
+            page.text.len()
+        );
+        let body = page.json();
+        seen += body["items"].as_array().unwrap().len();
+        pages += 1;
+        match body["next_before"].as_i64() {
+            Some(before) => uri = format!("/api/v1/alerts?limit=1000&before={before}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, 20, "every alert on some page");
+    assert!(pages >= 5, "{pages} pages");
+
+    let incident = app.get("/api/v1/incidents/1").await;
+    assert!(
+        incident.text.len() < 60_000,
+        "{} bytes",
+        incident.text.len()
+    );
+    assert_eq!(incident.json()["alerts_truncated"], true);
 }

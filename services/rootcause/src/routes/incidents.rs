@@ -241,7 +241,8 @@ struct IncidentDetail {
     /// The incident.
     #[serde(flatten)]
     incident: IncidentView,
-    /// Its alerts, first received first (at most 1000).
+    /// Its alerts, first received first (at most 1000, and at most `http.max_response_bytes`
+    /// of them).
     alerts: Vec<AlertView>,
     /// Whether it has more alerts than shown (list them with `GET /api/v1/alerts?incident=`).
     alerts_truncated: bool,
@@ -267,8 +268,10 @@ async fn get_incident(
         .store
         .incident_alerts(id, MAX_INCIDENT_ALERTS as i64 + 1)
         .await?;
-    let alerts_truncated = alerts.len() > MAX_INCIDENT_ALERTS;
+    let mut alerts_truncated = alerts.len() > MAX_INCIDENT_ALERTS;
     alerts.truncate(MAX_INCIDENT_ALERTS);
+    let (alerts, cut) = super::alerts::within_budget(alerts, state.max_response_bytes);
+    alerts_truncated |= cut;
     let timeline = state
         .store
         .incident_timeline(id)

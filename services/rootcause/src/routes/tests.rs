@@ -52,7 +52,7 @@ impl Answer {
     }
 }
 
-async fn app_with(http: HttpConfig) -> TestApp {
+pub(super) async fn app_with(http: HttpConfig) -> TestApp {
     app_configured(http, IngestConfig::default()).await
 }
 

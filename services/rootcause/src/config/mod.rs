@@ -352,6 +352,9 @@ pub struct RankingConfig {
     /// Least time between two rankings of one incident. 0 ranks every change at once (changes
     /// that arrive while a ranking runs are still coalesced into the next one).
     pub min_interval_ms: u64,
+    /// Alerts of one incident held in memory for ranking: the first received (later ones are
+    /// stored, counted and listed, but not held), the same ones a restart loads.
+    pub max_alerts_per_incident: usize,
 }
 
 impl Default for RankingConfig {
@@ -360,6 +363,7 @@ impl Default for RankingConfig {
             model: "default".to_owned(),
             hops: 2,
             min_interval_ms: 0,
+            max_alerts_per_incident: 100_000,
         }
     }
 }

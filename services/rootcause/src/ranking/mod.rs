@@ -54,10 +54,6 @@ use crate::workers::Spawner;
 use job::{Outcome, run_job};
 use state::{Inner, State, to_i64};
 
-/// Most alerts of one incident loaded from the store (at start-up, or for an incident that is
-/// no longer in memory).
-const MAX_LOADED_ALERTS: i64 = 100_000;
-
 /// Most change events loaded from the store at once.
 const MAX_LOADED_CHANGES: i64 = 100_000;
 
@@ -244,6 +240,7 @@ impl Ranking {
             advice,
             published: broadcast::channel(PUBLISHED_CAPACITY).0,
             hops: config.hops,
+            max_alerts: config.max_alerts_per_incident.max(1),
             min_interval: Duration::from_millis(config.min_interval_ms),
             store,
             topology,

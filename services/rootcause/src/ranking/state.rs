@@ -36,6 +36,9 @@ pub(super) struct Inner {
     /// Every published ranking, for the notifier.
     pub(super) published: broadcast::Sender<Arc<Ranked>>,
     pub(super) hops: usize,
+    /// Alerts held per incident (`ranking.max_alerts_per_incident`): the first received,
+    /// as a restart loads them.
+    pub(super) max_alerts: usize,
     pub(super) min_interval: Duration,
     pub(super) store: Store,
     pub(super) topology: Arc<LiveTopology>,
@@ -288,7 +291,7 @@ impl Inner {
                 return Ok(Found::Merged(state.follow(id)));
             }
         }
-        match load(&self.store, id).await? {
+        match load(&self.store, id, self.max_alerts).await? {
             Found::Held(material) => {
                 self.load_changes_since(material.snapshot.first_activity)
                     .await;
@@ -475,7 +478,11 @@ impl Inner {
 }
 
 /// An incident's material from the store, or where it went.
-pub(super) async fn load(store: &Store, id: u64) -> Result<Found<Material>, StoreError> {
+pub(super) async fn load(
+    store: &Store,
+    id: u64,
+    max_alerts: usize,
+) -> Result<Found<Material>, StoreError> {
     let Some(row) = store.incident(to_i64(id)).await? else {
         return Ok(Found::Unknown);
     };
@@ -494,17 +501,18 @@ pub(super) async fn load(store: &Store, id: u64) -> Result<Found<Material>, Stor
         }
         return Ok(Found::Merged(survivor));
     }
-    material(store, snapshot).await.map(Found::Held)
+    material(store, snapshot, max_alerts).await.map(Found::Held)
 }
 
 /// The alerts and posted metrics of `snapshot`'s incident, from the store.
 pub(super) async fn material(
     store: &Store,
     snapshot: IncidentSnapshot,
+    max_alerts: usize,
 ) -> Result<Material, StoreError> {
     let id = to_i64(snapshot.id);
     let alerts = store
-        .incident_alerts(id, MAX_LOADED_ALERTS)
+        .incident_alerts(id, i64::try_from(max_alerts).unwrap_or(i64::MAX))
         .await?
         .iter()
         .map(stored_alert)

@@ -176,7 +176,7 @@ impl Inner {
         let reload = self.to_reload(&committed);
         let mut loaded = Vec::new();
         for id in reload {
-            match load(&self.store, id).await {
+            match load(&self.store, id, self.max_alerts).await {
                 Ok(Found::Held(material)) => loaded.push(material),
                 Ok(_) => {}
                 Err(error) => {
@@ -221,6 +221,12 @@ impl Inner {
             let Some(held) = state.incidents.get_mut(&alert.incident) else {
                 continue;
             };
+            // Past the cap, an incident's new occurrences are not held (the store keeps them
+            // all): the first received stay, as a restart would load them.
+            if held.alerts.len() >= self.max_alerts && !held.alerts.contains_key(&alert.key) {
+                metrics::counter!(names::RANKING_ALERTS_NOT_HELD).increment(1);
+                continue;
+            }
             let case = committed_alert(alert);
             if held.alerts.get(&alert.key) != Some(&case) {
                 held.alerts.insert(alert.key, case);
@@ -247,7 +253,11 @@ impl Inner {
             };
             gone.notify(Notice::End { survivor });
             if let Some(into) = state.incidents.get_mut(&survivor) {
-                into.alerts.extend(gone.alerts);
+                for (key, alert) in gone.alerts {
+                    if into.alerts.len() < self.max_alerts || into.alerts.contains_key(&key) {
+                        into.alerts.insert(key, alert);
+                    }
+                }
                 for (key, samples) in gone.posted {
                     into.posted.entry(key).or_default().merge(&samples);
                 }
@@ -317,7 +327,7 @@ impl Inner {
         let mut loaded = Vec::with_capacity(incidents.len());
         for snapshot in incidents {
             let id = snapshot.id;
-            match material(&self.store, snapshot).await {
+            match material(&self.store, snapshot, self.max_alerts).await {
                 Ok(material) => loaded.push(material),
                 Err(error) => {
                     tracing::error!(%error, incident = id, "cannot load an incident for ranking")

@@ -215,6 +215,30 @@ fn the_same_fingerprint_is_one_alert() {
 }
 
 #[test]
+fn ended_alerts_are_remembered_up_to_the_cap_whatever_the_rate() {
+    // Before: every distinct ended alert stayed for reopen_within_secs (30 min): a soak of
+    // 18,000 new alerts a second grew memory by ~300 bytes per alert sent.
+    let topology = topology();
+    let settings = Settings {
+        max_remembered_ended: 10,
+        ..Settings::default()
+    };
+    let mut engine = Engine::new(settings, 1);
+    for n in 0..50u64 {
+        let at = T0 + n as Millis * 100;
+        engine.observe(graph(&topology), &[firing(100 + n, "db", at)], at);
+        engine.observe(graph(&topology), &[resolved(100 + n, "db", at, at + 50)], at + 50);
+        assert!(engine.ended.len() <= 11, "{} ended remembered", engine.ended.len());
+    }
+    engine.tick(T0 + 6000);
+    assert!(engine.ended.len() <= 10, "{}", engine.ended.len());
+    // The newest are the ones remembered: a late delivery of the last one is still stale.
+    let last = T0 + 49 * 100;
+    let late = engine.observe(graph(&topology), &[firing(149, "db", last)], last + 60);
+    assert_eq!(late[0].outcome, Outcome::Stale);
+}
+
+#[test]
 fn quiet_incidents_resolve_after_resolve_after_and_reopen_when_an_alert_fires_again() {
     let topology = topology();
     let settings = Settings::default();

@@ -148,6 +148,15 @@ impl Engine {
                 self.ended.remove(&fingerprint);
             }
         }
+        // Bounded whatever the rate: past the cap the oldest ended alerts are forgotten early
+        // (a late, stale delivery of one then reads as a new firing).
+        let cap = self.settings.max_remembered_ended;
+        while self.ended.len() > cap {
+            let Some((_, fingerprint, starts_at)) = self.ended_order.pop_first() else {
+                break;
+            };
+            self.forget_ended(fingerprint, starts_at);
+        }
     }
 
     fn forget_ended(&mut self, fingerprint: Fingerprint, starts_at: Millis) {

@@ -29,6 +29,9 @@ pub struct Settings {
     /// Label keys whose shared values group unmapped alerts; an unmapped alert with none of them
     /// is grouped by `alertname`.
     pub unmapped_group_labels: Vec<String>,
+    /// Most ended alerts remembered (for `reopen_within_secs`) to recognise late deliveries:
+    /// bounds memory whatever the rate of distinct alerts. Default 1,000,000.
+    pub max_remembered_ended: usize,
 }
 
 impl Default for Settings {
@@ -38,6 +41,7 @@ impl Default for Settings {
             window_secs: 600,
             resolve_after_secs: 300,
             reopen_within_secs: 1800,
+            max_remembered_ended: 1_000_000,
             unmapped_group_labels: [
                 "service",
                 "service_name",

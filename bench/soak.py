@@ -8,8 +8,8 @@ Online Boutique's services and resolves the ones it fired `--retain-secs` earlie
 set stays bounded and memory should too. Every 10 s it prints RSS; at the end it stops the
 server and counts the stored occurrences in the database.
 
-Passes (exit 0) when, after the warm-up, RSS stays within +-10 % of its post-warm-up median,
-no request failed, and every acknowledged occurrence is stored.
+Passes (exit 0) when, after the warm-up, RSS stays within +-10 % of its post-warm-up median
+(unless --no-rss-gate), no request failed, and every acknowledged occurrence is stored.
 
     bench/soak.py --binary target/release/rootcause --minutes 10
 """
@@ -117,6 +117,8 @@ def main():
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--retain-secs", type=float, default=60)
     parser.add_argument("--warm-up-secs", type=float, default=120)
+    parser.add_argument("--no-rss-gate", action="store_true",
+                        help="print the RSS verdict but pass on errors and stored alerts alone")
     args = parser.parse_args()
 
     data = tempfile.mkdtemp(prefix="rc-soak-")
@@ -177,7 +179,7 @@ def main():
     print(f"RSS after warm-up: median {median:.1f} MB, min {low:.1f}, max {high:.1f} "
           f"({(low / median - 1) * 100:+.1f} % / {(high / median - 1) * 100:+.1f} %): "
           f"{'flat within +-10 %' if flat else 'NOT flat within +-10 %'}")
-    ok = flat and errors == 0 and stored >= acked
+    ok = (flat or args.no_rss_gate) and errors == 0 and stored >= acked
     print("soak:", "PASS" if ok else "FAIL", f"(data in {data})")
     sys.exit(0 if ok else 1)
 

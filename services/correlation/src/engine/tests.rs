@@ -227,8 +227,16 @@ fn ended_alerts_are_remembered_up_to_the_cap_whatever_the_rate() {
     for n in 0..50u64 {
         let at = T0 + n as Millis * 100;
         engine.observe(graph(&topology), &[firing(100 + n, "db", at)], at);
-        engine.observe(graph(&topology), &[resolved(100 + n, "db", at, at + 50)], at + 50);
-        assert!(engine.ended.len() <= 11, "{} ended remembered", engine.ended.len());
+        engine.observe(
+            graph(&topology),
+            &[resolved(100 + n, "db", at, at + 50)],
+            at + 50,
+        );
+        assert!(
+            engine.ended.len() <= 11,
+            "{} ended remembered",
+            engine.ended.len()
+        );
     }
     engine.tick(T0 + 6000);
     assert!(engine.ended.len() <= 10, "{}", engine.ended.len());

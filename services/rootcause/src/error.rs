@@ -110,6 +110,16 @@ impl ApiError {
         self
     }
 
+    /// 422 for one field of a body: `invalid request: PATH: MESSAGE`, with the problem listed.
+    pub fn invalid_field(path: &str, message: String) -> Self {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            format!("invalid request: {path}: {message}"),
+        )
+        .with_problems(vec![Problem::at(path, message)])
+    }
+
     /// Adds the problems of bad input.
     pub fn with_problems(mut self, problems: Vec<Problem>) -> Self {
         self.problems = problems;

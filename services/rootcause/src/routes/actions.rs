@@ -208,17 +208,7 @@ fn actor_of(
 }
 
 fn unprocessable(path: &str, message: String) -> ApiError {
-    ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid_body",
-        format!("invalid request: {path}: {message}"),
-    )
-    .with_problems(vec![Problem {
-        path: path.to_owned(),
-        message,
-        line: None,
-        column: None,
-    }])
+    ApiError::invalid_field(path, message)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -12,8 +12,6 @@ use utoipa_axum::routes;
 
 use super::time_of;
 use crate::auth::{Scope, check_name, format_scopes, new_secret};
-use rootcause_topology::Problem;
-
 use crate::error::{ApiError, ApiJson, ErrorBody};
 use crate::state::AppState;
 use crate::store::StoredToken;
@@ -92,8 +90,8 @@ async fn create_token(
     State(state): State<AppState>,
     ApiJson(new): ApiJson<NewToken>,
 ) -> Result<Response, ApiError> {
-    check_name(&new.name).map_err(|m| invalid("name", m))?;
-    let scopes = format_scopes(&new.scopes).map_err(|m| invalid("scopes", m))?;
+    check_name(&new.name).map_err(|m| ApiError::invalid_field("name", m))?;
+    let scopes = format_scopes(&new.scopes).map_err(|m| ApiError::invalid_field("scopes", m))?;
     let secret = new_secret().map_err(ApiError::internal)?;
     let now = state.clock.now_millis();
     let expires_at = new
@@ -131,14 +129,4 @@ async fn revoke_token(
     state.tokens.reload().await?;
     tracing::info!(token = %name, "API token revoked");
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// 422 for a field of a new token.
-fn invalid(path: &str, message: String) -> ApiError {
-    ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid_body",
-        format!("invalid token: {path}: {message}"),
-    )
-    .with_problems(vec![Problem::at(path, message)])
 }

@@ -19,6 +19,7 @@ use crate::ingest::Ingest;
 use crate::learning::Learning;
 use crate::live_topology::{LiveTopology, TopologySpec};
 use crate::ranking::Ranking;
+use crate::sealing::Sealer;
 use crate::store::Store;
 use crate::telemetry;
 use crate::workers::{Spawner, Workers};
@@ -105,11 +106,13 @@ impl AppState {
         .await
         .context("cannot start the model registry")?;
         // Before intake starts: the notifier must see the first rankings.
+        let sealer = Arc::new(Sealer::new(&config.secret_key_path())?);
         let actions = Actions::start(
             store.clone(),
             advice,
             ranking.clone(),
             &config.actions,
+            sealer,
             clock.clone(),
             &spawner,
         )
@@ -276,7 +279,11 @@ mod tests {
     #[tokio::test]
     async fn shutdown_waits_for_every_task_and_leaves_no_training_job_running() {
         let (store, dir) = sqlite_store().await;
-        let (state, workers) = AppState::start(&Config::default(), store, Clock::system())
+        let config = Config {
+            data_dir: dir.path().to_owned(),
+            ..Config::default()
+        };
+        let (state, workers) = AppState::start(&config, store, Clock::system())
             .await
             .unwrap();
         state.learning.import(history(300), "test").await.unwrap();

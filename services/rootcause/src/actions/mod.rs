@@ -10,6 +10,9 @@
 
 mod automation;
 mod notify;
+mod secrets;
+
+pub use secrets::masked;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -29,6 +32,7 @@ use crate::clock::Clock;
 use crate::config::ActionsConfig;
 use crate::config::outgoing::{check_outgoing_url, origin};
 use crate::ranking::{Found, Ranking};
+use crate::sealing::{SealError, Sealer};
 use crate::store::{
     Decision, NewAudit, NewDecision, NewRun, Store, StoreError, StoredCatalogue, StoredDecision,
     StoredRun,
@@ -60,6 +64,8 @@ struct Inner {
     /// together with the catalogue under this lock so that readers see one version's number
     /// with that version's runbooks.
     version: tokio::sync::Mutex<Option<StoredCatalogue>>,
+    /// Seals header values before they are stored.
+    sealer: Arc<Sealer>,
     clock: Clock,
 }
 
@@ -69,6 +75,9 @@ pub enum CatalogueRejection {
     /// Not a valid catalogue: where and why.
     #[error("{0}")]
     Invalid(CatalogueError),
+    /// Its secrets cannot be sealed (the key file cannot be read or written).
+    #[error(transparent)]
+    Sealing(#[from] SealError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -150,10 +159,11 @@ impl Actions {
         advice: Arc<Advice>,
         ranking: Ranking,
         config: &ActionsConfig,
+        sealer: Arc<Sealer>,
         clock: Clock,
         spawner: &Spawner,
     ) -> anyhow::Result<Actions> {
-        let (catalogue, version) = initial_catalogue(&store, config, &clock).await?;
+        let (catalogue, version) = initial_catalogue(&store, config, &sealer, &clock).await?;
         advice.set_catalogue(catalogue);
         // Before the first ranking, so that suggestions see the history from the start and a
         // resolution recorded meanwhile is never overwritten by an older copy of its row.
@@ -166,6 +176,7 @@ impl Actions {
             allowed_hosts: config.allowed_hosts.clone(),
             runs,
             version: tokio::sync::Mutex::new(version),
+            sealer,
             clock: clock.clone(),
         });
         // No redirects: a redirect would take a call to a host the allow-list never saw.
@@ -213,9 +224,11 @@ impl Actions {
         let mut catalogue = checked_catalogue(text, &self.inner.allowed_hosts)
             .map_err(CatalogueRejection::Invalid)?;
         let previous = self.inner.advice.catalogue();
-        let kept = unmask(&mut catalogue, &previous).map_err(CatalogueRejection::Invalid)?;
+        let kept =
+            secrets::unmask(&mut catalogue, &previous).map_err(CatalogueRejection::Invalid)?;
         let stored = save(
             &self.inner.store,
+            &self.inner.sealer,
             &catalogue,
             actor,
             self.inner.clock.now_millis(),
@@ -432,74 +445,6 @@ fn automation_payload(
     })
 }
 
-/// Header values replaced by [`MASK`]: what the API shows of a catalogue.
-pub fn masked(catalogue: &Catalogue) -> Catalogue {
-    let mut shown = catalogue.clone();
-    for runbook in &mut shown.runbooks {
-        if let Some(automation) = &mut runbook.automation {
-            for value in automation.headers.values_mut() {
-                *value = MASK.to_owned();
-            }
-        }
-    }
-    shown
-}
-
-/// Puts back the stored value of every header a new catalogue sends as [`MASK`] (as `GET`
-/// showed it): a responder can edit a catalogue without ever seeing its tokens. A kept secret
-/// never follows a changed automation URL: pointing the URL elsewhere while keeping
-/// `Authorization: "***"` would hand the stored token to the new listener, so the value must
-/// then be sent again. Returns the names of the headers kept, by runbook id.
-fn unmask(
-    catalogue: &mut Catalogue,
-    current: &Catalogue,
-) -> Result<BTreeMap<String, Vec<String>>, CatalogueError> {
-    let mut kept_headers = BTreeMap::new();
-    for (i, runbook) in catalogue.runbooks.iter_mut().enumerate() {
-        let id = runbook.id.clone();
-        let Some(automation) = &mut runbook.automation else {
-            continue;
-        };
-        let stored = current.get(&id).and_then(|r| r.automation.as_ref());
-        for (name, value) in automation.headers.iter_mut() {
-            if value != MASK {
-                continue;
-            }
-            if let Some(stored) = stored
-                && stored.url != automation.url
-            {
-                return Err(CatalogueError::new(
-                    format!("runbooks[{i}].automation.headers.{name}"),
-                    format!(
-                        "the automation URL changed (from {} to {}): a stored secret never \
-                         follows a changed URL; send the value of {name:?} again",
-                        stored.url, automation.url
-                    ),
-                ));
-            }
-            match stored.and_then(|a| a.headers.get(name)) {
-                Some(kept) => {
-                    value.clone_from(kept);
-                    kept_headers
-                        .entry(id.clone())
-                        .or_insert_with(Vec::new)
-                        .push(name.clone());
-                }
-                None => {
-                    return Err(CatalogueError::new(
-                        format!("runbooks[{i}].automation.headers.{name}"),
-                        format!(
-                            "{MASK} keeps the stored value, but runbook {id:?} has no stored \
-                             header {name:?}; send the value itself"
-                        ),
-                    ));
-                }
-            }
-        }
-    }
-    Ok(kept_headers)
-}
-
 /// What an audit entry says of a replaced catalogue's automations: for each runbook with one,
 /// its URL, the previous URL when it changed, and which header values were kept (never the
 /// values).
@@ -556,12 +501,15 @@ fn digest(text: &str) -> String {
 
 /// The catalogue to start with: the configured file (stored as a new version when it differs
 /// from the stored one), else the stored one, else the bundled defaults (stored, so that the
-/// audit log shows where the catalogue in force came from).
+/// audit log shows where the catalogue in force came from). Secrets stored in plain text by an
+/// earlier version are sealed first.
 async fn initial_catalogue(
     store: &Store,
     config: &ActionsConfig,
+    sealer: &Sealer,
     clock: &Clock,
 ) -> anyhow::Result<(Catalogue, Option<StoredCatalogue>)> {
+    seal_plain_secrets(store, sealer, clock).await?;
     let stored = store.current_catalogue().await?;
     let (text, actor) = match &config.runbooks {
         Some(path) => (
@@ -570,11 +518,12 @@ async fn initial_catalogue(
             "config",
         ),
         None => match &stored {
-            Some(stored) => match checked_catalogue(&stored.yaml, &config.allowed_hosts) {
+            Some(stored) => match secrets::opened(&stored.yaml, &config.allowed_hosts, sealer) {
                 Ok(catalogue) => return Ok((catalogue, Some(stored.clone()))),
                 Err(error) => {
-                    // A stored catalogue this build (or allow-list) refuses must not keep the
-                    // service down: the bundled one stands in until an operator replaces it.
+                    // A stored catalogue this build (or allow-list, or key) refuses must not
+                    // keep the service down: the bundled one stands in until an operator
+                    // replaces it.
                     tracing::error!(
                         version = stored.id,
                         %error,
@@ -611,25 +560,82 @@ async fn initial_catalogue(
     }
     let previous = stored
         .as_ref()
-        .and_then(|s| Catalogue::parse(&s.yaml).ok())
+        .and_then(|s| secrets::opened(&s.yaml, &config.allowed_hosts, sealer).ok())
         .unwrap_or_else(|| Catalogue {
             runbooks: Vec::new(),
         });
     let automations = automation_changes(&catalogue, &previous, &BTreeMap::new());
-    let saved = save(store, &catalogue, actor, clock.now_millis(), automations).await?;
+    let saved = save(
+        store,
+        sealer,
+        &catalogue,
+        actor,
+        clock.now_millis(),
+        automations,
+    )
+    .await?;
     Ok((catalogue, Some(saved)))
 }
 
-/// Stores `catalogue` as a new version by `actor`, with its audit entry.
+/// Seals the header values that stored catalogue versions hold in plain text (written before
+/// secrets were sealed), rewriting those versions in place with one audit entry: the secrets
+/// then no longer sit readable in the database.
+async fn seal_plain_secrets(store: &Store, sealer: &Sealer, clock: &Clock) -> anyhow::Result<()> {
+    let mut rewritten = Vec::new();
+    for version in store.catalogue_versions().await? {
+        // Parsed without the allow-list: an old version naming a host no longer allowed still
+        // holds a secret worth sealing.
+        let Ok(catalogue) = Catalogue::parse(&version.yaml) else {
+            continue;
+        };
+        let plain = catalogue.runbooks.iter().any(|r| {
+            r.automation
+                .as_ref()
+                .is_some_and(|a| a.headers.values().any(|v| !crate::sealing::is_sealed(v)))
+        });
+        if plain {
+            let sealed = secrets::sealed_plain(&catalogue, sealer)?;
+            rewritten.push((version.id, sealed.to_yaml()));
+        }
+    }
+    if rewritten.is_empty() {
+        return Ok(());
+    }
+    let versions: Vec<i64> = rewritten.iter().map(|(id, _)| *id).collect();
+    let audit = NewAudit {
+        at: clock.now_millis(),
+        actor: SYSTEM_ACTOR.to_owned(),
+        kind: "secrets_sealed".to_owned(),
+        incident: None,
+        action: None,
+        service: None,
+        detail: serde_json::json!({
+            "catalogue_versions": versions,
+            "key_file": sealer.path().display().to_string(),
+        }),
+    };
+    store.rewrite_catalogues(&rewritten, &audit).await?;
+    tracing::warn!(
+        ?versions,
+        key_file = %sealer.path().display(),
+        "sealed automation header secrets stored in plain text by an earlier version; copies \
+         of the database made before now still hold them"
+    );
+    Ok(())
+}
+
+/// Stores `catalogue` as a new version by `actor`, its header values sealed, with its audit
+/// entry. The digest is of the catalogue itself (sealing differs each time).
 async fn save(
     store: &Store,
+    sealer: &Sealer,
     catalogue: &Catalogue,
     actor: &str,
     now: Millis,
     automations: Value,
-) -> Result<StoredCatalogue, StoreError> {
-    let yaml = catalogue.to_yaml();
-    let digest = digest(&yaml);
+) -> Result<StoredCatalogue, CatalogueRejection> {
+    let digest = digest(&catalogue.to_yaml());
+    let yaml = secrets::sealed(catalogue, sealer)?.to_yaml();
     let audit = NewAudit {
         at: now,
         actor: actor.to_owned(),
@@ -643,9 +649,9 @@ async fn save(
             "automations": automations,
         }),
     };
-    store
+    Ok(store
         .save_catalogue(&yaml, &digest, actor, now, &audit)
-        .await
+        .await?)
 }
 
 /// Loads the fault history into the similar-incident index. A failure is logged, not fatal:

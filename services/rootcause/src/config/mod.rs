@@ -167,6 +167,15 @@ impl Config {
         })
     }
 
+    /// The file with the key that seals stored secrets (`actions.secret_key_file`, else
+    /// `secret.key` in `data_dir`).
+    pub fn secret_key_path(&self) -> PathBuf {
+        self.actions
+            .secret_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("secret.key"))
+    }
+
     /// The configuration as TOML, with any database password hidden.
     pub fn to_toml(&self) -> String {
         let mut shown = self.clone();
@@ -422,6 +431,11 @@ pub struct ActionsConfig {
     /// service was down meanwhile) is failed as expired rather than run late: a failover
     /// approved for yesterday's incident must not fire today.
     pub run_expiry_secs: u64,
+    /// The key that seals automation header values (tokens) in the database: 64 hex digits
+    /// (`openssl rand -hex 32`). Unset: `secret.key` in `data_dir`, created (mode 0600) the first
+    /// time a secret is stored. Replicas sharing a database need the same key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_key_file: Option<PathBuf>,
 }
 
 impl Default for ActionsConfig {
@@ -434,6 +448,7 @@ impl Default for ActionsConfig {
             similar: 10,
             notify: Vec::new(),
             run_expiry_secs: 3600,
+            secret_key_file: None,
         }
     }
 }

@@ -6,9 +6,11 @@
 //! the incident changes in one transaction; then it answers each request. Many small requests
 //! thus share one fsync (group commit), and an acknowledged alert is always on disk. Commits are
 //! pipelined: the next group is correlated while the previous one commits, one commit at a time
-//! and in the engine's order. If a commit fails, every request of that group and of the group
-//! correlated after it gets an error (nothing of them was stored) and the engine is rebuilt from
-//! the store, so memory never runs ahead of the database.
+//! and in the engine's order. If a commit fails, nothing of that group or of the group correlated
+//! after it was stored: the engine is rebuilt from the store, so memory never runs ahead of the
+//! database, and each of their requests is told its group failed ([`IngestError::GroupFailed`]).
+//! The handler then sends its request again *alone* ([`Grouping::Alone`]): the writer commits it
+//! in a group of its own, after the commit in flight, so one bad request fails only itself.
 
 pub mod payload;
 
@@ -64,6 +66,11 @@ pub enum IngestError {
     /// The commit failed; nothing of the request was stored.
     #[error("alerts could not be stored: {0}")]
     NotStored(String),
+    /// The group commit the request shared with others failed (perhaps because of another
+    /// request); nothing of it was stored. Sent again [`Grouping::Alone`], only its own fault
+    /// can fail it.
+    #[error("the group commit failed: {0}")]
+    GroupFailed(String),
     /// The service is shutting down.
     #[error("the service is shutting down")]
     ShuttingDown,
@@ -79,12 +86,34 @@ pub struct Prepared {
     rows: Vec<AlertWrite>,
 }
 
+/// Whether a request may share its group commit with others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grouping {
+    /// Committed together with whatever else is waiting (the fast path).
+    Shared,
+    /// Committed in a group of its own, after the commit in flight: for a request whose shared
+    /// group failed, so that its own fault alone decides.
+    Alone,
+}
+
+/// Why the writer did not store a request.
+#[derive(Debug)]
+struct Failure {
+    why: String,
+    /// It shared a failed group (or was correlated after one): sending it again alone may
+    /// succeed.
+    shared: bool,
+}
+
+type Reply = oneshot::Sender<Result<Receipt, Failure>>;
+
 /// One request's alerts, ready for the writer: what the engine reads and what the store writes,
 /// side by side.
 struct Job {
     events: Vec<AlertEvent>,
     rows: Vec<AlertWrite>,
-    reply: oneshot::Sender<Result<Receipt, String>>,
+    grouping: Grouping,
+    reply: Reply,
 }
 
 /// The intake handle: cheap to clone, shared by the handlers.
@@ -161,13 +190,18 @@ impl Ingest {
     }
 
     /// Correlates and durably stores prepared alerts; returns once they are committed.
-    pub async fn submit(&self, prepared: Prepared) -> Result<Receipt, IngestError> {
+    pub async fn submit(
+        &self,
+        prepared: Prepared,
+        grouping: Grouping,
+    ) -> Result<Receipt, IngestError> {
         let (reply, answer) = oneshot::channel();
         metrics::gauge!(names::INGEST_QUEUE_DEPTH)
             .set((self.queue.max_capacity() - self.queue.capacity()) as f64);
         let job = Job {
             events: prepared.events,
             rows: prepared.rows,
+            grouping,
             reply,
         };
         // A full queue means the database is behind: wait a moment for room, then tell the
@@ -183,7 +217,8 @@ impl Ingest {
         }
         match answer.await {
             Ok(Ok(receipt)) => Ok(receipt),
-            Ok(Err(message)) => Err(IngestError::NotStored(message)),
+            Ok(Err(Failure { why, shared: true })) => Err(IngestError::GroupFailed(why)),
+            Ok(Err(Failure { why, shared: false })) => Err(IngestError::NotStored(why)),
             Err(_) => Err(IngestError::ShuttingDown),
         }
     }
@@ -336,7 +371,7 @@ fn source_named(source: &str) -> &'static str {
 /// A correlated group on its way to the database.
 struct Pending {
     /// Each request's reply channel and receipt.
-    replies: Vec<(oneshot::Sender<Result<Receipt, String>>, Receipt)>,
+    replies: Vec<(Reply, Receipt)>,
     /// (source, outcome) → alerts, for the metrics once committed.
     counts: HashMap<(&'static str, &'static str), u64>,
     alerts: usize,
@@ -365,21 +400,33 @@ async fn write_loop(
     let mut ticker = tokio::time::interval(TICK_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut in_flight: Option<Commit> = None;
+    // A job to commit alone, met while gathering a shared group: it is the next group.
+    let mut held: Option<Job> = None;
     loop {
-        let group = tokio::select! {
-            done = async { in_flight.as_mut().expect("guarded").await }, if in_flight.is_some() => {
-                in_flight = None;
-                if !acknowledge(done, &ranking) {
-                    engine = rebuilt(&store, &topology, engine, &ranking, &clock).await;
+        let group = match held.take() {
+            Some(job) => vec![job],
+            None => tokio::select! {
+                done = async { in_flight.as_mut().expect("guarded").await }, if in_flight.is_some() => {
+                    in_flight = None;
+                    if !acknowledge(done, &ranking) {
+                        engine = rebuilt(&store, &topology, engine, &ranking, &clock).await;
+                    }
+                    continue;
                 }
-                continue;
-            }
-            job = jobs.recv() => match job {
-                Some(job) => gather(job, &mut jobs, max_batch),
-                None => break,
+                job = jobs.recv() => match job {
+                    Some(job) => gather(job, &mut jobs, max_batch, &mut held),
+                    None => break,
+                },
+                _ = ticker.tick() => Vec::new(),
             },
-            _ = ticker.tick() => Vec::new(),
         };
+        let alone = group.iter().any(|job| job.grouping == Grouping::Alone);
+        if alone && let Some(previous) = in_flight.take() {
+            // Not on top of a commit that may fail: then only its own fault can fail it.
+            if !acknowledge(previous.await, &ranking) {
+                engine = rebuilt(&store, &topology, engine, &ranking, &clock).await;
+            }
+        }
         let next = correlate(
             &topology,
             &mut engine,
@@ -391,7 +438,7 @@ async fn write_loop(
             && !acknowledge(previous.await, &ranking)
         {
             // `next` was correlated on top of the failed group: it cannot be stored either.
-            fail(next.1, "an earlier group commit failed");
+            fail(next.1, "an earlier group commit failed", true);
             engine = rebuilt(&store, &topology, engine, &ranking, &clock).await;
             continue;
         }
@@ -400,7 +447,8 @@ async fn write_loop(
             Ok(batch) => batch,
             Err(error) => {
                 tracing::error!(%error, "cannot encode a group for the store");
-                fail(pending, &error.to_string());
+                let shared = pending.replies.len() > 1;
+                fail(pending, &error.to_string(), shared);
                 engine = rebuilt(&store, &topology, engine, &ranking, &clock).await;
                 continue;
             }
@@ -434,12 +482,23 @@ async fn write_loop(
     tracing::info!("ingest writer stopped; every accepted alert is committed");
 }
 
-/// `first` and whatever else is waiting, up to `max_batch` alerts.
-fn gather(first: Job, jobs: &mut mpsc::Receiver<Job>, max_batch: usize) -> Vec<Job> {
+/// `first` and whatever else is waiting, up to `max_batch` alerts; a job to commit alone is
+/// never gathered with others (met after the first, it is `held` for the next group).
+fn gather(
+    first: Job,
+    jobs: &mut mpsc::Receiver<Job>,
+    max_batch: usize,
+    held: &mut Option<Job>,
+) -> Vec<Job> {
     let mut size = first.rows.len();
+    let alone = first.grouping == Grouping::Alone;
     let mut group = vec![first];
-    while size < max_batch {
+    while size < max_batch && !alone {
         match jobs.try_recv() {
+            Ok(job) if job.grouping == Grouping::Alone => {
+                *held = Some(job);
+                break;
+            }
             Ok(job) => {
                 size += job.rows.len();
                 group.push(job);
@@ -487,16 +546,22 @@ fn acknowledge(
             true
         }
         Err(error) => {
-            tracing::error!(%error, requests = pending.replies.len(), "group commit failed; rebuilding the engine from the store");
-            fail(pending, &error.to_string());
+            let requests = pending.replies.len();
+            tracing::error!(%error, requests, "group commit failed; rebuilding the engine from the store");
+            fail(pending, &error.to_string(), requests > 1);
             false
         }
     }
 }
 
-fn fail(pending: Pending, why: &str) {
+/// Tells each request of `pending` that nothing of it was stored; `shared`: because of a group
+/// it shared, so that it may be sent again alone.
+fn fail(pending: Pending, why: &str, shared: bool) {
     for (reply, _) in pending.replies {
-        let _ = reply.send(Err(why.to_owned()));
+        let _ = reply.send(Err(Failure {
+            why: why.to_owned(),
+            shared,
+        }));
     }
 }
 

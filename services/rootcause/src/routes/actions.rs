@@ -162,6 +162,7 @@ impl From<CatalogueRejection> for ApiError {
     fn from(rejection: CatalogueRejection) -> ApiError {
         match rejection {
             CatalogueRejection::Invalid(error) => invalid_catalogue(error),
+            CatalogueRejection::Sealing(error) => ApiError::internal(error),
             CatalogueRejection::Store(error) => error.into(),
         }
     }

@@ -23,7 +23,7 @@ use utoipa_axum::routes;
 use super::{blocking, check_range, millis_of, time_of};
 use crate::error::{ApiError, ApiQuery, ErrorBody, parse_json, require_json};
 use crate::ingest::payload::{self, PlainBatch, PostableAlert, WebhookPayload};
-use crate::ingest::{IncomingAlert, Ingest, IngestError, Receipt};
+use crate::ingest::{Grouping, IncomingAlert, Ingest, IngestError, Receipt};
 use crate::state::AppState;
 use crate::store::{AlertFilter, StoredAlert};
 
@@ -137,6 +137,9 @@ type Validated = (usize, Result<Vec<IncomingAlert>, Vec<Problem>>);
 ///
 /// Parsing a batch of thousands of alerts takes milliseconds, so it runs on the blocking pool:
 /// the async workers stay free to move other requests and the writer's commits along.
+///
+/// If the group commit the request shared fails, it is parsed again from the body (kept, not
+/// copied) and sent alone, so that another client's bad request never fails this one.
 async fn ingest_body<T, F>(
     state: &AppState,
     headers: &HeaderMap,
@@ -146,20 +149,30 @@ async fn ingest_body<T, F>(
 ) -> Result<Response, ApiError>
 where
     T: DeserializeOwned,
-    F: FnOnce(T, &Ingest, Millis) -> Result<Validated, ApiError> + Send + 'static,
+    F: Fn(T, &Ingest, Millis) -> Result<Validated, ApiError> + Copy + Send + 'static,
 {
     require_json(headers)?;
     let body = body?;
     let ingest = state.ingest.clone();
     let now = state.clock.now_millis();
-    let prepared = blocking(move || {
-        let parsed: T = parse_json(&body)?;
-        let (count, alerts) = validate(parsed, &ingest, now)?;
-        check_count(&ingest, count)?;
-        Ok::<_, ApiError>(ingest.prepare(alerts.map_err(invalid_alerts)?))
-    })
-    .await??;
-    let receipt = state.ingest.submit(prepared).await?;
+    let prepare = move |body: Bytes| {
+        let ingest = ingest.clone();
+        blocking(move || {
+            let parsed: T = parse_json(&body)?;
+            let (count, alerts) = validate(parsed, &ingest, now)?;
+            check_count(&ingest, count)?;
+            Ok::<_, ApiError>(ingest.prepare(alerts.map_err(invalid_alerts)?))
+        })
+    };
+    let prepared = prepare(body.clone()).await??;
+    let receipt = match state.ingest.submit(prepared, Grouping::Shared).await {
+        Err(IngestError::GroupFailed(why)) => {
+            tracing::warn!(%why, "a group commit failed; sending this request again alone");
+            let prepared = prepare(body).await??;
+            state.ingest.submit(prepared, Grouping::Alone).await?
+        }
+        answer => answer?,
+    };
     Ok((status, Json(receipt)).into_response())
 }
 
@@ -178,7 +191,9 @@ impl From<IngestError> for ApiError {
                  again after Retry-After",
             )
             .with_retry_after(1),
-            error @ IngestError::NotStored(_) => ApiError::internal(error),
+            error @ (IngestError::NotStored(_) | IngestError::GroupFailed(_)) => {
+                ApiError::internal(error)
+            }
         }
     }
 }

@@ -67,3 +67,39 @@ impl Store {
         Ok(row)
     }
 }
+
+impl Store {
+    /// Every stored catalogue version, oldest first.
+    pub async fn catalogue_versions(&self) -> Result<Vec<StoredCatalogue>, StoreError> {
+        let rows = with_pool!(self, pool => {
+            sqlx::query_as::<_, StoredCatalogue>(sqlx::AssertSqlSafe(format!(
+                "SELECT {CATALOGUE_COLUMNS} FROM runbook_catalogues ORDER BY id"
+            )))
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows)
+    }
+
+    /// Rewrites the text of stored catalogue versions, `(id, text)`: the same catalogues with
+    /// their secrets now sealed. One transaction with its audit entry.
+    pub async fn rewrite_catalogues(
+        &self,
+        texts: &[(i64, String)],
+        audit: &NewAudit,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin_with(begin_write(self)).await?;
+            for (id, text) in texts {
+                sqlx::query("UPDATE runbook_catalogues SET yaml = $1 WHERE id = $2")
+                    .bind(text)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            insert_audit!(tx, audit, audit.detail.to_string());
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+}

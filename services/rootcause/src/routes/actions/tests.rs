@@ -1403,6 +1403,91 @@ async fn header_values_are_never_served_and_a_masked_value_keeps_the_stored_one(
     let calls = seen.lock().unwrap().clone();
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].1["x-token"], "s3cret-2");
+    // Neither token is in the database's files: each was sealed before it was stored, with a
+    // key created owner-only beside it. Before, both sat in plain text in the catalogue rows.
+    let mut files = 0;
+    for entry in std::fs::read_dir(app.data_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            !bytes.windows(6).any(|w| w == b"s3cret"),
+            "{} holds a token in plain text",
+            path.display()
+        );
+        files += 1;
+    }
+    assert!(files >= 2, "the database and the key");
+    assert!(app.data_dir().join("secret.key").exists());
+}
+
+#[tokio::test]
+async fn secrets_stored_in_plain_text_before_sealing_are_sealed_at_start_up_and_still_sent() {
+    use crate::clock::Clock;
+    use crate::config::Config;
+    use crate::state::AppState;
+    use crate::store::NewAudit;
+    use crate::store::tests::sqlite_store;
+
+    let (store, dir) = sqlite_store().await;
+    // A catalogue as an earlier version stored it: the token in plain text.
+    let plain = "runbooks:\n  - id: hook\n    title: Call the hook\n    risk: low\n    steps: [Call it]\n    automation: {url: \"http://127.0.0.1:9/hook\", headers: {X-Token: s3cret}}\n";
+    let audit = NewAudit {
+        at: 1,
+        actor: "earlier".into(),
+        kind: "runbooks_replaced".into(),
+        incident: None,
+        action: None,
+        service: None,
+        detail: json!({}),
+    };
+    store
+        .save_catalogue(plain, "0000", "earlier", 1, &audit)
+        .await
+        .unwrap();
+    let config = Config {
+        data_dir: dir.path().to_owned(),
+        actions: local_hooks(),
+        ..Config::default()
+    };
+    let (state, workers) = AppState::start(&config, store.clone(), Clock::system())
+        .await
+        .unwrap();
+    let versions = store.catalogue_versions().await.unwrap();
+    assert_eq!(versions.len(), 1, "rewritten in place, not a new version");
+    assert!(!versions[0].yaml.contains("s3cret"), "{}", versions[0].yaml);
+    assert!(
+        versions[0].yaml.contains("sealed:v1:"),
+        "{}",
+        versions[0].yaml
+    );
+    let (catalogue, _) = state.actions.catalogue().await;
+    let automation = catalogue.runbooks[0].automation.as_ref().unwrap();
+    assert_eq!(
+        automation.headers["X-Token"], "s3cret",
+        "opened for the webhook"
+    );
+    let entries = store
+        .audit(&crate::store::AuditFilter {
+            incident: None,
+            kind: Some("secrets_sealed".into()),
+            after: None,
+            limit: 100,
+        })
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    drop(state);
+    drop(workers);
+    // A restart opens what was sealed, and seals nothing again.
+    let (state, _workers) = AppState::start(&config, store.clone(), Clock::system())
+        .await
+        .unwrap();
+    let (catalogue, _) = state.actions.catalogue().await;
+    assert_eq!(
+        catalogue.runbooks[0].automation.as_ref().unwrap().headers["X-Token"],
+        "s3cret"
+    );
+    assert_eq!(store.catalogue_versions().await.unwrap(), versions);
 }
 
 #[tokio::test]

@@ -313,7 +313,10 @@ fn refuse_nul(bytes: &[u8]) -> Result<(), ApiError> {
     }
     // Rare: find where, or learn it was an escaped backslash followed by `u0000`.
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
-        return Ok(()); // the typed parse reports the syntax error
+        // Not JSON, or JSON with invalid UTF-8 in a string the typed parse would skip unread
+        // (an unknown field): refused here with where, since a typed parse could succeed and
+        // carry the NUL in. (Found by the `changes` fuzz target.)
+        return parse_typed::<serde_json::Value>(bytes).map(|_| ());
     };
     match rootcause_topology::nul_path(&value) {
         None => Ok(()),
@@ -337,6 +340,11 @@ pub fn media_type(headers: &HeaderMap) -> Option<String> {
 /// request that reached a group commit with one would fail the other requests of the group.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     refuse_nul(bytes)?;
+    parse_typed(bytes)
+}
+
+/// `bytes` parsed as `T`; a failure is 400 (syntax) or 422 (shape) with its path and position.
+fn parse_typed<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let (path, inner) = match serde_path_to_error::deserialize(&mut deserializer) {
         Ok(value) => match deserializer.end() {
@@ -373,4 +381,37 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         )
     };
     Err(error.with_problems(vec![problem]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Event {
+        #[allow(dead_code)] // read by the parse only
+        service: String,
+    }
+
+    /// Found by the `changes` fuzz target: invalid UTF-8 in a field the typed parse skips unread
+    /// made the NUL check give up, and the typed parse then let `"f\u0000d"` through.
+    #[test]
+    fn a_nul_cannot_hide_behind_invalid_utf8_in_an_unknown_field() {
+        let mut body = br#"{"service":"f\u0000d","other":"x"#.to_vec();
+        body.extend_from_slice(&[0xff, 0xff]);
+        body.extend_from_slice(br#""}"#);
+        assert!(
+            parse_typed::<Event>(&body).is_ok(),
+            "the typed parse alone skips the bad field"
+        );
+        let error = parse_json::<Event>(&body).unwrap_err();
+        assert_eq!(error.status, StatusCode::BAD_REQUEST, "{error:?}");
+        let clean = br#"{"service":"f\u0000d"}"#;
+        let error = parse_json::<Event>(clean).unwrap_err();
+        assert_eq!(error.status, StatusCode::UNPROCESSABLE_ENTITY, "{error:?}");
+        assert!(
+            parse_json::<Event>(br#"{"service":"f\\u0000d"}"#).is_ok(),
+            "an escaped backslash"
+        );
+    }
 }

@@ -45,5 +45,7 @@ pub mod telemetry;
 pub mod testing;
 pub mod workers;
 
+#[cfg(feature = "fuzzing")]
+pub use routes::fuzzing;
 pub use server::{Application, shutdown_signal};
 pub use state::AppState;

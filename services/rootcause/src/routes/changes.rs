@@ -7,14 +7,15 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use rootcause_correlation::ServiceMapper;
-use rootcause_topology::Problem;
+use rootcause_correlation::{Millis, ServiceMapper};
+use rootcause_topology::{Problem, Topology};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{check_range, millis_of, time_of};
+use crate::config::IngestConfig;
 use crate::error::{ApiError, ApiQuery, ErrorBody, parse_json, require_json};
 use crate::ranking::ChangeRecord;
 use crate::state::AppState;
@@ -122,13 +123,56 @@ async fn post_changes(
 ) -> Result<Response, ApiError> {
     require_json(&headers)?;
     let body = body?;
+    let now = state.clock.now_millis();
+    let current = state.topology.current();
+    let changes = parse_changes(&body, state.ingest.config(), &current.topology, now)?;
+    let ids = state.store.insert_changes(&changes, now).await?;
+    // Deploys near an incident are evidence: the incidents they concern are ranked again.
+    let records = changes
+        .into_iter()
+        .zip(&ids)
+        .filter(|(_, (_, new))| *new)
+        .filter_map(|(change, &(id, _))| {
+            ChangeRecord::of(StoredChange {
+                id,
+                service: change.service,
+                mapped: change.mapped,
+                kind: change.kind.to_owned(),
+                at: change.at,
+                version: change.version,
+                author: change.author,
+                link: change.link,
+                description: change.description,
+                received_at: now,
+            })
+        })
+        .collect::<Vec<_>>();
+    if !records.is_empty() {
+        state.ranking.changes_recorded(records);
+    }
+    let receipt = ChangeReceipt {
+        items: ids
+            .into_iter()
+            .map(|(id, new)| StoredRef { id, new })
+            .collect(),
+    };
+    Ok((StatusCode::ACCEPTED, Json(receipt)).into_response())
+}
+
+/// A body of change events (one object, or an array of them), checked: every event valid and
+/// within the limits, each mapped to a service of `topology`, or every problem with its path.
+pub(super) fn parse_changes(
+    body: &[u8],
+    limits: &IngestConfig,
+    topology: &Topology,
+    now: Millis,
+) -> Result<Vec<NewChange>, ApiError> {
     let events: Vec<ChangeEvent> = if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[')
     {
-        parse_json(&body)?
+        parse_json(body)?
     } else {
-        vec![parse_json(&body)?]
+        vec![parse_json(body)?]
     };
-    let limits = state.ingest.config();
     if events.len() > limits.max_changes_per_request {
         metrics::counter!(crate::telemetry::names::REJECTED, "limit" => "ingest.max_changes_per_request")
             .increment(1);
@@ -143,9 +187,7 @@ async fn post_changes(
             ),
         ));
     }
-    let now = state.clock.now_millis();
-    let current = state.topology.current();
-    let mapper = ServiceMapper::new(&current.topology, &["service".to_owned()]);
+    let mapper = ServiceMapper::new(topology, &["service".to_owned()]);
     let mut problems = Vec::new();
     let mut changes = Vec::with_capacity(events.len());
     for (index, event) in events.into_iter().enumerate() {
@@ -236,37 +278,7 @@ async fn post_changes(
                 .with_problems(problems),
         );
     }
-    let ids = state.store.insert_changes(&changes, now).await?;
-    // Deploys near an incident are evidence: the incidents they concern are ranked again.
-    let records = changes
-        .into_iter()
-        .zip(&ids)
-        .filter(|(_, (_, new))| *new)
-        .filter_map(|(change, &(id, _))| {
-            ChangeRecord::of(StoredChange {
-                id,
-                service: change.service,
-                mapped: change.mapped,
-                kind: change.kind.to_owned(),
-                at: change.at,
-                version: change.version,
-                author: change.author,
-                link: change.link,
-                description: change.description,
-                received_at: now,
-            })
-        })
-        .collect::<Vec<_>>();
-    if !records.is_empty() {
-        state.ranking.changes_recorded(records);
-    }
-    let receipt = ChangeReceipt {
-        items: ids
-            .into_iter()
-            .map(|(id, new)| StoredRef { id, new })
-            .collect(),
-    };
-    Ok((StatusCode::ACCEPTED, Json(receipt)).into_response())
+    Ok(changes)
 }
 
 /// Filters of `GET /api/v1/changes`.

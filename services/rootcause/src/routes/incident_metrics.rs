@@ -67,12 +67,12 @@ struct PostedSeries {
 /// Options of a post in Prometheus's shape.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-struct MetricsQuery {
+pub(super) struct MetricsQuery {
     /// Prometheus shape: the label naming the service (default `service`).
-    service_label: Option<String>,
+    pub(super) service_label: Option<String>,
     /// Prometheus shape: the metric name for series without `__name__` (the result of an
     /// expression such as `rate(...)` has none).
-    name: Option<String>,
+    pub(super) name: Option<String>,
 }
 
 /// What a post stored.
@@ -192,7 +192,7 @@ struct Raw<'a> {
 /// Checks a body of either shape; every problem with its path, or the series to store (one
 /// per (service, name): within a series a later point at the same second wins, and repeated
 /// series, such as one per pod of a service, are averaged per second).
-fn validate(
+pub(super) fn validate(
     value: Value,
     query: &MetricsQuery,
     topology: &Topology,

@@ -5,6 +5,8 @@
 mod actions;
 mod alerts;
 mod changes;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod health;
 mod hypotheses;
 mod incident;

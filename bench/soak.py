@@ -41,11 +41,17 @@ def free_port():
 
 
 def rss_mb(pid):
+    """(resident, anonymous, file-backed) MB: the file-backed part is the database file mapped
+    by SQLite (`mmap_size`), page cache the kernel can reclaim; the anonymous part is the heap."""
+    fields = {}
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "RssAnon", "RssFile", "RssShmem"):
+                fields[key] = int(value.split()[0]) / 1024
+    nan = float("nan")
+    return (fields.get("VmRSS", nan), fields.get("RssAnon", nan),
+            fields.get("RssFile", nan) + fields.get("RssShmem", 0.0))
 
 
 def iso(t):
@@ -149,15 +155,15 @@ def main():
     samples = []
     print(f"soak: {args.rate:.0f} alerts/s for {args.minutes} min, RSS every 10 s "
           f"(warm-up {args.warm_up_secs:.0f} s)")
-    print(f"{'t (s)':>6} {'RSS (MB)':>9} {'acknowledged':>13} {'errors':>7}")
+    print(f"{'t (s)':>6} {'RSS (MB)':>9} {'anon':>7} {'file':>7} {'acknowledged':>13} {'errors':>7}")
     while time.monotonic() - started < args.minutes * 60:
         time.sleep(10)
         t = time.monotonic() - started
-        rss = rss_mb(server.pid)
+        rss, anon, file = rss_mb(server.pid)
         acked = sum(w.acknowledged for w in workers)
         errors = sum(w.errors for w in workers)
-        samples.append((t, rss))
-        print(f"{t:6.0f} {rss:9.1f} {acked:13d} {errors:7d}", flush=True)
+        samples.append((t, rss, anon))
+        print(f"{t:6.0f} {rss:9.1f} {anon:7.1f} {file:7.1f} {acked:13d} {errors:7d}", flush=True)
     stop.set()
     for w in workers:
         w.join()
@@ -168,17 +174,20 @@ def main():
     errors = sum(w.errors for w in workers)
     db = sqlite3.connect(os.path.join(data, "rootcause.db"))
     stored = db.execute("SELECT COUNT(*) FROM alerts").fetchone()[0]
-    after = sorted(r for t, r in samples if t >= args.warm_up_secs)
-    median = after[len(after) // 2] if after else float("nan")
-    low, high = (after[0], after[-1]) if after else (float("nan"), float("nan"))
-    flat = bool(after) and low >= 0.9 * median and high <= 1.1 * median
     rate = acked / (args.minutes * 60)
     print(f"sent {acked} alerts at {rate:.0f}/s, {errors} errors"
           + (f" (first: {next(w.first_error for w in workers if w.first_error)})" if errors else ""))
     print(f"stored occurrences: {stored} of {acked} acknowledged")
-    print(f"RSS after warm-up: median {median:.1f} MB, min {low:.1f}, max {high:.1f} "
-          f"({(low / median - 1) * 100:+.1f} % / {(high / median - 1) * 100:+.1f} %): "
-          f"{'flat within +-10 %' if flat else 'NOT flat within +-10 %'}")
+    verdicts = {}
+    for column, what in ((1, "RSS"), (2, "anonymous RSS")):
+        after = sorted(sample[column] for sample in samples if sample[0] >= args.warm_up_secs)
+        median = after[len(after) // 2] if after else float("nan")
+        low, high = (after[0], after[-1]) if after else (float("nan"), float("nan"))
+        verdicts[what] = bool(after) and low >= 0.9 * median and high <= 1.1 * median
+        print(f"{what} after warm-up: median {median:.1f} MB, min {low:.1f}, max {high:.1f} "
+              f"({(low / median - 1) * 100:+.1f} % / {(high / median - 1) * 100:+.1f} %): "
+              f"{'flat within +-10 %' if verdicts[what] else 'NOT flat within +-10 %'}")
+    flat = verdicts["RSS"]
     ok = (flat or args.no_rss_gate) and errors == 0 and stored >= acked
     print("soak:", "PASS" if ok else "FAIL", f"(data in {data})")
     sys.exit(0 if ok else 1)

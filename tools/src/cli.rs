@@ -283,7 +283,6 @@ impl Cli {
 }
 
 fn serve(args: &ServeArgs) -> anyhow::Result<()> {
-    tune_malloc();
     let config = args.load()?;
     telemetry::init_tracing(config.log_format, &config.log_filter)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -300,42 +299,6 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         );
     }
     result
-}
-
-/// How often the server hands the free pages of its heap back to the system.
-pub const MALLOC_TRIM_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Keeps the server's heap close to what it holds, with glibc's malloc: every
-/// [`MALLOC_TRIM_INTERVAL`], `malloc_trim` returns the free pages of every arena. glibc gives
-/// threads that allocate at once arenas of their own (up to eight per core) and keeps what is
-/// freed in each for later, so under a steady ingest, where one task builds alerts that others
-/// free, RSS kept climbing far past what the server held. `bench/soak.py`, 18,000 alerts/s for
-/// 10 minutes: 1,279 MB at 150 s and 1,651 MB at 600 s without the trim; 737 MB at 150 s and
-/// 867 MB at 590 s with it (peak 1,067). Fewer arenas hold less (`MALLOC_ARENA_MAX=2`: 540 and
-/// 606 MB, peak 744)
-/// but cost throughput (`bench ingest` on SQLite: 29,925 alerts/s with 2 arenas, 36,575 with 4,
-/// 46,300 with 8, 47,350 with glibc's default), so the arena count is left to glibc's own
-/// `MALLOC_ARENA_MAX`.
-fn tune_malloc() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        let trimmer = std::thread::Builder::new()
-            .name("malloc-trim".to_owned())
-            .spawn(|| {
-                loop {
-                    std::thread::sleep(MALLOC_TRIM_INTERVAL);
-                    // SAFETY: malloc_trim only releases free memory; it is thread-safe (it
-                    // takes each arena's lock in turn).
-                    #[allow(unsafe_code)]
-                    unsafe {
-                        libc::malloc_trim(0);
-                    }
-                }
-            });
-        if let Err(error) = trimmer {
-            eprintln!("warning: cannot start the malloc-trim thread: {error}");
-        }
-    }
 }
 
 fn validate(file: &std::path::Path) -> ExitCode {

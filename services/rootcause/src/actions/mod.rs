@@ -588,13 +588,7 @@ async fn seal_plain_secrets(store: &Store, sealer: &Sealer, clock: &Clock) -> an
         let Ok(catalogue) = Catalogue::parse(&version.yaml) else {
             continue;
         };
-        let plain = catalogue.runbooks.iter().any(|r| {
-            r.automation
-                .as_ref()
-                .is_some_and(|a| a.headers.values().any(|v| !crate::sealing::is_sealed(v)))
-        });
-        if plain {
-            let sealed = secrets::sealed_plain(&catalogue, sealer)?;
+        if let Some(sealed) = secrets::sealed_plain(&catalogue, sealer)? {
             rewritten.push((version.id, sealed.to_yaml()));
         }
     }

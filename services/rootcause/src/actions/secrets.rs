@@ -12,14 +12,27 @@ use crate::sealing::{SealError, Sealer, is_sealed};
 /// Header values replaced by [`MASK`]: what the API shows of a catalogue.
 pub fn masked(catalogue: &Catalogue) -> Catalogue {
     let mut shown = catalogue.clone();
-    for runbook in &mut shown.runbooks {
+    let _: Result<(), std::convert::Infallible> = each_header(&mut shown, |_, _, value| {
+        *value = MASK.to_owned();
+        Ok(())
+    });
+    shown
+}
+
+/// Calls `change` with (runbook id, header name, value) for every automation header value;
+/// stops at the first error.
+fn each_header<E>(
+    catalogue: &mut Catalogue,
+    mut change: impl FnMut(&str, &str, &mut String) -> Result<(), E>,
+) -> Result<(), E> {
+    for runbook in &mut catalogue.runbooks {
         if let Some(automation) = &mut runbook.automation {
-            for value in automation.headers.values_mut() {
-                *value = MASK.to_owned();
+            for (name, value) in automation.headers.iter_mut() {
+                change(&runbook.id, name, value)?;
             }
         }
     }
-    shown
+    Ok(())
 }
 
 /// Puts back the stored value of every header a new catalogue sends as [`MASK`] (as `GET`
@@ -85,30 +98,29 @@ fn place(runbook: &str, header: &str) -> String {
 /// The catalogue as stored: every header value sealed.
 pub(super) fn sealed(catalogue: &Catalogue, sealer: &Sealer) -> Result<Catalogue, SealError> {
     let mut stored = catalogue.clone();
-    for runbook in &mut stored.runbooks {
-        if let Some(automation) = &mut runbook.automation {
-            for (name, value) in automation.headers.iter_mut() {
-                *value = sealer.seal(value, &place(&runbook.id, name))?;
-            }
-        }
-    }
+    each_header(&mut stored, |runbook, name, value| {
+        *value = sealer.seal(value, &place(runbook, name))?;
+        Ok(())
+    })?;
     Ok(stored)
 }
 
 /// A stored catalogue with the header values it held in plain text (stored before secrets
-/// were sealed) sealed, and those already sealed left as they are.
-pub(super) fn sealed_plain(catalogue: &Catalogue, sealer: &Sealer) -> Result<Catalogue, SealError> {
+/// were sealed) sealed and those already sealed left as they are; `None` if none was plain.
+pub(super) fn sealed_plain(
+    catalogue: &Catalogue,
+    sealer: &Sealer,
+) -> Result<Option<Catalogue>, SealError> {
     let mut stored = catalogue.clone();
-    for runbook in &mut stored.runbooks {
-        if let Some(automation) = &mut runbook.automation {
-            for (name, value) in automation.headers.iter_mut() {
-                if !is_sealed(value) {
-                    *value = sealer.seal(value, &place(&runbook.id, name))?;
-                }
-            }
+    let mut plain = false;
+    each_header(&mut stored, |runbook, name, value| {
+        if !is_sealed(value) {
+            *value = sealer.seal(value, &place(runbook, name))?;
+            plain = true;
         }
-    }
-    Ok(stored)
+        Ok(())
+    })?;
+    Ok(plain.then_some(stored))
 }
 
 /// Why a stored catalogue cannot be put back in force.
@@ -130,14 +142,11 @@ pub(super) fn opened(
     sealer: &Sealer,
 ) -> Result<Catalogue, OpenError> {
     let mut catalogue = checked_catalogue(text, allowed_hosts)?;
-    for runbook in &mut catalogue.runbooks {
-        if let Some(automation) = &mut runbook.automation {
-            for (name, value) in automation.headers.iter_mut() {
-                if is_sealed(value) {
-                    *value = sealer.open(value, &place(&runbook.id, name))?;
-                }
-            }
+    each_header(&mut catalogue, |runbook, name, value| {
+        if is_sealed(value) {
+            *value = sealer.open(value, &place(runbook, name))?;
         }
-    }
+        Ok::<_, SealError>(())
+    })?;
     Ok(catalogue)
 }

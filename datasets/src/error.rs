@@ -43,3 +43,26 @@ impl LoadError {
         }
     }
 }
+
+/// Warns on stderr of each case of a `dataset` under `root` that could not be read, with why,
+/// and of how many of all (`skipped` and `read`) that was: a loader that returns only the
+/// cases must still say what it left out.
+pub(crate) fn warn_skipped(
+    dataset: &str,
+    root: &std::path::Path,
+    skipped: &[(String, LoadError)],
+    read: usize,
+) {
+    if skipped.is_empty() {
+        return;
+    }
+    for (id, error) in skipped {
+        eprintln!("warning: {dataset} case {id} skipped: {error}");
+    }
+    eprintln!(
+        "warning: {} of {} {dataset} cases under {} skipped (could not be read)",
+        skipped.len(),
+        skipped.len() + read,
+        root.display()
+    );
+}

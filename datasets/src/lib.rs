@@ -26,6 +26,8 @@ pub mod nezha;
 pub mod rcaeval;
 pub mod simulator;
 pub mod synthetic;
+#[cfg(test)]
+mod test_support;
 
 pub use error::LoadError;
 pub use format::{DatasetFormat, LoadOptions, load};

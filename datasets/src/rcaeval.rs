@@ -202,17 +202,7 @@ pub struct Loaded {
 /// could be read.
 pub fn load(root: &Path) -> Result<Vec<Case>, LoadError> {
     let loaded = load_all(root)?;
-    if !loaded.skipped.is_empty() {
-        for (id, error) in &loaded.skipped {
-            eprintln!("warning: RCAEval case {id} skipped: {error}");
-        }
-        eprintln!(
-            "warning: {} of {} RCAEval cases under {} skipped (could not be read)",
-            loaded.skipped.len(),
-            loaded.skipped.len() + loaded.cases.len(),
-            root.display()
-        );
-    }
+    crate::error::warn_skipped("RCAEval", root, &loaded.skipped, loaded.cases.len());
     Ok(loaded.cases)
 }
 

@@ -18,6 +18,20 @@ pub struct Diagnosis {
     pub hypotheses: Vec<Hypothesis>,
 }
 
+impl Diagnosis {
+    /// A diagnosis of these hypotheses, not `unknown`, by a model called `test`: the action
+    /// tests, which start from a diagnosis rather than from a case.
+    #[cfg(test)]
+    pub(crate) fn of(hypotheses: Vec<Hypothesis>) -> Self {
+        Diagnosis {
+            model: "test".into(),
+            unknown: false,
+            threshold: 0.3,
+            hypotheses,
+        }
+    }
+}
+
 /// One candidate root cause.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hypothesis {
@@ -40,6 +54,24 @@ pub struct Hypothesis {
     /// the symptom (`[db, cart, frontend]`): how the fault would reach what users see. Traced
     /// for the top [`crate::explain::TRACED`] hypotheses; empty below them.
     pub paths: Vec<Vec<String>>,
+}
+
+impl Hypothesis {
+    /// `service` as the origin of a `fault` (at confidence 0.9), with no score, confidence,
+    /// evidence or paths: the action tests, which read only the service and its fault type.
+    #[cfg(test)]
+    pub(crate) fn origin(service: &str, fault: FaultType) -> Self {
+        Hypothesis {
+            service: service.to_owned(),
+            score: 0.0,
+            confidence: None,
+            role: Role::Origin,
+            fault_type: Some(fault),
+            fault_type_confidence: Some(0.9),
+            evidence: Vec::new(),
+            paths: Vec::new(),
+        }
+    }
 }
 
 /// The part a candidate plays in an incident.

@@ -61,6 +61,35 @@ async fn webhook_deliveries(server: &Server, outcome: &str) -> (f64, f64, f64) {
     (count(None), count(Some(outcome)), count(Some("duplicate")))
 }
 
+/// Waits until the HA pair's members each notified `notified` times without a failure and the
+/// server received at least `all` webhook alerts; returns the server's (all, `outcome`,
+/// duplicate) counts.
+async fn pair_delivered(
+    server: &Server,
+    pair: (&Alertmanager, &Alertmanager),
+    outcome: &str,
+    all: f64,
+    notified: u64,
+) -> (f64, f64, f64) {
+    let what = format!("both members delivered {notified} notifications");
+    eventually(&what, async || {
+        let received = webhook_deliveries(server, outcome).await;
+        let seen = (
+            pair.0.webhook_notifications().await,
+            pair.1.webhook_notifications().await,
+        );
+        if received.0 >= all && seen == ((notified, 0), (notified, 0)) {
+            Ok(received)
+        } else {
+            Err(format!(
+                "received (all, {outcome}, duplicate) {received:?}; notified (attempts, \
+                 failures) {seen:?}"
+            ))
+        }
+    })
+    .await
+}
+
 async fn incidents(server: &Server, query: &str) -> Vec<Value> {
     let page = json_of(
         server
@@ -357,22 +386,7 @@ async fn double_delivery_by_an_ha_pair_stores_one_alert_and_one_incident() {
     first.post_alerts(&alerts).await;
     second.post_alerts(&alerts).await;
 
-    let received = eventually("both members delivered both alerts", async || {
-        let received = webhook_deliveries(&server, "new").await;
-        let notified = (
-            first.webhook_notifications().await,
-            second.webhook_notifications().await,
-        );
-        if received.0 >= 4.0 && notified == ((2, 0), (2, 0)) {
-            Ok(received)
-        } else {
-            Err(format!(
-                "received (all, new, duplicate) {received:?}; notified (attempts, failures) \
-                 {notified:?}"
-            ))
-        }
-    })
-    .await;
+    let received = pair_delivered(&server, (&first, &second), "new", 4.0, 2).await;
     assert_eq!(
         received,
         (4.0, 2.0, 2.0),
@@ -489,23 +503,8 @@ async fn double_delivery_by_an_ha_pair_stores_one_alert_and_one_incident() {
         .collect();
     first.post_alerts(&Value::from(resolved.clone())).await;
     second.post_alerts(&Value::from(resolved)).await;
-    let received = eventually("both members delivered both resolutions", async || {
-        // Before: 4 from the pair, 2 posted directly.
-        let received = webhook_deliveries(&server, "updated").await;
-        let notified = (
-            first.webhook_notifications().await,
-            second.webhook_notifications().await,
-        );
-        if received.0 >= 10.0 && notified == ((4, 0), (4, 0)) {
-            Ok(received)
-        } else {
-            Err(format!(
-                "received (all, updated, duplicate) {received:?}; notified (attempts, \
-                 failures) {notified:?}"
-            ))
-        }
-    })
-    .await;
+    // Before: 4 from the pair, 2 posted directly.
+    let received = pair_delivered(&server, (&first, &second), "updated", 10.0, 4).await;
     assert_eq!(
         received,
         (10.0, 2.0, 5.0),

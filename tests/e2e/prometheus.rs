@@ -10,13 +10,12 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use rootcause::config::PrometheusConfig;
 use rootcause::prometheus::{PrometheusError, PrometheusSource};
-use rootcause_e2e::{collect_lines, find_binary, free_port};
+use rootcause_e2e::{ReadyServer, find_binary};
 
 /// Names the `prometheus` binary to run (`promtool` is looked up next to it).
 const PROMETHEUS_BIN_VAR: &str = "ROOTCAUSE_TEST_PROMETHEUS";
@@ -130,83 +129,15 @@ fn openmetrics(first: i64) -> String {
     text
 }
 
-/// A running Prometheus, killed when dropped.
-struct Prometheus {
-    child: Child,
-    url: String,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Prometheus {
-    /// Starts Prometheus on `data_dir` with no scrape targets and waits until `/-/ready` answers
-    /// 200. The port is free when picked but could be taken before Prometheus binds it: retried.
-    async fn start(binary: &Path, data_dir: &Path, config: &Path) -> Prometheus {
-        let http = reqwest::Client::new();
-        let mut failures = Vec::new();
-        for _ in 0..3 {
-            let port = free_port();
-            let mut child = Command::new(binary)
-                .arg(format!("--config.file={}", config.display()))
-                .arg(format!("--storage.tsdb.path={}", data_dir.display()))
-                .arg("--storage.tsdb.retention.time=30d")
-                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap_or_else(|e| panic!("{} does not start: {e}", binary.display()));
-            let log = collect_lines(&mut child);
-            let mut prometheus = Prometheus {
-                child,
-                url: format!("http://127.0.0.1:{port}"),
-                log,
-            };
-            match prometheus.wait_ready(&http).await {
-                Ok(()) => return prometheus,
-                Err(why) => {
-                    let log = prometheus.log();
-                    drop(prometheus);
-                    if !log.contains("address already in use") {
-                        panic!("Prometheus did not become ready: {why}; its log:\n{log}");
-                    }
-                    failures.push(log);
-                }
-            }
-        }
-        panic!(
-            "Prometheus could not bind a free port in 3 tries; its logs:\n{}",
-            failures.join("\n---\n")
-        )
-    }
-
-    async fn wait_ready(&mut self, http: &reqwest::Client) -> Result<(), String> {
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait for Prometheus") {
-                return Err(format!("it exited with {status}"));
-            }
-            if let Ok(response) = http.get(format!("{}/-/ready", self.url)).send().await
-                && response.status() == 200
-            {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err(format!("not ready within {READY_TIMEOUT:?}"));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
+/// Starts Prometheus on `data_dir` with no scrape targets and waits until `/-/ready` answers
+/// 200; killed when dropped.
+async fn start_prometheus(binary: &Path, data_dir: &Path, config: &Path) -> ReadyServer {
+    let args = [
+        format!("--config.file={}", config.display()),
+        format!("--storage.tsdb.path={}", data_dir.display()),
+        "--storage.tsdb.retention.time=30d".to_owned(),
+    ];
+    ReadyServer::start("Prometheus", binary, &args, READY_TIMEOUT).await
 }
 
 fn assert_close(actual: &[f64], expected: &[f64], what: &str) {
@@ -263,7 +194,7 @@ async fn evidence_is_read_from_a_real_prometheus() {
         "global:\n  scrape_interval: 1m\nscrape_configs: []\n",
     )
     .expect("write the Prometheus configuration");
-    let prometheus = Prometheus::start(&prometheus_bin, &data_dir, &config_file).await;
+    let prometheus = start_prometheus(&prometheus_bin, &data_dir, &config_file).await;
 
     let config = PrometheusConfig {
         url: Some(prometheus.url.clone()),

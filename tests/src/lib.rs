@@ -412,11 +412,10 @@ pub fn free_port() -> u16 {
 /// deliveries quickly. Gossip is off: two instances are two independent deliverers, which is
 /// exactly the double delivery of an HA pair whose members do not (yet) see each other.
 pub struct Alertmanager {
-    child: Child,
+    server: ReadyServer,
     /// `http://127.0.0.1:PORT`
     pub url: String,
     _dir: tempfile::TempDir,
-    log: Arc<Mutex<Vec<String>>>,
     http: reqwest::Client,
 }
 
@@ -462,51 +461,20 @@ impl Alertmanager {
             ),
         )
         .expect("write the Alertmanager configuration");
-        // The port is free when picked but could be taken before Alertmanager binds it: retry.
-        let http = reqwest::Client::new();
-        let mut failures = Vec::new();
-        for _ in 0..3 {
-            let port = free_port();
-            let url = format!("http://127.0.0.1:{port}");
-            let mut child = Command::new(&binary)
-                .arg(format!("--config.file={}", config.display()))
-                .arg(format!(
-                    "--storage.path={}",
-                    dir.path().join("data").display()
-                ))
-                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-                .arg("--cluster.listen-address=")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap_or_else(|e| panic!("{} does not start: {e}", binary.display()));
-            let log = collect_lines(&mut child);
-            match wait_ready(&http, &url, &mut child).await {
-                Ok(()) => {
-                    return Some(Alertmanager {
-                        child,
-                        url,
-                        _dir: dir,
-                        log,
-                        http,
-                    });
-                }
-                Err(why) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    let log = log.lock().unwrap().join("\n");
-                    if !log.contains("address already in use") {
-                        panic!("Alertmanager did not become ready: {why}; its log:\n{log}");
-                    }
-                    failures.push(log);
-                }
-            }
-        }
-        panic!(
-            "Alertmanager could not bind a free port in 3 tries; its logs:\n{}",
-            failures.join("\n---\n")
-        )
+        let data = format!("--storage.path={}", dir.path().join("data").display());
+        let args = [
+            format!("--config.file={}", config.display()),
+            data,
+            "--cluster.listen-address=".to_owned(),
+        ];
+        let server =
+            ReadyServer::start("Alertmanager", &binary, &args, ALERTMANAGER_START_TIMEOUT).await;
+        Some(Alertmanager {
+            url: server.url.clone(),
+            server,
+            _dir: dir,
+            http: reqwest::Client::new(),
+        })
     }
 
     /// Posts alerts in Alertmanager's API v2 shape (a JSON array) to `/api/v2/alerts`, as
@@ -557,33 +525,92 @@ impl Alertmanager {
 
     /// Everything it logged so far.
     pub fn log(&self) -> String {
+        self.server.log()
+    }
+}
+
+/// A server of the Prometheus family (Alertmanager, Prometheus) on a free port of 127.0.0.1,
+/// its stderr collected. Killed when dropped.
+pub struct ReadyServer {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl ReadyServer {
+    /// Starts `binary` with `args` and `--web.listen-address` on a free port, and waits until
+    /// its `/-/ready` answers 200 (within `timeout`; failing early if it exits). The port is free
+    /// when picked but could be taken before the server binds it: three tries.
+    pub async fn start(name: &str, binary: &Path, args: &[String], timeout: Duration) -> Self {
+        let http = reqwest::Client::new();
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            let port = free_port();
+            let mut child = Command::new(binary)
+                .args(args)
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap_or_else(|e| panic!("{} does not start: {e}", binary.display()));
+            let log = collect_lines(&mut child);
+            let mut server = ReadyServer {
+                child,
+                url: format!("http://127.0.0.1:{port}"),
+                log,
+            };
+            match server.wait_ready(&http, timeout).await {
+                Ok(()) => return server,
+                Err(why) => {
+                    let log = server.log();
+                    drop(server);
+                    if !log.contains("address already in use") {
+                        panic!("{name} did not become ready: {why}; its log:\n{log}");
+                    }
+                    failures.push(log);
+                }
+            }
+        }
+        panic!(
+            "{name} could not bind a free port in 3 tries; its logs:\n{}",
+            failures.join("\n---\n")
+        )
+    }
+
+    async fn wait_ready(
+        &mut self,
+        http: &reqwest::Client,
+        timeout: Duration,
+    ) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for the server") {
+                return Err(format!("it exited with {status}"));
+            }
+            if let Ok(response) = http.get(format!("{}/-/ready", self.url)).send().await
+                && response.status() == 200
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("not ready within {timeout:?}"));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Everything it logged so far.
+    pub fn log(&self) -> String {
         self.log.lock().unwrap().join("\n")
     }
 }
 
-impl Drop for Alertmanager {
+impl Drop for ReadyServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// Polls `URL/-/ready` until it answers 200; fails early when the process exits.
-async fn wait_ready(http: &reqwest::Client, url: &str, child: &mut Child) -> Result<(), String> {
-    let deadline = Instant::now() + ALERTMANAGER_START_TIMEOUT;
-    loop {
-        if let Some(status) = child.try_wait().expect("wait for Alertmanager") {
-            return Err(format!("it exited with {status}"));
-        }
-        if let Ok(response) = http.get(format!("{url}/-/ready")).send().await
-            && response.status() == 200
-        {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(format!("not ready within {ALERTMANAGER_START_TIMEOUT:?}"));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -441,6 +441,11 @@ mod tests {
             .problems
     }
 
+    /// Where each problem is, in order.
+    fn paths_of(found: &[Problem]) -> Vec<&str> {
+        found.iter().map(|p| p.path.as_str()).collect()
+    }
+
     #[test]
     fn duplicate_service_points_at_both_definitions() {
         let found = problems(
@@ -457,7 +462,7 @@ mod tests {
         let found = problems(
             "services:\n- {name: a, kind: service}\ndependencies:\n- {caller: a, callee: nope}\n- {caller: ghost, callee: phantom}\n",
         );
-        let paths: Vec<&str> = found.iter().map(|p| p.path.as_str()).collect();
+        let paths = paths_of(&found);
         assert_eq!(
             paths,
             [
@@ -474,7 +479,7 @@ mod tests {
         let found = problems(
             "services:\n- {name: a, kind: service, aliases: [x]}\n- {name: b, kind: service, aliases: [x]}\ndependencies:\n- {caller: a, callee: b}\n- {caller: b, callee: ghost}\n",
         );
-        let paths: Vec<&str> = found.iter().map(|p| p.path.as_str()).collect();
+        let paths = paths_of(&found);
         // b's alias clash, and the edge to a service nobody declared; not "unknown service b".
         assert_eq!(paths, ["services[1].aliases[0]", "dependencies[1].callee"]);
     }
@@ -494,7 +499,7 @@ mod tests {
         let found = problems(
             "services:\n- {name: a, kind: service, aliases: [a-pod]}\n- {name: b, kind: service, aliases: [b-pod, a-pod]}\n- {name: c, kind: service, aliases: [a]}\n",
         );
-        let paths: Vec<&str> = found.iter().map(|p| p.path.as_str()).collect();
+        let paths = paths_of(&found);
         assert_eq!(paths, ["services[1].aliases[1]", "services[2].aliases[0]"]);
         assert!(found[0].message.contains("used by service \"a\""));
         assert!(found[1].message.contains("used by service \"a\""));
@@ -505,7 +510,7 @@ mod tests {
         let found = problems(
             "services:\n- {name: a, kind: service}\n- {name: b, kind: database}\ndependencies:\n- {caller: a, callee: a}\n- {caller: a, callee: b}\n- {caller: a, callee: b}\n- {caller: b, callee: a, error_rate: 1.5}\n",
         );
-        let paths: Vec<&str> = found.iter().map(|p| p.path.as_str()).collect();
+        let paths = paths_of(&found);
         assert_eq!(
             paths,
             [

@@ -201,26 +201,32 @@ impl Visitor<'_> for HexVisitor {
     }
 }
 
+impl HexVisitor {
+    /// The id `deserializer` holds; `None` only for an empty one where `allow_empty`.
+    fn read<'de, D: Deserializer<'de>>(
+        deserializer: D,
+        what: &'static str,
+        digits: usize,
+        allow_empty: bool,
+    ) -> Result<Option<u128>, D::Error> {
+        deserializer.deserialize_str(HexVisitor {
+            what,
+            digits,
+            allow_empty,
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for TraceId {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let visitor = HexVisitor {
-            what: "trace id",
-            digits: 32,
-            allow_empty: false,
-        };
-        let id = deserializer.deserialize_str(visitor)?;
+        let id = HexVisitor::read(deserializer, "trace id", 32, false)?;
         Ok(TraceId(id.unwrap_or_default()))
     }
 }
 
 impl<'de> Deserialize<'de> for SpanId {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let visitor = HexVisitor {
-            what: "span id",
-            digits: 16,
-            allow_empty: false,
-        };
-        let id = deserializer.deserialize_str(visitor)?;
+        let id = HexVisitor::read(deserializer, "span id", 16, false)?;
         // 16 hex digits always fit.
         Ok(SpanId(id.unwrap_or_default() as u64))
     }
@@ -228,12 +234,7 @@ impl<'de> Deserialize<'de> for SpanId {
 
 impl<'de> Deserialize<'de> for ParentSpanId {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let visitor = HexVisitor {
-            what: "parent span id",
-            digits: 16,
-            allow_empty: true,
-        };
-        let id = deserializer.deserialize_str(visitor)?;
+        let id = HexVisitor::read(deserializer, "parent span id", 16, true)?;
         Ok(ParentSpanId(id.map(|id| id as u64).filter(|&id| id != 0)))
     }
 }

@@ -157,17 +157,7 @@ const THREADS: usize = 2;
 /// Fails when `label.txt` is missing or unreadable, or when no case folder could be read.
 pub fn load(root: &Path) -> Result<Vec<Case>, LoadError> {
     let loaded = load_all(root)?;
-    if !loaded.skipped.is_empty() {
-        for (id, error) in &loaded.skipped {
-            eprintln!("warning: MicroIRC case {id} skipped: {error}");
-        }
-        eprintln!(
-            "warning: {} of {} MicroIRC cases under {} skipped (could not be read)",
-            loaded.skipped.len(),
-            loaded.skipped.len() + loaded.cases.len(),
-            root.display()
-        );
-    }
+    crate::error::warn_skipped("MicroIRC", root, &loaded.skipped, loaded.cases.len());
     Ok(loaded.cases)
 }
 

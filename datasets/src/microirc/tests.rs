@@ -43,6 +43,17 @@ impl Fixture {
         Fixture { dir }
     }
 
+    /// The case most tests start from: `details_cpu_load_1`, labelled, complete (see [`Fixture::case`]).
+    fn details_cpu_load_1() -> Fixture {
+        let fixture = Fixture::new(&block(
+            "details_cpu_load_1",
+            "2024-03-05 15:37:12",
+            "details-v1",
+        ));
+        fixture.case("details_cpu_load_1");
+        fixture
+    }
+
     fn root(&self) -> &Path {
         self.dir.path()
     }
@@ -142,6 +153,15 @@ fn series<'a>(case: &'a Case, service: &str, name: &str) -> &'a Series {
         .unwrap_or_else(|| panic!("no series {service}/{name} in {:?}", names(case)))
 }
 
+/// A series of one `details-v1` pod of the fixtures, `details-v1-b7884-<pod>`.
+fn pod_series<'a>(case: &'a Case, metric: &str, pod: &str) -> &'a Series {
+    series(
+        case,
+        "details-v1",
+        &format!("{metric}{{pod=\"details-v1-b7884-{pod}\"}}"),
+    )
+}
+
 fn names(case: &Case) -> Vec<String> {
     case.series
         .iter()
@@ -160,12 +180,28 @@ fn notes(case: &Case) -> String {
     case.notes.join("\n")
 }
 
+/// Asserts that the case's notes say each of `expected`.
+fn assert_notes(case: &Case, expected: &[&str]) {
+    let text = notes(case);
+    for wanted in expected {
+        assert!(
+            text.contains(wanted),
+            "{wanted:?} not in the notes:\n{text}"
+        );
+    }
+}
+
 fn same(actual: &[f64], expected: &[f64]) -> bool {
     actual.len() == expected.len()
         && actual
             .iter()
             .zip(expected)
             .all(|(a, e)| (a.is_nan() && e.is_nan()) || (a - e).abs() < 1e-9)
+}
+
+/// Asserts [`same`], showing the values when not.
+fn assert_same(actual: &[f64], expected: &[f64]) {
+    assert!(same(actual, expected), "{actual:?} is not {expected:?}");
 }
 
 #[test]
@@ -256,15 +292,12 @@ fn microirc_labels_are_utc_plus_8_and_name_the_workload() {
         ratings.label.as_ref().map(|l| l.root_cause.as_str()),
         Some("ratings-v1")
     );
-    assert!(
-        notes(ratings).contains("scales deployment \"ratings-v2\""),
-        "{}",
-        notes(ratings)
-    );
-    assert!(
-        notes(ratings).contains("not among the 3 candidate"),
-        "{}",
-        notes(ratings)
+    assert_notes(
+        ratings,
+        &[
+            "scales deployment \"ratings-v2\"",
+            "not among the 3 candidate",
+        ],
     );
     let reviews = cases[2].label.as_ref().expect("labelled");
     assert_eq!(
@@ -275,12 +308,7 @@ fn microirc_labels_are_utc_plus_8_and_name_the_workload() {
 
 #[test]
 fn microirc_series_are_named_and_classified_by_file() {
-    let fixture = Fixture::new(&block(
-        "details_cpu_load_1",
-        "2024-03-05 15:37:12",
-        "details-v1",
-    ));
-    fixture.case("details_cpu_load_1");
+    let fixture = Fixture::details_cpu_load_1();
     let case = &load_ok(fixture.root())[0];
     assert!(case.notes.is_empty(), "{}", notes(case));
     assert_eq!(
@@ -323,12 +351,7 @@ fn microirc_pods_map_to_workloads_with_absent_pods_nan_and_packets_unsquared() {
     );
     assert_eq!(workload_of_pod("a-b"), None);
 
-    let fixture = Fixture::new(&block(
-        "details_cpu_load_1",
-        "2024-03-05 15:37:12",
-        "details-v1",
-    ));
-    fixture.case("details_cpu_load_1");
+    let fixture = Fixture::details_cpu_load_1();
     fixture.file(
         "details_cpu_load_1",
         "instance.csv",
@@ -343,73 +366,35 @@ fn microirc_pods_map_to_workloads_with_absent_pods_nan_and_packets_unsquared() {
         ),
     );
     let case = &load_ok(fixture.root())[0];
-    let cpu = series(
-        case,
-        "details-v1",
-        "cpu_millicores{pod=\"details-v1-b7884-aaaaa\"}",
-    );
+    let cpu = pod_series(case, "cpu_millicores", "aaaaa");
     assert_eq!(cpu.family, Family::Cpu);
-    assert!(same(&cpu.values, &[4.0, f64::NAN, 0.0]), "{:?}", cpu.values);
-    let other = series(
-        case,
-        "details-v1",
-        "cpu_millicores{pod=\"details-v1-b7884-bbbbb\"}",
-    );
+    assert_same(&cpu.values, &[4.0, f64::NAN, 0.0]);
+    let other = pod_series(case, "cpu_millicores", "bbbbb");
     assert_eq!(other.values, [800.0, 810.0, 790.0]);
-    let packets = series(
-        case,
-        "details-v1",
-        "transmit_packets_per_s{pod=\"details-v1-b7884-aaaaa\"}",
-    );
+    let packets = pod_series(case, "transmit_packets_per_s", "aaaaa");
     assert_eq!(packets.family, Family::Network);
-    assert!(
-        same(&packets.values, &[4.0, f64::NAN, 2.5]),
-        "{:?}",
-        packets.values
-    );
-    let memory = series(
-        case,
-        "details-v1",
-        "memory_mb{pod=\"details-v1-b7884-aaaaa\"}",
-    );
+    assert_same(&packets.values, &[4.0, f64::NAN, 2.5]);
+    let memory = pod_series(case, "memory_mb", "aaaaa");
     assert_eq!(memory.family, Family::Memory);
-    assert!(
-        same(&memory.values, &[11.0, f64::NAN, f64::NAN]),
-        "{:?}",
-        memory.values
-    );
+    assert_same(&memory.values, &[11.0, f64::NAN, f64::NAN]);
+    assert!(!case.series.iter().any(|s| s.name.contains("mystery")));
     // A pod created during the window (absent at its start) is the experiment's scale-up.
     assert!(case.series.iter().all(|s| !s.name.contains("nnnnn")));
-    assert!(
-        notes(case).contains("1 pod(s) absent at the window's start left out"),
-        "{}",
-        notes(case)
-    );
-    assert!(!case.series.iter().any(|s| s.name.contains("mystery")));
-    let text = notes(case);
-    assert!(
-        text.contains("1 pods of no candidate workload skipped"),
-        "{text}"
-    );
-    assert!(
-        text.contains("\"details-v1-b7884-aaaaa_disk\" is not"),
-        "{text}"
-    );
-    assert!(
-        text.contains("1 negative values other than -1 read as NaN"),
-        "{text}"
+    assert_notes(
+        case,
+        &[
+            "1 pod(s) absent at the window's start left out",
+            "1 pods of no candidate workload skipped",
+            "\"details-v1-b7884-aaaaa_disk\" is not",
+            "1 negative values other than -1 read as NaN",
+        ],
     );
     assert!(!case.candidates.iter().any(|c| c.contains("mystery")));
 }
 
 #[test]
 fn microirc_rows_are_sorted_deduplicated_and_gaps_noted() {
-    let fixture = Fixture::new(&block(
-        "details_cpu_load_1",
-        "2024-03-05 15:37:12",
-        "details-v1",
-    ));
-    fixture.case("details_cpu_load_1");
+    let fixture = Fixture::details_cpu_load_1();
     // Out of order, a repeated time (the first in file order stays), a malformed time, a gap of
     // two steps after step 3.
     fixture.file(
@@ -430,22 +415,14 @@ fn microirc_rows_are_sorted_deduplicated_and_gaps_noted() {
     let qps = series(case, "details-v1", "requests_per_s");
     assert_eq!(qps.times, [0, 1, 2, 3, 6].map(|i| T0 + 5 * i));
     assert_eq!(qps.values, [1.0, 2.0, 3.0, 4.0, 6.0]);
-    let text = notes(case);
-    assert!(
-        text.contains("svc_qps.csv: rows out of time order: sorted"),
-        "{text}"
-    );
-    assert!(
-        text.contains("svc_qps.csv: 1 rows repeating an earlier timestamp"),
-        "{text}"
-    );
-    assert!(
-        text.contains("svc_qps.csv: 1 rows with a malformed timestamp"),
-        "{text}"
-    );
-    assert!(
-        text.contains("svc_qps.csv: 2 rows missing from the 5 s grid in 1 gaps"),
-        "{text}"
+    assert_notes(
+        case,
+        &[
+            "svc_qps.csv: rows out of time order: sorted",
+            "svc_qps.csv: 1 rows repeating an earlier timestamp",
+            "svc_qps.csv: 1 rows with a malformed timestamp",
+            "svc_qps.csv: 2 rows missing from the 5 s grid in 1 gaps",
+        ],
     );
     // The other files keep their own grid.
     assert_eq!(series(case, "details-v1", "latency_p50_ms").times.len(), 4);
@@ -453,12 +430,7 @@ fn microirc_rows_are_sorted_deduplicated_and_gaps_noted() {
 
 #[test]
 fn microirc_ragged_rows_are_dropped_with_a_note_and_empty_cells_are_nan() {
-    let fixture = Fixture::new(&block(
-        "details_cpu_load_1",
-        "2024-03-05 15:37:12",
-        "details-v1",
-    ));
-    fixture.case("details_cpu_load_1");
+    let fixture = Fixture::details_cpu_load_1();
     fixture.file(
         "details_cpu_load_1",
         "instance.csv",
@@ -472,30 +444,20 @@ fn microirc_ragged_rows_are_dropped_with_a_note_and_empty_cells_are_nan() {
         ),
     );
     let case = &load_ok(fixture.root())[0];
-    let b = series(
-        case,
-        "details-v1",
-        "cpu_millicores{pod=\"details-v1-b7884-bbbbb\"}",
-    );
+    let b = pod_series(case, "cpu_millicores", "bbbbb");
     assert_eq!(b.times, [0, 1, 3].map(|i| T0 + 5 * i));
-    assert!(same(&b.values, &[1.0, f64::NAN, 3.0]), "{:?}", b.values);
-    let a = series(
-        case,
-        "details-v1",
-        "cpu_millicores{pod=\"details-v1-b7884-aaaaa\"}",
-    );
+    assert_same(&b.values, &[1.0, f64::NAN, 3.0]);
+    let a = pod_series(case, "cpu_millicores", "aaaaa");
     assert!(a.values[2].is_nan());
-    let text = notes(case);
-    assert!(
-        text.contains("instance.csv: 1 rows with a field count unlike the header's dropped (first at line 4: 3 fields under a 4-field header)"),
-        "{text}"
+    assert_notes(
+        case,
+        &[
+            "instance.csv: 1 rows with a field count unlike the header's dropped (first at line 4: 3 fields under a 4-field header)",
+            "instance.csv: 1 malformed numbers read as NaN",
+            // A dropped row is a gap in the file's grid too.
+            "instance.csv: 1 rows missing",
+        ],
     );
-    assert!(
-        text.contains("instance.csv: 1 malformed numbers read as NaN"),
-        "{text}"
-    );
-    // A dropped row is a gap in the file's grid too.
-    assert!(text.contains("instance.csv: 1 rows missing"), "{text}");
 }
 
 #[test]
@@ -534,12 +496,7 @@ fn microirc_call_headers_split_between_known_names() {
 
 #[test]
 fn microirc_edges_carry_call_duration() {
-    let fixture = Fixture::new(&block(
-        "details_cpu_load_1",
-        "2024-03-05 15:37:12",
-        "details-v1",
-    ));
-    fixture.case("details_cpu_load_1");
+    let fixture = Fixture::details_cpu_load_1();
     fixture.file(
         "details_cpu_load_1",
         "latency.csv",
@@ -584,25 +541,18 @@ fn microirc_edges_carry_call_duration() {
     );
     assert!(!case.edges.iter().any(|e| e.caller == "unknown"));
     assert_eq!(case.edges.len(), 3);
-    let text = notes(case);
-    assert!(
-        text.contains("\"nobody_details-v1&p50\" does not split"),
-        "{text}"
-    );
-    assert!(
-        text.contains("\"productpage-v1_details-v1&p75\" is not"),
-        "{text}"
+    assert_notes(
+        case,
+        &[
+            "\"nobody_details-v1&p50\" does not split",
+            "\"productpage-v1_details-v1&p75\" is not",
+        ],
     );
 }
 
 #[test]
 fn microirc_unlabelled_cases_load_without_label_anchored_mid_window() {
-    let fixture = Fixture::new(&block(
-        "details_cpu_load_1",
-        "2024-03-05 15:37:12",
-        "details-v1",
-    ));
-    fixture.case("details_cpu_load_1");
+    let fixture = Fixture::details_cpu_load_1();
     fixture.case("reviews-v2_cpu_load_1");
     let cases = load_ok(fixture.root());
     assert_eq!(cases.len(), 2);
@@ -611,12 +561,13 @@ fn microirc_unlabelled_cases_load_without_label_anchored_mid_window() {
     assert_eq!(unlabelled.label, None);
     // The window is steps 0..=3: its midpoint, floored, not the schedule's start + 360 s.
     assert_eq!(unlabelled.anchor, T0 + 7);
-    let text = notes(unlabelled);
-    assert!(text.contains("unlabelled, not scored"), "{text}");
-    assert!(text.contains("no entry in label.txt"), "{text}");
-    assert!(
-        text.contains("midpoint of the data window (2024-03-05 07:31:08)"),
-        "{text}"
+    assert_notes(
+        unlabelled,
+        &[
+            "unlabelled, not scored",
+            "no entry in label.txt",
+            "midpoint of the data window (2024-03-05 07:31:08)",
+        ],
     );
 }
 
@@ -676,18 +627,17 @@ fn microirc_topology_comes_from_graph_csv_and_is_shared() {
     assert!(!Arc::ptr_eq(first, third));
     assert_eq!(third.dependency_count(), 1);
     assert!(third.service("istio-ingressgateway").is_none());
-    let text = notes(&cases[2]);
-    assert!(text.contains("1 rows naming neither two workloads nor a pod's node skipped (first: ghost-v1 → node-a)"), "{text}");
+    assert_notes(
+        &cases[2],
+        &[
+            "1 rows naming neither two workloads nor a pod's node skipped (first: ghost-v1 → node-a)",
+        ],
+    );
 }
 
 #[test]
 fn microirc_excluded_files_are_not_read() {
-    let fixture = Fixture::new(&block(
-        "details_cpu_load_1",
-        "2024-03-05 15:37:12",
-        "details-v1",
-    ));
-    fixture.case("details_cpu_load_1");
+    let fixture = Fixture::details_cpu_load_1();
     let case = "details_cpu_load_1";
     // Each would add a series, a candidate or a note if it were read.
     fixture.file(
@@ -723,12 +673,7 @@ fn microirc_excluded_files_are_not_read() {
 
 #[test]
 fn microirc_the_data_folder_itself_and_broken_datasets() {
-    let fixture = Fixture::new(&block(
-        "details_cpu_load_1",
-        "2024-03-05 15:37:12",
-        "details-v1",
-    ));
-    fixture.case("details_cpu_load_1");
+    let fixture = Fixture::details_cpu_load_1();
     fixture.case("details_cpu_load_2");
     // A folder that is no case name, and a case with nothing readable.
     std::fs::create_dir_all(fixture.root().join("data/scripts")).expect("dir");
@@ -759,16 +704,7 @@ fn microirc_the_data_folder_itself_and_broken_datasets() {
     .expect("rm");
     let cases = load_ok(fixture.root());
     assert!(cases[1].edges.is_empty() && cases[1].topology.is_none());
-    assert!(
-        notes(&cases[1]).contains("call.csv not read"),
-        "{}",
-        notes(&cases[1])
-    );
-    assert!(
-        notes(&cases[1]).contains("graph.csv not read"),
-        "{}",
-        notes(&cases[1])
-    );
+    assert_notes(&cases[1], &["call.csv not read", "graph.csv not read"]);
 
     let empty = tempfile::tempdir().expect("tempdir");
     let error = load(empty.path()).expect_err("no label.txt");
@@ -786,35 +722,12 @@ fn microirc_the_data_folder_itself_and_broken_datasets() {
     );
 }
 
-/// The shared copy of the real dataset, if this checkout sits beside it.
-fn shared_dataset() -> Option<PathBuf> {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    [
-        manifest.join("../../shared/datasets/microirc-bookinfo"),
-        manifest.join("../shared/datasets/microirc-bookinfo"),
-    ]
-    .into_iter()
-    .find(|p| p.join("data/label.txt").is_file())
-}
-
-/// `None` (with a loud message) when the real data is absent; a failure instead when
-/// `ROOTCAUSE_REQUIRE_E2E=1`.
+/// The shared copy of the real dataset, if this checkout sits beside it (see
+/// [`crate::test_support::real_data_or_skip`]).
 fn real_data_or_skip(test: &str) -> Option<PathBuf> {
-    let found = shared_dataset();
-    if found.is_none() {
-        let message = format!(
-            "\n!!!! {test}: the MicroIRC dataset is not at ../../shared/datasets/microirc-bookinfo \
-             (relative to {}): SKIPPED !!!!\n",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        // Straight to the stream, not through `eprintln!`, which the test harness captures.
-        let _ = std::io::stderr().write_all(message.as_bytes());
-        assert!(
-            std::env::var("ROOTCAUSE_REQUIRE_E2E").as_deref() != Ok("1"),
-            "ROOTCAUSE_REQUIRE_E2E=1 but the dataset is missing"
-        );
-    }
-    found
+    crate::test_support::real_data_or_skip(test, "MicroIRC", "microirc-bookinfo", |p| {
+        p.join("data/label.txt").is_file()
+    })
 }
 
 #[test]

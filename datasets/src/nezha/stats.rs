@@ -131,32 +131,31 @@ fn normal_windows(traces: &[i64], logs: &[i64]) -> Vec<(i64, i64)> {
 
 /// Spans of all files, each `SpanID` once (the first seen).
 fn dedup_spans<'a>(files: &[&'a TraceFile]) -> (Vec<&'a Span>, usize) {
-    let mut seen = HashSet::new();
-    let mut spans = Vec::new();
-    let mut duplicates = 0;
-    for span in files.iter().flat_map(|f| &f.spans) {
-        if seen.insert(span.id) {
-            spans.push(span);
-        } else {
-            duplicates += 1;
-        }
-    }
-    (spans, duplicates)
+    first_of_each(files.iter().flat_map(|f| &f.spans), |span| span.id)
 }
 
 /// Lines of all files, each identical row once.
 fn dedup_lines<'a>(files: &[&'a LogFile]) -> (Vec<&'a LogLine>, usize) {
+    first_of_each(files.iter().flat_map(|f| &f.lines), |line| line.fingerprint)
+}
+
+/// The first of `items` with each key, in order, and how many later ones repeated a key: the
+/// minute files overlap, so a span or a log row can be in two of them.
+fn first_of_each<'a, T, K: Eq + std::hash::Hash>(
+    items: impl Iterator<Item = &'a T>,
+    key: impl Fn(&T) -> K,
+) -> (Vec<&'a T>, usize) {
     let mut seen = HashSet::new();
-    let mut lines = Vec::new();
+    let mut kept = Vec::new();
     let mut duplicates = 0;
-    for line in files.iter().flat_map(|f| &f.lines) {
-        if seen.insert(line.fingerprint) {
-            lines.push(line);
+    for item in items {
+        if seen.insert(key(item)) {
+            kept.push(item);
         } else {
             duplicates += 1;
         }
     }
-    (lines, duplicates)
+    (kept, duplicates)
 }
 
 /// The union of time ranges (ns), each taken to last one second past its last timestamp, with

@@ -266,12 +266,16 @@ fn series<'a>(case: &'a Case, service: &str, source: Source, name: &str) -> &'a 
 }
 
 fn value_at(series: &Series, time: i64) -> f64 {
-    let i = series
-        .times
+    sample(&series.name, &series.times, &series.values, time)
+}
+
+/// The value at `time` of the series or edge series `name`, which must have a sample then.
+fn sample(name: &str, times: &[i64], values: &[f64], time: i64) -> f64 {
+    let i = times
         .iter()
         .position(|&t| t == time)
-        .unwrap_or_else(|| panic!("{} has no sample at {time}", series.name));
-    series.values[i]
+        .unwrap_or_else(|| panic!("{name} has no sample at {time}"));
+    values[i]
 }
 
 fn edge<'a>(case: &'a Case, caller: &str, callee: &str, name: &str) -> &'a EdgeSeries {
@@ -431,12 +435,7 @@ fn nezha_edges_measure_calls_network_time_and_errors() {
 }
 
 fn value_at_edge(edge: &EdgeSeries, time: i64) -> f64 {
-    let i = edge
-        .times
-        .iter()
-        .position(|&t| t == time)
-        .unwrap_or_else(|| panic!("{} has no sample at {time}", edge.name));
-    edge.values[i]
+    sample(&edge.name, &edge.times, &edge.values, time)
 }
 
 #[test]
@@ -709,35 +708,12 @@ fn nezha_system_name_comes_from_the_directory() {
     assert_eq!(system_name(Path::new("/")), "nezha");
 }
 
-/// The shared copy of the real dataset, if this checkout sits beside it.
-fn shared_dataset() -> Option<PathBuf> {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    [
-        manifest.join("../../shared/datasets/nezha-train-ticket"),
-        manifest.join("../shared/datasets/nezha-train-ticket"),
-    ]
-    .into_iter()
-    .find(|p| p.join("rca_data").is_dir())
-}
-
-/// `None` (with a loud message) when the real data is absent; a failure instead when
-/// `ROOTCAUSE_REQUIRE_E2E=1`.
+/// The shared copy of the real dataset, if this checkout sits beside it (see
+/// [`crate::test_support::real_data_or_skip`]).
 fn real_data_or_skip(test: &str) -> Option<PathBuf> {
-    let found = shared_dataset();
-    if found.is_none() {
-        let message = format!(
-            "\n!!!! {test}: the Nezha dataset is not at ../../shared/datasets/nezha-train-ticket \
-             (relative to {}): SKIPPED !!!!\n",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        // Straight to the stream, not through `eprintln!`, which the test harness captures.
-        let _ = std::io::stderr().write_all(message.as_bytes());
-        assert!(
-            std::env::var("ROOTCAUSE_REQUIRE_E2E").as_deref() != Ok("1"),
-            "ROOTCAUSE_REQUIRE_E2E=1 but the dataset is missing"
-        );
-    }
-    found
+    crate::test_support::real_data_or_skip(test, "Nezha", "nezha-train-ticket", |p| {
+        p.join("rca_data").is_dir()
+    })
 }
 
 /// `case_id` of every row of `cases.csv`.

@@ -301,35 +301,25 @@ pub(super) fn scenario(
             effect.cpu = 0.7 + 0.25 * severity;
             effect.latency = 0.5 + 1.5 * severity;
             rules.push(Rule::HighCpuUsage);
-            if chance(rng, 0.3) {
-                rules.push(Rule::CpuThrottlingHigh);
-            }
-            if chance(rng, 0.3) {
-                rules.push(Rule::HighLatency);
-            }
+            sometimes(&mut rules, rng, 0.3, Rule::CpuThrottlingHigh);
+            sometimes(&mut rules, rng, 0.3, Rule::HighLatency);
         }
         Fault::Memory => {
             effect.ramp = 120.0;
             effect.memory = 0.8 + 0.15 * severity;
-            effect.leak = uniform(rng, 300.0, 1200.0);
             effect.latency = 0.5 * severity;
             effect.errors = 0.01 * severity;
-            felt_from = onset + (effect.leak / 2.0) as i64;
-            detected = felt_from + between(rng, 30, 90);
+            (felt_from, detected) = leak(&mut effect, onset, rng);
             rules.push(Rule::MemoryPressure);
-            if chance(rng, 0.3) {
-                rules.push(Rule::KubePodCrashLooping);
-            }
+            sometimes(&mut rules, rng, 0.3, Rule::KubePodCrashLooping);
         }
         Fault::Disk if chance(rng, 0.3) => {
             // A filling disk: space climbs until writes stall and fail.
             effect.ramp = 60.0;
             effect.space = 0.85 + 0.14 * severity;
-            effect.leak = uniform(rng, 300.0, 1200.0);
             effect.latency = 0.3 + 0.7 * severity;
             effect.errors = 0.02 * severity;
-            felt_from = onset + (effect.leak / 2.0) as i64;
-            detected = felt_from + between(rng, 30, 90);
+            (felt_from, detected) = leak(&mut effect, onset, rng);
             rules.push(Rule::FilesystemAlmostFull);
         }
         Fault::Disk => {
@@ -337,9 +327,7 @@ pub(super) fn scenario(
             effect.disk = 3.0 + 7.0 * severity;
             effect.latency = 0.5 + severity;
             rules.push(Rule::DiskIoSaturation);
-            if chance(rng, 0.3) {
-                rules.push(Rule::HighLatency);
-            }
+            sometimes(&mut rules, rng, 0.3, Rule::HighLatency);
         }
         Fault::Latency => {
             effect.ramp = 20.0;
@@ -352,17 +340,13 @@ pub(super) fn scenario(
             effect.latency = 1.0 + 2.0 * severity;
             effect.traffic = 0.1 + 0.2 * severity;
             rules.push(Rule::PacketLoss);
-            if chance(rng, 0.5) {
-                rules.push(Rule::HighErrorRate);
-            }
+            sometimes(&mut rules, rng, 0.5, Rule::HighErrorRate);
         }
         Fault::Errors => {
             effect.ramp = 20.0;
             effect.errors = 0.1 + 0.4 * severity;
             rules.push(Rule::HighErrorRate);
-            if chance(rng, 0.2) {
-                rules.push(Rule::KubePodCrashLooping);
-            }
+            sometimes(&mut rules, rng, 0.2, Rule::KubePodCrashLooping);
             if chance(rng, 0.35) {
                 change = Some(CaseChange {
                     service: name.to_owned(),
@@ -379,9 +363,7 @@ pub(super) fn scenario(
             effect.ramp = 20.0;
             effect.errors = 0.002 + 0.006 * severity;
             span_errors = Some(0.03 + 0.05 * severity);
-            if chance(rng, 0.5) {
-                rules.push(Rule::HighErrorRate);
-            }
+            sometimes(&mut rules, rng, 0.5, Rule::HighErrorRate);
         }
         Fault::WrongReturn => {
             // A wrong answer is a successful response: the error metric barely moves, the spans
@@ -389,18 +371,14 @@ pub(super) fn scenario(
             effect.ramp = 20.0;
             effect.errors = 0.001 + 0.004 * severity;
             span_errors = Some(0.02 + 0.04 * severity);
-            if chance(rng, 0.5) {
-                rules.push(Rule::HighErrorRate);
-            }
+            sometimes(&mut rules, rng, 0.5, Rule::HighErrorRate);
         }
         Fault::Deploy => {
             effect.ramp = 30.0;
             if chance(rng, 0.6) {
                 effect.errors = 0.1 + 0.4 * severity;
                 rules.push(Rule::HighErrorRate);
-                if chance(rng, 0.2) {
-                    rules.push(Rule::KubePodCrashLooping);
-                }
+                sometimes(&mut rules, rng, 0.2, Rule::KubePodCrashLooping);
             } else {
                 effect.latency = 1.5 + 4.0 * severity;
                 rules.push(Rule::HighLatency);
@@ -436,6 +414,23 @@ pub(super) fn scenario(
         action,
         change,
         span_errors,
+    }
+}
+
+/// Makes the effect a leak that fills over 5 to 20 minutes (memory, disk space) and returns
+/// (felt from, detected): callers notice once it is half full, and the alert comes 30 to 90 s
+/// after that.
+fn leak(effect: &mut Effect, onset: i64, rng: &mut ChaCha8Rng) -> (i64, i64) {
+    effect.leak = uniform(rng, 300.0, 1200.0);
+    let felt_from = onset + (effect.leak / 2.0) as i64;
+    (felt_from, felt_from + between(rng, 30, 90))
+}
+
+/// Adds `rule` to the root's alerts with probability `p`: the alerts a fault trips only in
+/// some cases.
+fn sometimes(rules: &mut Vec<Rule>, rng: &mut ChaCha8Rng, p: f64, rule: Rule) {
+    if chance(rng, p) {
+        rules.push(rule);
     }
 }
 

@@ -10,7 +10,7 @@ use rootcause_topology::{Format, Topology};
 
 use super::random::derived;
 use super::realism::late_generators;
-use super::tests::{example, generated, options, written};
+use super::tests::{assert_kept, example, generated, options, written, written_and_loaded};
 use super::*;
 
 /// A fingerprint of everything `write` puts on disk for a few runs of the default options.
@@ -290,9 +290,7 @@ dependencies:
             ..Realism::all()
         };
         let cases = simulate(&topology, system, &realistic(realism, 12));
-        let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), &document, &cases).unwrap();
-        let loaded = load(dir.path()).unwrap();
+        let (dir, loaded) = written_and_loaded(&document, &cases);
         assert_eq!(loaded.len(), cases.len());
         let shared = Arc::new(Topology::from_document(document).unwrap());
         for (loaded, case) in loaded.iter().zip(&cases) {
@@ -310,13 +308,7 @@ dependencies:
                 loaded.topology.is_none().then_some(false)
             );
             let expected = case.clone().into_case(Some(shared.clone()));
-            assert!(loaded.notes.is_empty(), "{:?}", loaded.notes);
-            assert_eq!(loaded.id, expected.id);
-            assert_eq!(loaded.anchor, expected.anchor);
-            assert_eq!(loaded.label, expected.label);
-            assert_eq!(loaded.candidates, expected.candidates);
-            assert_eq!(loaded.alerts, expected.alerts);
-            assert_eq!(loaded.changes, expected.changes);
+            assert_kept(loaded, &expected);
             assert!(loaded.normal_windows.is_empty() && expected.normal_windows.is_empty());
             assert_eq!(loaded.topology.is_some(), expected.topology.is_some());
             assert_eq!(
@@ -590,9 +582,7 @@ fn no_topology_cases_have_none_and_rank_what_has_data() {
         &realistic(Realism::only(Trait::NoTopology), 10),
     );
     let shared = Arc::new(topology.clone());
-    let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), &document, &cases).unwrap();
-    let loaded = load(dir.path()).unwrap();
+    let (_dir, loaded) = written_and_loaded(&document, &cases);
     for (case, loaded) in cases.iter().zip(&loaded) {
         let with_data: BTreeSet<&str> = case
             .series

@@ -53,6 +53,34 @@ pub(super) fn written(
     files(dir.path())
 }
 
+/// `cases` written to a temporary directory and loaded back (the directory lives as long as the
+/// returned guard).
+pub(super) fn written_and_loaded(
+    document: &TopologyDocument,
+    cases: &[SimulatedCase],
+) -> (tempfile::TempDir, Vec<rootcause_models::case::Case>) {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), document, cases).unwrap();
+    let loaded = load(dir.path()).unwrap();
+    (dir, loaded)
+}
+
+/// Asserts that a loaded case kept what every case keeps through the disk format: no notes,
+/// and the simulated case's id, system, anchor, label, candidates, alerts and changes.
+pub(super) fn assert_kept(
+    loaded: &rootcause_models::case::Case,
+    expected: &rootcause_models::case::Case,
+) {
+    assert!(loaded.notes.is_empty(), "{:?}", loaded.notes);
+    assert_eq!(loaded.id, expected.id);
+    assert_eq!(loaded.system, expected.system);
+    assert_eq!(loaded.anchor, expected.anchor);
+    assert_eq!(loaded.label, expected.label);
+    assert_eq!(loaded.candidates, expected.candidates);
+    assert_eq!(loaded.alerts, expected.alerts);
+    assert_eq!(loaded.changes, expected.changes);
+}
+
 fn set(reach: Vec<rootcause_topology::Reach<'_>>) -> BTreeSet<String> {
     reach.into_iter().map(|r| r.service.to_owned()).collect()
 }
@@ -590,14 +618,7 @@ fn write_then_load_round_trips() {
     let shared = Arc::new(Topology::from_document(document).unwrap());
     for (loaded, case) in loaded.iter().zip(cases) {
         let expected = case.into_case(Some(shared.clone()));
-        assert!(loaded.notes.is_empty(), "{:?}", loaded.notes);
-        assert_eq!(loaded.id, expected.id);
-        assert_eq!(loaded.system, expected.system);
-        assert_eq!(loaded.anchor, expected.anchor);
-        assert_eq!(loaded.label, expected.label);
-        assert_eq!(loaded.candidates, expected.candidates);
-        assert_eq!(loaded.alerts, expected.alerts);
-        assert_eq!(loaded.changes, expected.changes);
+        assert_kept(loaded, &expected);
         assert_eq!(loaded.normal_windows, expected.normal_windows);
         assert_eq!(loaded.series, expected.series);
         assert!(loaded.alerts.iter().all(|a| a.service.is_some()));
@@ -680,9 +701,7 @@ dependencies:
     )
     .unwrap();
     let cases = simulate(&topology, "odd", &options(10));
-    let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), &topology.to_document(), &cases).unwrap();
-    let loaded = load(dir.path()).unwrap();
+    let (_dir, loaded) = written_and_loaded(&topology.to_document(), &cases);
     let mut services = BTreeSet::new();
     for (loaded, case) in loaded.iter().zip(cases) {
         assert!(loaded.notes.is_empty(), "{:?}", loaded.notes);
@@ -738,8 +757,6 @@ fn runs_on_ten_thousand_services() {
         assert!(case.candidates.len() < 2_000, "{}", case.candidates.len());
         assert!(case.affected.len() <= 101);
     }
-    let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), &document, &cases).unwrap();
-    assert_eq!(load(dir.path()).unwrap().len(), 4);
+    assert_eq!(written_and_loaded(&document, &cases).1.len(), 4);
     eprintln!("10,000 services, 4 cases: {:?}", started.elapsed());
 }

@@ -176,21 +176,8 @@ mod tests {
 
     use super::*;
     use crate::case::CaseAlert;
-    use crate::diagnosis::{FaultType, Hypothesis, Role};
-    use crate::evidence::{CandidateEvidence, GraphContext};
-
-    fn hypothesis(service: &str, fault: FaultType) -> Hypothesis {
-        Hypothesis {
-            service: service.to_owned(),
-            score: 0.0,
-            confidence: None,
-            role: Role::Origin,
-            fault_type: Some(fault),
-            fault_type_confidence: Some(0.9),
-            evidence: Vec::new(),
-            paths: Vec::new(),
-        }
-    }
+    use crate::diagnosis::{FaultType, Hypothesis};
+    use crate::evidence::CandidateEvidence;
 
     fn change(service: &str, at: i64) -> CaseChange {
         CaseChange {
@@ -230,25 +217,15 @@ mod tests {
         let evidence = Evidence {
             candidates: ["api", "db"]
                 .iter()
-                .map(|s| CandidateEvidence {
-                    service: (*s).to_owned(),
-                    scores: [0.0; crate::evidence::Detector::COUNT],
-                    graph: GraphContext::default(),
-                    findings: Vec::new(),
-                })
+                .map(|s| CandidateEvidence::scored(*s, [0.0; crate::evidence::Detector::COUNT]))
                 .collect(),
             graph: Default::default(),
         };
         // Hypotheses in another order than the evidence: db first.
-        let diagnosis = Diagnosis {
-            model: "test".into(),
-            unknown: false,
-            threshold: 0.3,
-            hypotheses: vec![
-                hypothesis("db", FaultType::Disk),
-                hypothesis("api", FaultType::Code),
-            ],
-        };
+        let diagnosis = Diagnosis::of(vec![
+            Hypothesis::origin("db", FaultType::Disk),
+            Hypothesis::origin("api", FaultType::Code),
+        ]);
         // The learned model strongly favours scale_out for api (evidence index 0) only.
         let learned = [
             vec![("scale_out".to_owned(), 0.99), ("restart".to_owned(), 0.01)],

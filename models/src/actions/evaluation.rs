@@ -358,8 +358,8 @@ mod tests {
 
     use super::*;
     use crate::case::CaseAlert;
-    use crate::diagnosis::{FaultType, Hypothesis, Role};
-    use crate::evidence::{CandidateEvidence, Detector, GraphContext};
+    use crate::diagnosis::{FaultType, Hypothesis};
+    use crate::evidence::{CandidateEvidence, Detector};
 
     const TOPOLOGY: &str = "services:\n  - {name: api, kind: service}\n  - {name: db, kind: database}\n\
                             dependencies:\n  - {caller: api, callee: db}\n";
@@ -367,24 +367,14 @@ mod tests {
     fn candidate(service: &str, detector: Detector, z: f64) -> CandidateEvidence {
         let mut scores = [0.0; Detector::COUNT];
         scores[detector as usize] = z;
-        CandidateEvidence {
-            service: service.to_owned(),
-            scores,
-            graph: GraphContext::default(),
-            findings: Vec::new(),
-        }
+        CandidateEvidence::scored(service, scores)
     }
 
     fn hypothesis(service: &str, fault: FaultType) -> Hypothesis {
         Hypothesis {
-            service: service.to_owned(),
             score: 1.0,
             confidence: Some(0.9),
-            role: Role::Origin,
-            fault_type: Some(fault),
-            fault_type_confidence: Some(0.9),
-            evidence: Vec::new(),
-            paths: Vec::new(),
+            ..Hypothesis::origin(service, fault)
         }
     }
 
@@ -439,12 +429,7 @@ mod tests {
                 .collect(),
             graph: Default::default(),
         };
-        let diagnosis = Diagnosis {
-            model: "test".into(),
-            unknown: false,
-            threshold: 0.3,
-            hypotheses: vec![hypothesis(service, fault)],
-        };
+        let diagnosis = Diagnosis::of(vec![hypothesis(service, fault)]);
         let label = Label {
             root_cause: service.to_owned(),
             fault_type: fault.as_str().to_owned(),

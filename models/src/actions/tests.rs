@@ -39,6 +39,15 @@ fn ids(suggestions: &[Suggestion]) -> Vec<&str> {
     suggestions.iter().map(|s| s.action.as_str()).collect()
 }
 
+/// A CPU fault on `pricing`, a service five others call, with these alert signals firing.
+fn busy_pricing(firing: &[String]) -> Target<'_> {
+    Target {
+        callers: 5,
+        signals: firing,
+        ..target("pricing", ServiceKind::Service, FaultType::Cpu, 0.9)
+    }
+}
+
 fn signals(kinds: &[&str]) -> Vec<String> {
     kinds.iter().map(|s| s.to_string()).collect()
 }
@@ -338,9 +347,7 @@ fn memory_fault_restarts_first() {
 #[test]
 fn cpu_saturation_on_a_busy_service_scales_out_and_sheds_load() {
     let firing = signals(&["cpu", "saturation"]);
-    let mut t = target("pricing", ServiceKind::Service, FaultType::Cpu, 0.9);
-    t.callers = 5;
-    t.signals = &firing;
+    let mut t = busy_pricing(&firing);
     let suggestions = rank(&t);
     let order = ids(&suggestions);
     assert_eq!(order[0], "scale_out", "{order:?}");
@@ -416,9 +423,7 @@ fn recent_change_with_code_fault_rolls_back_first() {
 #[test]
 fn confidences_are_shares_of_all_applicable_runbooks() {
     let firing = signals(&["cpu", "saturation"]);
-    let mut t = target("pricing", ServiceKind::Service, FaultType::Cpu, 0.9);
-    t.callers = 5;
-    t.signals = &firing;
+    let t = busy_pricing(&firing);
     let all = rank(&t);
     let total: f64 = all.iter().map(|s| s.confidence).sum();
     assert!((total - 1.0).abs() < 1e-9, "{total}");

@@ -35,12 +35,7 @@ impl Adjacency {
     /// The calls among `case`'s candidates, from its topology and its edge series.
     pub fn of(case: &Case) -> Adjacency {
         let n = case.candidates.len();
-        let index: HashMap<&str, usize> = case
-            .candidates
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.as_str(), i))
-            .collect();
+        let index = super::candidate_index(case);
         let mut adjacency = Adjacency {
             callers: vec![Vec::new(); n],
             callees: vec![Vec::new(); n],

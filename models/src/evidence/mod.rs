@@ -90,12 +90,7 @@ pub const MAX_Z: f64 = 1.0e6;
 /// Computes the evidence of every candidate of `case`.
 pub fn extract(case: &Case, settings: &Settings) -> Evidence {
     let windows = Windows::of(case, settings);
-    let index: HashMap<&str, usize> = case
-        .candidates
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.as_str(), i))
-        .collect();
+    let index = candidate_index(case);
     let mut found: Vec<Vec<Finding>> = vec![Vec::new(); case.candidates.len()];
     let mut note = |service: &str, detector: Detector, z: f64, sentence: String| {
         if let Some(&i) = index.get(service)
@@ -188,6 +183,16 @@ pub fn candidates(
 /// Timings below a millisecond are scheduler and clock noise, not a signal: the spread of a
 /// series measured in milliseconds (named `*_ms`, as span statistics and edge series are) is
 /// at least 1 ms.
+/// Each of `case`'s candidates by name, to its position in the candidate list (and in the
+/// evidence).
+fn candidate_index(case: &Case) -> HashMap<&str, usize> {
+    case.candidates
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.as_str(), i))
+        .collect()
+}
+
 fn timing_floor(name: &str) -> f64 {
     let unit_ms = name.ends_with("_ms")
         || name

@@ -364,16 +364,6 @@ fn a_neighbour_edge_slowed_by_a_fraction_of_the_delay_is_not_slowed_by_the_same_
     case.edges
         .push(edge("a", "b", "network_ms", rises(4.0, 33.0)));
     let evidence = extract(&case, &Settings::default());
-    for c in &evidence.candidates {
-        eprintln!(
-            "DBG {} {:?}",
-            c.service,
-            c.findings
-                .iter()
-                .map(|f| (f.detector, f.z))
-                .collect::<Vec<_>>()
-        );
-    }
     assert!(score(&evidence, "c", Detector::InboundCallDelay) >= 3.0);
     assert_eq!(score(&evidence, "b", Detector::OutboundCallDelay), 0.0);
 
@@ -521,12 +511,7 @@ fn a_client_side_latency_is_not_the_services_own_anomaly() {
     let mut scores = [0.0; Detector::COUNT];
     scores[Detector::ClientLatency as usize] = 500.0;
     scores[Detector::CpuMetric as usize] = 2.0;
-    let c = CandidateEvidence {
-        service: "waiting".into(),
-        scores,
-        graph: GraphContext::default(),
-        findings: Vec::new(),
-    };
+    let c = CandidateEvidence::scored("waiting", scores);
     assert_eq!(c.anomaly(), 2.0);
     assert_eq!(c.strongest(), Some((Detector::CpuMetric, 2.0)));
 }

@@ -103,29 +103,41 @@ fn distinct_targets<T: Ord + Clone>(labels: &[T]) -> (Vec<T>, Vec<usize>) {
     (distinct, targets)
 }
 
-pub(super) fn fit_fault_classifier(
+/// Distinct labels, sorted, and the model that tells them apart (`None` for a single label).
+type Labels<T> = (Vec<T>, Option<Linear>);
+
+/// The distinct labels of the causes that have one (sorted) and, when there are two or more, a
+/// multinomial model telling them apart from the cause's detector scores; `None` when no cause
+/// has a label. The fault classifier and the action model are both this, over another label.
+fn fit_labels<T: Ord + Clone>(
     cases: &[&Prepared],
     params: &TrainParams,
-) -> Result<Option<FaultClassifier>, TrainError> {
+    label: impl Fn(&Prepared) -> Option<T>,
+) -> Result<Option<Labels<T>>, TrainError> {
     let mut rows: Vec<Vec<f64>> = Vec::new();
-    let mut classes: Vec<FaultType> = Vec::new();
+    let mut labels: Vec<T> = Vec::new();
     for c in cases {
-        let (Some(row), Some(fault)) = (c.cause(), c.fault) else {
+        let (Some(row), Some(l)) = (c.cause(), label(c)) else {
             continue;
         };
         rows.push(row[..Detector::COUNT].to_vec());
-        classes.push(fault);
+        labels.push(l);
     }
-    let (distinct, targets) = distinct_targets(&classes);
+    let (distinct, targets) = distinct_targets(&labels);
     let model = match distinct.len() {
         0 => return Ok(None),
         1 => None,
         n => Some(fit_multinomial(&rows, &targets, n, params)?),
     };
-    Ok(Some(FaultClassifier {
-        classes: distinct,
-        model,
-    }))
+    Ok(Some((distinct, model)))
+}
+
+pub(super) fn fit_fault_classifier(
+    cases: &[&Prepared],
+    params: &TrainParams,
+) -> Result<Option<FaultClassifier>, TrainError> {
+    Ok(fit_labels(cases, params, |c| c.fault)?
+        .map(|(classes, model)| FaultClassifier { classes, model }))
 }
 
 /// Trains the action model alone on `examples` (those whose cause is a candidate and whose
@@ -143,25 +155,8 @@ pub(super) fn fit_actions(
     cases: &[&Prepared],
     params: &TrainParams,
 ) -> Result<Option<ActionModel>, TrainError> {
-    let mut rows: Vec<Vec<f64>> = Vec::new();
-    let mut actions: Vec<String> = Vec::new();
-    for c in cases {
-        let (Some(row), Some(action)) = (c.cause(), c.action) else {
-            continue;
-        };
-        rows.push(row[..Detector::COUNT].to_vec());
-        actions.push(action.to_string());
-    }
-    let (distinct, targets) = distinct_targets(&actions);
-    let model = match distinct.len() {
-        0 => return Ok(None),
-        1 => None,
-        n => Some(fit_multinomial(&rows, &targets, n, params)?),
-    };
-    Ok(Some(ActionModel {
-        actions: distinct,
-        model,
-    }))
+    Ok(fit_labels(cases, params, |c| c.action.map(str::to_string))?
+        .map(|(actions, model)| ActionModel { actions, model }))
 }
 
 /// The fold (0..folds) of the `i`-th example: round-robin over the examples' order, so folds

@@ -61,15 +61,20 @@ fn examples(count: u64) -> Vec<Example> {
         .collect()
 }
 
-#[test]
-fn a_trained_model_ranks_the_cause_first_on_unseen_cases_and_names_its_fault() {
-    let model = train(
-        &examples(30),
+/// A model trained on `examples` with the default parameters and settings.
+fn trained(examples: &[Example]) -> LearnedModel {
+    train(
+        examples,
         &TrainParams::default(),
         Settings::default(),
         vec![],
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn a_trained_model_ranks_the_cause_first_on_unseen_cases_and_names_its_fault() {
+    let model = trained(&examples(30));
     let unseen: Vec<Example> = (100..130)
         .map(|k| {
             let (d, f) = if k % 2 == 0 {
@@ -98,13 +103,7 @@ fn a_trained_model_ranks_the_cause_first_on_unseen_cases_and_names_its_fault() {
 
 #[test]
 fn a_model_file_round_trips_and_an_incompatible_one_is_refused() {
-    let model = train(
-        &examples(12),
-        &TrainParams::default(),
-        Settings::default(),
-        vec![],
-    )
-    .unwrap();
+    let model = trained(&examples(12));
     let back = LearnedModel::from_json(&model.to_json()).unwrap();
     assert_eq!(back, model);
     let mut old = model.clone();
@@ -422,7 +421,7 @@ fn a_single_action_needs_no_model_and_examples_without_one_are_skipped() {
         e.action = Some("restart".into());
     }
     all[3].action = None;
-    let model = train(&all, &TrainParams::default(), Settings::default(), vec![]).unwrap();
+    let model = trained(&all);
     let actions = model.actions.as_ref().unwrap();
     assert_eq!(actions.actions, ["restart"]);
     assert!(actions.model.is_none());
@@ -449,13 +448,7 @@ fn examples_from_stored_evidence_find_their_cause_by_name() {
 
 #[test]
 fn the_learned_and_cold_start_rankers_diagnose_stored_evidence() {
-    let model = train(
-        &examples(12),
-        &TrainParams::default(),
-        Settings::default(),
-        vec![],
-    )
-    .unwrap();
+    let model = trained(&examples(12));
     let e = &examples(13)[12];
     let learned = Learned {
         model: model.clone(),

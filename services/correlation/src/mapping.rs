@@ -135,6 +135,7 @@ mod tests {
     use rootcause_topology::{Service, ServiceKind};
 
     use super::*;
+    use crate::alert::labels;
 
     fn keys() -> Vec<String> {
         DEFAULT_LABEL_KEYS.iter().map(|k| (*k).to_owned()).collect()
@@ -149,22 +150,12 @@ mod tests {
             .add_service(Service::new("checkout-db", ServiceKind::Database))
             .unwrap();
         let mut ledger = Service::new("ledger", ServiceKind::Service);
-        ledger.labels = [("namespace", "pay"), ("deployment", "ldg")]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
+        ledger.labels = labels(&[("namespace", "pay"), ("deployment", "ldg")]);
         topology.add_service(ledger).unwrap();
         let mut pay = Service::new("pay", ServiceKind::Service);
-        pay.labels = [("namespace".to_owned(), "pay".to_owned())].into();
+        pay.labels = labels(&[("namespace", "pay")]);
         topology.add_service(pay).unwrap();
         topology
-    }
-
-    fn labels(pairs: &[(&str, &str)]) -> Labels {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
     }
 
     #[test]

@@ -15,7 +15,7 @@ use rootcause_models::evidence::Evidence;
 use rootcause_models::ranker::Ranker;
 
 use crate::config::ActionsConfig;
-use crate::store::{NewHistory, StoredHistory};
+use crate::store::HistoryFacts;
 
 /// The catalogue in force and the similar-incident index.
 pub struct Advice {
@@ -140,46 +140,16 @@ pub fn incident_of_key(key: &str) -> Option<u64> {
     key.strip_prefix("incident:")?.parse().ok()
 }
 
-/// A stored history row as the similar-incident index keeps it.
-pub fn past_incident(row: &StoredHistory) -> PastIncident {
-    past(
-        &row.key,
-        &row.system,
-        row.started_at,
-        &row.root_cause,
-        &row.fault_type,
-        (row.action.as_deref(), row.worked, row.time_to_mitigate_s),
-    )
-}
-
-/// A history row being stored as the similar-incident index keeps it.
-pub fn past_incident_of(row: &NewHistory) -> PastIncident {
-    past(
-        &row.key,
-        &row.system,
-        row.started_at,
-        &row.root_cause,
-        &row.fault_type,
-        (row.action.as_deref(), row.worked, row.time_to_mitigate_s),
-    )
-}
-
-fn past(
-    key: &str,
-    system: &str,
-    started_at: i64,
-    root_cause: &str,
-    fault_type: &str,
-    (action, worked, time_to_mitigate_s): (Option<&str>, Option<bool>, Option<f64>),
-) -> PastIncident {
+/// A history row (stored or being stored) as the similar-incident index keeps it.
+pub fn past_incident(row: &HistoryFacts) -> PastIncident {
     PastIncident {
-        key: key.to_owned(),
-        system: system.to_owned(),
-        started_at,
-        root_cause: root_cause.to_owned(),
-        fault_type: Some(fault_type.to_owned()).filter(|f| !f.is_empty()),
-        action: action.map(str::to_owned),
-        worked,
-        time_to_mitigate_s,
+        key: row.key.clone(),
+        system: row.system.clone(),
+        started_at: row.started_at,
+        root_cause: row.root_cause.clone(),
+        fault_type: Some(row.fault_type.clone()).filter(|f| !f.is_empty()),
+        action: row.action.clone(),
+        worked: row.worked,
+        time_to_mitigate_s: row.time_to_mitigate_s,
     }
 }

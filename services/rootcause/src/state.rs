@@ -166,38 +166,42 @@ impl AppState {
     /// Upkeep on timers: API tokens changed by `rootcause tokens`, `/metrics` histograms,
     /// topology versions stored by other replicas, SQLite checkpoints.
     fn start_timers(&self, spawner: &Spawner, token_reload: Duration) {
-        let tokens = self.tokens.clone();
-        every(spawner, token_reload, move || {
-            let tokens = tokens.clone();
-            async move {
+        every(
+            spawner,
+            token_reload,
+            self.tokens.clone(),
+            |tokens| async move {
                 if let Err(error) = tokens.reload().await {
                     tracing::warn!(%error, "cannot re-read the API tokens");
                 }
-            }
-        });
-        let telemetry = self.telemetry.clone();
-        every(spawner, TELEMETRY_UPKEEP_INTERVAL, move || {
-            let telemetry = telemetry.clone();
-            async move { telemetry.run_upkeep() }
-        });
-        let topology = self.topology.clone();
-        every(spawner, TOPOLOGY_REFRESH_INTERVAL, move || {
-            let topology = topology.clone();
-            async move {
+            },
+        );
+        every(
+            spawner,
+            TELEMETRY_UPKEEP_INTERVAL,
+            self.telemetry.clone(),
+            |telemetry| async move { telemetry.run_upkeep() },
+        );
+        every(
+            spawner,
+            TOPOLOGY_REFRESH_INTERVAL,
+            self.topology.clone(),
+            |topology| async move {
                 if let Err(error) = topology.refresh().await {
                     tracing::warn!(%error, "cannot look for newer topology versions");
                 }
-            }
-        });
-        let store = self.store.clone();
-        every(spawner, CHECKPOINT_INTERVAL, move || {
-            let store = store.clone();
-            async move {
+            },
+        );
+        every(
+            spawner,
+            CHECKPOINT_INTERVAL,
+            self.store.clone(),
+            |store| async move {
                 if let Err(error) = store.checkpoint().await {
                     tracing::warn!(%error, "WAL checkpoint failed");
                 }
-            }
-        });
+            },
+        );
     }
 
     /// Stops the service once the HTTP server has answered its last request, in this order:
@@ -218,10 +222,11 @@ impl AppState {
     }
 }
 
-/// Runs `tick` every `period` until shutdown begins.
-fn every<F, T>(spawner: &Spawner, period: Duration, mut tick: F)
+/// Runs `tick` on a clone of `part` every `period` until shutdown begins.
+fn every<P, F, T>(spawner: &Spawner, period: Duration, part: P, tick: F)
 where
-    F: FnMut() -> T + Send + 'static,
+    P: Clone + Send + 'static,
+    F: Fn(P) -> T + Send + 'static,
     T: std::future::Future<Output = ()> + Send,
 {
     let stop = spawner.token();
@@ -230,7 +235,7 @@ where
         loop {
             tokio::select! {
                 () = stop.cancelled() => return,
-                _ = interval.tick() => tick().await,
+                _ = interval.tick() => tick(part.clone()).await,
             }
         }
     });
@@ -240,41 +245,11 @@ where
 mod tests {
     use std::time::{Duration, Instant};
 
-    use rootcause_datasets::simulator;
-    use rootcause_models::history::{HistoryRecord, Outcome};
-
     use super::*;
+    use crate::learning::fixtures::simulated_history;
     use crate::learning::training::TrainRequest;
     use crate::store::JobStatus;
     use crate::store::tests::sqlite_store;
-
-    /// Labelled incidents of the bundled topology, as history records.
-    fn history(cases: usize) -> Vec<HistoryRecord> {
-        let topology = rootcause_topology::bundled::find(rootcause_topology::bundled::DEFAULT)
-            .unwrap()
-            .topology();
-        let shared = Arc::new(topology.clone());
-        let options = simulator::Options {
-            cases,
-            seed: 11,
-            ..simulator::Options::default()
-        };
-        simulator::simulate(&topology, "test", &options)
-            .into_iter()
-            .map(|c| {
-                let case = c.into_case(Some(shared.clone()));
-                let label = case.label.clone().unwrap();
-                let outcome = Outcome {
-                    root_cause: label.root_cause,
-                    fault_type: label.fault_type,
-                    action: label.action,
-                    worked: Some(true),
-                    time_to_mitigate_s: Some(600.0),
-                };
-                HistoryRecord::from_case(&case, outcome)
-            })
-            .collect()
-    }
 
     #[tokio::test]
     async fn shutdown_waits_for_every_task_and_leaves_no_training_job_running() {
@@ -286,7 +261,11 @@ mod tests {
         let (state, workers) = AppState::start(&config, store, Clock::system())
             .await
             .unwrap();
-        state.learning.import(history(300), "test").await.unwrap();
+        state
+            .learning
+            .import(simulated_history(300, 11), "test")
+            .await
+            .unwrap();
         let job = state.learning.train(TrainRequest::default()).await.unwrap();
         assert!(!workers.is_empty());
         let started = Instant::now();

@@ -7,6 +7,7 @@ use rootcause_topology::{Dependency, Service, ServiceKind, Topology};
 
 use super::types::secs_to_millis;
 use super::*;
+use crate::alert::labels;
 
 const MINUTE: Millis = 60_000;
 const T0: Millis = 1_800_000_000_000;
@@ -63,6 +64,24 @@ fn resolved(fingerprint: u64, service: &str, starts_at: Millis, ends_at: Millis)
         ends_at: Some(ends_at),
         ..firing(fingerprint, service, starts_at)
     }
+}
+
+/// Alert `fingerprint` on `service` fires at `from` and resolves at `to`, each delivered as it
+/// happens.
+fn fire_then_resolve(
+    engine: &mut Engine,
+    topology: &Topology,
+    fingerprint: u64,
+    service: &str,
+    from: Millis,
+    to: Millis,
+) {
+    engine.observe(graph(topology), &[firing(fingerprint, service, from)], from);
+    engine.observe(
+        graph(topology),
+        &[resolved(fingerprint, service, from, to)],
+        to,
+    );
 }
 
 fn services(snapshot: &IncidentSnapshot) -> Vec<&str> {
@@ -226,12 +245,7 @@ fn ended_alerts_are_remembered_up_to_the_cap_whatever_the_rate() {
     let mut engine = Engine::new(settings, 1);
     for n in 0..50u64 {
         let at = T0 + n as Millis * 100;
-        engine.observe(graph(&topology), &[firing(100 + n, "db", at)], at);
-        engine.observe(
-            graph(&topology),
-            &[resolved(100 + n, "db", at, at + 50)],
-            at + 50,
-        );
+        fire_then_resolve(&mut engine, &topology, 100 + n, "db", at, at + 50);
         assert!(
             engine.ended.len() <= 11,
             "{} ended remembered",
@@ -252,12 +266,7 @@ fn quiet_incidents_resolve_after_resolve_after_and_reopen_when_an_alert_fires_ag
     let settings = Settings::default();
     let resolve_after = secs_to_millis(settings.resolve_after_secs);
     let mut engine = Engine::new(settings, 1);
-    engine.observe(graph(&topology), &[firing(1, "db", T0)], T0);
-    engine.observe(
-        graph(&topology),
-        &[resolved(1, "db", T0, T0 + MINUTE)],
-        T0 + MINUTE,
-    );
+    fire_then_resolve(&mut engine, &topology, 1, "db", T0, T0 + MINUTE);
     engine.tick(T0 + MINUTE + resolve_after - 1);
     assert_eq!(engine.incident(1).unwrap().status, IncidentStatus::Open);
     engine.tick(T0 + MINUTE + resolve_after);
@@ -290,12 +299,7 @@ fn quiet_incidents_resolve_after_resolve_after_and_reopen_when_an_alert_fires_ag
 fn a_refire_before_resolve_after_keeps_the_incident_open() {
     let topology = topology();
     let mut engine = Engine::new(Settings::default(), 1);
-    engine.observe(graph(&topology), &[firing(1, "db", T0)], T0);
-    engine.observe(
-        graph(&topology),
-        &[resolved(1, "db", T0, T0 + MINUTE)],
-        T0 + MINUTE,
-    );
+    fire_then_resolve(&mut engine, &topology, 1, "db", T0, T0 + MINUTE);
     let seen = engine.observe(
         graph(&topology),
         &[firing(2, "api", T0 + 2 * MINUTE)],
@@ -322,12 +326,7 @@ fn alerts_outside_the_window_open_a_new_incident() {
         ..Settings::default()
     };
     let mut engine = Engine::new(settings, 1);
-    engine.observe(graph(&topology), &[firing(1, "db", T0)], T0);
-    engine.observe(
-        graph(&topology),
-        &[resolved(1, "db", T0, T0 + MINUTE)],
-        T0 + MINUTE,
-    );
+    fire_then_resolve(&mut engine, &topology, 1, "db", T0, T0 + MINUTE);
     // Quiet since T0 + 1 min: an alert eleven minutes later is a new incident ...
     let at = T0 + 12 * MINUTE;
     let seen = engine.observe(graph(&topology), &[firing(2, "api", at)], at);
@@ -382,14 +381,7 @@ fn alerts_that_stop_being_repeated_expire() {
 fn unmapped_alerts_group_by_shared_labels_in_incidents_of_their_own() {
     let topology = topology();
     let settings = Settings::default();
-    let label = |pairs: &[(&str, &str)]| {
-        settings.unmapped_subject(
-            &pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-        )
-    };
+    let label = |pairs: &[(&str, &str)]| settings.unmapped_subject(&labels(pairs));
     let unmapped = |fingerprint, subject: Subject| AlertEvent {
         subject,
         ..firing(fingerprint, "", T0)

@@ -31,7 +31,7 @@ use crate::advice::{Advice, Similar, history_key, past_incident};
 use crate::clock::Clock;
 use crate::config::ActionsConfig;
 use crate::config::outgoing::{check_outgoing_url, origin};
-use crate::ranking::{Found, Ranking};
+use crate::ranking::{Found, Gone, Ranking};
 use crate::sealing::{SealError, Sealer};
 use crate::store::{
     Decision, NewAudit, NewDecision, NewRun, Store, StoreError, StoredCatalogue, StoredDecision,
@@ -86,17 +86,9 @@ pub enum CatalogueRejection {
 /// Why a decision was not recorded.
 #[derive(Debug, thiserror::Error)]
 pub enum DecideError {
-    /// No such incident.
-    #[error("no incident {0}")]
-    UnknownIncident(u64),
-    /// The incident was merged into another.
-    #[error("incident {incident} was merged into incident {survivor}")]
-    Merged {
-        /// The incident asked for.
-        incident: u64,
-        /// Where its alerts are now.
-        survivor: u64,
-    },
+    /// The incident is unknown or merged.
+    #[error(transparent)]
+    Gone(#[from] Gone),
     /// No runbook with this id.
     #[error("no runbook {action:?} in the catalogue; runbooks: {known}")]
     UnknownAction {
@@ -287,11 +279,12 @@ impl Actions {
         decision: Decision,
         request: DecisionRequest,
     ) -> Result<Decided, DecideError> {
-        let ranked = match self.inner.ranking.hypotheses(incident).await? {
-            Found::Held(ranked) => ranked,
-            Found::Merged(survivor) => return Err(DecideError::Merged { incident, survivor }),
-            Found::Unknown => return Err(DecideError::UnknownIncident(incident)),
-        };
+        let ranked = self
+            .inner
+            .ranking
+            .hypotheses(incident)
+            .await?
+            .held(incident)?;
         let catalogue = self.inner.advice.catalogue();
         let runbook = catalogue
             .get(action)
@@ -342,13 +335,7 @@ impl Actions {
                         why: "the incident has no hypothesis yet; name a service".to_owned(),
                     });
                 };
-                let case = match self.inner.ranking.case_of(incident).await? {
-                    Found::Held(case) => case,
-                    Found::Merged(survivor) => {
-                        return Err(DecideError::Merged { incident, survivor });
-                    }
-                    Found::Unknown => return Err(DecideError::UnknownIncident(incident)),
-                };
+                let case = self.inner.ranking.case_of(incident).await?.held(incident)?;
                 if !runbook_applies(runbook, &case, target) {
                     return Err(DecideError::NotApplicable {
                         action: action.to_owned(),
@@ -665,7 +652,9 @@ async fn load_history(store: &Store, advice: &Arc<Advice>) {
         let mut unreadable = 0;
         for (row, evidence) in rows {
             match serde_json::from_str::<Evidence>(&evidence) {
-                Ok(evidence) => advice.remember(past_incident(&row), incident_vector(&evidence)),
+                Ok(evidence) => {
+                    advice.remember(past_incident(&row.facts), incident_vector(&evidence))
+                }
                 Err(_) => unreadable += 1,
             }
         }

@@ -150,11 +150,7 @@ impl Config {
         if let Err(why) = self.actions.validate() {
             problems.push(why);
         }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(ConfigError(problems.join("; ")))
-        }
+        every_problem(problems).map_err(ConfigError)
     }
 
     /// The database URL to connect to.
@@ -377,6 +373,15 @@ impl Default for RankingConfig {
     }
 }
 
+/// `Ok` without problems; otherwise every problem, joined by `; `.
+fn every_problem(problems: Vec<String>) -> Result<(), String> {
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
 impl RankingConfig {
     /// Checks the values that parse but cannot work. Whether a model file loads is checked at
     /// start-up, where the ranker is loaded.
@@ -395,11 +400,7 @@ impl RankingConfig {
                 self.hops
             ));
         }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(problems.join("; "))
-        }
+        every_problem(problems)
     }
 }
 
@@ -534,11 +535,7 @@ impl ActionsConfig {
                 ));
             }
         }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(problems.join("; "))
-        }
+        every_problem(problems)
     }
 }
 

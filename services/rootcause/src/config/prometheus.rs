@@ -7,6 +7,7 @@ use std::fmt;
 use reqwest::Url;
 use serde::{Deserialize, Serialize};
 
+use super::every_problem;
 use super::secrets::redact_url;
 
 /// Prometheus refuses a range query with more points per series than this.
@@ -108,11 +109,7 @@ impl PrometheusConfig {
                 problems.push(format!("prometheus.queries.{name}: the template is empty"));
             }
         }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(problems.join("; "))
-        }
+        every_problem(problems)
     }
 
     /// The `[from, to]` to fetch for an incident whose first alert came at `first_alert` (unix

@@ -8,7 +8,7 @@ use rootcause_models::evidence::{self, EVIDENCE_SCHEMA, Evidence};
 use rootcause_models::history::{HistoryRecord, Outcome, RecordError};
 use rootcause_topology::Topology;
 
-use crate::store::{NewHistory, StoreError};
+use crate::store::{HistoryFacts, NewHistory, StoreError};
 
 /// Why an import was refused (nothing of it is stored).
 #[derive(Debug, thiserror::Error)]
@@ -120,16 +120,18 @@ fn row_of(
 ) -> NewHistory {
     let evidence = evidence::extract(case, &Default::default());
     NewHistory {
-        key,
-        source,
-        system,
-        started_at: case.anchor,
-        root_cause: outcome.root_cause,
-        fault_type: outcome.fault_type,
-        action: outcome.action,
-        worked: outcome.worked,
-        time_to_mitigate_s: outcome.time_to_mitigate_s,
-        evidence_schema: i64::from(EVIDENCE_SCHEMA),
+        facts: HistoryFacts {
+            key,
+            source,
+            system,
+            started_at: case.anchor,
+            root_cause: outcome.root_cause,
+            fault_type: outcome.fault_type,
+            action: outcome.action,
+            worked: outcome.worked,
+            time_to_mitigate_s: outcome.time_to_mitigate_s,
+            evidence_schema: i64::from(EVIDENCE_SCHEMA),
+        },
         evidence: evidence_json(evidence),
     }
 }

@@ -8,6 +8,8 @@
 //! The price: evidence of an older [`EVIDENCE_SCHEMA`] cannot be trained on; such rows are
 //! counted as stale and their incidents must be imported again.
 
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod import;
 pub mod training;
 
@@ -23,14 +25,14 @@ use rootcause_models::rankers;
 use rootcause_topology::Topology;
 use tracing::Instrument;
 
-use crate::advice::{Advice, past_incident_of};
+use crate::advice::{Advice, past_incident};
 use crate::clock::Clock;
 use crate::config::RankingConfig;
 use crate::live_topology::LiveTopology;
-use crate::ranking::{Found, Ranking};
+use crate::ranking::{Gone, Ranking};
 use crate::store::{
-    HistorySummary, HistoryUpsert, JobStatus, ModelStatus, NewHistory, NewModel, NewResolution,
-    Store, StoreError, StoredJob, StoredModel, StoredResolution,
+    HistoryFacts, HistorySummary, HistoryUpsert, JobStatus, ModelStatus, NewHistory, NewModel,
+    NewResolution, Store, StoreError, StoredJob, StoredModel, StoredResolution,
 };
 use crate::workers::Spawner;
 use import::{ImportError, history_row};
@@ -81,17 +83,9 @@ struct Inner {
 /// Why a resolution was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
-    /// No such incident.
-    #[error("no incident {0}")]
-    Unknown(u64),
-    /// The incident was merged into another.
-    #[error("incident {incident} was merged into incident {survivor}")]
-    Merged {
-        /// The incident named.
-        incident: u64,
-        /// Where its alerts are now.
-        survivor: u64,
-    },
+    /// The incident is unknown or merged.
+    #[error(transparent)]
+    Gone(#[from] Gone),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -243,7 +237,7 @@ impl Learning {
             for row in &rows {
                 if let Ok(evidence) = serde_json::from_str::<Evidence>(&row.evidence) {
                     advice.remember(
-                        past_incident_of(row),
+                        past_incident(&row.facts),
                         rootcause_models::actions::incident_vector(&evidence),
                     );
                 }
@@ -261,16 +255,7 @@ impl Learning {
         id: u64,
         mut resolution: NewResolution,
     ) -> Result<StoredResolution, ResolveError> {
-        let case = match self.inner.ranking.case_of(id).await? {
-            Found::Held(case) => case,
-            Found::Merged(survivor) => {
-                return Err(ResolveError::Merged {
-                    incident: id,
-                    survivor,
-                });
-            }
-            Found::Unknown => return Err(ResolveError::Unknown(id)),
-        };
+        let case = self.inner.ranking.case_of(id).await?.held(id)?;
         let now = self.inner.clock.now_millis();
         if resolution.time_to_mitigate_s.is_none() && case.anchor > 0 {
             resolution.time_to_mitigate_s = Some((now / 1000 - case.anchor).max(0) as f64);
@@ -280,16 +265,18 @@ impl Learning {
             let evidence = rootcause_models::evidence::extract(&case, &Default::default());
             let vector = rootcause_models::actions::incident_vector(&evidence);
             let row = NewHistory {
-                key: format!("incident:{id}"),
-                source: "resolution".to_owned(),
-                system: String::new(),
-                started_at: case.anchor,
-                root_cause: resolution_for_row.root_cause,
-                fault_type: resolution_for_row.fault_type,
-                action: resolution_for_row.action,
-                worked: resolution_for_row.worked,
-                time_to_mitigate_s: resolution_for_row.time_to_mitigate_s,
-                evidence_schema: i64::from(EVIDENCE_SCHEMA),
+                facts: HistoryFacts {
+                    key: format!("incident:{id}"),
+                    source: "resolution".to_owned(),
+                    system: String::new(),
+                    started_at: case.anchor,
+                    root_cause: resolution_for_row.root_cause,
+                    fault_type: resolution_for_row.fault_type,
+                    action: resolution_for_row.action,
+                    worked: resolution_for_row.worked,
+                    time_to_mitigate_s: resolution_for_row.time_to_mitigate_s,
+                    evidence_schema: i64::from(EVIDENCE_SCHEMA),
+                },
                 evidence: import::evidence_json(evidence),
             };
             (row, vector)
@@ -301,7 +288,9 @@ impl Learning {
             .store
             .insert_resolution(&resolution, Some(&row), now)
             .await?;
-        self.inner.advice.remember(past_incident_of(&row), vector);
+        self.inner
+            .advice
+            .remember(past_incident(&row.facts), vector);
         Ok(stored)
     }
 
@@ -563,6 +552,7 @@ pub fn history_example(
     row: crate::store::StoredHistory,
     evidence: &str,
 ) -> anyhow::Result<HistoryExample> {
+    let row = row.facts;
     let evidence: Evidence = serde_json::from_str(evidence)
         .with_context(|| format!("history row {} has unreadable evidence", row.key))?;
     // An action that did not work teaches the action model nothing.

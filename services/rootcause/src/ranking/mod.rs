@@ -169,6 +169,37 @@ pub enum Found<T> {
     Unknown,
 }
 
+impl<T> Found<T> {
+    /// The value held, or why incident `id` holds none.
+    pub fn held(self, id: u64) -> Result<T, Gone> {
+        match self {
+            Found::Held(value) => Ok(value),
+            Found::Merged(survivor) => Err(Gone::Merged {
+                incident: id,
+                survivor,
+            }),
+            Found::Unknown => Err(Gone::Unknown(id)),
+        }
+    }
+}
+
+/// Why an incident named in a request holds nothing to act on: the one way the errors of
+/// posting metrics, deciding and resolving say so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Gone {
+    /// No such incident.
+    #[error("no incident {0}")]
+    Unknown(u64),
+    /// The incident was merged into another.
+    #[error("incident {incident} was merged into incident {survivor}")]
+    Merged {
+        /// The incident named.
+        incident: u64,
+        /// Where its alerts (and everything posted to it) are now.
+        survivor: u64,
+    },
+}
+
 /// A live view of one incident: its notices from now on, its state now.
 #[derive(Debug)]
 pub struct Subscription {
@@ -183,17 +214,9 @@ pub struct Subscription {
 /// Why posted metrics were not accepted.
 #[derive(Debug, thiserror::Error)]
 pub enum PostError {
-    /// No such incident.
-    #[error("no incident {0}")]
-    Unknown(u64),
-    /// The incident was merged.
-    #[error("incident {incident} was merged into incident {survivor}")]
-    Merged {
-        /// The incident posted to.
-        incident: u64,
-        /// Where its alerts and metrics are now.
-        survivor: u64,
-    },
+    /// The incident is unknown or merged.
+    #[error(transparent)]
+    Gone(#[from] Gone),
     /// The incident would hold too many points.
     #[error(
         "incident {incident} holds {held} posted points; {posted} more would pass the limit of \
@@ -395,16 +418,7 @@ impl Ranking {
     /// Stores posted series of incident `id` durably, then adds them to what its rankings see
     /// and queues it for ranking.
     pub async fn post_metrics(&self, id: u64, series: Vec<MetricWrite>) -> Result<(), PostError> {
-        match self.inner.hold(id).await? {
-            Found::Held(()) => {}
-            Found::Merged(survivor) => {
-                return Err(PostError::Merged {
-                    incident: id,
-                    survivor,
-                });
-            }
-            Found::Unknown => return Err(PostError::Unknown(id)),
-        }
+        self.inner.hold(id).await?.held(id)?;
         let posted: usize = series.iter().map(|s| s.times.len()).sum();
         let reserved_in;
         {

@@ -81,6 +81,15 @@ async fn start(
     recorder: Arc<Recorder>,
     config: RankingConfig,
 ) -> (Ranking, Workers, tempfile::TempDir) {
+    start_with(recorder, config, PrometheusConfig::default()).await
+}
+
+/// [`start`] with Prometheus settings too.
+async fn start_with(
+    recorder: Arc<Recorder>,
+    config: RankingConfig,
+    prometheus: PrometheusConfig,
+) -> (Ranking, Workers, tempfile::TempDir) {
     let (store, dir) = sqlite_store().await;
     let topology = Arc::new(
         LiveTopology::start(store.clone(), None, Clock::system())
@@ -91,7 +100,7 @@ async fn start(
     let workers = Workers::new();
     let ranking = Ranking::start(
         &config,
-        &PrometheusConfig::default(),
+        &prometheus,
         store,
         topology,
         advice,
@@ -470,13 +479,7 @@ async fn start_with_prometheus(
     recorder: Arc<Recorder>,
     url: String,
 ) -> (Ranking, Workers, tempfile::TempDir) {
-    let (store, dir) = sqlite_store().await;
-    let topology = Arc::new(
-        LiveTopology::start(store.clone(), None, Clock::system())
-            .await
-            .unwrap(),
-    );
-    let config = PrometheusConfig {
+    let prometheus = PrometheusConfig {
         url: Some(url),
         timeout_ms: 2000,
         queries: [(
@@ -486,21 +489,7 @@ async fn start_with_prometheus(
         .into(),
         ..PrometheusConfig::default()
     };
-    let advice = Arc::new(Advice::new(&Default::default()));
-    let workers = Workers::new();
-    let ranking = Ranking::start(
-        &RankingConfig::default(),
-        &config,
-        store,
-        topology,
-        advice,
-        Clock::system(),
-        &workers.spawner(),
-    )
-    .unwrap();
-    ranking.set_ranker(recorder);
-    ranking.resync(Vec::new());
-    (ranking, workers, dir)
+    start_with(recorder, RankingConfig::default(), prometheus).await
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::incident::IncidentPath;
+use super::incident::{IncidentPath, gone_error};
 use super::time_of;
 use crate::actions::{CatalogueRejection, DecideError, DecisionRequest, masked};
 use crate::advice::incident_of_key;
@@ -291,7 +291,8 @@ async fn similar(
                 .resolutions(past as i64)
                 .await?
                 .into_iter()
-                .map(|r| {
+                .map(|stored| {
+                    let r = stored.resolution;
                     serde_json::json!({
                         "root_cause": r.root_cause,
                         "fault_type": r.fault_type,
@@ -300,7 +301,7 @@ async fn similar(
                         "time_to_mitigate_s": r.time_to_mitigate_s,
                         "notes": r.notes,
                         "resolved_by": r.resolved_by,
-                        "recorded_at": time_of(r.recorded_at),
+                        "recorded_at": time_of(stored.recorded_at),
                     })
                 })
                 .collect(),
@@ -516,11 +517,8 @@ async fn decide(
 impl From<DecideError> for ApiError {
     fn from(error: DecideError) -> ApiError {
         match error {
-            DecideError::UnknownIncident(id) => ApiError::not_found(format!("no incident {id}")),
             // Without the request's resource: handlers answer through `IncidentPath::error`.
-            DecideError::Merged { incident, survivor } => {
-                ApiError::merged(incident, survivor, "actions")
-            }
+            DecideError::Gone(gone) => gone_error(gone, "actions"),
             DecideError::UnknownAction { .. } => {
                 ApiError::new(StatusCode::NOT_FOUND, "unknown_action", error.to_string())
             }

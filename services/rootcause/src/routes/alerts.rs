@@ -20,7 +20,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{blocking, check_range, millis_of, time_of};
+use super::{blocking, check_range, check_status, page_of, time_of};
 use crate::error::{ApiError, ApiQuery, ErrorBody, parse_json, require_json};
 use crate::ingest::payload::{self, PlainBatch, PostableAlert, WebhookPayload};
 use crate::ingest::{Grouping, IncomingAlert, Ingest, IngestError, Receipt};
@@ -350,24 +350,14 @@ async fn list_alerts(
 ) -> Result<Json<AlertPage>, ApiError> {
     let limit = query.limit.unwrap_or(100);
     check_range("limit", limit, 1..=100_000)?;
-    if let Some(status) = &query.status
-        && status != "firing"
-        && status != "resolved"
-    {
-        return Err(ApiError::bad_request(
-            "invalid_parameter",
-            format!("status must be firing or resolved, got {status:?}"),
-        ));
-    }
+    check_status(query.status.as_deref(), &["firing", "resolved"])?;
+    let page = page_of(&query.since, &query.until, query.before, limit)?;
     let filter = AlertFilter {
         status: query.status,
         service: query.service,
         unmapped: query.unmapped,
         incident: query.incident,
-        since: millis_of("since", query.since.as_deref())?,
-        until: millis_of("until", query.until.as_deref())?,
-        before: query.before,
-        limit: limit as i64,
+        page,
     };
     let rows = state.store.list_alerts(&filter).await?;
     let full = rows.len() == limit;

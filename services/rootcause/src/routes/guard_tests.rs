@@ -64,23 +64,16 @@ async fn without_a_token_nothing_but_health_answers_and_scopes_are_enforced() {
     assert_eq!(anonymous.json()["code"], "unauthorized");
     assert!(anonymous.headers.contains_key("www-authenticate"));
     let forged = app
-        .send(
-            Method::GET,
+        .get_with(
             "/api/v1/incidents",
             &[("authorization", "Bearer rc_not-a-token")],
-            "",
         )
         .await;
     assert_eq!(forged.status, StatusCode::UNAUTHORIZED);
 
     // Replacing the runbooks without credentials was possible before.
     let replaced = app
-        .send(
-            Method::PUT,
-            "/api/v1/runbooks",
-            &[("content-type", "application/yaml")],
-            "runbooks: []",
-        )
+        .put_as("/api/v1/runbooks", "application/yaml", "runbooks: []")
         .await;
     assert_eq!(replaced.status, StatusCode::UNAUTHORIZED);
 
@@ -99,24 +92,14 @@ async fn without_a_token_nothing_but_health_answers_and_scopes_are_enforced() {
         .await;
     assert_eq!(sent.status, StatusCode::OK, "{}", sent.text);
     let read = app
-        .send(
-            Method::GET,
-            "/api/v1/incidents",
-            &[("authorization", &ingest)],
-            "",
-        )
+        .get_with("/api/v1/incidents", &[("authorization", &ingest)])
         .await;
     assert_eq!(read.status, StatusCode::FORBIDDEN, "{}", read.text);
     assert_eq!(read.json()["code"], "insufficient_scope");
 
     // A responder reads and decides, but does not change the topology.
     let read = app
-        .send(
-            Method::GET,
-            "/api/v1/incidents",
-            &[("authorization", &respond)],
-            "",
-        )
+        .get_with("/api/v1/incidents", &[("authorization", &respond)])
         .await;
     assert_eq!(read.status, StatusCode::OK);
     let emptied = app
@@ -147,12 +130,7 @@ async fn without_a_token_nothing_but_health_answers_and_scopes_are_enforced() {
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
     let dashboard = bearer(created.json()["secret"].as_str().unwrap());
     let listed = app
-        .send(
-            Method::GET,
-            "/api/v1/tokens",
-            &[("authorization", &admin)],
-            "",
-        )
+        .get_with("/api/v1/tokens", &[("authorization", &admin)])
         .await;
     assert!(
         !listed.text.contains(&dashboard[7..]),
@@ -176,14 +154,9 @@ async fn without_a_token_nothing_but_health_answers_and_scopes_are_enforced() {
 }
 
 async fn status_with(app: &TestApp, token: &str) -> StatusCode {
-    app.send(
-        Method::GET,
-        "/api/v1/topology",
-        &[("authorization", token)],
-        "",
-    )
-    .await
-    .status
+    app.get_with("/api/v1/topology", &[("authorization", token)])
+        .await
+        .status
 }
 
 #[tokio::test]
@@ -203,12 +176,7 @@ async fn the_actor_of_a_decision_is_the_token_never_what_the_client_claims() {
         .await;
     assert_eq!(replaced.status, StatusCode::OK, "{}", replaced.text);
     let audit = app
-        .send(
-            Method::GET,
-            "/api/v1/audit",
-            &[("authorization", &admin)],
-            "",
-        )
+        .get_with("/api/v1/audit", &[("authorization", &admin)])
         .await
         .json();
     let actors: Vec<&str> = audit["items"]
@@ -249,22 +217,12 @@ async fn cross_site_and_rebinding_requests_are_refused() {
 
     // DNS rebinding: the browser still says the attacker's name in Host.
     let rebound = app
-        .send(
-            Method::GET,
-            "/api/v1/incidents",
-            &[("host", "attacker.example:8080")],
-            "",
-        )
+        .get_with("/api/v1/incidents", &[("host", "attacker.example:8080")])
         .await;
     assert_eq!(rebound.status, StatusCode::MISDIRECTED_REQUEST);
     assert_eq!(rebound.json()["code"], "unknown_host");
     let local = app
-        .send(
-            Method::GET,
-            "/api/v1/incidents",
-            &[("host", "localhost:8080")],
-            "",
-        )
+        .get_with("/api/v1/incidents", &[("host", "localhost:8080")])
         .await;
     assert_eq!(local.status, StatusCode::OK);
 

@@ -8,7 +8,7 @@ use axum::http::request::Parts;
 use crate::actions::DecideError;
 use crate::error::ApiError;
 use crate::learning::ResolveError;
-use crate::ranking::{Found, PostError};
+use crate::ranking::{Found, Gone, PostError};
 
 /// The `{id}` of an incident route and the resource asked for under it (`hypotheses`,
 /// `actions/restart/approve`, ...).
@@ -28,29 +28,27 @@ impl IncidentPath {
 
     /// The value of a lookup, or the API's answer for a missing or merged incident.
     pub(super) fn held<T>(&self, found: Found<T>) -> Result<T, ApiError> {
-        match found {
-            Found::Held(value) => Ok(value),
-            Found::Merged(survivor) => Err(self.merged(survivor)),
-            Found::Unknown => Err(self.not_found()),
-        }
+        found
+            .held(self.id)
+            .map_err(|gone| gone_error(gone, &self.resource))
     }
 
     /// A domain error as the API answers it: a missing or merged incident as [`Self::held`]
     /// does, anything else by its `From` conversion.
     pub(super) fn error<E: IncidentError>(&self, error: E) -> ApiError {
-        match error.incident() {
-            Some(Found::Merged(survivor)) => self.merged(survivor),
-            Some(Found::Unknown) => self.not_found(),
-            _ => error.into(),
+        match error.gone() {
+            Some(gone) => gone_error(gone, &self.resource),
+            None => error.into(),
         }
     }
+}
 
-    fn merged(&self, survivor: u64) -> ApiError {
-        ApiError::merged(self.id, survivor, &self.resource)
-    }
-
-    fn not_found(&self) -> ApiError {
-        ApiError::not_found(format!("no incident {}", self.id))
+/// 404 `not_found` for an unknown incident; 404 `merged` for a merged one, with the `Location`
+/// of the same `resource` of the survivor.
+pub(super) fn gone_error(gone: Gone, resource: &str) -> ApiError {
+    match gone {
+        Gone::Unknown(id) => ApiError::not_found(format!("no incident {id}")),
+        Gone::Merged { incident, survivor } => ApiError::merged(incident, survivor, resource),
     }
 }
 
@@ -87,35 +85,32 @@ impl<S: Send + Sync> FromRequestParts<S> for IncidentPath {
 
 /// A domain error that may say the incident is missing or merged away.
 pub(super) trait IncidentError: Into<ApiError> {
-    /// `Some(Merged)` or `Some(Unknown)` when the error is about the incident itself.
-    fn incident(&self) -> Option<Found<()>>;
+    /// The incident's absence, when the error is about the incident itself.
+    fn gone(&self) -> Option<Gone>;
 }
 
 impl IncidentError for DecideError {
-    fn incident(&self) -> Option<Found<()>> {
+    fn gone(&self) -> Option<Gone> {
         match self {
-            DecideError::UnknownIncident(_) => Some(Found::Unknown),
-            DecideError::Merged { survivor, .. } => Some(Found::Merged(*survivor)),
+            DecideError::Gone(gone) => Some(*gone),
             _ => None,
         }
     }
 }
 
 impl IncidentError for PostError {
-    fn incident(&self) -> Option<Found<()>> {
+    fn gone(&self) -> Option<Gone> {
         match self {
-            PostError::Unknown(_) => Some(Found::Unknown),
-            PostError::Merged { survivor, .. } => Some(Found::Merged(*survivor)),
+            PostError::Gone(gone) => Some(*gone),
             _ => None,
         }
     }
 }
 
 impl IncidentError for ResolveError {
-    fn incident(&self) -> Option<Found<()>> {
+    fn gone(&self) -> Option<Gone> {
         match self {
-            ResolveError::Unknown(_) => Some(Found::Unknown),
-            ResolveError::Merged { survivor, .. } => Some(Found::Merged(*survivor)),
+            ResolveError::Gone(gone) => Some(*gone),
             ResolveError::Store(_) => None,
         }
     }

@@ -22,7 +22,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::incident::IncidentPath;
+use super::incident::{IncidentPath, gone_error};
 use crate::error::{ApiError, ApiQuery, ErrorBody, parse_json, require_json};
 use crate::ranking::PostError;
 use crate::state::AppState;
@@ -509,11 +509,8 @@ fn number(value: &Value) -> Option<f64> {
 impl From<PostError> for ApiError {
     fn from(error: PostError) -> ApiError {
         match error {
-            PostError::Unknown(id) => ApiError::not_found(format!("no incident {id}")),
             // Without the request's resource: handlers answer through `IncidentPath::error`.
-            PostError::Merged { incident, survivor } => {
-                ApiError::merged(incident, survivor, "metrics")
-            }
+            PostError::Gone(gone) => gone_error(gone, "metrics"),
             error @ PostError::TooManyPoints { .. } => ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too_many_points",

@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::alerts::AlertView;
-use super::{check_range, millis_of, time_of};
+use super::{check_range, check_status, page_of, time_of};
 use crate::error::{ApiError, ApiPath, ApiQuery, ErrorBody};
 use crate::state::AppState;
 use crate::store::{IncidentFilter, StoredIncident};
@@ -193,21 +193,12 @@ async fn list_incidents(
 ) -> Result<Json<IncidentPage>, ApiError> {
     let limit = query.limit.unwrap_or(50);
     check_range("limit", limit, 1..=1000)?;
-    if let Some(status) = &query.status
-        && !["open", "resolved", "merged"].contains(&status.as_str())
-    {
-        return Err(ApiError::bad_request(
-            "invalid_parameter",
-            format!("status must be open, resolved or merged, got {status:?}"),
-        ));
-    }
+    check_status(query.status.as_deref(), &["open", "resolved", "merged"])?;
+    let page = page_of(&query.since, &query.until, query.before, limit)?;
     let filter = IncidentFilter {
         status: query.status,
         service: query.service,
-        since: millis_of("since", query.since.as_deref())?,
-        until: millis_of("until", query.until.as_deref())?,
-        before: query.before,
-        limit: limit as i64,
+        page,
     };
     let rows = state.store.list_incidents(&filter).await?;
     let next_before = (rows.len() == limit)

@@ -42,6 +42,7 @@ use crate::auth::{self, Guard, RateLimiter};
 use crate::config::HttpConfig;
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::store::Page;
 use crate::telemetry::names;
 
 #[derive(OpenApi)]
@@ -281,6 +282,39 @@ fn time_of(millis: i64) -> String {
     chrono::DateTime::from_timestamp_millis(millis)
         .unwrap_or_default()
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// The part of a list a query asks for: its `since` and `until` (RFC 3339), `before` and a
+/// `limit` already checked.
+fn page_of(
+    since: &Option<String>,
+    until: &Option<String>,
+    before: Option<i64>,
+    limit: usize,
+) -> Result<Page, ApiError> {
+    Ok(Page {
+        since: millis_of("since", since.as_deref())?,
+        until: millis_of("until", until.as_deref())?,
+        before,
+        limit: i64::try_from(limit).unwrap_or(i64::MAX),
+    })
+}
+
+/// 400 unless the `status` filter, when given, is one of `allowed`.
+fn check_status(status: Option<&str>, allowed: &[&str]) -> Result<(), ApiError> {
+    match status {
+        Some(status) if !allowed.contains(&status) => {
+            let (last, others) = allowed.split_last().expect("some statuses are allowed");
+            Err(ApiError::bad_request(
+                "invalid_parameter",
+                format!(
+                    "status must be {} or {last}, got {status:?}",
+                    others.join(", ")
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Epoch milliseconds of an RFC 3339 query parameter; 400 naming `name` when it is not one.

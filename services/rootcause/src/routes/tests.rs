@@ -13,6 +13,7 @@ use crate::clock::Clock;
 use crate::config::{ActionsConfig, Config, HttpConfig, IngestConfig, RankingConfig};
 use crate::ranking::Ranking;
 use crate::state::AppState;
+use crate::store::Store;
 use crate::store::tests::sqlite_store;
 use crate::workers::Workers;
 use tokio::sync::broadcast::error::RecvError;
@@ -91,17 +92,22 @@ pub(super) async fn app_clocked(
 ) -> TestApp {
     let (store, dir) = sqlite_store().await;
     let config = Config {
-        http: http.clone(),
+        http,
         ingest,
         ranking,
         actions: actions_config,
         data_dir: dir.path().to_owned(),
         ..Config::default()
     };
-    let (state, workers) = AppState::start(&config, store, clock).await.unwrap();
+    started(&config, store, dir, clock).await
+}
+
+/// The app of `config` started on `store`, whose data directory is `dir`.
+async fn started(config: &Config, store: Store, dir: tempfile::TempDir, clock: Clock) -> TestApp {
+    let (state, workers) = AppState::start(config, store, clock).await.unwrap();
     TestApp {
         ranking: state.ranking.clone(),
-        router: router(state, &http),
+        router: router(state, &config.http),
         _workers: workers,
         dir,
     }
@@ -134,16 +140,7 @@ pub(super) async fn app_with_tokens(
         data_dir: dir.path().to_owned(),
         ..Config::default()
     };
-    let (state, workers) = AppState::start(&config, store, Clock::system())
-        .await
-        .unwrap();
-    let app = TestApp {
-        ranking: state.ranking.clone(),
-        router: router(state, &config.http),
-        _workers: workers,
-        dir,
-    };
-    (app, secrets)
+    (started(&config, store, dir, Clock::system()).await, secrets)
 }
 
 impl TestApp {
@@ -197,7 +194,24 @@ impl TestApp {
     }
 
     pub(super) async fn get(&self, uri: &str) -> Answer {
-        self.send(Method::GET, uri, &[], "").await
+        self.get_with(uri, &[]).await
+    }
+
+    /// `GET uri` with request headers (credentials, `Host`, `Accept`).
+    pub(super) async fn get_with(&self, uri: &str, headers: &[(&str, &str)]) -> Answer {
+        self.send(Method::GET, uri, headers, "").await
+    }
+
+    /// `POST uri` with a body of `content_type`, sent as it is (malformed on purpose, YAML, ...).
+    pub(super) async fn post_as(&self, uri: &str, content_type: &str, body: &str) -> Answer {
+        self.send(Method::POST, uri, &[("content-type", content_type)], body)
+            .await
+    }
+
+    /// `PUT uri` with a body of `content_type`, sent as it is.
+    pub(super) async fn put_as(&self, uri: &str, content_type: &str, body: &str) -> Answer {
+        self.send(Method::PUT, uri, &[("content-type", content_type)], body)
+            .await
     }
 
     /// `GET /api/v1/incidents/{id}/hypotheses` once its answer satisfies `done` (see
@@ -239,23 +253,13 @@ impl TestApp {
     }
 
     pub(super) async fn post_json(&self, uri: &str, body: &Value) -> Answer {
-        self.send(
-            Method::POST,
-            uri,
-            &[("content-type", "application/json")],
-            &body.to_string(),
-        )
-        .await
+        self.post_as(uri, "application/json", &body.to_string())
+            .await
     }
 
     pub(super) async fn put_json(&self, uri: &str, body: &Value) -> Answer {
-        self.send(
-            Method::PUT,
-            uri,
-            &[("content-type", "application/json")],
-            &body.to_string(),
-        )
-        .await
+        self.put_as(uri, "application/json", &body.to_string())
+            .await
     }
 }
 
@@ -329,12 +333,7 @@ async fn the_bundled_topology_is_served_with_its_version() {
     assert_eq!(yaml.headers[header::CONTENT_TYPE], "application/yaml");
     assert!(yaml.text.contains("services:"));
     let by_accept = app
-        .send(
-            Method::GET,
-            "/api/v1/topology",
-            &[("accept", "application/yaml")],
-            "",
-        )
+        .get_with("/api/v1/topology", &[("accept", "application/yaml")])
         .await;
     assert_eq!(by_accept.text, yaml.text);
     assert_eq!(
@@ -380,12 +379,7 @@ async fn a_put_topology_is_stored_as_a_new_version_and_served_back() {
 
     let yaml = "services:\n  - {name: a, kind: service}\n  - {name: b, kind: cache}\ndependencies:\n  - {caller: a, callee: b}\n";
     let answer = app
-        .send(
-            Method::PUT,
-            "/api/v1/topology",
-            &[("content-type", "application/yaml")],
-            yaml,
-        )
+        .put_as("/api/v1/topology", "application/yaml", yaml)
         .await;
     assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
     assert_eq!(answer.json()["version"]["id"], 3);
@@ -423,25 +417,13 @@ async fn a_broken_topology_is_refused_with_every_problem_and_its_path() {
     assert!(answer.text.contains("mainframe"));
 
     let answer = app
-        .send(
-            Method::PUT,
-            "/api/v1/topology",
-            &[("content-type", "application/json")],
-            "{\"services\": [",
-        )
+        .put_as("/api/v1/topology", "application/json", "{\"services\": [")
         .await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST);
     assert_eq!(answer.json()["code"], "malformed_document");
     assert_eq!(answer.json()["problems"][0]["line"], 1);
 
-    let answer = app
-        .send(
-            Method::PUT,
-            "/api/v1/topology",
-            &[("content-type", "text/csv")],
-            "a,b",
-        )
-        .await;
+    let answer = app.put_as("/api/v1/topology", "text/csv", "a,b").await;
     assert_eq!(answer.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(answer.json()["code"], "unsupported_media_type");
 
@@ -622,12 +604,7 @@ async fn services_and_dependencies_are_changed_one_at_a_time() {
     assert_eq!(bad_kind.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(bad_kind.problem_paths(), ["kind"]);
     let malformed = app
-        .send(
-            Method::PUT,
-            "/api/v1/services/cache",
-            &[("content-type", "application/json")],
-            "{\"name\":",
-        )
+        .put_as("/api/v1/services/cache", "application/json", "{\"name\":")
         .await;
     assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
     assert_eq!(malformed.json()["code"], "malformed_json");
@@ -772,7 +749,7 @@ async fn health_readiness_metrics_and_request_ids() {
     assert_eq!(health.json()["status"], "ok");
     assert!(health.headers.contains_key("x-request-id"));
     let kept = app
-        .send(Method::GET, "/healthz", &[("x-request-id", "abc-123")], "")
+        .get_with("/healthz", &[("x-request-id", "abc-123")])
         .await;
     assert_eq!(kept.headers["x-request-id"], "abc-123");
 
@@ -1120,22 +1097,12 @@ async fn a_batch_with_one_bad_alert_is_refused_whole_with_its_index() {
     assert_eq!(wrong_type.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(wrong_type.problem_paths(), ["[0].labels"]);
     let not_json = app
-        .send(
-            Method::POST,
-            "/api/v2/alerts",
-            &[("content-type", "application/json")],
-            "not json",
-        )
+        .post_as("/api/v2/alerts", "application/json", "not json")
         .await;
     assert_eq!(not_json.status, StatusCode::BAD_REQUEST);
     let nested = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
     let deep = app
-        .send(
-            Method::POST,
-            "/api/v2/alerts",
-            &[("content-type", "application/json")],
-            &nested,
-        )
+        .post_as("/api/v2/alerts", "application/json", &nested)
         .await;
     assert_eq!(
         deep.status,
@@ -1145,12 +1112,7 @@ async fn a_batch_with_one_bad_alert_is_refused_whole_with_its_index() {
     );
     let deep_object = format!("{}{}", "{\"a\":".repeat(5000), "}".repeat(5000));
     let deep_object = app
-        .send(
-            Method::POST,
-            "/api/v1/alerts",
-            &[("content-type", "application/json")],
-            &deep_object,
-        )
+        .post_as("/api/v1/alerts", "application/json", &deep_object)
         .await;
     assert_eq!(
         deep_object.status,

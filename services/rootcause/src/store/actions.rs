@@ -626,13 +626,11 @@ impl Store {
     /// Runs not finished (pending or running), oldest first: what a restarted service must
     /// carry on.
     pub async fn unfinished_runs(&self) -> Result<Vec<StoredRun>, StoreError> {
-        let rows = with_pool!(self, pool => {
-            sqlx::query_as::<_, RunRow>(sqlx::AssertSqlSafe(format!(
+        let rows = self
+            .select_all::<RunRow>(format!(
                 "SELECT {RUN_COLUMNS} FROM action_runs WHERE {UNFINISHED} ORDER BY id"
-            )))
-            .fetch_all(pool)
-            .await?
-        });
+            ))
+            .await?;
         rows.into_iter().map(StoredRun::try_from).collect()
     }
 

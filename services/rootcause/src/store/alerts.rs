@@ -107,6 +107,19 @@ pub struct StoredEvent {
     pub detail: String,
 }
 
+/// The part of a newest-first list to read: a time range and a page.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    /// At or after (ms): for alerts their start, for incidents their last activity.
+    pub since: Option<i64>,
+    /// At or before (ms): for alerts their start, for incidents their first activity.
+    pub until: Option<i64>,
+    /// Only ids below this (paging, newest first).
+    pub before: Option<i64>,
+    /// Most rows.
+    pub limit: i64,
+}
+
 /// Filters of the alert list.
 #[derive(Debug, Clone, Default)]
 pub struct AlertFilter {
@@ -118,14 +131,8 @@ pub struct AlertFilter {
     pub unmapped: Option<bool>,
     /// Incident.
     pub incident: Option<i64>,
-    /// Started at or after (ms).
-    pub since: Option<i64>,
-    /// Started at or before (ms).
-    pub until: Option<i64>,
-    /// Only ids below this (paging, newest first).
-    pub before: Option<i64>,
-    /// Most rows.
-    pub limit: i64,
+    /// Time range and page.
+    pub page: Page,
 }
 
 /// Filters of the incident list.
@@ -135,14 +142,8 @@ pub struct IncidentFilter {
     pub status: Option<String>,
     /// Touches this service.
     pub service: Option<String>,
-    /// Active at or after (ms).
-    pub since: Option<i64>,
-    /// Active at or before (ms).
-    pub until: Option<i64>,
-    /// Only ids below this (paging, newest first).
-    pub before: Option<i64>,
-    /// Most rows.
-    pub limit: i64,
+    /// Time range (an incident still firing is active now) and page.
+    pub page: Page,
 }
 
 const ALERT_COLUMNS: &str = "id, fingerprint, status, starts_at, ends_at, service, incident_id, \
@@ -227,11 +228,11 @@ impl Store {
                 .bind(filter.status.as_deref())
                 .bind(filter.service.as_deref())
                 .bind(filter.incident)
-                .bind(filter.since)
-                .bind(filter.until)
-                .bind(filter.before)
+                .bind(filter.page.since)
+                .bind(filter.page.until)
+                .bind(filter.page.before)
                 .bind(filter.unmapped)
-                .bind(filter.limit)
+                .bind(filter.page.limit)
                 .fetch_all(pool)
                 .await?
         });
@@ -271,10 +272,10 @@ impl Store {
             sqlx::query_as::<_, StoredIncident>(sqlx::AssertSqlSafe(sql.clone()))
                 .bind(filter.status.as_deref())
                 .bind(filter.service.as_deref())
-                .bind(filter.since)
-                .bind(filter.until)
-                .bind(filter.before)
-                .bind(filter.limit)
+                .bind(filter.page.since)
+                .bind(filter.page.until)
+                .bind(filter.page.before)
+                .bind(filter.page.limit)
                 .fetch_all(pool)
                 .await?
         });
@@ -429,7 +430,10 @@ mod tests {
 
             let listed = store
                 .list_alerts(&AlertFilter {
-                    limit: 10,
+                    page: Page {
+                        limit: 10,
+                        ..Page::default()
+                    },
                     ..AlertFilter::default()
                 })
                 .await
@@ -447,7 +451,10 @@ mod tests {
             let incidents = store
                 .list_incidents(&IncidentFilter {
                     service: Some("redis-cart".into()),
-                    limit: 10,
+                    page: Page {
+                        limit: 10,
+                        ..Page::default()
+                    },
                     ..IncidentFilter::default()
                 })
                 .await
@@ -526,7 +533,10 @@ mod tests {
                 .unwrap();
             let listed = store
                 .list_alerts(&AlertFilter {
-                    limit: 10,
+                    page: Page {
+                        limit: 10,
+                        ..Page::default()
+                    },
                     ..AlertFilter::default()
                 })
                 .await

@@ -71,14 +71,10 @@ impl Store {
 impl Store {
     /// Every stored catalogue version, oldest first.
     pub async fn catalogue_versions(&self) -> Result<Vec<StoredCatalogue>, StoreError> {
-        let rows = with_pool!(self, pool => {
-            sqlx::query_as::<_, StoredCatalogue>(sqlx::AssertSqlSafe(format!(
-                "SELECT {CATALOGUE_COLUMNS} FROM runbook_catalogues ORDER BY id"
-            )))
-            .fetch_all(pool)
-            .await?
-        });
-        Ok(rows)
+        self.select_all::<StoredCatalogue>(format!(
+            "SELECT {CATALOGUE_COLUMNS} FROM runbook_catalogues ORDER BY id"
+        ))
+        .await
     }
 
     /// Rewrites the text of stored catalogue versions, `(id, text)`: the same catalogues with

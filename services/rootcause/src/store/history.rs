@@ -13,9 +13,10 @@ use sqlx::FromRow;
 
 use super::{Backend, Store, StoreError, with_pool};
 
-/// One labelled past incident, ready for training: its evidence and its outcome.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewHistory {
+/// What a history row says about its incident: everything but its evidence and the row's
+/// bookkeeping. Shared by the row being stored and the row read back.
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+pub struct HistoryFacts {
     /// Unique: `import:<source>:<record id>` or `incident:<id>`. A row with the same key is
     /// replaced, which makes re-importing and re-resolving idempotent.
     pub key: String,
@@ -38,6 +39,13 @@ pub struct NewHistory {
     /// Version of the evidence format (`rootcause_models::evidence`), so that rows of an older
     /// format can be told apart instead of being fed to a model that reads another.
     pub evidence_schema: i64,
+}
+
+/// One labelled past incident, ready for training: its evidence and its outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewHistory {
+    /// What it says about the incident.
+    pub facts: HistoryFacts,
     /// The evidence as JSON (findings stripped).
     pub evidence: String,
 }
@@ -47,26 +55,10 @@ pub struct NewHistory {
 pub struct StoredHistory {
     /// Row id: the order rows were first stored in (a replaced row keeps its id).
     pub id: i64,
-    /// Unique key.
-    pub key: String,
-    /// Where it came from.
-    pub source: String,
-    /// The system it happened in.
-    pub system: String,
-    /// Unix seconds.
-    pub started_at: i64,
-    /// Root-cause service.
-    pub root_cause: String,
-    /// Fault class.
-    pub fault_type: String,
-    /// What was done.
-    pub action: Option<String>,
-    /// Whether it worked.
-    pub worked: Option<bool>,
-    /// Seconds to mitigation.
-    pub time_to_mitigate_s: Option<f64>,
-    /// Evidence format version.
-    pub evidence_schema: i64,
+    /// What it says about the incident.
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub facts: HistoryFacts,
     /// When it was last stored (inserted or replaced), epoch ms.
     pub recorded_at: i64,
 }
@@ -92,7 +84,7 @@ pub struct HistorySummary {
 }
 
 /// A resolution an operator records for an incident.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
 pub struct NewResolution {
     /// The incident.
     pub incident_id: i64,
@@ -117,22 +109,10 @@ pub struct NewResolution {
 pub struct StoredResolution {
     /// Row id.
     pub id: i64,
-    /// The incident.
-    pub incident_id: i64,
-    /// Root-cause service.
-    pub root_cause: String,
-    /// Fault class.
-    pub fault_type: String,
-    /// What was done.
-    pub action: Option<String>,
-    /// Whether it worked.
-    pub worked: Option<bool>,
-    /// Seconds to mitigation.
-    pub time_to_mitigate_s: Option<f64>,
-    /// Free text.
-    pub notes: String,
-    /// Who resolved it.
-    pub resolved_by: String,
+    /// What was recorded.
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub resolution: NewResolution,
     /// Epoch ms.
     pub recorded_at: i64,
 }
@@ -351,22 +331,23 @@ macro_rules! upsert_history_chunk {
         let mut existing =
             sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(existing_sql)).persistent(usual);
         for row in rows {
-            existing = existing.bind(&row.key);
+            existing = existing.bind(&row.facts.key);
         }
         let existing = existing.fetch_one(&mut *$tx).await?;
         let mut upsert = sqlx::query(sqlx::AssertSqlSafe(upsert_sql(rows.len()))).persistent(usual);
         for row in rows {
+            let facts = &row.facts;
             upsert = upsert
-                .bind(&row.key)
-                .bind(&row.source)
-                .bind(&row.system)
-                .bind(row.started_at)
-                .bind(&row.root_cause)
-                .bind(&row.fault_type)
-                .bind(&row.action)
-                .bind(row.worked)
-                .bind(row.time_to_mitigate_s)
-                .bind(row.evidence_schema)
+                .bind(&facts.key)
+                .bind(&facts.source)
+                .bind(&facts.system)
+                .bind(facts.started_at)
+                .bind(&facts.root_cause)
+                .bind(&facts.fault_type)
+                .bind(&facts.action)
+                .bind(facts.worked)
+                .bind(facts.time_to_mitigate_s)
+                .bind(facts.evidence_schema)
                 .bind(&row.evidence)
                 .bind($now_ms);
         }
@@ -380,10 +361,10 @@ fn distinct_keys(rows: &[NewHistory]) -> Vec<&NewHistory> {
     let mut place = HashMap::with_capacity(rows.len());
     let mut distinct: Vec<&NewHistory> = Vec::with_capacity(rows.len());
     for row in rows {
-        match place.get(row.key.as_str()) {
+        match place.get(row.facts.key.as_str()) {
             Some(&index) => distinct[index] = row,
             None => {
-                place.insert(row.key.as_str(), distinct.len());
+                place.insert(row.facts.key.as_str(), distinct.len());
                 distinct.push(row);
             }
         }
@@ -587,16 +568,18 @@ mod tests {
 
     fn history(key: &str, source: &str, schema: i64, root_cause: &str) -> NewHistory {
         NewHistory {
-            key: key.to_owned(),
-            source: source.to_owned(),
-            system: "online-boutique".to_owned(),
-            started_at: 1_700_000_000,
-            root_cause: root_cause.to_owned(),
-            fault_type: "cpu".to_owned(),
-            action: Some("rollback".to_owned()),
-            worked: Some(true),
-            time_to_mitigate_s: Some(420.5),
-            evidence_schema: schema,
+            facts: HistoryFacts {
+                key: key.to_owned(),
+                source: source.to_owned(),
+                system: "online-boutique".to_owned(),
+                started_at: 1_700_000_000,
+                root_cause: root_cause.to_owned(),
+                fault_type: "cpu".to_owned(),
+                action: Some("rollback".to_owned()),
+                worked: Some(true),
+                time_to_mitigate_s: Some(420.5),
+                evidence_schema: schema,
+            },
             evidence: format!("{{\"root\":\"{root_cause}\"}}"),
         }
     }
@@ -642,9 +625,9 @@ mod tests {
             );
             // One stored key again, one new, and one key twice in the batch (the last wins).
             let mut changed = history("import:sim:2", "import:sim", 1, "frontend");
-            changed.worked = None;
-            changed.action = None;
-            changed.time_to_mitigate_s = None;
+            changed.facts.worked = None;
+            changed.facts.action = None;
+            changed.facts.time_to_mitigate_s = None;
             let second = store
                 .upsert_history(
                     &[
@@ -670,24 +653,27 @@ mod tests {
 
             let listed = store.list_history(10, None).await.unwrap();
             assert_eq!(
-                listed.iter().map(|h| h.key.as_str()).collect::<Vec<_>>(),
+                listed
+                    .iter()
+                    .map(|h| h.facts.key.as_str())
+                    .collect::<Vec<_>>(),
                 ["import:jsonl:a", "import:sim:2", "import:sim:1"],
                 "newest first; a replaced row keeps its id"
             );
-            assert_eq!(listed[0].root_cause, "y");
+            assert_eq!(listed[0].facts.root_cause, "y");
             let replaced = &listed[1];
-            assert_eq!(replaced.root_cause, "frontend");
-            assert_eq!(replaced.worked, None);
-            assert_eq!(replaced.action, None);
-            assert_eq!(replaced.time_to_mitigate_s, None);
+            assert_eq!(replaced.facts.root_cause, "frontend");
+            assert_eq!(replaced.facts.worked, None);
+            assert_eq!(replaced.facts.action, None);
+            assert_eq!(replaced.facts.time_to_mitigate_s, None);
             assert_eq!(replaced.recorded_at, 2000);
-            assert_eq!(listed[2].worked, Some(true));
-            assert_eq!(listed[2].time_to_mitigate_s, Some(420.5));
+            assert_eq!(listed[2].facts.worked, Some(true));
+            assert_eq!(listed[2].facts.time_to_mitigate_s, Some(420.5));
             assert_eq!(listed[2].recorded_at, 1000);
 
             let page = store.list_history(1, Some(listed[1].id)).await.unwrap();
             assert_eq!(page.len(), 1);
-            assert_eq!(page[0].key, "import:sim:1");
+            assert_eq!(page[0].facts.key, "import:sim:1");
             assert!(
                 store
                     .list_history(10, Some(listed[2].id))
@@ -726,13 +712,13 @@ mod tests {
             assert_eq!(
                 training
                     .iter()
-                    .map(|(h, _)| h.root_cause.clone())
+                    .map(|(h, _)| h.facts.root_cause.clone())
                     .collect::<Vec<_>>(),
                 expected,
                 "in the order stored"
             );
             assert_eq!(training[0].1, "{\"root\":\"s1\"}");
-            assert!(training.iter().all(|(h, _)| h.evidence_schema == 2));
+            assert!(training.iter().all(|(h, _)| h.facts.evidence_schema == 2));
             assert!(store.history_for_training(3).await.unwrap().is_empty());
 
             let summary = store.history_summary(2).await.unwrap();
@@ -761,8 +747,8 @@ mod tests {
             assert_eq!(upsert.inserted, 10_000);
             let training = store.history_for_training(1).await.unwrap();
             assert_eq!(training.len(), 10_000);
-            assert_eq!(training[0].0.key, "import:sim:0");
-            assert_eq!(training[9_999].0.key, "import:sim:9999");
+            assert_eq!(training[0].0.facts.key, "import:sim:0");
+            assert_eq!(training[9_999].0.facts.key, "import:sim:9999");
             assert!(training.iter().all(|(_, e)| *e == evidence));
         })
         .await;
@@ -776,9 +762,9 @@ mod tests {
                 .insert_resolution(&resolution(7, "cart"), Some(&row), 1000)
                 .await
                 .unwrap();
-            assert_eq!(first.incident_id, 7);
-            assert_eq!(first.root_cause, "cart");
-            assert_eq!(first.notes, "restarted");
+            assert_eq!(first.resolution.incident_id, 7);
+            assert_eq!(first.resolution.root_cause, "cart");
+            assert_eq!(first.resolution.notes, "restarted");
             assert_eq!(first.recorded_at, 1000);
 
             // Resolved again with another cause: a second resolution, the same history row.
@@ -800,8 +786,8 @@ mod tests {
             assert!(store.resolutions(9).await.unwrap().is_empty());
             let stored = store.list_history(10, None).await.unwrap();
             assert_eq!(stored.len(), 1);
-            assert_eq!(stored[0].key, "incident:7");
-            assert_eq!(stored[0].root_cause, "db");
+            assert_eq!(stored[0].facts.key, "incident:7");
+            assert_eq!(stored[0].facts.root_cause, "db");
 
             // A history row the database refuses (an empty key) rolls the resolution back.
             let refused = history("", "resolution", 1, "cart");

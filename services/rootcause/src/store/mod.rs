@@ -36,15 +36,15 @@ pub use actions::{
     StoredRun,
 };
 pub use alerts::{
-    AlertFilter, EngineState, IncidentFilter, StoredAlert, StoredEvent, StoredIncident,
+    AlertFilter, EngineState, IncidentFilter, Page, StoredAlert, StoredEvent, StoredIncident,
     incident_snapshot,
 };
 pub use batch::{AlertWrite, EncodedBatch, IngestBatch};
 pub use catalogues::StoredCatalogue;
 pub use changes::{ChangeFilter, NewChange, StoredChange};
 pub use history::{
-    HistorySummary, HistoryUpsert, NewFeedback, NewHistory, NewResolution, StoredFeedback,
-    StoredHistory, StoredResolution, Verdict,
+    HistoryFacts, HistorySummary, HistoryUpsert, NewFeedback, NewHistory, NewResolution,
+    StoredFeedback, StoredHistory, StoredResolution, Verdict,
 };
 pub use metric_windows::{MetricWrite, StoredMetric};
 pub use registry::{JobStatus, ModelStatus, NewModel, StoredJob, StoredModel};
@@ -69,6 +69,18 @@ pub(crate) use with_pool;
 /// An id as a database column (ids come from the database, so they fit).
 pub(super) fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// `Ok` when an update changed a row; otherwise [`StoreError::Conflict`] saying why not (the row
+/// was not in the state the update requires).
+pub(super) fn changed_one(
+    updated: u64,
+    why_not: impl FnOnce() -> String,
+) -> Result<(), StoreError> {
+    if updated == 0 {
+        return Err(StoreError::Conflict(why_not()));
+    }
+    Ok(())
 }
 
 /// A database column as an id (never negative, as the database hands them out).
@@ -149,6 +161,18 @@ impl Store {
             sqlx::query_as::<_, R>(sqlx::AssertSqlSafe(sql.clone()))
                 .bind(id)
                 .fetch_optional(pool)
+                .await?
+        }))
+    }
+
+    /// Every row of `sql`, a query without parameters.
+    pub(crate) async fn select_all<R>(&self, sql: String) -> Result<Vec<R>, StoreError>
+    where
+        R: for<'r> sqlx::FromRow<'r, SqliteRow> + for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin,
+    {
+        Ok(with_pool!(self, pool => {
+            sqlx::query_as::<_, R>(sqlx::AssertSqlSafe(sql.clone()))
+                .fetch_all(pool)
                 .await?
         }))
     }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 
 use super::history::{begin_locked, begin_write};
-use super::{Store, StoreError, with_pool};
+use super::{Store, StoreError, changed_one, with_pool};
 
 /// Where a model version stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -318,13 +318,9 @@ impl Store {
 
     /// Every model version, oldest first.
     pub async fn list_models(&self) -> Result<Vec<StoredModel>, StoreError> {
-        let rows = with_pool!(self, pool => {
-            sqlx::query_as::<_, ModelRow>(sqlx::AssertSqlSafe(format!(
-                "SELECT {MODEL_COLUMNS} FROM models ORDER BY id"
-            )))
-            .fetch_all(pool)
-            .await?
-        });
+        let rows = self
+            .select_all::<ModelRow>(format!("SELECT {MODEL_COLUMNS} FROM models ORDER BY id"))
+            .await?;
         rows.into_iter().map(StoredModel::try_from).collect()
     }
 
@@ -467,12 +463,7 @@ impl Store {
             .await?
             .rows_affected()
         });
-        if updated == 0 {
-            return Err(StoreError::Conflict(format!(
-                "training job {id} is not queued"
-            )));
-        }
-        Ok(())
+        changed_one(updated, || format!("training job {id} is not queued"))
     }
 
     /// Records what a running job is doing and how far along it is (clamped to 0..=1).
@@ -500,12 +491,7 @@ impl Store {
             .await?
             .rows_affected()
         });
-        if updated == 0 {
-            return Err(StoreError::Conflict(format!(
-                "training job {id} is not running"
-            )));
-        }
-        Ok(())
+        changed_one(updated, || format!("training job {id} is not running"))
     }
 
     /// Ends a queued or running job as `status` (succeeded or failed), with its error, the
@@ -544,12 +530,9 @@ impl Store {
             .await?
             .rows_affected()
         });
-        if updated == 0 {
-            return Err(StoreError::Conflict(format!(
-                "training job {id} is not queued or running"
-            )));
-        }
-        Ok(())
+        changed_one(updated, || {
+            format!("training job {id} is not queued or running")
+        })
     }
 
     /// One training job.

@@ -60,14 +60,10 @@ impl Store {
 
     /// Every token, oldest first, revoked ones included.
     pub async fn tokens(&self) -> Result<Vec<StoredToken>, StoreError> {
-        let rows = with_pool!(self, pool => {
-            sqlx::query_as::<_, StoredToken>(sqlx::AssertSqlSafe(format!(
-                "SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY id"
-            )))
-            .fetch_all(pool)
-            .await?
-        });
-        Ok(rows)
+        self.select_all::<StoredToken>(format!(
+            "SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY id"
+        ))
+        .await
     }
 
     /// Revokes the token `name` at `at`; `false` when no unrevoked token has that name.

@@ -347,12 +347,7 @@ async fn posted_metrics_are_validated_with_where_each_problem_is() {
     assert_eq!(too_long.problem_paths(), ["series[0].points"]);
 
     let not_json = app
-        .send(
-            Method::POST,
-            "/api/v1/incidents/1/metrics",
-            &[("content-type", "application/json")],
-            "{",
-        )
+        .post_as("/api/v1/incidents/1/metrics", "application/json", "{")
         .await;
     assert_eq!(not_json.status, StatusCode::BAD_REQUEST);
     let no_type = app
@@ -361,34 +356,70 @@ async fn posted_metrics_are_validated_with_where_each_problem_is() {
     assert_eq!(no_type.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
 }
 
-/// One server-sent event: its name and its data as JSON.
-async fn next_event(body: &mut Body, buffer: &mut String) -> (String, Value) {
-    loop {
-        if let Some(end) = buffer.find("\n\n") {
-            let block = buffer[..end].to_owned();
-            buffer.drain(..end + 2);
-            let mut name = String::new();
-            let mut data = String::new();
-            for line in block.lines() {
-                if let Some(value) = line.strip_prefix("event:") {
-                    name = value.trim().to_owned();
-                } else if let Some(value) = line.strip_prefix("data:") {
-                    data.push_str(value.trim_start());
-                }
-            }
-            if name.is_empty() {
-                continue; // a keep-alive comment
-            }
-            return (name, serde_json::from_str(&data).unwrap());
-        }
-        let frame = body
-            .frame()
+/// An incident's server-sent event stream, read event by event.
+struct EventStream {
+    status: StatusCode,
+    content_type: Option<header::HeaderValue>,
+    body: Body,
+    buffer: String,
+}
+
+impl EventStream {
+    /// Opens `GET /api/v1/incidents/{id}/events`.
+    async fn open(app: &TestApp, id: u64) -> EventStream {
+        let response = app
+            .router()
+            .oneshot(
+                Request::builder()
+                    .uri(format!("/api/v1/incidents/{id}/events"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
             .await
-            .expect("the stream goes on")
-            .expect("a readable frame");
-        if let Ok(data) = frame.into_data() {
-            buffer.push_str(std::str::from_utf8(&data).unwrap());
+            .unwrap();
+        EventStream {
+            status: response.status(),
+            content_type: response.headers().get(header::CONTENT_TYPE).cloned(),
+            body: response.into_body(),
+            buffer: String::new(),
         }
+    }
+
+    /// The next event: its name and its data as JSON.
+    async fn next(&mut self) -> (String, Value) {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block = self.buffer[..end].to_owned();
+                self.buffer.drain(..end + 2);
+                let mut name = String::new();
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(value) = line.strip_prefix("event:") {
+                        name = value.trim().to_owned();
+                    } else if let Some(value) = line.strip_prefix("data:") {
+                        data.push_str(value.trim_start());
+                    }
+                }
+                if name.is_empty() {
+                    continue; // a keep-alive comment
+                }
+                return (name, serde_json::from_str(&data).unwrap());
+            }
+            let frame = self
+                .body
+                .frame()
+                .await
+                .expect("the stream goes on")
+                .expect("a readable frame");
+            if let Ok(data) = frame.into_data() {
+                self.buffer.push_str(std::str::from_utf8(&data).unwrap());
+            }
+        }
+    }
+
+    /// Whether the stream has closed.
+    async fn closed(&mut self) -> bool {
+        self.body.frame().await.is_none()
     }
 }
 
@@ -397,24 +428,10 @@ async fn the_event_stream_sends_hypotheses_then_every_new_ranking_and_ends_on_me
     let app = app_on(&chain()).await;
     let now = Utc::now().timestamp();
     fire(&app, &[("a", "HighLatency", now - 60)]).await;
-    let response = app
-        .router()
-        .oneshot(
-            Request::builder()
-                .uri("/api/v1/incidents/1/events")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(
-        response.headers()[header::CONTENT_TYPE],
-        "text/event-stream"
-    );
-    let mut body = response.into_body();
-    let mut buffer = String::new();
-    let (name, first) = next_event(&mut body, &mut buffer).await;
+    let mut events = EventStream::open(&app, 1).await;
+    assert_eq!(events.status, StatusCode::OK);
+    assert_eq!(events.content_type.as_ref().unwrap(), "text/event-stream");
+    let (name, first) = events.next().await;
     assert_eq!(name, "hypotheses");
     assert_eq!(first["incident"], 1);
     let revision = first["revision"].as_u64().unwrap();
@@ -423,7 +440,7 @@ async fn the_event_stream_sends_hypotheses_then_every_new_ranking_and_ends_on_me
     let found = tokio::time::timeout(Duration::from_secs(1), async {
         let mut incident = None;
         loop {
-            let (name, data) = next_event(&mut body, &mut buffer).await;
+            let (name, data) = events.next().await;
             match name.as_str() {
                 "incident" => incident = Some(data),
                 "hypotheses" if data["alert_count"] == 2 => return (data, incident),
@@ -442,26 +459,12 @@ async fn the_event_stream_sends_hypotheses_then_every_new_ranking_and_ends_on_me
     // Another incident far away, then an alert that joins both: incident 2 merges into 1,
     // and a stream of incident 2 ends.
     fire(&app, &[("e", "HighLatency", now)]).await;
-    let response = app
-        .router()
-        .oneshot(
-            Request::builder()
-                .uri("/api/v1/incidents/2/events")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    let mut second = response.into_body();
-    let mut second_buffer = String::new();
-    assert_eq!(
-        next_event(&mut second, &mut second_buffer).await.0,
-        "hypotheses"
-    );
+    let mut second = EventStream::open(&app, 2).await;
+    assert_eq!(second.next().await.0, "hypotheses");
     fire(&app, &[("d", "HighLatency", now)]).await;
     let end = tokio::time::timeout(Duration::from_secs(2), async {
         loop {
-            let (name, data) = next_event(&mut second, &mut second_buffer).await;
+            let (name, data) = second.next().await;
             if name == "end" {
                 return data;
             }
@@ -470,10 +473,7 @@ async fn the_event_stream_sends_hypotheses_then_every_new_ranking_and_ends_on_me
     .await
     .expect("an end event");
     assert_eq!(end, json!({"incident": 2, "merged_into": 1}));
-    assert!(
-        second.frame().await.is_none(),
-        "the stream closes after end"
-    );
+    assert!(second.closed().await, "the stream closes after end");
 }
 
 #[tokio::test]
@@ -495,19 +495,8 @@ async fn a_subscriber_that_falls_behind_gets_the_latest_state_not_an_error() {
     let app = app_on(&chain()).await;
     let now = Utc::now().timestamp();
     fire(&app, &[("a", "A0", now)]).await;
-    let response = app
-        .router()
-        .oneshot(
-            Request::builder()
-                .uri("/api/v1/incidents/1/events")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    let mut body = response.into_body();
-    let mut buffer = String::new();
-    assert_eq!(next_event(&mut body, &mut buffer).await.0, "hypotheses");
+    let mut events = EventStream::open(&app, 1).await;
+    assert_eq!(events.next().await.0, "hypotheses");
     // Far more changes than a subscriber may fall behind by, none of them read meanwhile.
     let alerts = 100;
     for i in 1..alerts {
@@ -518,7 +507,7 @@ async fn a_subscriber_that_falls_behind_gets_the_latest_state_not_an_error() {
     let latest = tokio::time::timeout(Duration::from_secs(5), async {
         let mut seen = 0;
         loop {
-            let (name, data) = next_event(&mut body, &mut buffer).await;
+            let (name, data) = events.next().await;
             seen += 1;
             if name == "hypotheses" && data["alert_count"] == alerts {
                 return seen;

@@ -14,7 +14,7 @@ use super::super::time_of;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiJson, ErrorBody};
 use crate::learning::{OUTSIDE_CAUSES, ResolveError, action_problem};
-use crate::routes::incident::IncidentPath;
+use crate::routes::incident::{IncidentPath, gone_error};
 use crate::state::AppState;
 use crate::store::{NewFeedback, NewResolution, StoredFeedback, StoredResolution, Verdict};
 
@@ -68,9 +68,10 @@ struct ResolutionView {
 }
 
 impl From<StoredResolution> for ResolutionView {
-    fn from(r: StoredResolution) -> Self {
+    fn from(stored: StoredResolution) -> Self {
+        let r = stored.resolution;
         ResolutionView {
-            id: r.id,
+            id: stored.id,
             incident: r.incident_id,
             root_cause: r.root_cause,
             fault_type: r.fault_type,
@@ -79,7 +80,7 @@ impl From<StoredResolution> for ResolutionView {
             time_to_mitigate_s: r.time_to_mitigate_s,
             notes: r.notes,
             resolved_by: r.resolved_by,
-            recorded_at: time_of(r.recorded_at),
+            recorded_at: time_of(stored.recorded_at),
         }
     }
 }
@@ -128,11 +129,8 @@ struct ResolutionHistory {
 impl From<ResolveError> for ApiError {
     fn from(error: ResolveError) -> ApiError {
         match error {
-            ResolveError::Unknown(id) => ApiError::not_found(format!("no incident {id}")),
             // Without the request's resource: handlers answer through `IncidentPath::error`.
-            ResolveError::Merged { incident, survivor } => {
-                ApiError::merged(incident, survivor, "resolution")
-            }
+            ResolveError::Gone(gone) => gone_error(gone, "resolution"),
             ResolveError::Store(error) => error.into(),
         }
     }

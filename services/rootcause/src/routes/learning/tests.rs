@@ -1,17 +1,14 @@
 //! Route tests of learning: resolutions and feedback, history import, training jobs, promotion
 //! and rollback, on the real router over a temporary SQLite store and the bundled topology.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use chrono::{SecondsFormat, Utc};
-use rootcause_datasets::simulator;
-use rootcause_models::history::{HistoryRecord, Outcome};
 use serde_json::{Value, json};
 
 use crate::config::{HttpConfig, IngestConfig, RankingConfig};
-use crate::live_topology::TopologySpec;
+use crate::learning::fixtures;
 use crate::routes::tests::{TestApp, app_ranking, webhook};
 
 /// The routes on the bundled topology, with `model` configured and an empty registry.
@@ -25,42 +22,17 @@ async fn app_with_model(model: &str) -> TestApp {
 
 /// `cases` simulated incidents on the bundled topology, as JSON lines.
 fn simulated_history(cases: usize, seed: u64) -> String {
-    let topology = TopologySpec::parse(rootcause_topology::bundled::DEFAULT)
-        .unwrap()
-        .load()
-        .unwrap();
-    let shared = Arc::new(topology.clone());
-    let options = simulator::Options {
-        cases,
-        seed,
-        ..simulator::Options::default()
-    };
-    simulator::simulate(&topology, "test", &options)
-        .into_iter()
-        .map(|c| {
-            let case = c.into_case(Some(shared.clone()));
-            let label = case.label.clone().unwrap();
-            let record = HistoryRecord::from_case(
-                &case,
-                Outcome {
-                    root_cause: label.root_cause,
-                    fault_type: label.fault_type,
-                    action: label.action,
-                    worked: Some(true),
-                    time_to_mitigate_s: Some(600.0),
-                },
-            );
-            serde_json::to_string(&record).unwrap()
-        })
+    fixtures::simulated_history(cases, seed)
+        .iter()
+        .map(|record| serde_json::to_string(record).unwrap())
         .collect::<Vec<_>>()
         .join("\n")
 }
 
 async fn import(app: &TestApp, lines: &str, source: &str) -> crate::routes::tests::Answer {
-    app.send(
-        Method::POST,
+    app.post_as(
         &format!("/api/v1/history?source={source}"),
-        &[("content-type", "application/x-ndjson")],
+        "application/x-ndjson",
         lines,
     )
     .await
@@ -226,14 +198,7 @@ async fn history_imports_are_all_or_nothing_and_name_the_bad_line() {
     assert_eq!(again.json()["replaced"], 3, "{}", again.text);
     assert_eq!(app.get("/api/v1/history").await.json()["total"], 3);
 
-    let plain = app
-        .send(
-            Method::POST,
-            "/api/v1/history",
-            &[("content-type", "text/plain")],
-            &good,
-        )
-        .await;
+    let plain = app.post_as("/api/v1/history", "text/plain", &good).await;
     assert_eq!(plain.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
 }
 

@@ -31,14 +31,20 @@ impl TestApp {
         (status, etag, body)
     }
 
+    /// `POST uri` with a body of `content_type`, sent as it is.
+    async fn post_as(
+        &self,
+        uri: &str,
+        content_type: &str,
+        body: impl Into<Body>,
+    ) -> (StatusCode, Option<String>, Value) {
+        self.send(Method::POST, uri, &[("content-type", content_type)], body)
+            .await
+    }
+
     async fn post_traces(&self, uri: &str, body: &Value) -> (StatusCode, Value) {
         let (status, _, body) = self
-            .send(
-                Method::POST,
-                uri,
-                &[("content-type", "application/json")],
-                body.to_string(),
-            )
+            .post_as(uri, "application/json", body.to_string())
             .await;
         (status, body)
     }
@@ -397,10 +403,9 @@ async fn malformed_traces_are_refused_with_their_path() {
     );
 
     let (status, _, error) = app
-        .send(
-            Method::POST,
+        .post_as(
             "/api/v1/traces",
-            &[("content-type", "application/json")],
+            "application/json",
             "{\"resourceSpans\": [".to_owned(),
         )
         .await;

@@ -9,15 +9,10 @@ fn validate_accepts_good_files_and_lists_every_problem_of_bad_ones() {
     assert!(status.success());
     assert!(stdout.contains("48 services"), "{stdout}");
 
-    let dir = tempfile::tempdir().unwrap();
-    let bad = dir.path().join("bad.yaml");
-    std::fs::write(
-        &bad,
+    let stderr = refused(
+        "bad.yaml",
         "services:\n  - {name: a, kind: service}\n  - {name: a, kind: cache}\ndependencies:\n  - {caller: a, callee: b}\n",
-    )
-    .unwrap();
-    let (status, _, stderr) = run_cli(&["topology", "validate", bad.to_str().unwrap()]);
-    assert_eq!(status.code(), Some(1));
+    );
     assert!(stderr.contains("2 problems"), "{stderr}");
     assert!(
         stderr.contains("services[1].name: duplicate service \"a\""),
@@ -28,16 +23,23 @@ fn validate_accepts_good_files_and_lists_every_problem_of_bad_ones() {
         "{stderr}"
     );
 
-    let kind = dir.path().join("kind.json");
-    std::fs::write(
-        &kind,
+    let stderr = refused(
+        "kind.json",
         "{\"services\": [{\"name\": \"a\", \"kind\": \"vm\"}]}",
-    )
-    .unwrap();
-    let (status, _, stderr) = run_cli(&["topology", "validate", kind.to_str().unwrap()]);
-    assert_eq!(status.code(), Some(1));
+    );
     assert!(stderr.contains("services[0].kind"), "{stderr}");
     assert!(stderr.contains("line 1"), "{stderr}");
+}
+
+/// `topology validate` of a file named `name` holding `text`: it must exit 1; returns its
+/// stderr.
+fn refused(name: &str, text: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(name);
+    std::fs::write(&file, text).unwrap();
+    let (status, _, stderr) = run_cli(&["topology", "validate", file.to_str().unwrap()]);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    stderr
 }
 
 #[test]

@@ -38,6 +38,15 @@ async fn alertmanager_sends_with_its_bearer_token_and_nobody_reads_without_one()
     })
     .await;
     let url = |path: &str| format!("{}{path}", server.url);
+    let incidents_as = async |token: &str| {
+        server
+            .http
+            .get(url("/api/v1/incidents"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    };
 
     // Without a token: refused, and nothing stored.
     let alert = json!([{"labels": {"alertname": "Down", "service": "cartservice"}}]);
@@ -65,13 +74,7 @@ async fn alertmanager_sends_with_its_bearer_token_and_nobody_reads_without_one()
     // The responder's token reads the incident Alertmanager's delivery opened.
     let deadline = Instant::now() + Duration::from_secs(30);
     let incidents = loop {
-        let answer = server
-            .http
-            .get(url("/api/v1/incidents"))
-            .bearer_auth(&reader)
-            .send()
-            .await
-            .unwrap();
+        let answer = incidents_as(&reader).await;
         assert_eq!(answer.status(), 200);
         let body: Value = answer.json().await.unwrap();
         if !body["items"].as_array().unwrap().is_empty() || Instant::now() > deadline {
@@ -89,14 +92,7 @@ async fn alertmanager_sends_with_its_bearer_token_and_nobody_reads_without_one()
     assert!(sent >= 1 && failed == 0, "{sent} sent, {failed} failed");
 
     // The ingest token cannot read what it sent.
-    let read = server
-        .http
-        .get(url("/api/v1/incidents"))
-        .bearer_auth(&ingest)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(read.status(), 403);
+    assert_eq!(incidents_as(&ingest).await.status(), 403);
 }
 
 #[test]

@@ -16,6 +16,12 @@ async fn json_of(response: reqwest::Response) -> Value {
 }
 
 /// The whole life of a server on one database; `options` picks the database.
+/// How many services the server's current topology has.
+async fn service_count(server: &Server) -> usize {
+    let topology = json_of(server.get("/api/v1/topology").await).await;
+    topology["services"].as_array().unwrap().len()
+}
+
 async fn lifecycle(options: ServerOptions) {
     let server = Server::start(options.clone()).await;
 
@@ -159,9 +165,8 @@ async fn configuration_comes_from_file_environment_and_flags() {
         ..ServerOptions::default()
     })
     .await;
-    let topology = json_of(server.get("/api/v1/topology").await).await;
     assert_eq!(
-        topology["services"].as_array().unwrap().len(),
+        service_count(&server).await,
         48,
         "train-ticket from the file"
     );
@@ -193,12 +198,7 @@ async fn configuration_comes_from_file_environment_and_flags() {
         ..ServerOptions::default()
     })
     .await;
-    let topology = json_of(server.get("/api/v1/topology").await).await;
-    assert_eq!(
-        topology["services"].as_array().unwrap().len(),
-        15,
-        "sock-shop from the flag"
-    );
+    assert_eq!(service_count(&server).await, 15, "sock-shop from the flag");
 }
 
 #[tokio::test]

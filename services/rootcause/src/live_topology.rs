@@ -451,12 +451,18 @@ mod tests {
     use super::*;
     use crate::store::tests::sqlite_store;
 
+    /// A replica's live topology on `store`, started on `configured` (none: the stored or
+    /// default one).
+    async fn replica(store: &Store, configured: Option<&TopologySpec>) -> LiveTopology {
+        LiveTopology::start(store.clone(), configured, Clock::system())
+            .await
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn an_empty_store_starts_on_the_default_example_and_keeps_changes() {
         let (store, _dir) = sqlite_store().await;
-        let live = LiveTopology::start(store.clone(), None, Clock::system())
-            .await
-            .unwrap();
+        let live = replica(&store, None).await;
         let first = live.current();
         assert_eq!(first.version.id, 1);
         assert_eq!(first.version.source, "builtin:online-boutique");
@@ -475,9 +481,7 @@ mod tests {
         assert_eq!(live.current().version.id, current.version.id);
 
         // Restarting without a configured topology continues from the newest stored version.
-        let restarted = LiveTopology::start(store.clone(), None, Clock::system())
-            .await
-            .unwrap();
+        let restarted = replica(&store, None).await;
         assert_eq!(restarted.current().version.id, current.version.id);
         assert!(
             restarted
@@ -491,9 +495,7 @@ mod tests {
     #[tokio::test]
     async fn refused_and_empty_changes_store_nothing() {
         let (store, _dir) = sqlite_store().await;
-        let live = LiveTopology::start(store.clone(), None, Clock::system())
-            .await
-            .unwrap();
+        let live = replica(&store, None).await;
         let error = live
             .modify(None, "api", "", |t| t.remove_service("nope"))
             .await
@@ -524,18 +526,12 @@ mod tests {
     #[tokio::test]
     async fn a_configured_topology_wins_at_start_but_is_not_stored_twice() {
         let (store, _dir) = sqlite_store().await;
-        LiveTopology::start(store.clone(), None, Clock::system())
-            .await
-            .unwrap();
+        replica(&store, None).await;
         let sock_shop = TopologySpec::parse("sock-shop").unwrap();
-        let live = LiveTopology::start(store.clone(), Some(&sock_shop), Clock::system())
-            .await
-            .unwrap();
+        let live = replica(&store, Some(&sock_shop)).await;
         assert_eq!(live.current().version.id, 2);
         assert_eq!(live.current().version.source, "builtin:sock-shop");
-        let again = LiveTopology::start(store.clone(), Some(&sock_shop), Clock::system())
-            .await
-            .unwrap();
+        let again = replica(&store, Some(&sock_shop)).await;
         assert_eq!(
             again.current().version.id,
             2,
@@ -546,12 +542,8 @@ mod tests {
     #[tokio::test]
     async fn a_replica_that_lost_a_race_retries_on_the_newer_version() {
         let (store, _dir) = sqlite_store().await;
-        let replica_a = LiveTopology::start(store.clone(), None, Clock::system())
-            .await
-            .unwrap();
-        let replica_b = LiveTopology::start(store.clone(), None, Clock::system())
-            .await
-            .unwrap();
+        let replica_a = replica(&store, None).await;
+        let replica_b = replica(&store, None).await;
         replica_a
             .modify(None, "api", "", |t| {
                 t.add_service(Service::new("from-a", ServiceKind::Service))

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 
 use super::history::{begin_locked, begin_write};
-use super::{Store, StoreError, to_i64, to_u64, with_pool};
+use super::{Store, StoreError, stored_as_text, to_i64, to_u64, with_pool};
 
 /// An audit entry to append.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,23 +77,10 @@ pub enum Decision {
     Rejected,
 }
 
-impl Decision {
-    /// The text stored in the database (the serde name).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Decision::Approved => "approved",
-            Decision::Rejected => "rejected",
-        }
-    }
-
-    fn parse(text: &str) -> Result<Decision, StoreError> {
-        match text {
-            "approved" => Ok(Decision::Approved),
-            "rejected" => Ok(Decision::Rejected),
-            other => Err(StoreError::Corrupt(format!("unknown decision {other:?}"))),
-        }
-    }
-}
+stored_as_text!(Decision, "decision", {
+    Approved => "approved",
+    Rejected => "rejected",
+});
 
 /// A decision to record.
 #[derive(Debug, Clone, PartialEq)]
@@ -162,30 +149,17 @@ pub enum RunStatus {
     Failed,
 }
 
-impl RunStatus {
-    /// The text stored in the database (the serde name).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Pending => "pending",
-            RunStatus::Running => "running",
-            RunStatus::Succeeded => "succeeded",
-            RunStatus::Failed => "failed",
-        }
-    }
+stored_as_text!(RunStatus, "run status", {
+    Pending => "pending",
+    Running => "running",
+    Succeeded => "succeeded",
+    Failed => "failed",
+});
 
+impl RunStatus {
     /// Whether the run has ended.
     pub fn is_finished(self) -> bool {
         matches!(self, RunStatus::Succeeded | RunStatus::Failed)
-    }
-
-    fn parse(text: &str) -> Result<RunStatus, StoreError> {
-        match text {
-            "pending" => Ok(RunStatus::Pending),
-            "running" => Ok(RunStatus::Running),
-            "succeeded" => Ok(RunStatus::Succeeded),
-            "failed" => Ok(RunStatus::Failed),
-            other => Err(StoreError::Corrupt(format!("unknown run status {other:?}"))),
-        }
     }
 }
 

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 
-use super::{Backend, Store, StoreError, with_pool};
+use super::{Backend, Store, StoreError, stored_as_text, with_pool};
 
 /// What a history row says about its incident: everything but its evidence and the row's
 /// bookkeeping. Shared by the row being stored and the row read back.
@@ -127,25 +127,10 @@ pub enum Verdict {
     Reject,
 }
 
-impl Verdict {
-    /// The text stored in the database (the serde name).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Confirm => "confirm",
-            Verdict::Reject => "reject",
-        }
-    }
-
-    fn parse(text: &str) -> Result<Verdict, StoreError> {
-        match text {
-            "confirm" => Ok(Verdict::Confirm),
-            "reject" => Ok(Verdict::Reject),
-            other => Err(StoreError::Corrupt(format!(
-                "unknown feedback verdict {other:?}"
-            ))),
-        }
-    }
-}
+stored_as_text!(Verdict, "feedback verdict", {
+    Confirm => "confirm",
+    Reject => "reject",
+});
 
 /// Feedback to store.
 #[derive(Debug, Clone, PartialEq)]

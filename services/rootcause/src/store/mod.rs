@@ -66,6 +66,33 @@ macro_rules! with_pool {
 }
 pub(crate) use with_pool;
 
+/// Gives a fieldless enum stored as text its `as_str` (the text in the database, which is its
+/// serde name) and `parse` (that text back; anything else is [`StoreError::Corrupt`], naming
+/// `what`).
+macro_rules! stored_as_text {
+    ($enum:ident, $what:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $enum {
+            /// The text stored in the database (the serde name).
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($enum::$variant => $text,)+
+                }
+            }
+
+            fn parse(text: &str) -> Result<$enum, StoreError> {
+                match text {
+                    $($text => Ok($enum::$variant),)+
+                    other => Err(StoreError::Corrupt(format!(
+                        concat!("unknown ", $what, " {:?}"),
+                        other
+                    ))),
+                }
+            }
+        }
+    };
+}
+pub(crate) use stored_as_text;
+
 /// An id as a database column (ids come from the database, so they fit).
 pub(super) fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
@@ -463,6 +490,25 @@ pub(crate) mod tests {
             Some(row.id)
         );
         again.close().await;
+    }
+
+    #[test]
+    fn the_text_stored_for_each_status_is_its_serde_name() {
+        fn check<T: serde::Serialize + Copy>(values: &[T], as_str: fn(T) -> &'static str) {
+            for value in values {
+                let serde_name = serde_json::to_value(value).unwrap();
+                assert_eq!(as_str(*value), serde_name.as_str().unwrap());
+            }
+        }
+        use {JobStatus as J, ModelStatus as M, RunStatus as R};
+        check(&[Decision::Approved, Decision::Rejected], Decision::as_str);
+        check(
+            &[R::Pending, R::Running, R::Succeeded, R::Failed],
+            R::as_str,
+        );
+        check(&[Verdict::Confirm, Verdict::Reject], Verdict::as_str);
+        check(&[M::Active, M::Candidate, M::Retired], M::as_str);
+        check(&[J::Queued, J::Running, J::Succeeded, J::Failed], J::as_str);
     }
 
     #[tokio::test]

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 
 use super::history::{begin_locked, begin_write};
-use super::{Store, StoreError, changed_one, with_pool};
+use super::{Store, StoreError, changed_one, stored_as_text, with_pool};
 
 /// Where a model version stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -24,27 +24,11 @@ pub enum ModelStatus {
     Retired,
 }
 
-impl ModelStatus {
-    /// The text stored in the database (the serde name).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ModelStatus::Active => "active",
-            ModelStatus::Candidate => "candidate",
-            ModelStatus::Retired => "retired",
-        }
-    }
-
-    fn parse(text: &str) -> Result<ModelStatus, StoreError> {
-        match text {
-            "active" => Ok(ModelStatus::Active),
-            "candidate" => Ok(ModelStatus::Candidate),
-            "retired" => Ok(ModelStatus::Retired),
-            other => Err(StoreError::Corrupt(format!(
-                "unknown model status {other:?}"
-            ))),
-        }
-    }
-}
+stored_as_text!(ModelStatus, "model status", {
+    Active => "active",
+    Candidate => "candidate",
+    Retired => "retired",
+});
 
 /// A model version to store.
 #[derive(Debug, Clone, PartialEq)]
@@ -144,30 +128,17 @@ pub enum JobStatus {
     Failed,
 }
 
-impl JobStatus {
-    /// The text stored in the database (the serde name).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobStatus::Queued => "queued",
-            JobStatus::Running => "running",
-            JobStatus::Succeeded => "succeeded",
-            JobStatus::Failed => "failed",
-        }
-    }
+stored_as_text!(JobStatus, "job status", {
+    Queued => "queued",
+    Running => "running",
+    Succeeded => "succeeded",
+    Failed => "failed",
+});
 
+impl JobStatus {
     /// Whether the job has ended.
     pub fn is_finished(self) -> bool {
         matches!(self, JobStatus::Succeeded | JobStatus::Failed)
-    }
-
-    fn parse(text: &str) -> Result<JobStatus, StoreError> {
-        match text {
-            "queued" => Ok(JobStatus::Queued),
-            "running" => Ok(JobStatus::Running),
-            "succeeded" => Ok(JobStatus::Succeeded),
-            "failed" => Ok(JobStatus::Failed),
-            other => Err(StoreError::Corrupt(format!("unknown job status {other:?}"))),
-        }
     }
 }
 

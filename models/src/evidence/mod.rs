@@ -180,9 +180,6 @@ pub fn candidates(
     out.into_iter().collect()
 }
 
-/// Timings below a millisecond are scheduler and clock noise, not a signal: the spread of a
-/// series measured in milliseconds (named `*_ms`, as span statistics and edge series are) is
-/// at least 1 ms.
 /// Each of `case`'s candidates by name, to its position in the candidate list (and in the
 /// evidence).
 fn candidate_index(case: &Case) -> HashMap<&str, usize> {
@@ -193,6 +190,9 @@ fn candidate_index(case: &Case) -> HashMap<&str, usize> {
         .collect()
 }
 
+/// Timings below a millisecond are scheduler and clock noise, not a signal: the spread of a
+/// series measured in milliseconds (named `*_ms`, as span statistics and edge series are) is
+/// at least 1 ms.
 fn timing_floor(name: &str) -> f64 {
     let unit_ms = name.ends_with("_ms")
         || name

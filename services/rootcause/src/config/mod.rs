@@ -358,7 +358,8 @@ pub struct RankingConfig {
     /// that arrive while a ranking runs are still coalesced into the next one).
     pub min_interval_ms: u64,
     /// Alerts of one incident held in memory for ranking: the first received (later ones are
-    /// stored, counted and listed, but not held), the same ones a restart loads.
+    /// stored, counted and listed, but not held), the same ones a restart loads. Each ranking
+    /// copies them, so the cap bounds the memory and the work of every ranking too.
     pub max_alerts_per_incident: usize,
 }
 
@@ -368,7 +369,7 @@ impl Default for RankingConfig {
             model: "default".to_owned(),
             hops: 2,
             min_interval_ms: 0,
-            max_alerts_per_incident: 100_000,
+            max_alerts_per_incident: 10_000,
         }
     }
 }

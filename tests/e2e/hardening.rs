@@ -321,3 +321,76 @@ async fn a_second_process_cannot_ingest_into_the_same_postgres_database() {
     .await;
     database.drop().await;
 }
+
+/// Streams a chunked body of `size` bytes as curl does with `--data-binary @-` (announcing
+/// `Expect: 100-continue`, sending the body once told to go on); returns whether every byte
+/// could be sent, and the last status line it read back (or what it got instead).
+fn stream_body(address: &str, size: usize) -> (bool, String) {
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect(address).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    tcp.write_all(
+        b"POST /api/v2/alerts HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n\
+          transfer-encoding: chunked\r\nexpect: 100-continue\r\n\r\n",
+    )
+    .unwrap();
+    let mut seen = Vec::new();
+    let mut byte = [0u8; 1];
+    while !seen.ends_with(b"\r\n\r\n") && tcp.read(&mut byte).is_ok_and(|n| n == 1) {
+        seen.push(byte[0]);
+    }
+    let chunk = [b'a'; 16 * 1024];
+    let framed = [format!("{:x}\r\n", chunk.len()).as_bytes(), &chunk, b"\r\n"].concat();
+    let mut sent = 0;
+    while sent < size && tcp.write_all(&framed).is_ok() {
+        sent += chunk.len();
+    }
+    let all_sent = sent >= size && tcp.write_all(b"0\r\n\r\n").is_ok();
+    let mut answer = Vec::new();
+    let _ = tcp.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    let status = answer
+        .split("\r\n")
+        .filter(|line| line.starts_with("HTTP/1.1 "))
+        .last()
+        .map_or_else(
+            || format!("no answer ({} bytes)", answer.len()),
+            str::to_owned,
+        );
+    (all_sent, status)
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_gets_its_413_even_while_the_client_is_still_sending() {
+    // Before: the 413 went out while the client was still sending, and the connection was
+    // closed with the rest of the body unread, so the client's next bytes met a reset: a
+    // client that stops at a failed send (curl) never read the 413 (curl reported the 100
+    // Continue it had seen, about 1 upload in 40 with two at a time). Now the server shuts its
+    // side and reads on for `http.linger_ms`: the client sends its body and reads the 413.
+    let server = Server::start(ServerOptions {
+        env: vec![("ROOTCAUSE_HTTP__BODY_LIMIT_BYTES".into(), "1000000".into())],
+        ..ServerOptions::default()
+    })
+    .await;
+    let address = server.url.trim_start_matches("http://").to_owned();
+    let uploads = (0..2).map(|_| {
+        let address = address.clone();
+        tokio::task::spawn_blocking(move || {
+            (0..20)
+                .map(|_| stream_body(&address, 8 << 20))
+                .collect::<Vec<_>>()
+        })
+    });
+    for upload in uploads.collect::<Vec<_>>() {
+        for (all_sent, status) in upload.await.unwrap() {
+            assert!(
+                all_sent,
+                "the connection broke while the client was sending ({status})"
+            );
+            assert!(
+                status.starts_with("HTTP/1.1 413"),
+                "got {status:?} instead of 413"
+            );
+        }
+    }
+}

@@ -31,6 +31,7 @@ pub mod config;
 pub mod error;
 pub mod ingest;
 pub mod learning;
+mod lingering;
 pub mod live_topology;
 pub mod outgoing;
 pub mod prometheus;

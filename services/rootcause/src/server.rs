@@ -22,6 +22,7 @@ use tower::ServiceExt;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::lingering::Lingering;
 use crate::routes;
 use crate::state::AppState;
 use crate::store::{IngestLock, Store};
@@ -89,6 +90,7 @@ impl Application {
                 max_connections: config.http.max_connections,
                 header_read_timeout: Duration::from_secs(config.http.header_read_timeout_secs),
                 drain: Duration::from_secs(config.http.request_timeout_secs),
+                linger: Duration::from_millis(config.http.linger_ms),
             },
             state,
             workers,
@@ -129,6 +131,8 @@ struct ConnectionLimits {
     header_read_timeout: Duration,
     /// Longest wait for requests in flight at shutdown.
     drain: Duration,
+    /// Longest a closing connection reads what its client still sends (see [`Lingering`]).
+    linger: Duration,
 }
 
 /// The accept loop: axum's `serve` with what it lacks, a cap on open connections (each holds a
@@ -179,6 +183,7 @@ async fn serve(
             request.extensions_mut().insert(ConnectInfo(client));
             router.clone().oneshot(request.map(Body::new))
         });
+        let tcp = Lingering::new(tcp, limits.linger);
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(tcp), service));
         tokio::spawn(async move {
             if let Err(error) = connection.await {

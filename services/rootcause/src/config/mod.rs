@@ -218,6 +218,10 @@ pub struct HttpConfig {
     /// Seconds a connection has to send a request's headers, and at most idle between
     /// requests; a slower one is closed.
     pub header_read_timeout_secs: u64,
+    /// Milliseconds a closing connection keeps reading (and dropping) what its client still
+    /// sends, so that an answer given before the whole body arrived (413) is not lost to the
+    /// reset a close with unread bytes causes.
+    pub linger_ms: u64,
     /// Host names requests may address (the `Host` header, without port): loopback names by
     /// default, plus the `listen` address itself; `"*"` allows any. Refuses DNS rebinding: a
     /// page whose domain re-points to 127.0.0.1 still says its own name.
@@ -235,6 +239,7 @@ impl Default for HttpConfig {
             max_response_bytes: 8 * 1024 * 1024,
             max_connections: 4096,
             header_read_timeout_secs: 30,
+            linger_ms: 2000,
             allowed_hosts: ["localhost", "127.0.0.1", "[::1]"]
                 .map(str::to_owned)
                 .to_vec(),

@@ -217,6 +217,9 @@ async fn trickled_headers_time_out_and_a_connection_flood_cannot_starve_health_c
                 "1".into(),
             ),
             ("ROOTCAUSE_HTTP__MAX_CONNECTIONS".into(), "4".into()),
+            // A closing connection keeps its slot while it lingers: short here, and waited
+            // out below, so that the slots are counted exactly.
+            ("ROOTCAUSE_HTTP__LINGER_MS".into(), "100".into()),
         ],
         ..ServerOptions::default()
     })
@@ -232,6 +235,8 @@ async fn trickled_headers_time_out_and_a_connection_flood_cannot_starve_health_c
         "a connection trickling its headers is still open after {:?}",
         started.elapsed()
     );
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
 
     // Four idle connections fill every slot: a fifth is closed as it arrives.
     let mut idle = Vec::new();

@@ -187,12 +187,7 @@ async fn automation_runs_only_after_approval_and_every_step_is_audited() {
 
     // The catalogue served is the configured one.
     let served = json_of(server.get("/api/v1/runbooks").await).await;
-    let ids: Vec<&str> = served["runbooks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap())
-        .collect();
+    let ids = rootcause::testing::texts(&served["runbooks"], "id");
     assert_eq!(ids, ["restart", "failover", "scale_out"], "{served}");
     // Tokens are never served.
     assert_eq!(

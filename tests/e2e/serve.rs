@@ -45,12 +45,7 @@ async fn lifecycle(options: ServerOptions) {
     assert_eq!(change["version"]["id"], 2);
     assert_eq!(change["version"]["services"], 15);
     let served = json_of(server.get("/api/v1/topology").await).await;
-    let names: Vec<&str> = served["services"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
+    let names = rootcause::testing::texts(&served["services"], "name");
     assert!(
         names.contains(&"orders-db") && names.contains(&"queue-master"),
         "{names:?}"

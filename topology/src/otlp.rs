@@ -296,6 +296,20 @@ struct EnumVisitor {
 }
 
 impl EnumVisitor {
+    /// The index into `names` of the enum value `deserializer` holds.
+    fn read<'de, D: Deserializer<'de>>(
+        deserializer: D,
+        what: &'static str,
+        prefix: &'static str,
+        names: &'static [&'static str],
+    ) -> Result<usize, D::Error> {
+        deserializer.deserialize_any(EnumVisitor {
+            what,
+            prefix,
+            names,
+        })
+    }
+
     fn unknown<E: de::Error>(&self, value: impl fmt::Display) -> E {
         E::custom(format!(
             "unknown {} {value}: expected 0 to {} or one of {}",
@@ -343,11 +357,7 @@ impl Visitor<'_> for EnumVisitor {
 
 impl<'de> Deserialize<'de> for SpanKind {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let index = deserializer.deserialize_any(EnumVisitor {
-            what: "span kind",
-            prefix: "SPAN_KIND_",
-            names: &SPAN_KINDS,
-        })?;
+        let index = EnumVisitor::read(deserializer, "span kind", "SPAN_KIND_", &SPAN_KINDS)?;
         Ok(match index {
             1 => SpanKind::Internal,
             2 => SpanKind::Server,
@@ -361,11 +371,7 @@ impl<'de> Deserialize<'de> for SpanKind {
 
 impl<'de> Deserialize<'de> for StatusCode {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let index = deserializer.deserialize_any(EnumVisitor {
-            what: "status code",
-            prefix: "STATUS_CODE_",
-            names: &STATUS_CODES,
-        })?;
+        let index = EnumVisitor::read(deserializer, "status code", "STATUS_CODE_", &STATUS_CODES)?;
         Ok(StatusCode { error: index == 2 })
     }
 }

@@ -6,11 +6,13 @@ use std::sync::Arc;
 
 use rootcause_models::case::{EdgeSeries, Family, Series, Source};
 use rootcause_models::diagnosis::FaultType;
-use rootcause_topology::{Format, Topology};
+use rootcause_topology::Topology;
 
 use super::random::derived;
 use super::realism::late_generators;
-use super::tests::{assert_kept, example, generated, options, written, written_and_loaded};
+use super::tests::{
+    assert_kept, awkward_names, example, generated, options, reseeded, written, written_and_loaded,
+};
 use super::*;
 
 /// A fingerprint of everything `write` puts on disk for a few runs of the default options.
@@ -23,10 +25,7 @@ fn default_fingerprint() -> u64 {
             "online-boutique",
             example("online-boutique").to_document(),
             example("online-boutique"),
-            Options {
-                seed: 7,
-                ..options(10)
-            },
+            reseeded(&options(10), 7),
         ),
     ];
     for (system, document, topology, options) in runs {
@@ -128,14 +127,7 @@ fn realism_is_deterministic_by_seed() {
         let again = simulate(&topology, "synthetic", &options);
         let bytes = written(&document, &first);
         assert_eq!(bytes, written(&document, &again));
-        let other = simulate(
-            &topology,
-            "synthetic",
-            &Options {
-                seed: 2,
-                ..options.clone()
-            },
-        );
+        let other = simulate(&topology, "synthetic", &reseeded(&options, 2));
         assert_ne!(bytes, written(&document, &other));
         // Traits are drawn per case, from the case's own generator.
         assert_eq!(
@@ -257,28 +249,7 @@ fn code_fault_labels_are_code_faults_with_a_resolving_action() {
 
 #[test]
 fn every_trait_round_trips_through_the_disk_format() {
-    // Awkward names: `_` inside service names, a comma, a quote and a `|` (the edge separator).
-    let topology = Topology::parse(
-        r#"
-services:
-  - {name: web_front, kind: gateway}
-  - {name: order_service, kind: service}
-  - {name: "pay, inc", kind: service}
-  - {name: 'quote"svc', kind: service}
-  - {name: "order|db", kind: database}
-  - {name: order, kind: service}
-dependencies:
-  - {caller: web_front, callee: order_service}
-  - {caller: web_front, callee: "pay, inc"}
-  - {caller: web_front, callee: order}
-  - {caller: order_service, callee: "order|db"}
-  - {caller: "pay, inc", callee: "order|db"}
-  - {caller: "pay, inc", callee: 'quote"svc'}
-  - {caller: order, callee: 'quote"svc'}
-"#,
-        Format::Yaml,
-    )
-    .unwrap();
+    let topology = awkward_names();
     let mut checked = BTreeSet::new();
     for (system, topology) in [
         ("odd", topology),

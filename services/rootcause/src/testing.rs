@@ -159,6 +159,22 @@ fn replace_database(url: &str, database: &str) -> String {
     }
 }
 
+/// The text `field` of every object in the JSON array `items`, in order: what a test compares a
+/// listing by. Panics, showing `items`, when it is not an array or an object lacks the text.
+pub fn texts<'a>(items: &'a serde_json::Value, field: &str) -> Vec<&'a str> {
+    let Some(array) = items.as_array() else {
+        panic!("expected an array of objects with a text {field:?}, got {items}");
+    };
+    array
+        .iter()
+        .map(|item| {
+            item[field]
+                .as_str()
+                .unwrap_or_else(|| panic!("no text {field:?} in {item} (of {items})"))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -267,15 +267,15 @@ impl Actions {
     ) -> Result<Decided, DecideError> {
         let this = self.clone();
         let action = action.to_owned();
-        tokio::spawn(async move { this.decide_now(incident, &action, decision, request).await })
+        tokio::spawn(this.decide_now(incident, action, decision, request))
             .await
             .map_err(|e| StoreError::Corrupt(format!("recording the decision failed: {e}")))?
     }
 
     async fn decide_now(
-        &self,
+        self,
         incident: u64,
-        action: &str,
+        action: String,
         decision: Decision,
         request: DecisionRequest,
     ) -> Result<Decided, DecideError> {
@@ -287,7 +287,7 @@ impl Actions {
             .held(incident)?;
         let catalogue = self.inner.advice.catalogue();
         let runbook = catalogue
-            .get(action)
+            .get(&action)
             .ok_or_else(|| DecideError::UnknownAction {
                 action: action.to_owned(),
                 known: catalogue

@@ -62,7 +62,7 @@ pub(super) async fn run(
         let previous = match shown.get(&ranked.incident) {
             Some(service) => Some(service.clone()),
             None => match store.last_audit(ranked.incident, "suggested").await {
-                Ok(entry) => entry.and_then(|e| e.service),
+                Ok(entry) => entry.and_then(|e| e.record.service),
                 Err(error) => {
                     tracing::error!(%error, incident = ranked.incident, "cannot read the audit log");
                     continue;

@@ -629,16 +629,17 @@ struct AuditEntryView {
 }
 
 impl From<StoredAudit> for AuditEntryView {
-    fn from(e: StoredAudit) -> Self {
+    fn from(entry: StoredAudit) -> Self {
+        let record = entry.record;
         AuditEntryView {
-            id: e.id,
-            at: time_of(e.at),
-            actor: e.actor,
-            kind: e.kind,
-            incident: e.incident,
-            action: e.action,
-            service: e.service,
-            detail: e.detail,
+            id: entry.id,
+            at: time_of(record.at),
+            actor: record.actor,
+            kind: record.kind,
+            incident: record.incident,
+            action: record.action,
+            service: record.service,
+            detail: record.detail,
         }
     }
 }

@@ -219,32 +219,14 @@ pub(super) fn parse_changes(
                 continue;
             }
         };
+        let label = limits.label_value_length_limit;
+        let annotation = limits.annotation_value_length_limit;
         let texts = [
-            (
-                "service",
-                Some(&event.service),
-                limits.label_value_length_limit,
-            ),
-            (
-                "version",
-                event.version.as_ref(),
-                limits.label_value_length_limit,
-            ),
-            (
-                "author",
-                event.author.as_ref(),
-                limits.label_value_length_limit,
-            ),
-            (
-                "link",
-                event.link.as_ref(),
-                limits.annotation_value_length_limit,
-            ),
-            (
-                "description",
-                event.description.as_ref(),
-                limits.annotation_value_length_limit,
-            ),
+            ("service", Some(&event.service), label),
+            ("version", event.version.as_ref(), label),
+            ("author", event.author.as_ref(), label),
+            ("link", event.link.as_ref(), annotation),
+            ("description", event.description.as_ref(), annotation),
         ];
         for (field, text, limit) in texts {
             if let Some(text) = text

@@ -560,12 +560,7 @@ async fn a_service_shows_its_neighbours_blast_radius_and_spof_status() {
     assert_eq!(not_a_number.json()["code"], "invalid_parameter");
 
     let list = app.get("/api/v1/services").await.json();
-    let names: Vec<&str> = list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
+    let names = crate::testing::texts(&list["items"], "name");
     assert_eq!(names, ["api", "db", "web"]);
     assert_eq!(list["items"][0]["callers"], 1);
     assert_eq!(list["items"][0]["callees"], 1);
@@ -721,12 +716,7 @@ async fn propagation_paths_and_single_points_of_failure() {
         .get("/api/v1/topology/single-points-of-failure")
         .await
         .json();
-    let services: Vec<&str> = spofs["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["service"].as_str().unwrap())
-        .collect();
+    let services = crate::testing::texts(&spofs["items"], "service");
     assert_eq!(services, ["api"]);
 }
 

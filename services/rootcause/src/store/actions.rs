@@ -14,7 +14,7 @@ use super::history::{begin_locked, begin_write};
 use super::{Store, StoreError, stored_as_text, to_i64, to_u64, with_pool};
 
 /// An audit entry to append.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct NewAudit {
     /// When it happened, epoch ms.
     pub at: i64,
@@ -29,29 +29,18 @@ pub struct NewAudit {
     /// The service it concerns.
     pub service: Option<String>,
     /// Anything else worth keeping, a JSON object.
+    #[schema(value_type = Object)]
     pub detail: serde_json::Value,
 }
 
-/// A stored audit entry.
+/// A stored audit entry: what was appended, with its id.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct StoredAudit {
     /// Id: increasing in the order entries were appended.
     pub id: i64,
-    /// When it happened, epoch ms.
-    pub at: i64,
-    /// Who did it.
-    pub actor: String,
-    /// What happened.
-    pub kind: String,
-    /// The incident it concerns.
-    pub incident: Option<u64>,
-    /// The action it concerns.
-    pub action: Option<String>,
-    /// The service it concerns.
-    pub service: Option<String>,
-    /// Anything else worth keeping, a JSON object.
-    #[schema(value_type = Object)]
-    pub detail: serde_json::Value,
+    /// What was appended.
+    #[serde(flatten)]
+    pub record: NewAudit,
 }
 
 /// Which audit entries to read.
@@ -83,7 +72,7 @@ stored_as_text!(Decision, "decision", {
 });
 
 /// A decision to record.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct NewDecision {
     /// The incident the action was proposed for.
     pub incident: u64,
@@ -101,25 +90,14 @@ pub struct NewDecision {
     pub at: i64,
 }
 
-/// A stored decision.
+/// A stored decision: what was recorded, with its id.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct StoredDecision {
     /// Id.
     pub id: i64,
-    /// The incident.
-    pub incident: u64,
-    /// The action.
-    pub action: String,
-    /// The service it acts on.
-    pub service: Option<String>,
-    /// Approved or rejected.
-    pub decision: Decision,
-    /// Who decided.
-    pub actor: String,
-    /// Why.
-    pub comment: String,
-    /// When, epoch ms.
-    pub at: i64,
+    /// What was recorded.
+    #[serde(flatten)]
+    pub record: NewDecision,
 }
 
 /// The automation run an approval starts: one webhook call, retried.
@@ -221,13 +199,15 @@ impl TryFrom<AuditRow> for StoredAudit {
         })?;
         Ok(StoredAudit {
             id: row.id,
-            at: row.at,
-            actor: row.actor,
-            kind: row.kind,
-            incident: row.incident.map(to_u64),
-            action: row.action,
-            service: row.service,
-            detail,
+            record: NewAudit {
+                at: row.at,
+                actor: row.actor,
+                kind: row.kind,
+                incident: row.incident.map(to_u64),
+                action: row.action,
+                service: row.service,
+                detail,
+            },
         })
     }
 }
@@ -250,13 +230,15 @@ impl TryFrom<DecisionRow> for StoredDecision {
     fn try_from(row: DecisionRow) -> Result<Self, StoreError> {
         Ok(StoredDecision {
             id: row.id,
-            incident: to_u64(row.incident),
-            action: row.action,
-            service: row.service,
-            decision: Decision::parse(&row.decision)?,
-            actor: row.actor,
-            comment: row.comment,
-            at: row.at,
+            record: NewDecision {
+                incident: to_u64(row.incident),
+                action: row.action,
+                service: row.service,
+                decision: Decision::parse(&row.decision)?,
+                actor: row.actor,
+                comment: row.comment,
+                at: row.at,
+            },
         })
     }
 }
@@ -565,14 +547,14 @@ impl Store {
 
     /// The decisions taken on `incident`'s actions, oldest first.
     pub async fn decisions(&self, incident: u64) -> Result<Vec<StoredDecision>, StoreError> {
-        let rows = with_pool!(self, pool => {
-            sqlx::query_as::<_, DecisionRow>(sqlx::AssertSqlSafe(format!(
-                "SELECT {DECISION_COLUMNS} FROM action_decisions WHERE incident = $1 ORDER BY id"
-            )))
-            .bind(to_i64(incident))
-            .fetch_all(pool)
-            .await?
-        });
+        let rows = self
+            .select_where::<DecisionRow>(
+                "action_decisions",
+                DECISION_COLUMNS,
+                "incident",
+                to_i64(incident),
+            )
+            .await?;
         rows.into_iter().map(StoredDecision::try_from).collect()
     }
 
@@ -586,14 +568,9 @@ impl Store {
 
     /// The automation runs of `incident`, oldest first.
     pub async fn runs(&self, incident: u64) -> Result<Vec<StoredRun>, StoreError> {
-        let rows = with_pool!(self, pool => {
-            sqlx::query_as::<_, RunRow>(sqlx::AssertSqlSafe(format!(
-                "SELECT {RUN_COLUMNS} FROM action_runs WHERE incident = $1 ORDER BY id"
-            )))
-            .bind(to_i64(incident))
-            .fetch_all(pool)
-            .await?
-        });
+        let rows = self
+            .select_where::<RunRow>("action_runs", RUN_COLUMNS, "incident", to_i64(incident))
+            .await?;
         rows.into_iter().map(StoredRun::try_from).collect()
     }
 
@@ -654,10 +631,7 @@ impl Store {
             .bind(response_status.map(i32::from))
             .bind(at)
         );
-        if updated == 0 {
-            return Err(self.refusal(id).await?);
-        }
-        Ok(())
+        self.run_changed(id, updated).await
     }
 
     /// Finishes a run (succeeded or failed) with its audit entry, in one transaction. A pending
@@ -694,6 +668,11 @@ impl Store {
             .bind(response_status.map(i32::from))
             .bind(at)
         );
+        self.run_changed(id, updated).await
+    }
+
+    /// `Ok` when an update of run `id` changed it; otherwise the [`Self::refusal`].
+    async fn run_changed(&self, id: i64, updated: u64) -> Result<(), StoreError> {
         if updated == 0 {
             return Err(self.refusal(id).await?);
         }

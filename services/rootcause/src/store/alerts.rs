@@ -289,15 +289,8 @@ impl Store {
 
     /// The timeline of incident `id`, oldest first.
     pub async fn incident_timeline(&self, id: i64) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows = with_pool!(self, pool => {
-            sqlx::query_as::<_, StoredEvent>(
-                "SELECT id, at, kind, detail FROM incident_events WHERE incident_id = $1 ORDER BY id",
-            )
-            .bind(id)
-            .fetch_all(pool)
-            .await?
-        });
-        Ok(rows)
+        self.select_where("incident_events", "id, at, kind, detail", "incident_id", id)
+            .await
     }
 }
 

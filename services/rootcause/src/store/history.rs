@@ -497,15 +497,13 @@ impl Store {
 
     /// Every resolution recorded for `incident_id`, oldest first (the last is the current one).
     pub async fn resolutions(&self, incident_id: i64) -> Result<Vec<StoredResolution>, StoreError> {
-        let rows = with_pool!(self, pool => {
-            sqlx::query_as::<_, StoredResolution>(sqlx::AssertSqlSafe(format!(
-                "SELECT {RESOLUTION_COLUMNS} FROM resolutions WHERE incident_id = $1 ORDER BY id"
-            )))
-            .bind(incident_id)
-            .fetch_all(pool)
-            .await?
-        });
-        Ok(rows)
+        self.select_where(
+            "resolutions",
+            RESOLUTION_COLUMNS,
+            "incident_id",
+            incident_id,
+        )
+        .await
     }
 
     /// Stores one verdict (never rewritten: a changed mind is a new row).
@@ -534,14 +532,9 @@ impl Store {
 
     /// Every verdict given on `incident_id`, oldest first.
     pub async fn feedback(&self, incident_id: i64) -> Result<Vec<StoredFeedback>, StoreError> {
-        let rows = with_pool!(self, pool => {
-            sqlx::query_as::<_, FeedbackRow>(sqlx::AssertSqlSafe(format!(
-                "SELECT {FEEDBACK_COLUMNS} FROM feedback WHERE incident_id = $1 ORDER BY id"
-            )))
-            .bind(incident_id)
-            .fetch_all(pool)
-            .await?
-        });
+        let rows = self
+            .select_where::<FeedbackRow>("feedback", FEEDBACK_COLUMNS, "incident_id", incident_id)
+            .await?;
         rows.into_iter().map(StoredFeedback::try_from).collect()
     }
 }

@@ -165,6 +165,17 @@ pub(crate) enum Backend {
     Postgres(PgPool),
 }
 
+/// A row type both engines can read: what the generic selects of [`Store`] return.
+pub(crate) trait Row:
+    for<'r> sqlx::FromRow<'r, SqliteRow> + for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin
+{
+}
+
+impl<R> Row for R where
+    R: for<'r> sqlx::FromRow<'r, SqliteRow> + for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin
+{
+}
+
 /// The repository: every query the service makes goes through a method of this type.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -174,33 +185,45 @@ pub struct Store {
 impl Store {
     /// The row of `table` whose id is `id`, read as `R` with the select list `columns`: the one
     /// way every "get by id" of the store is written.
-    pub(crate) async fn select_by_id<R>(
+    pub(crate) async fn select_by_id<R: Row>(
         &self,
         table: &str,
         columns: &str,
         id: i64,
-    ) -> Result<Option<R>, StoreError>
-    where
-        R: for<'r> sqlx::FromRow<'r, SqliteRow> + for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin,
-    {
-        let sql = format!("SELECT {columns} FROM {table} WHERE id = $1");
-        Ok(with_pool!(self, pool => {
-            sqlx::query_as::<_, R>(sqlx::AssertSqlSafe(sql.clone()))
-                .bind(id)
-                .fetch_optional(pool)
-                .await?
-        }))
+    ) -> Result<Option<R>, StoreError> {
+        let rows = self.select_where(table, columns, "id", id).await?;
+        Ok(rows.into_iter().next())
+    }
+
+    /// The rows of `table` whose column `column` is `value`, read as `R` with the select list
+    /// `columns`, in the order of their ids (oldest first): a row by id, or the rows about one
+    /// incident.
+    pub(crate) async fn select_where<R: Row>(
+        &self,
+        table: &str,
+        columns: &str,
+        column: &str,
+        value: i64,
+    ) -> Result<Vec<R>, StoreError> {
+        let sql = format!("SELECT {columns} FROM {table} WHERE {column} = $1 ORDER BY id");
+        self.select(sql, Some(value)).await
     }
 
     /// Every row of `sql`, a query without parameters.
-    pub(crate) async fn select_all<R>(&self, sql: String) -> Result<Vec<R>, StoreError>
-    where
-        R: for<'r> sqlx::FromRow<'r, SqliteRow> + for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin,
-    {
+    pub(crate) async fn select_all<R: Row>(&self, sql: String) -> Result<Vec<R>, StoreError> {
+        self.select(sql, None).await
+    }
+
+    /// Every row of `sql`, with its one parameter `$1` bound to `value` when there is one.
+    async fn select<R: Row>(&self, sql: String, value: Option<i64>) -> Result<Vec<R>, StoreError> {
         Ok(with_pool!(self, pool => {
-            sqlx::query_as::<_, R>(sqlx::AssertSqlSafe(sql.clone()))
-                .fetch_all(pool)
-                .await?
+            let query = sqlx::query_as::<_, R>(sqlx::AssertSqlSafe(sql.clone()));
+            match value {
+                Some(value) => query.bind(value),
+                None => query,
+            }
+            .fetch_all(pool)
+            .await?
         }))
     }
 

@@ -451,12 +451,7 @@ async fn hypotheses_carry_actions_and_follow_a_replaced_catalogue() {
         .iter()
         .find(|h| h["service"] == "cartservice")
         .expect("cartservice is a hypothesis");
-    let cart_actions: Vec<&str> = cart["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["action"].as_str().unwrap())
-        .collect();
+    let cart_actions = crate::testing::texts(&cart["actions"], "action");
     assert!(
         cart_actions.contains(&"restart"),
         "a memory alert suggests a restart: {cart}"
@@ -1173,12 +1168,7 @@ async fn a_resolved_incident_is_listed_as_similar_to_a_later_one_but_not_to_itse
         .get(&format!("/api/v1/incidents/{first}/similar"))
         .await
         .json();
-    let keys: Vec<&str> = itself["similar"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["key"].as_str().unwrap())
-        .collect();
+    let keys = crate::testing::texts(&itself["similar"], "key");
     assert_eq!(keys, ["import:tickets:T-7"], "never itself: {itself}");
     for bad in ["limit=0", "limit=51", "limit=x"] {
         let answer = app

@@ -83,11 +83,11 @@ async fn audit_entries_come_back_in_order_with_filters() {
 
         let all = all_audit(&store).await;
         assert_eq!(ids(&all), written);
-        assert_eq!(all[0].detail, json!({ "n": 1 }));
-        assert_eq!(all[0].actor, "alice");
-        assert_eq!(all[3].incident, None);
-        assert_eq!(all[3].action, None);
-        assert_eq!(all[5].incident, Some(u64::MAX >> 1));
+        assert_eq!(all[0].record.detail, json!({ "n": 1 }));
+        assert_eq!(all[0].record.actor, "alice");
+        assert_eq!(all[3].record.incident, None);
+        assert_eq!(all[3].record.action, None);
+        assert_eq!(all[5].record.incident, Some(u64::MAX >> 1));
 
         let read = |incident: Option<u64>, kind: Option<&str>, after: Option<i64>, limit| {
             let store = store.clone();
@@ -121,7 +121,7 @@ async fn audit_entries_come_back_in_order_with_filters() {
 
         let last = store.last_audit(7, "decision").await.unwrap().unwrap();
         assert_eq!(last.id, w[4]);
-        assert_eq!(last.at, 5);
+        assert_eq!(last.record.at, 5);
         assert_eq!(
             store.last_audit(7, "run.retry").await.unwrap().unwrap().id,
             w[1]
@@ -184,13 +184,13 @@ async fn an_approval_stores_its_decision_run_and_audit_entry_together() {
             )
             .await
             .unwrap();
-        assert_eq!(decision.incident, 7);
-        assert_eq!(decision.action, "restart");
-        assert_eq!(decision.service.as_deref(), Some("cart"));
-        assert_eq!(decision.decision, Decision::Approved);
-        assert_eq!(decision.actor, "alice");
-        assert_eq!(decision.comment, "go");
-        assert_eq!(decision.at, 1000);
+        assert_eq!(decision.record.incident, 7);
+        assert_eq!(decision.record.action, "restart");
+        assert_eq!(decision.record.service.as_deref(), Some("cart"));
+        assert_eq!(decision.record.decision, Decision::Approved);
+        assert_eq!(decision.record.actor, "alice");
+        assert_eq!(decision.record.comment, "go");
+        assert_eq!(decision.record.at, 1000);
         let run = run.unwrap();
         assert_eq!(run.decision, decision.id);
         assert_eq!(run.incident, 7);
@@ -221,10 +221,10 @@ async fn an_approval_stores_its_decision_run_and_audit_entry_together() {
         let audit = all_audit(&store).await;
         assert_eq!(audit.len(), 1);
         assert_eq!(
-            audit[0].detail,
+            audit[0].record.detail,
             json!({ "decision": "approved", "decision_id": decision.id, "run_id": run.id })
         );
-        assert_eq!(audit[0].incident, Some(7));
+        assert_eq!(audit[0].record.incident, Some(7));
 
         // A run the database refuses (no attempt allowed) takes its decision and audit
         // entry with it.
@@ -336,7 +336,7 @@ async fn a_rejected_action_can_still_be_approved() {
             )
             .await
             .unwrap();
-        assert_eq!(no.decision, Decision::Rejected);
+        assert_eq!(no.record.decision, Decision::Rejected);
         assert!(run.is_none(), "a rejection starts no run");
         let (again, _) = store
             .decide(
@@ -523,7 +523,7 @@ async fn a_run_goes_through_its_attempts_to_the_end() {
         assert_eq!(failed.last_error.as_deref(), Some("cancelled"));
         assert!(store.unfinished_runs().await.unwrap().is_empty());
         let last = store.last_audit(8, "run.finish").await.unwrap().unwrap();
-        assert_eq!(last.at, 5000);
+        assert_eq!(last.record.at, 5000);
     })
     .await;
 }
@@ -587,7 +587,7 @@ async fn a_nul_character_never_panics_and_leaves_nothing_half_written() {
         };
         store.append_audit(&[with_nul]).await.unwrap();
         assert_eq!(
-            all_audit(&store).await[0].detail,
+            all_audit(&store).await[0].record.detail,
             json!({ "note": "a\u{0}b" })
         );
 
@@ -611,7 +611,7 @@ async fn a_nul_character_never_panics_and_leaves_nothing_half_written() {
             }
             Engine::Sqlite => {
                 let (decision, _) = result.unwrap();
-                assert_eq!(decision.action, "re\u{0}start");
+                assert_eq!(decision.record.action, "re\u{0}start");
             }
         }
     })

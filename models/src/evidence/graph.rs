@@ -174,17 +174,37 @@ pub(super) fn contextualise(
         .iter()
         .map(|c| may_inherit(c, anomalous_z))
         .collect();
+    // A steady statement that stops while the service is still called is its own code ending
+    // early: a callee that only answers more slowly makes it wait, not skip a statement, so it
+    // explains the stop away only when its calls fail (the caller may be catching them).
+    let stopped: Vec<bool> = candidates
+        .iter()
+        .map(|c| matches!(c.strongest(), Some((Detector::MissingTemplates, _))))
+        .collect();
+    let failing: Vec<bool> = candidates
+        .iter()
+        .map(|c| {
+            [
+                Detector::InboundCallErrors,
+                Detector::SpanErrors,
+                Detector::NewErrorTemplates,
+            ]
+            .iter()
+            .any(|&d| c.score(d) >= anomalous_z)
+        })
+        .collect();
     for (i, c) in candidates.iter_mut().enumerate() {
         c.graph.pagerank = if top > 0.0 { rank[i] / top } else { 0.0 };
         c.graph.anomalous_callers = fraction(&adjacency.callers[i]);
         c.graph.anomalous_callees = fraction(&adjacency.callees[i]);
         // A caller's symptoms are explained by what it calls, not the other way round, when
-        // a callee is at least as anomalous, or when the caller's trouble may be inherited and
-        // a callee's calls are answered at least as much worse as its own (the same measure on
-        // both): its latency includes theirs. A database without an exporter shows only in the
-        // calls into it, however much more its caller's latency quantile jumped in z.
+        // a callee is at least as anomalous (and failing, for a stopped statement), or when
+        // the caller's trouble may be inherited and a callee's calls are answered at least as
+        // much worse as its own (the same measure on both): its latency includes theirs. A
+        // database without an exporter shows only in the calls into it, however much more its
+        // caller's latency quantile jumped in z.
         c.graph.callee_more_anomalous = adjacency.callees[i].iter().any(|&j| {
-            (anomaly[j] >= anomaly[i] && anomalous[j])
+            (anomaly[j] >= anomaly[i] && anomalous[j] && (failing[j] || !stopped[i]))
                 || (inherits[i] && answers[j] >= anomalous_z && answers[j] >= answers[i])
         });
         c.graph.fan_in = (adjacency.fan_in[i] as f64).ln_1p();

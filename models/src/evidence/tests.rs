@@ -515,3 +515,43 @@ fn a_client_side_latency_is_not_the_services_own_anomaly() {
     assert_eq!(c.anomaly(), 2.0);
     assert_eq!(c.strongest(), Some((Detector::CpuMetric, 2.0)));
 }
+
+#[test]
+fn a_statement_that_stops_is_not_explained_by_a_callee_that_is_only_slower() {
+    // `a` calls `b`. `a` is called as before but one of its steady statements stops: its code
+    // now ends early. `b` answers far more slowly (a larger deviation than `a`'s). A slower
+    // answer makes `a` wait; it does not make `a` skip a statement, so `a` is no symptom of
+    // `b`. When `b`'s calls fail as well, `a` may be catching those failures: then it is.
+    let built = |callee_fails: bool| {
+        let mut case = case();
+        case.series
+            .push(series("a", Source::Log, "template:INFO x.A#7", |t| {
+                if t > ANCHOR { 0.0 } else { 30.0 }
+            }));
+        case.series
+            .push(series("a", Source::Trace, "span_count", |_| 30.0));
+        case.series.push(series(
+            "b",
+            Source::Trace,
+            "duration_p50_ms",
+            rises(10.0, 900.0),
+        ));
+        case.edges.push(edge("a", "b", "calls", |_| 30.0));
+        if callee_fails {
+            case.edges.push(edge("a", "b", "errors", |t| {
+                if t > ANCHOR { 20.0 } else { 0.0 }
+            }));
+        }
+        extract(&case, &Settings::default())
+    };
+    for callee_fails in [false, true] {
+        let evidence = built(callee_fails);
+        let a = &evidence.candidates[0];
+        assert_eq!(a.strongest().unwrap().0, Detector::MissingTemplates);
+        assert!(
+            evidence.candidates[1].anomaly() > a.anomaly(),
+            "{evidence:?}"
+        );
+        assert_eq!(a.graph.callee_more_anomalous, callee_fails, "{:?}", a.graph);
+    }
+}

@@ -249,9 +249,10 @@ pub struct GraphContext {
     pub anomalous_callers: f64,
     /// Fraction of its callees that are anomalous; 0 without callees.
     pub anomalous_callees: f64,
-    /// Whether an anomalous callee is at least as anomalous as the service itself, or, when
-    /// the service's own trouble is latency or failures a callee could cause, a callee's calls
-    /// are answered at least as much worse as the service's own: it is then a symptom.
+    /// Whether an anomalous callee is at least as anomalous as the service itself (and failing,
+    /// when the service's strongest anomaly is a statement that stopped), or, when the service's
+    /// own trouble is latency or failures a callee could cause, a callee's calls are answered at
+    /// least as much worse as the service's own: it is then a symptom.
     pub callee_more_anomalous: bool,
     /// Number of services that call it, as `ln(1 + n)`.
     pub fan_in: f64,

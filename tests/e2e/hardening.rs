@@ -26,17 +26,22 @@ fn create_token(data_dir: &std::path::Path, name: &str, scopes: &str) -> String 
     secret
 }
 
+/// The service on the database of `data_dir`, with authentication on (loopback included).
+async fn authenticating(data_dir: &std::path::Path) -> Server {
+    Server::start(ServerOptions {
+        data_dir: Some(data_dir.to_path_buf()),
+        env: vec![("ROOTCAUSE_AUTH__MODE".into(), "always".into())],
+        ..ServerOptions::default()
+    })
+    .await
+}
+
 #[tokio::test]
 async fn alertmanager_sends_with_its_bearer_token_and_nobody_reads_without_one() {
     let dir = tempfile::tempdir().unwrap();
     let ingest = create_token(dir.path(), "alertmanager", "ingest");
     let reader = create_token(dir.path(), "oncall", "respond");
-    let server = Server::start(ServerOptions {
-        data_dir: Some(dir.path().to_path_buf()),
-        env: vec![("ROOTCAUSE_AUTH__MODE".into(), "always".into())],
-        ..ServerOptions::default()
-    })
-    .await;
+    let server = authenticating(dir.path()).await;
     let url = |path: &str| format!("{}{path}", server.url);
     let incidents_as = async |token: &str| {
         server
@@ -93,6 +98,69 @@ async fn alertmanager_sends_with_its_bearer_token_and_nobody_reads_without_one()
 
     // The ingest token cannot read what it sent.
     assert_eq!(incidents_as(&ingest).await.status(), 403);
+}
+
+#[tokio::test]
+async fn a_browser_session_cookie_stands_for_its_token_until_the_token_is_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let reader = create_token(dir.path(), "console", "read");
+    let server = authenticating(dir.path()).await;
+    let url = |path: &str| format!("{}{path}", server.url);
+    let opened = server
+        .http
+        .post(url("/api/v1/session"))
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opened.status(), 201);
+    let set = opened.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    let cookie = set.split(';').next().unwrap().to_owned();
+    let incidents_with = async |cookie: &str| {
+        server
+            .http
+            .get(url("/api/v1/incidents"))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(incidents_with(&cookie).await, 200);
+    assert_eq!(incidents_without_credentials(&server).await, 401);
+
+    // `rootcause tokens revoke` in another process: the running service re-reads its tokens
+    // within auth.reload_secs (5 s by default), and the session ends with its token.
+    let (status, _, stderr) = run_cli(&[
+        "tokens",
+        "revoke",
+        "console",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(status.success(), "tokens revoke: {stderr}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while incidents_with(&cookie).await != 401 {
+        assert!(
+            Instant::now() < deadline,
+            "the session outlived its revoked token"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn incidents_without_credentials(server: &Server) -> reqwest::StatusCode {
+    server
+        .http
+        .get(format!("{}/api/v1/incidents", server.url))
+        .send()
+        .await
+        .unwrap()
+        .status()
 }
 
 #[test]

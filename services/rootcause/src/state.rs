@@ -12,7 +12,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::actions::Actions;
 use crate::advice::Advice;
-use crate::auth::Tokens;
+use crate::auth::{SessionLimits, Tokens};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::ingest::Ingest;
@@ -58,6 +58,8 @@ pub struct AppState {
     pub auth_required: bool,
     /// Requests per second and burst per token (`auth.rate_limit_per_sec`, `_burst`).
     pub rate_limit: (f64, f64),
+    /// Whether the session cookie is marked `Secure` (`auth.secure_cookie`).
+    pub secure_cookie: bool,
     /// Bytes of alerts one response carries at most (`http.max_response_bytes`).
     pub max_response_bytes: usize,
 }
@@ -129,7 +131,13 @@ impl AppState {
         )
         .await
         .context("cannot rebuild the correlation engine from the store")?;
-        let tokens = Tokens::load(store.clone(), clock.clone())
+        let sessions = SessionLimits {
+            ttl_ms: i64::try_from(config.auth.session_ttl_secs)
+                .unwrap_or(i64::MAX / 1000)
+                .saturating_mul(1000),
+            max: config.auth.max_sessions,
+        };
+        let tokens = Tokens::load(store.clone(), clock.clone(), sessions)
             .await
             .context("cannot read the API tokens")?;
         let auth_required = config.auth_required();
@@ -154,6 +162,7 @@ impl AppState {
             tokens,
             auth_required,
             rate_limit: (config.auth.rate_limit_per_sec, config.auth.rate_limit_burst),
+            secure_cookie: config.auth.secure_cookie,
             max_response_bytes: config.http.max_response_bytes,
         };
         state.start_timers(

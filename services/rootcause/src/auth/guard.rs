@@ -6,7 +6,8 @@
 //! 2. **Origin**: where a browser says which page sent the request, it is this service or one of
 //!    `http.allowed_origins`.
 //! 3. **Token**: with authentication on, the route's scope ([`super::required_access`]) must be
-//!    granted by the bearer token, within its rate (`auth.rate_limit_per_sec`, else 429); the
+//!    granted by the bearer token, or, without one, by the token behind the request's session
+//!    cookie ([`super::session`]), within its rate (`auth.rate_limit_per_sec`, else 429); the
 //!    token's name becomes the request's [`Principal`].
 //! 4. **No simple cross-site requests**: a POST without a token must say its body is JSON, YAML
 //!    or protobuf. A web page can POST a form or `text/plain` (or no content type) anywhere
@@ -20,7 +21,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::{Access, Principal, RateLimiter, Tokens, required_access};
+use super::{Access, Principal, RateLimiter, Tokens, required_access, session_cookie};
 use crate::error::{ApiError, media_type};
 use crate::telemetry::names;
 
@@ -144,13 +145,19 @@ fn check(guard: &Guard, request: &mut Request) -> Result<(), Box<Response>> {
             }
             Some((_, None)) => {}
             Some((_, Some(Access::Scoped(needed)))) => {
-                let Some(secret) = presented else {
-                    return Err(unauthorized("this endpoint needs a bearer token").into());
-                };
-                let Some(principal) = tokens.authenticate(secret) else {
-                    return Err(
-                        unauthorized("the bearer token is unknown, revoked or expired").into(),
-                    );
+                let principal = match (presented, session_cookie(headers)) {
+                    (Some(secret), _) => tokens.authenticate(secret).ok_or_else(|| {
+                        unauthorized("the bearer token is unknown, revoked or expired")
+                    })?,
+                    (None, Some(cookie)) => tokens.session(cookie).ok_or_else(|| {
+                        unauthorized(
+                            "the session has ended (expired, closed, or its token revoked); \
+                             open a new one with POST /api/v1/session",
+                        )
+                    })?,
+                    (None, None) => {
+                        return Err(unauthorized("this endpoint needs a bearer token").into());
+                    }
                 };
                 if !principal.may(needed) {
                     return Err(ApiError::new(
@@ -216,7 +223,7 @@ fn simple_content(headers: &HeaderMap) -> bool {
 }
 
 /// The secret of an `Authorization: Bearer …` header.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, secret) = value.split_once(' ')?;
     scheme

@@ -11,11 +11,12 @@
 mod guard;
 mod rate;
 mod routes;
+mod session;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
@@ -24,9 +25,10 @@ use sha2::{Digest, Sha256};
 use crate::clock::Clock;
 use crate::store::{Store, StoreError, StoredToken};
 
-pub use guard::{Guard, guard};
+pub use guard::{Guard, bearer, guard};
 pub use rate::RateLimiter;
 pub use routes::{Access, required_access};
+pub use session::{COOKIE, SessionLimits, session_cookie, set_cookie};
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -185,21 +187,28 @@ pub fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// The active tokens by digest, as the guard reads them.
+/// The active tokens by digest, as the guard reads them, and the browser sessions opened with
+/// them (see [`session`]).
 #[derive(Clone)]
 pub struct Tokens {
     store: Store,
     clock: Clock,
     active: Arc<ArcSwap<HashMap<String, Principal>>>,
+    sessions: Arc<Mutex<session::Sessions>>,
 }
 
 impl Tokens {
-    /// Loads the active tokens of `store`.
-    pub async fn load(store: Store, clock: Clock) -> Result<Tokens, StoreError> {
+    /// Loads the active tokens of `store`; sessions opened with them follow `limits`.
+    pub async fn load(
+        store: Store,
+        clock: Clock,
+        limits: SessionLimits,
+    ) -> Result<Tokens, StoreError> {
         let tokens = Tokens {
             store,
             clock,
             active: Arc::new(ArcSwap::from_pointee(HashMap::new())),
+            sessions: Arc::new(Mutex::new(session::Sessions::new(limits))),
         };
         tokens.reload().await?;
         Ok(tokens)
@@ -228,12 +237,58 @@ impl Tokens {
 
     /// The principal a presented secret belongs to, if it is active now.
     pub fn authenticate(&self, secret: &str) -> Option<Principal> {
+        self.by_digest(&digest_of(secret))
+    }
+
+    fn by_digest(&self, digest: &str) -> Option<Principal> {
         let now = self.clock.now_millis();
         self.active
             .load()
-            .get(&digest_of(secret))
+            .get(digest)
             .filter(|p| p.expires_at.is_none_or(|e| e > now))
             .cloned()
+    }
+
+    /// Opens a browser session for the active token `secret`: the cookie value (a fresh random
+    /// secret), the token's principal and when the session expires (epoch ms; never after the
+    /// token does). `None` for a token that is not active.
+    pub fn open_session(&self, secret: &str) -> anyhow::Result<Option<(String, Principal, i64)>> {
+        let token_digest = digest_of(secret);
+        let Some(principal) = self.by_digest(&token_digest) else {
+            return Ok(None);
+        };
+        let cookie = new_secret()?.secret;
+        let now = self.clock.now_millis();
+        let expires_at = self.sessions().open(&cookie, &token_digest, now);
+        let expires_at = principal
+            .expires_at
+            .map_or(expires_at, |e| e.min(expires_at));
+        Ok(Some((cookie, principal, expires_at)))
+    }
+
+    /// The principal of the session whose cookie value is `cookie`, if the session is open and
+    /// its token still active.
+    pub fn session(&self, cookie: &str) -> Option<Principal> {
+        let token = self.sessions().token_of(cookie, self.clock.now_millis())?;
+        self.by_digest(&token)
+    }
+
+    /// Ends the session whose cookie value is `cookie`; whether one was open.
+    pub fn close_session(&self, cookie: &str) -> bool {
+        self.sessions().close(cookie)
+    }
+
+    /// How long a session lasts, in seconds.
+    pub fn session_ttl_secs(&self) -> i64 {
+        self.sessions().limits().ttl_ms / 1000
+    }
+
+    fn sessions(&self) -> std::sync::MutexGuard<'_, session::Sessions> {
+        // A panic while the map was held cannot leave it half-changed in a way that matters:
+        // every change is one insert or remove.
+        self.sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

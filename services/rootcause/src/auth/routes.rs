@@ -86,6 +86,9 @@ const TABLE: &[(&str, &str, Access)] = {
         ("GET", "/api/v1/tokens", Scoped(Admin)),
         ("POST", "/api/v1/tokens", Scoped(Admin)),
         ("DELETE", "/api/v1/tokens/{name}", Scoped(Admin)),
+        // A browser session stands for a token that can at least read (see `auth::session`).
+        ("POST", "/api/v1/session", Scoped(Read)),
+        ("DELETE", "/api/v1/session", Public),
     ]
 };
 

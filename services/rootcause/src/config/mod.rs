@@ -150,6 +150,15 @@ impl Config {
         if let Err(why) = self.actions.validate() {
             problems.push(why);
         }
+        if self.auth.session_ttl_secs < 60 || self.auth.session_ttl_secs > 30 * 86_400 {
+            problems.push(format!(
+                "auth.session_ttl_secs must be 60 to 2592000 (30 days), got {}",
+                self.auth.session_ttl_secs
+            ));
+        }
+        if self.auth.max_sessions == 0 {
+            problems.push("auth.max_sessions must be at least 1".to_owned());
+        }
         every_problem(problems).map_err(ConfigError)
     }
 
@@ -273,6 +282,12 @@ pub struct AuthConfig {
     pub rate_limit_per_sec: f64,
     /// Requests a token may make at once above its rate.
     pub rate_limit_burst: f64,
+    /// Seconds a browser session (`POST /api/v1/session`) lasts.
+    pub session_ttl_secs: u64,
+    /// Browser sessions held at most; opening one more ends the oldest.
+    pub max_sessions: usize,
+    /// Mark the session cookie `Secure` (sent over HTTPS only): turn on behind a TLS proxy.
+    pub secure_cookie: bool,
 }
 
 impl Default for AuthConfig {
@@ -282,6 +297,9 @@ impl Default for AuthConfig {
             reload_secs: 5,
             rate_limit_per_sec: 500.0,
             rate_limit_burst: 1000.0,
+            session_ttl_secs: 12 * 3600,
+            max_sessions: 10_000,
+            secure_cookie: false,
         }
     }
 }

@@ -331,3 +331,161 @@ async fn responses_are_capped_in_bytes_and_page_on() {
     );
     assert_eq!(incident.json()["alerts_truncated"], true);
 }
+
+#[tokio::test]
+async fn a_browser_trades_its_token_for_a_same_site_session_cookie_once() {
+    let (app, secrets) = app_with_tokens(&[
+        ("console-reader", "read"),
+        ("oncall", "respond"),
+        ("alertmanager", "ingest"),
+        ("ops-admin", "admin"),
+    ])
+    .await;
+    let reader = bearer(&secrets["console-reader"]);
+    let open = |authorization: String| {
+        let app = &app;
+        async move {
+            app.send(
+                Method::POST,
+                "/api/v1/session",
+                &[
+                    ("authorization", &authorization),
+                    ("content-type", "application/json"),
+                ],
+                "",
+            )
+            .await
+        }
+    };
+
+    let opened = open(reader.clone()).await;
+    assert_eq!(opened.status, StatusCode::CREATED, "{}", opened.text);
+    assert_eq!(opened.json()["name"], "console-reader");
+    let set = opened.headers["set-cookie"].to_str().unwrap().to_owned();
+    for part in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
+        assert!(set.contains(part), "{set}");
+    }
+    assert!(
+        !set.contains(&secrets["console-reader"]),
+        "the token is not the cookie"
+    );
+    let value = set
+        .split(';')
+        .next()
+        .unwrap()
+        .strip_prefix("rootcause_session=")
+        .unwrap()
+        .to_owned();
+    let cookie = format!("theme=dark; rootcause_session={value}");
+
+    // The cookie stands for the token: it reads, and only what the token may.
+    let read = app
+        .get_with("/api/v1/incidents", &[("cookie", &cookie)])
+        .await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.text);
+    let admin_only = app.get_with("/api/v1/tokens", &[("cookie", &cookie)]).await;
+    assert_eq!(admin_only.status, StatusCode::FORBIDDEN);
+    // A form posted from another site carries no content type a browser would preflight: refused
+    // even with a responder's cookie (which SameSite=Strict keeps from such a request anyway).
+    let responder = open(bearer(&secrets["oncall"])).await;
+    let responder = responder.headers["set-cookie"].to_str().unwrap().to_owned();
+    let responder = responder.split(';').next().unwrap().to_owned();
+    let form = app
+        .send(
+            Method::POST,
+            "/api/v1/incidents/1/actions/restart/approve",
+            &[("cookie", &responder), ("content-type", "text/plain")],
+            "",
+        )
+        .await;
+    assert_eq!(
+        form.status,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "{}",
+        form.text
+    );
+
+    // A session cannot open another; an ingest token cannot open one; a forged one is refused.
+    let from_cookie = app
+        .send(
+            Method::POST,
+            "/api/v1/session",
+            &[("cookie", &cookie), ("content-type", "application/json")],
+            "",
+        )
+        .await;
+    assert_eq!(
+        from_cookie.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        from_cookie.text
+    );
+    assert_eq!(from_cookie.json()["code"], "bearer_required");
+    let ingest = open(bearer(&secrets["alertmanager"])).await;
+    assert_eq!(ingest.status, StatusCode::FORBIDDEN, "{}", ingest.text);
+    let forged = app
+        .get_with(
+            "/api/v1/incidents",
+            &[("cookie", "rootcause_session=rc_forged")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::UNAUTHORIZED);
+
+    // Closing the session ends it and clears the cookie.
+    let closed = app
+        .send(
+            Method::DELETE,
+            "/api/v1/session",
+            &[("cookie", &cookie)],
+            "",
+        )
+        .await;
+    assert_eq!(closed.status, StatusCode::NO_CONTENT);
+    assert!(
+        closed.headers["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    let after = app
+        .get_with("/api/v1/incidents", &[("cookie", &cookie)])
+        .await;
+    assert_eq!(after.status, StatusCode::UNAUTHORIZED, "{}", after.text);
+
+    // Revoking the token ends every session it opened.
+    let again = open(reader.clone()).await;
+    let value = again.headers["set-cookie"].to_str().unwrap().to_owned();
+    let cookie = value.split(';').next().unwrap().to_owned();
+    let admin = bearer(&secrets["ops-admin"]);
+    let revoked = app
+        .send(
+            Method::DELETE,
+            "/api/v1/tokens/console-reader",
+            &[("authorization", &admin)],
+            "",
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT, "{}", revoked.text);
+    let after = app
+        .get_with("/api/v1/incidents", &[("cookie", &cookie)])
+        .await;
+    assert_eq!(after.status, StatusCode::UNAUTHORIZED, "{}", after.text);
+}
+
+#[tokio::test]
+async fn without_authentication_there_is_no_session_to_open() {
+    let app = app().await;
+    let opened = app
+        .send(
+            Method::POST,
+            "/api/v1/session",
+            &[
+                ("authorization", "Bearer rc_anything"),
+                ("content-type", "application/json"),
+            ],
+            "",
+        )
+        .await;
+    assert_eq!(opened.status, StatusCode::CONFLICT, "{}", opened.text);
+    assert_eq!(opened.json()["code"], "auth_off");
+}

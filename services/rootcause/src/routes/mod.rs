@@ -14,6 +14,7 @@ mod incident_metrics;
 mod incidents;
 mod learning;
 mod services;
+mod session;
 mod tokens;
 mod topology;
 mod traces;
@@ -87,7 +88,8 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
         .merge(changes::router())
         .merge(learning::router())
         .merge(actions::router())
-        .merge(tokens::router());
+        .merge(tokens::router())
+        .merge(session::router());
     let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(health::router())
         .merge(alerts::alertmanager_api_router())

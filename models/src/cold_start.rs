@@ -138,7 +138,6 @@ impl Ranker for ColdStart {
     fn diagnose_evidence(&self, evidence: &Evidence) -> Option<Diagnosis> {
         let scored = self.score(evidence);
         let scores: Vec<f64> = scored.iter().map(|s| s.0).collect();
-        let confidences = explain::softmax(&scores, TEMPERATURE);
         // The mechanism behind the score names the fault class; no probability without training.
         let faults: Vec<(Option<FaultType>, Option<f64>)> =
             scored.iter().map(|s| (s.1, None)).collect();
@@ -146,7 +145,7 @@ impl Ranker for ColdStart {
             "cold-start",
             evidence,
             &scores,
-            &confidences,
+            TEMPERATURE,
             &faults,
             self.unknown_threshold,
             self.settings.anomalous_z,

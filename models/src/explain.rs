@@ -35,17 +35,19 @@ pub fn softmax(scores: &[f64], temperature: f64) -> Vec<f64> {
     }
 }
 
-/// Builds the diagnosis of `evidence` from per-candidate `scores`, `confidences` and fault
-/// classes (with their probability when a classifier gave one), all in candidate order.
+/// Builds the diagnosis of `evidence` from per-candidate `scores` (their confidences a softmax
+/// at `temperature`) and fault classes (with their probability when a classifier gave one), all
+/// in candidate order.
 pub fn diagnosis(
     model: &str,
     evidence: &Evidence,
     scores: &[f64],
-    confidences: &[f64],
+    temperature: f64,
     faults: &[(Option<FaultType>, Option<f64>)],
     unknown_threshold: f64,
     anomalous_z: f64,
 ) -> Diagnosis {
+    let confidences = softmax(scores, temperature);
     let mut order: Vec<usize> = (0..evidence.candidates.len()).collect();
     let key = |i: usize| {
         if scores[i].is_nan() {

@@ -29,134 +29,57 @@ pub(super) struct Vocabulary {
 
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
+/// A term, written as one row of its vocabulary's table.
+const fn term(name: &'static str, decimals: usize, value: Formula) -> Term {
+    Term {
+        name,
+        decimals,
+        value,
+    }
+}
+
 /// AWS CloudWatch-like: statistics appended to the metric name, response time in seconds,
 /// counts per period, free space in bytes.
 const CLOUDWATCH: &[Term] = &[
-    Term {
-        name: "CPUUtilization_Average",
-        decimals: 2,
-        value: |v, _| v[CPU],
-    },
-    Term {
-        name: "MemoryUtilization_Maximum",
-        decimals: 2,
-        value: |v, _| v[MEMORY],
-    },
-    Term {
-        name: "DiskQueueDepth",
-        decimals: 3,
-        value: |v, _| v[DISK] / 8.0,
-    },
-    Term {
-        name: "FreeStorageSpace_Minimum",
-        decimals: 0,
-        value: |v, _| (100.0 - v[SPACE]) / 100.0 * 200.0 * GIB,
-    },
-    Term {
-        name: "TargetResponseTime_p99",
-        decimals: 5,
-        value: |v, _| v[LATENCY] / 1000.0,
-    },
-    Term {
-        name: "HTTPCode_Target_5XX_Count",
-        decimals: 0,
-        value: |v, step| v[ERRORS] * v[TRAFFIC] * step,
-    },
-    Term {
-        name: "RequestCount_Sum",
-        decimals: 0,
-        value: |v, step| v[TRAFFIC] * step,
-    },
-    Term {
-        name: "NetworkIn_Sum",
-        decimals: 0,
-        value: |v, step| v[TRAFFIC] * step * 1800.0,
-    },
+    term("CPUUtilization_Average", 2, |v, _| v[CPU]),
+    term("MemoryUtilization_Maximum", 2, |v, _| v[MEMORY]),
+    term("DiskQueueDepth", 3, |v, _| v[DISK] / 8.0),
+    term("FreeStorageSpace_Minimum", 0, |v, _| {
+        (100.0 - v[SPACE]) / 100.0 * 200.0 * GIB
+    }),
+    term("TargetResponseTime_p99", 5, |v, _| v[LATENCY] / 1000.0),
+    term("HTTPCode_Target_5XX_Count", 0, |v, step| {
+        v[ERRORS] * v[TRAFFIC] * step
+    }),
+    term("RequestCount_Sum", 0, |v, step| v[TRAFFIC] * step),
+    term("NetworkIn_Sum", 0, |v, step| v[TRAFFIC] * step * 1800.0),
 ];
 
 /// Azure Monitor-like: spaced names, available memory in bytes, average response time in
 /// seconds, counts per period.
 const AZURE: &[Term] = &[
-    Term {
-        name: "Percentage CPU",
-        decimals: 2,
-        value: |v, _| v[CPU],
-    },
-    Term {
-        name: "Available Memory Bytes",
-        decimals: 0,
-        value: |v, _| (100.0 - v[MEMORY]) / 100.0 * 8.0 * GIB,
-    },
-    Term {
-        name: "Disk Operations/Sec",
-        decimals: 2,
-        value: |v, _| v[DISK] * 30.0,
-    },
-    Term {
-        name: "FreeSpacePercent",
-        decimals: 2,
-        value: |v, _| 100.0 - v[SPACE],
-    },
-    Term {
-        name: "AverageResponseTime",
-        decimals: 5,
-        value: |v, _| v[LATENCY] / 1000.0 / 3.0,
-    },
-    Term {
-        name: "Http5xx",
-        decimals: 0,
-        value: |v, step| v[ERRORS] * v[TRAFFIC] * step,
-    },
-    Term {
-        name: "Requests",
-        decimals: 0,
-        value: |v, step| v[TRAFFIC] * step,
-    },
-    Term {
-        name: "BytesReceived",
-        decimals: 0,
-        value: |v, step| v[TRAFFIC] * step * 1500.0,
-    },
+    term("Percentage CPU", 2, |v, _| v[CPU]),
+    term("Available Memory Bytes", 0, |v, _| {
+        (100.0 - v[MEMORY]) / 100.0 * 8.0 * GIB
+    }),
+    term("Disk Operations/Sec", 2, |v, _| v[DISK] * 30.0),
+    term("FreeSpacePercent", 2, |v, _| 100.0 - v[SPACE]),
+    term("AverageResponseTime", 5, |v, _| v[LATENCY] / 1000.0 / 3.0),
+    term("Http5xx", 0, |v, step| v[ERRORS] * v[TRAFFIC] * step),
+    term("Requests", 0, |v, step| v[TRAFFIC] * step),
+    term("BytesReceived", 0, |v, step| v[TRAFFIC] * step * 1500.0),
 ];
 
 /// An APM vendor's: dotted names, CPU as a load ratio, heap in MB, a median latency, and
 /// availability as the percent of successful requests.
 const APM: &[Term] = &[
-    Term {
-        name: "process.cpu.load",
-        decimals: 4,
-        value: |v, _| v[CPU] / 100.0,
-    },
-    Term {
-        name: "jvm.heap.used_mb",
-        decimals: 1,
-        value: |v, _| v[MEMORY] / 100.0 * 2048.0,
-    },
-    Term {
-        name: "IOPS_Total",
-        decimals: 1,
-        value: |v, _| v[DISK] * 40.0,
-    },
-    Term {
-        name: "volume.used_pct",
-        decimals: 2,
-        value: |v, _| v[SPACE],
-    },
-    Term {
-        name: "Latency_p50",
-        decimals: 2,
-        value: |v, _| v[LATENCY] / 3.5,
-    },
-    Term {
-        name: "availability",
-        decimals: 4,
-        value: |v, _| 100.0 * (1.0 - v[ERRORS]),
-    },
-    Term {
-        name: "requests_Sum",
-        decimals: 0,
-        value: |v, step| v[TRAFFIC] * step,
-    },
+    term("process.cpu.load", 4, |v, _| v[CPU] / 100.0),
+    term("jvm.heap.used_mb", 1, |v, _| v[MEMORY] / 100.0 * 2048.0),
+    term("IOPS_Total", 1, |v, _| v[DISK] * 40.0),
+    term("volume.used_pct", 2, |v, _| v[SPACE]),
+    term("Latency_p50", 2, |v, _| v[LATENCY] / 3.5),
+    term("availability", 4, |v, _| 100.0 * (1.0 - v[ERRORS])),
+    term("requests_Sum", 0, |v, step| v[TRAFFIC] * step),
 ];
 
 /// The vocabularies a case may use.

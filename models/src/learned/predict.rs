@@ -26,7 +26,6 @@ impl LearnedModel {
         rows: &[[f64; FEATURE_COUNT]],
     ) -> Diagnosis {
         let scores = self.scores(rows);
-        let confidences = explain::softmax(&scores, self.temperature);
         let faults: Vec<(Option<FaultType>, Option<f64>)> = rows
             .iter()
             .map(|r| match self.fault.as_ref().and_then(|f| f.classify(r)) {
@@ -38,7 +37,7 @@ impl LearnedModel {
             &format!("learned@{}", self.version),
             evidence,
             &scores,
-            &confidences,
+            self.temperature,
             &faults,
             self.unknown_threshold,
             self.settings.anomalous_z,

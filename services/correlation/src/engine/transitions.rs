@@ -10,6 +10,14 @@ use super::{
 };
 use crate::alert::{AlertStatus, Fingerprint};
 
+/// A firing alert as it arrives: its event, when it started (its own start, else now) and now.
+#[derive(Clone, Copy)]
+struct Arrival<'a> {
+    event: &'a AlertEvent,
+    starts_at: Millis,
+    now: Millis,
+}
+
 impl Engine {
     /// Applies deliveries received at `now`, in order, after [`Engine::tick`]ing to `now`.
     pub fn observe(
@@ -232,6 +240,11 @@ impl Engine {
                 ends_at: None,
             };
         }
+        let arrival = Arrival {
+            event,
+            starts_at,
+            now,
+        };
         let reopen = previous
             .map(|ended| self.follow(ended.incident))
             .filter(|id| {
@@ -240,17 +253,17 @@ impl Engine {
                     .is_some_and(|i| i.status == IncidentStatus::Resolved)
             });
         let id = match reopen {
-            Some(id) => self.reopen(graph, id, event, starts_at, now),
+            Some(id) => self.reopen(graph, id, arrival),
             None => {
                 let found = self.candidates(graph, &event.subject, starts_at);
                 if found.is_empty() {
-                    self.open(graph, event, starts_at, now)
+                    self.open(graph, arrival)
                 } else {
                     self.unify(found, fingerprint, now)
                 }
             }
         };
-        self.add_firing(graph, id, event, starts_at, now);
+        self.add_firing(graph, id, arrival);
         Observation {
             key,
             outcome: Outcome::Opened,
@@ -298,16 +311,10 @@ impl Engine {
     }
 
     /// A new incident for a firing alert that joins none.
-    fn open(
-        &mut self,
-        graph: Graph<'_>,
-        event: &AlertEvent,
-        starts_at: Millis,
-        now: Millis,
-    ) -> u64 {
+    fn open(&mut self, graph: Graph<'_>, arrival: Arrival<'_>) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
-        let (kind, service) = match &event.subject {
+        let (kind, service) = match &arrival.event.subject {
             Subject::Service(service) => (IncidentKind::Topology, Some(service.clone())),
             Subject::Unmapped(_) => (IncidentKind::Unmapped, None),
         };
@@ -316,9 +323,9 @@ impl Engine {
             Incident {
                 kind,
                 status: IncidentStatus::Open,
-                opened_at: now,
-                first_activity: starts_at,
-                last_activity: starts_at,
+                opened_at: arrival.now,
+                first_activity: arrival.starts_at,
+                last_activity: arrival.starts_at,
                 quiet_since: None,
                 live: true,
                 resolved_at: None,
@@ -332,9 +339,9 @@ impl Engine {
         );
         self.timeline.push(TimelineEntry {
             incident: id,
-            at: now,
+            at: arrival.now,
             event: TimelineEvent::Opened {
-                alert: event.fingerprint,
+                alert: arrival.event.fingerprint,
                 service,
             },
         });
@@ -355,14 +362,7 @@ impl Engine {
     /// every open incident near any of its services, exactly as if those services had alerted
     /// now: so whether the re-fire or a neighbour's alert of the same instant comes first does
     /// not change which alerts end up together.
-    fn reopen(
-        &mut self,
-        graph: Graph<'_>,
-        id: u64,
-        event: &AlertEvent,
-        starts_at: Millis,
-        now: Millis,
-    ) -> u64 {
+    fn reopen(&mut self, graph: Graph<'_>, id: u64, arrival: Arrival<'_>) -> u64 {
         let incident = self
             .incidents
             .get_mut(&id)
@@ -385,9 +385,9 @@ impl Engine {
         }
         self.timeline.push(TimelineEntry {
             incident: id,
-            at: now,
+            at: arrival.now,
             event: TimelineEvent::Reopened {
-                alert: event.fingerprint,
+                alert: arrival.event.fingerprint,
             },
         });
         let incident = incident.clone();
@@ -400,12 +400,12 @@ impl Engine {
         if !incident.groups.is_empty() {
             subjects.push(Subject::Unmapped(incident.groups.iter().cloned().collect()));
         }
-        subjects.push(event.subject.clone());
+        subjects.push(arrival.event.subject.clone());
         let mut found = BTreeSet::from([id]);
         for subject in &subjects {
-            found.extend(self.candidates(graph, subject, starts_at));
+            found.extend(self.candidates(graph, subject, arrival.starts_at));
         }
-        self.unify(found, event.fingerprint, now)
+        self.unify(found, arrival.event.fingerprint, arrival.now)
     }
 
     fn merge(&mut self, survivor: u64, absorbed: u64, alert: Fingerprint, now: Millis) {
@@ -469,16 +469,9 @@ impl Engine {
         });
     }
 
-    fn add_firing(
-        &mut self,
-        graph: Graph<'_>,
-        id: u64,
-        event: &AlertEvent,
-        starts_at: Millis,
-        now: Millis,
-    ) {
-        let fingerprint = event.fingerprint;
-        let joined = match &event.subject {
+    fn add_firing(&mut self, graph: Graph<'_>, id: u64, arrival: Arrival<'_>) {
+        let fingerprint = arrival.event.fingerprint;
+        let joined = match &arrival.event.subject {
             Subject::Service(service) => {
                 let is_new = self
                     .incidents
@@ -506,16 +499,16 @@ impl Engine {
         incident.alert_count += 1;
         incident.quiet_since = None;
         incident.live = true;
-        incident.first_activity = incident.first_activity.min(starts_at);
-        incident.last_activity = incident.last_activity.max(starts_at);
+        incident.first_activity = incident.first_activity.min(arrival.starts_at);
+        incident.last_activity = incident.last_activity.max(arrival.starts_at);
         incident.topology_version = graph.version;
-        match &event.subject {
+        match &arrival.event.subject {
             Subject::Service(service) => {
                 let first = incident
                     .services
                     .entry(service.clone())
-                    .or_insert(starts_at);
-                *first = (*first).min(starts_at);
+                    .or_insert(arrival.starts_at);
+                *first = (*first).min(arrival.starts_at);
                 self.by_service
                     .entry(service.clone())
                     .or_default()
@@ -532,26 +525,26 @@ impl Engine {
         if refired {
             self.timeline.push(TimelineEntry {
                 incident: id,
-                at: now,
+                at: arrival.now,
                 event: TimelineEvent::Refired { alert: fingerprint },
             });
         }
         if let Some(joined) = joined {
             self.timeline.push(TimelineEntry {
                 incident: id,
-                at: now,
+                at: arrival.now,
                 event: joined,
             });
         }
         self.firing.insert(
             fingerprint,
             Firing {
-                starts_at,
-                expires_at: event.ends_at,
+                starts_at: arrival.starts_at,
+                expires_at: arrival.event.ends_at,
                 incident: id,
             },
         );
-        if let Some(expiry) = event.ends_at {
+        if let Some(expiry) = arrival.event.ends_at {
             self.expiries.insert((expiry, fingerprint));
         }
         self.dirty.insert(id);

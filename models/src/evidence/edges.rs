@@ -241,6 +241,10 @@ pub(super) fn edge_detectors(
             0.0,
         );
 
+        // One edge cannot say that every edge is slow: its other end shares it.
+        if zs.len() < 2 {
+            continue;
+        }
         zs.sort_by(f64::total_cmp);
         // A low quantile, so one slow edge shared with the true cause does not count: the
         // service must be slow on (nearly) all of them.

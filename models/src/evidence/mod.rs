@@ -56,7 +56,7 @@ use windows::Windows;
 /// Version of what [`extract`] computes: bump it whenever a detector, the graph context or the
 /// windows change what they compute. Stored evidence of another schema cannot be trained on:
 /// its numbers mean something else.
-pub const EVIDENCE_SCHEMA: u32 = 6;
+pub const EVIDENCE_SCHEMA: u32 = 7;
 
 /// Where the windows lie and how far candidates reach.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

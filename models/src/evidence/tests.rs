@@ -555,3 +555,25 @@ fn a_statement_that_stops_is_not_explained_by_a_callee_that_is_only_slower() {
         assert_eq!(a.graph.callee_more_anomalous, callee_fails, "{:?}", a.graph);
     }
 }
+
+#[test]
+fn one_slow_edge_does_not_say_that_every_edge_of_its_leaf_is_slow() {
+    // a → b, and b calls nothing else: b's only edge slows. The delay may sit at a, at b or on
+    // the wire; one edge cannot say that b's interface slows everything through it, so b gets
+    // the call's delay but not the all-edges mechanism. With a second slow edge (b → c) it does.
+    let slow = |t: i64| if t > ANCHOR { 200.0 } else { noisy(t, 2.0) };
+    let mut case = case();
+    case.edges.push(edge("a", "b", "network_ms", slow));
+    let evidence = extract(&case, &Settings::default());
+    assert!(
+        score(&evidence, "b", Detector::InboundCallDelay) > 3.0,
+        "{evidence:?}"
+    );
+    assert_eq!(score(&evidence, "b", Detector::AllEdgesDelay), 0.0);
+    case.edges.push(edge("b", "c", "network_ms", slow));
+    let evidence = extract(&case, &Settings::default());
+    assert!(
+        score(&evidence, "b", Detector::AllEdgesDelay) > 3.0,
+        "{evidence:?}"
+    );
+}

@@ -47,7 +47,8 @@ pub enum Detector {
     OutboundCallDelay,
     /// The lower quartile over all the service's edges, in and out, of that delay's rise: a delay
     /// injected at a service's network interface slows every edge it has, while a neighbour's
-    /// delay slows only the one edge they share.
+    /// delay slows only the one edge they share. A service with one edge has none: its other end
+    /// shares it.
     AllEdgesDelay,
     /// Rise of the duration of this service's spans as its callers see them (`callee_ms`); of
     /// a mesh's call durations, which include the wire, the share its own latency explains.

@@ -5,7 +5,7 @@ use crate::evidence::{Detector, Evidence};
 
 /// Version of what [`features`] computes from evidence: bump it whenever a row changes, so
 /// stored rows or figures of another schema are not mixed with this one's.
-pub const FEATURE_SCHEMA: u32 = 6;
+pub const FEATURE_SCHEMA: u32 = 7;
 
 /// Number of graph-context features after the per-detector ones.
 const GRAPH_FEATURES: usize = 7;

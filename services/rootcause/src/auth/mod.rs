@@ -28,7 +28,7 @@ use crate::store::{Store, StoreError, StoredToken};
 pub use guard::{Guard, bearer, guard};
 pub use rate::RateLimiter;
 pub use routes::{Access, required_access};
-pub use session::{COOKIE, SessionLimits, session_cookie, set_cookie};
+pub use session::{SessionLimits, session_cookie, set_cookie};
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -276,11 +276,6 @@ impl Tokens {
     /// Ends the session whose cookie value is `cookie`; whether one was open.
     pub fn close_session(&self, cookie: &str) -> bool {
         self.sessions().close(cookie)
-    }
-
-    /// How long a session lasts, in seconds.
-    pub fn session_ttl_secs(&self) -> i64 {
-        self.sessions().limits().ttl_ms / 1000
     }
 
     fn sessions(&self) -> std::sync::MutexGuard<'_, session::Sessions> {

@@ -55,10 +55,6 @@ impl Sessions {
         }
     }
 
-    pub(super) fn limits(&self) -> SessionLimits {
-        self.limits
-    }
-
     /// Holds a session for the cookie value `secret`, opened by the token of digest
     /// `token_digest` at `now`; returns when it expires. Makes room first: expired sessions
     /// go, then the oldest.

@@ -58,8 +58,6 @@ pub struct AppState {
     pub auth_required: bool,
     /// Requests per second and burst per token (`auth.rate_limit_per_sec`, `_burst`).
     pub rate_limit: (f64, f64),
-    /// Whether the session cookie is marked `Secure` (`auth.secure_cookie`).
-    pub secure_cookie: bool,
     /// Bytes of alerts one response carries at most (`http.max_response_bytes`).
     pub max_response_bytes: usize,
 }
@@ -132,10 +130,9 @@ impl AppState {
         .await
         .context("cannot rebuild the correlation engine from the store")?;
         let sessions = SessionLimits {
-            ttl_ms: i64::try_from(config.auth.session_ttl_secs)
-                .unwrap_or(i64::MAX / 1000)
-                .saturating_mul(1000),
+            ttl_ms: i64::try_from(config.auth.session_ttl_secs * 1000).unwrap_or(i64::MAX),
             max: config.auth.max_sessions,
+            secure: config.auth.secure_cookie,
         };
         let tokens = Tokens::load(store.clone(), clock.clone(), sessions)
             .await
@@ -162,7 +159,6 @@ impl AppState {
             tokens,
             auth_required,
             rate_limit: (config.auth.rate_limit_per_sec, config.auth.rate_limit_burst),
-            secure_cookie: config.auth.secure_cookie,
             max_response_bytes: config.http.max_response_bytes,
         };
         state.start_timers(

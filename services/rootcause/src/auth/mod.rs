@@ -28,7 +28,7 @@ use crate::store::{Store, StoreError, StoredToken};
 pub use guard::{Guard, bearer, guard};
 pub use rate::RateLimiter;
 pub use routes::{Access, required_access};
-pub use session::{SessionLimits, session_cookie, set_cookie};
+pub use session::{SessionLimits, session_cookie};
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -276,6 +276,12 @@ impl Tokens {
     /// Ends the session whose cookie value is `cookie`; whether one was open.
     pub fn close_session(&self, cookie: &str) -> bool {
         self.sessions().close(cookie)
+    }
+
+    /// The `Set-Cookie` value handing a browser the session `cookie` for `max_age_secs`, or
+    /// removing it (an empty cookie and 0), `Secure` when `auth.secure_cookie` says so.
+    pub fn set_cookie(&self, cookie: &str, max_age_secs: i64) -> String {
+        session::set_cookie(cookie, max_age_secs, self.sessions().limits().secure)
     }
 
     fn sessions(&self) -> std::sync::MutexGuard<'_, session::Sessions> {

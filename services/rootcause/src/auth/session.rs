@@ -10,7 +10,7 @@
 //! younger than `auth.session_ttl_secs`. Revoking the token ends its sessions at once. At most
 //! `auth.max_sessions` are held (the oldest goes first); a restart ends them all.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 
 use axum::http::{HeaderMap, header};
 
@@ -19,13 +19,15 @@ use super::digest_of;
 /// The session cookie's name.
 pub const COOKIE: &str = "rootcause_session";
 
-/// How long sessions last and how many are held.
+/// How long sessions last, how many are held, and whether their cookie is `Secure`.
 #[derive(Debug, Clone, Copy)]
 pub struct SessionLimits {
     /// Milliseconds a session lasts from its opening.
     pub ttl_ms: i64,
     /// Sessions held at most.
     pub max: usize,
+    /// Mark the cookie `Secure` (HTTPS only).
+    pub secure: bool,
 }
 
 /// One open session.
@@ -42,8 +44,6 @@ struct Session {
 pub(super) struct Sessions {
     limits: SessionLimits,
     open: HashMap<String, Session>,
-    /// Digests in opening order, to drop the oldest; may name sessions already closed.
-    order: VecDeque<String>,
 }
 
 impl Sessions {
@@ -51,34 +51,36 @@ impl Sessions {
         Sessions {
             limits,
             open: HashMap::new(),
-            order: VecDeque::new(),
         }
+    }
+
+    pub(super) fn limits(&self) -> SessionLimits {
+        self.limits
     }
 
     /// Holds a session for the cookie value `secret`, opened by the token of digest
     /// `token_digest` at `now`; returns when it expires. Makes room first: expired sessions
-    /// go, then the oldest.
+    /// go, then the oldest (every session lasts as long, so the oldest expires first).
     pub(super) fn open(&mut self, secret: &str, token_digest: &str, now: i64) -> i64 {
         self.open.retain(|_, s| s.expires_at > now);
         while self.open.len() >= self.limits.max.max(1) {
-            match self.order.pop_front() {
-                Some(oldest) => {
-                    self.open.remove(&oldest);
-                }
-                None => break,
+            let oldest = self
+                .open
+                .iter()
+                .min_by_key(|(_, s)| s.expires_at)
+                .map(|(digest, _)| digest.clone());
+            if let Some(oldest) = oldest {
+                self.open.remove(&oldest);
             }
         }
-        self.order.retain(|d| self.open.contains_key(d));
         let expires_at = now + self.limits.ttl_ms;
-        let digest = digest_of(secret);
         self.open.insert(
-            digest.clone(),
+            digest_of(secret),
             Session {
                 token_digest: token_digest.to_owned(),
                 expires_at,
             },
         );
-        self.order.push_back(digest);
         expires_at
     }
 
@@ -112,7 +114,7 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
 
 /// The `Set-Cookie` value that hands a browser the session `secret` for `max_age_secs`, or that
 /// removes it (an empty secret and 0).
-pub fn set_cookie(secret: &str, max_age_secs: i64, secure: bool) -> String {
+pub(super) fn set_cookie(secret: &str, max_age_secs: i64, secure: bool) -> String {
     let secure = if secure { "; Secure" } else { "" };
     format!("{COOKIE}={secret}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age_secs}{secure}")
 }
@@ -123,7 +125,11 @@ mod tests {
     use axum::http::HeaderValue;
 
     fn sessions(max: usize) -> Sessions {
-        Sessions::new(SessionLimits { ttl_ms: 1_000, max })
+        Sessions::new(SessionLimits {
+            ttl_ms: 1_000,
+            max,
+            secure: false,
+        })
     }
 
     #[test]
@@ -147,7 +153,7 @@ mod tests {
         held.open("s3", "t", 2);
         assert_eq!(held.token_of("s1", 3), None, "the oldest went");
         assert!(held.token_of("s2", 3).is_some() && held.token_of("s3", 3).is_some());
-        assert!(held.open.len() <= 2 && held.order.len() <= 2);
+        assert!(held.open.len() <= 2);
         assert!(held.open.keys().all(|k| k != "s2" && k != "s3"));
     }
 

@@ -150,14 +150,8 @@ impl Config {
         if let Err(why) = self.actions.validate() {
             problems.push(why);
         }
-        if self.auth.session_ttl_secs < 60 || self.auth.session_ttl_secs > 30 * 86_400 {
-            problems.push(format!(
-                "auth.session_ttl_secs must be 60 to 2592000 (30 days), got {}",
-                self.auth.session_ttl_secs
-            ));
-        }
-        if self.auth.max_sessions == 0 {
-            problems.push("auth.max_sessions must be at least 1".to_owned());
+        if let Err(why) = self.auth.validate() {
+            problems.push(why);
         }
         every_problem(problems).map_err(ConfigError)
     }
@@ -301,6 +295,23 @@ impl Default for AuthConfig {
             max_sessions: 10_000,
             secure_cookie: false,
         }
+    }
+}
+
+impl AuthConfig {
+    /// Session settings that parse but cannot work: every problem, joined by `; `.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut problems = Vec::new();
+        if !(60..=30 * 86_400).contains(&self.session_ttl_secs) {
+            problems.push(format!(
+                "auth.session_ttl_secs must be 60 to 2592000 (30 days), got {}",
+                self.session_ttl_secs
+            ));
+        }
+        if self.max_sessions == 0 {
+            problems.push("auth.max_sessions must be at least 1".to_owned());
+        }
+        every_problem(problems)
     }
 }
 

@@ -332,6 +332,14 @@ async fn responses_are_capped_in_bytes_and_page_on() {
     assert_eq!(incident.json()["alerts_truncated"], true);
 }
 
+/// The `rootcause_session=…` pair of an answer's `Set-Cookie`, to send back as a browser would.
+fn session_of(answer: &super::tests::Answer) -> String {
+    let set = answer.headers["set-cookie"].to_str().unwrap();
+    let pair = set.split(';').next().unwrap();
+    assert!(pair.starts_with("rootcause_session="), "{set}");
+    pair.to_owned()
+}
+
 #[tokio::test]
 async fn a_browser_trades_its_token_for_a_same_site_session_cookie_once() {
     let (app, secrets) = app_with_tokens(&[
@@ -341,24 +349,22 @@ async fn a_browser_trades_its_token_for_a_same_site_session_cookie_once() {
         ("ops-admin", "admin"),
     ])
     .await;
-    let reader = bearer(&secrets["console-reader"]);
-    let open = |authorization: String| {
+    // Opens a session with the credential `(header, value)` sends.
+    let open = |(header, value): (&'static str, String)| {
         let app = &app;
         async move {
             app.send(
                 Method::POST,
                 "/api/v1/session",
-                &[
-                    ("authorization", &authorization),
-                    ("content-type", "application/json"),
-                ],
+                &[(header, &value), ("content-type", "application/json")],
                 "",
             )
             .await
         }
     };
+    let as_token = |secret: &str| ("authorization", bearer(secret));
 
-    let opened = open(reader.clone()).await;
+    let opened = open(as_token(&secrets["console-reader"])).await;
     assert_eq!(opened.status, StatusCode::CREATED, "{}", opened.text);
     assert_eq!(opened.json()["name"], "console-reader");
     let set = opened.headers["set-cookie"].to_str().unwrap().to_owned();
@@ -369,14 +375,7 @@ async fn a_browser_trades_its_token_for_a_same_site_session_cookie_once() {
         !set.contains(&secrets["console-reader"]),
         "the token is not the cookie"
     );
-    let value = set
-        .split(';')
-        .next()
-        .unwrap()
-        .strip_prefix("rootcause_session=")
-        .unwrap()
-        .to_owned();
-    let cookie = format!("theme=dark; rootcause_session={value}");
+    let cookie = format!("theme=dark; {}", session_of(&opened));
 
     // The cookie stands for the token: it reads, and only what the token may.
     let read = app
@@ -387,9 +386,7 @@ async fn a_browser_trades_its_token_for_a_same_site_session_cookie_once() {
     assert_eq!(admin_only.status, StatusCode::FORBIDDEN);
     // A form posted from another site carries no content type a browser would preflight: refused
     // even with a responder's cookie (which SameSite=Strict keeps from such a request anyway).
-    let responder = open(bearer(&secrets["oncall"])).await;
-    let responder = responder.headers["set-cookie"].to_str().unwrap().to_owned();
-    let responder = responder.split(';').next().unwrap().to_owned();
+    let responder = session_of(&open(as_token(&secrets["oncall"])).await);
     let form = app
         .send(
             Method::POST,
@@ -406,14 +403,7 @@ async fn a_browser_trades_its_token_for_a_same_site_session_cookie_once() {
     );
 
     // A session cannot open another; an ingest token cannot open one; a forged one is refused.
-    let from_cookie = app
-        .send(
-            Method::POST,
-            "/api/v1/session",
-            &[("cookie", &cookie), ("content-type", "application/json")],
-            "",
-        )
-        .await;
+    let from_cookie = open(("cookie", cookie.clone())).await;
     assert_eq!(
         from_cookie.status,
         StatusCode::BAD_REQUEST,
@@ -421,7 +411,7 @@ async fn a_browser_trades_its_token_for_a_same_site_session_cookie_once() {
         from_cookie.text
     );
     assert_eq!(from_cookie.json()["code"], "bearer_required");
-    let ingest = open(bearer(&secrets["alertmanager"])).await;
+    let ingest = open(as_token(&secrets["alertmanager"])).await;
     assert_eq!(ingest.status, StatusCode::FORBIDDEN, "{}", ingest.text);
     let forged = app
         .get_with(
@@ -453,9 +443,7 @@ async fn a_browser_trades_its_token_for_a_same_site_session_cookie_once() {
     assert_eq!(after.status, StatusCode::UNAUTHORIZED, "{}", after.text);
 
     // Revoking the token ends every session it opened.
-    let again = open(reader.clone()).await;
-    let value = again.headers["set-cookie"].to_str().unwrap().to_owned();
-    let cookie = value.split(';').next().unwrap().to_owned();
+    let cookie = session_of(&open(as_token(&secrets["console-reader"])).await);
     let admin = bearer(&secrets["ops-admin"]);
     let revoked = app
         .send(

@@ -11,7 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::time_of;
-use crate::auth::{bearer, session_cookie, set_cookie};
+use crate::auth::{bearer, session_cookie};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
@@ -83,7 +83,7 @@ async fn open_session(
     let mut response = (StatusCode::CREATED, Json(view)).into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
-        HeaderValue::from_str(&set_cookie(&cookie, max_age, state.secure_cookie))
+        HeaderValue::from_str(&state.tokens.set_cookie(&cookie, max_age))
             .map_err(ApiError::internal)?,
     );
     Ok(response)
@@ -104,8 +104,7 @@ async fn close_session(
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
-        HeaderValue::from_str(&set_cookie("", 0, state.secure_cookie))
-            .map_err(ApiError::internal)?,
+        HeaderValue::from_str(&state.tokens.set_cookie("", 0)).map_err(ApiError::internal)?,
     );
     Ok(response)
 }

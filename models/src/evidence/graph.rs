@@ -158,7 +158,14 @@ pub(super) fn contextualise(
     anomalous_z: f64,
 ) -> PathIndex {
     let adjacency = Adjacency::of(case);
-    let anomaly: Vec<f64> = candidates.iter().map(|c| c.anomaly()).collect();
+    let strongest: Vec<Option<(Detector, f64)>> = candidates
+        .iter()
+        .map(CandidateEvidence::strongest)
+        .collect();
+    let anomaly: Vec<f64> = strongest
+        .iter()
+        .map(|s| s.map_or(0.0, |(_, z)| z))
+        .collect();
     let anomalous: Vec<bool> = anomaly.iter().map(|&a| a >= anomalous_z).collect();
     let rank = personalized_pagerank(&adjacency, &anomaly);
     let top = rank.iter().copied().fold(0.0, f64::max);
@@ -177,9 +184,9 @@ pub(super) fn contextualise(
     // A steady statement that stops while the service is still called is its own code ending
     // early: a callee that only answers more slowly makes it wait, not skip a statement, so it
     // explains the stop away only when its calls fail (the caller may be catching them).
-    let stopped: Vec<bool> = candidates
+    let stopped: Vec<bool> = strongest
         .iter()
-        .map(|c| matches!(c.strongest(), Some((Detector::MissingTemplates, _))))
+        .map(|s| matches!(s, Some((Detector::MissingTemplates, _))))
         .collect();
     let failing: Vec<bool> = candidates
         .iter()

@@ -4,7 +4,8 @@
 //! propagate against the arrow). It is read from and written to YAML or JSON
 //! [`TopologyDocument`]s whose errors name the path of every problem, changed one validated step
 //! at a time, compared with [`TopologyDiff`], and queried: callers and callees within k hops,
-//! hop distance, propagation paths, blast radius and single points of failure.
+//! hop distance, propagation paths, blast radius and single points of failure; [`layout`] draws
+//! a part of it in layers for the console.
 //!
 //! [`bundled`] holds the topologies of public benchmark systems (Online Boutique, Sock Shop,
 //! Train Ticket), compiled in so the service runs with no configuration.
@@ -16,6 +17,7 @@ mod diff;
 mod document;
 mod error;
 mod graph;
+pub mod layout;
 mod learned;
 mod model;
 pub mod otlp;

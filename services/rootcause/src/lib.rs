@@ -21,13 +21,15 @@
 //! - [`error`]: the API's error type and JSON error body.
 //! - [`telemetry`]: logging and the service's own Prometheus metrics.
 //!
-//! HTTP handlers live in private `routes` modules, one per resource.
+//! HTTP handlers live in private `routes` modules, one per resource; the responder's console
+//! (server-rendered pages over the same store and ranking) in the private `console` module.
 
 pub mod actions;
 pub mod advice;
 pub mod auth;
 pub mod clock;
 pub mod config;
+mod console;
 pub mod error;
 pub mod ingest;
 pub mod learning;

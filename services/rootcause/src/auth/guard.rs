@@ -65,6 +65,7 @@ impl Guard {
 
 /// The middleware: see the module documentation.
 pub async fn guard(State(guard): State<Guard>, mut request: Request, next: Next) -> Response {
+    let page = console_page(&request);
     match check(&guard, &mut request) {
         Ok(()) => {
             let principal = request.extensions().get::<Principal>().cloned();
@@ -75,8 +76,42 @@ pub async fn guard(State(guard): State<Guard>, mut request: Request, next: Next)
             }
             response
         }
+        // A browser opening a console page without a session is sent to sign in, then back.
+        Err(refusal) if refusal.status() == StatusCode::UNAUTHORIZED && page.is_some() => {
+            let back = page.unwrap_or_default();
+            let mut response = StatusCode::SEE_OTHER.into_response();
+            if let Ok(location) = HeaderValue::from_str(&format!("/login?next={}", encode(&back))) {
+                response.headers_mut().insert(header::LOCATION, location);
+            }
+            response
+        }
         Err(refusal) => *refusal,
     }
+}
+
+/// The path and query of a GET that a browser sends to open a page (it accepts HTML) outside
+/// the API: a console page.
+fn console_page(request: &Request) -> Option<String> {
+    let accepts_html = request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    let uri = request.uri();
+    (request.method() == Method::GET && accepts_html && !uri.path().starts_with("/api/"))
+        .then(|| uri.path_and_query().map_or("/", |p| p.as_str()).to_owned())
+}
+
+/// Percent-encodes a path for a query parameter (everything but unreserved characters).
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 fn check(guard: &Guard, request: &mut Request) -> Result<(), Box<Response>> {

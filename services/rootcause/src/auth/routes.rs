@@ -89,6 +89,15 @@ const TABLE: &[(&str, &str, Access)] = {
         // A browser session stands for a token that can at least read (see `auth::session`).
         ("POST", "/api/v1/session", Scoped(Read)),
         ("DELETE", "/api/v1/session", Public),
+        // The console: its pages read (its buttons call the API routes above); the sign-in page
+        // and the embedded script and style sheet hold no data.
+        ("GET", "/", Scoped(Read)),
+        ("GET", "/incidents/{id}", Scoped(Read)),
+        ("GET", "/topology", Scoped(Read)),
+        ("GET", "/models", Scoped(Read)),
+        ("GET", "/console/events", Scoped(Read)),
+        ("GET", "/login", Public),
+        ("GET", "/console/assets/{file}", Public),
     ]
 };
 

@@ -98,6 +98,7 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
     let openapi = Arc::new(openapi);
 
     router
+        .merge(crate::console::router())
         .route(
             "/api/v1/openapi.json",
             get(move || {
@@ -417,5 +418,7 @@ fn change_response(outcome: crate::live_topology::Outcome, stored: StatusCode) -
 #[cfg(test)]
 pub(crate) mod tests;
 
+#[cfg(test)]
+mod console_tests;
 #[cfg(test)]
 mod guard_tests;

@@ -1,0 +1,214 @@
+//! The incident list (`/`): newest first, filtered by status, service and team, each row with
+//! its age, services, alert count, priority and top hypothesis; refreshed live.
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use maud::{Markup, html};
+use rootcause_topology::{Criticality, Topology};
+use serde::Deserialize;
+
+use super::shell::{self, Section};
+use super::{failure, html};
+use crate::ranking::Found;
+use crate::state::AppState;
+use crate::store::{IncidentFilter, Page, StoredIncident};
+
+/// Incidents one page lists.
+const PAGE_SIZE: i64 = 100;
+
+/// The list's filters, as the query string carries them (empty means any).
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct Filters {
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    service: Option<String>,
+    #[serde(default)]
+    team: Option<String>,
+}
+
+impl Filters {
+    fn given(value: &Option<String>) -> Option<&str> {
+        value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+    }
+}
+
+pub(super) async fn page(
+    State(state): State<AppState>,
+    Query(filters): Query<Filters>,
+) -> Response {
+    let started = Instant::now();
+    let status = match Filters::given(&filters.status) {
+        None => Some("open"),
+        Some("any") => None,
+        Some(s @ ("open" | "resolved" | "merged")) => Some(s),
+        Some(other) => {
+            let message = format!("status must be open, resolved, merged or any, not {other:?}");
+            return html(
+                StatusCode::BAD_REQUEST,
+                shell::problem("Bad filter", &message),
+                started,
+            );
+        }
+    };
+    let rows = match state
+        .store
+        .list_incidents(&IncidentFilter {
+            status: status.map(str::to_owned),
+            service: Filters::given(&filters.service).map(str::to_owned),
+            page: Page {
+                since: None,
+                until: None,
+                before: None,
+                limit: PAGE_SIZE,
+            },
+        })
+        .await
+    {
+        Ok(rows) => rows,
+        Err(error) => return failure(error, started),
+    };
+    let current = state.topology.current();
+    let topology = &current.topology;
+    let team = Filters::given(&filters.team);
+    let now = state.clock.now_millis();
+    let mut shown = Vec::with_capacity(rows.len());
+    for row in rows {
+        let services = services_of(&row);
+        if let Some(team) = team {
+            let on_team = services
+                .iter()
+                .any(|s| topology.service(s).and_then(|s| s.team.as_deref()) == Some(team));
+            if !on_team {
+                continue;
+            }
+        }
+        let top = match state.ranking.latest(row.id as u64) {
+            Found::Held((_, Some(ranked))) => ranked.diagnosis.hypotheses.first().cloned(),
+            _ => None,
+        };
+        shown.push((row, services, top));
+    }
+    let teams: BTreeSet<&str> = topology
+        .services()
+        .filter_map(|s| s.team.as_deref())
+        .collect();
+    let main = html! {
+        h1 { "Incidents" }
+        form.filters method="get" action="/" role="search" aria-label="Filter incidents" {
+            label { "Status "
+                select name="status" {
+                    @for option in ["open", "resolved", "merged", "any"] {
+                        option value=(option) selected[status.unwrap_or("any") == option] { (option) }
+                    }
+                }
+            }
+            label { "Service "
+                input name="service" type="search" value=[Filters::given(&filters.service)]
+                    list="service-names" placeholder="any" autocomplete="off";
+            }
+            datalist #service-names {
+                @for service in topology.services() { option value=(service.name) {} }
+            }
+            label { "Team "
+                select name="team" {
+                    option value="" { "any" }
+                    @for t in &teams { option value=(t) selected[team == Some(*t)] { (t) } }
+                }
+            }
+            button type="submit" { "Filter" }
+        }
+        p.hint { "Keys: " kbd { "j" } " / " kbd { "k" } " move, " kbd { "Enter" } " opens, "
+            kbd { "/" } " filters. The list follows new alerts live." }
+        @if shown.is_empty() {
+            p.empty { "No incidents match." }
+        } @else {
+            table.incidents data-keyboard-rows {
+                caption.visually-hidden { "Incidents, newest first" }
+                thead { tr {
+                    th scope="col" { "Incident" } th scope="col" { "Status" }
+                    th scope="col" { "Priority" } th scope="col" { "Age" }
+                    th scope="col" { "Services" } th scope="col" { "Alerts" }
+                    th scope="col" { "Top hypothesis" } th scope="col" { "Fault type" }
+                } }
+                tbody {
+                    @for (row, services, top) in &shown {
+                        (incident_row(row, services, top.as_ref(), topology, now))
+                    }
+                }
+            }
+        }
+    };
+    html(
+        StatusCode::OK,
+        shell::page(
+            "Incidents",
+            Section::Incidents,
+            Some("/console/events"),
+            main,
+        ),
+        started,
+    )
+}
+
+fn incident_row(
+    row: &StoredIncident,
+    services: &[String],
+    top: Option<&rootcause_models::diagnosis::Hypothesis>,
+    topology: &Topology,
+    now: i64,
+) -> Markup {
+    let priority = priority(services, topology);
+    let href = format!("/incidents/{}", row.id);
+    html! {
+        tr data-href=(href) {
+            td { a href=(href) { "#" (row.id) } }
+            td { (shell::badge(&row.status)) }
+            td { span class={ "priority p" (priority) } { "P" (priority) } }
+            td { (shell::when(row.first_activity, now)) }
+            td.services {
+                @for (i, s) in services.iter().take(6).enumerate() {
+                    @if i > 0 { ", " }
+                    (s)
+                }
+                @if services.len() > 6 { " and " (services.len() - 6) " more" }
+                @if services.is_empty() { span.muted { "unmapped" } }
+            }
+            td.number { (row.alert_count) span.muted { " (" (row.firing_count) " firing)" } }
+            td {
+                @if let Some(h) = top {
+                    strong.service { (h.service) } " "
+                    (shell::confidence(h.confidence, "confidence"))
+                } @else { span.muted { "not ranked" } }
+            }
+            td { @if let Some(f) = top.and_then(|h| h.fault_type) { (f.as_str()) } @else { "—" } }
+        }
+    }
+}
+
+/// The services of an incident row, in the order they joined.
+pub(super) fn services_of(row: &StoredIncident) -> Vec<String> {
+    serde_json::from_str::<Vec<(String, i64)>>(&row.services)
+        .map(|pairs| pairs.into_iter().map(|(name, _)| name).collect())
+        .unwrap_or_default()
+}
+
+/// P1 to P4 by the most critical service involved (the topology's `criticality`): critical
+/// P1, high P2, medium or undeclared P3, low P4.
+pub(super) fn priority(services: &[String], topology: &Topology) -> u8 {
+    services
+        .iter()
+        .filter_map(|s| topology.service(s))
+        .map(|s| match s.criticality {
+            Some(Criticality::Critical) => 1,
+            Some(Criticality::High) => 2,
+            Some(Criticality::Medium) | None => 3,
+            Some(Criticality::Low) => 4,
+        })
+        .min()
+        .unwrap_or(3)
+}

@@ -1,0 +1,135 @@
+//! The console's pages through the real router, without a browser (the end-to-end suite drives
+//! them in Chromium): what they show, what they refuse, how they answer without a session.
+
+use axum::http::StatusCode;
+use serde_json::json;
+
+use super::tests::{app, app_with_tokens};
+
+const HTML: (&str, &str) = ("accept", "text/html");
+
+#[tokio::test]
+async fn an_incident_renders_with_its_ranking_and_hostile_labels_as_text() {
+    let app = app().await;
+    let posted = app
+        .post_json(
+            "/api/v1/alerts",
+            &json!({"alerts": [
+                {"service": "redis-cart", "alertname": "RedisDown", "severity": "critical"},
+                {"service": "cartservice", "alertname": "<img src=x onerror=alert(1)>"},
+            ]}),
+        )
+        .await;
+    assert_eq!(posted.status, StatusCode::ACCEPTED, "{}", posted.text);
+    let id = posted.json()["incidents"][0].as_i64().unwrap();
+    app.hypotheses_covering(id, 2).await;
+
+    let page = app.get_with(&format!("/incidents/{id}"), &[HTML]).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.headers["content-type"], "text/html; charset=utf-8");
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    let timing = page.headers["server-timing"].to_str().unwrap();
+    assert!(timing.starts_with("render;dur="), "{timing}");
+    assert!(
+        page.text
+            .contains("class=\"hypothesis top\" data-service=\"redis-cart\""),
+        "{}",
+        page.text
+    );
+    assert!(page.text.contains("data-service=\"redis-cart\""));
+    assert!(
+        page.text
+            .contains(&format!("data-post=\"/api/v1/incidents/{id}/feedback\""))
+    );
+    assert!(
+        !page.text.contains("<img src=x"),
+        "a label reached the page unescaped"
+    );
+    assert!(page.text.contains("&lt;img src=x onerror=alert(1)&gt;"));
+    // The list shows it with its top hypothesis.
+    let list = app.get_with("/", &[HTML]).await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(
+        list.text
+            .contains(&format!("data-href=\"/incidents/{id}\"")),
+        "{}",
+        list.text
+    );
+    assert!(
+        list.text
+            .contains("<strong class=\"service\">redis-cart</strong>")
+    );
+    // Filters: a service the incident does not touch empties the list; a bad status is a 400.
+    let filtered = app.get_with("/?service=emailservice", &[HTML]).await;
+    assert!(!filtered.text.contains("data-href"), "{}", filtered.text);
+    assert_eq!(
+        app.get_with("/?status=burning", &[HTML]).await.status,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn missing_pages_are_html_404s_and_the_assets_are_served() {
+    let app = app().await;
+    for path in [
+        "/incidents/999",
+        "/incidents/-1",
+        "/incidents/x",
+        "/console/assets/nope.js",
+    ] {
+        let page = app.get_with(path, &[HTML]).await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{path}");
+        assert!(
+            page.text.starts_with("<!DOCTYPE html>"),
+            "{path}: {}",
+            page.text
+        );
+    }
+    assert_eq!(
+        app.get_with("/topology?service=no-such", &[HTML])
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let script = app.get("/console/assets/console.js").await;
+    assert_eq!(script.status, StatusCode::OK);
+    assert_eq!(
+        script.headers["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+}
+
+#[tokio::test]
+async fn without_a_session_a_browser_is_sent_to_sign_in_and_an_api_client_gets_401() {
+    let (app, secrets) = app_with_tokens(&[("reader", "read")]).await;
+    let page = app.get_with("/incidents/3?all=1", &[HTML]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        page.headers["location"],
+        "/login?next=/incidents/3%3Fall%3D1"
+    );
+    // Not a browser opening a page: the API's answer.
+    let plain = app.get("/").await;
+    assert_eq!(plain.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(plain.json()["code"], "unauthorized");
+    // The sign-in page and the assets need nothing; the sign-in page never sends anyone away.
+    let login = app.get_with("/login?next=//evil.example/x", &[HTML]).await;
+    assert_eq!(login.status, StatusCode::OK);
+    assert!(login.text.contains("data-next=\"/\""), "{}", login.text);
+    assert_eq!(
+        app.get("/console/assets/console.css").await.status,
+        StatusCode::OK
+    );
+    // With the reader's token the pages answer.
+    let bearer = format!("Bearer {}", secrets["reader"]);
+    for path in ["/", "/topology", "/models"] {
+        let page = app
+            .get_with(path, &[HTML, ("authorization", &bearer)])
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+    }
+}

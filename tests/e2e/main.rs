@@ -3,6 +3,7 @@
 
 mod actions;
 mod cli;
+mod console;
 mod datasets;
 mod hardening;
 mod ingest;

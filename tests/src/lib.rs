@@ -6,7 +6,8 @@
 //! built another way.
 //!
 //! [`Alertmanager`] runs a real Prometheus Alertmanager next to the server; when its binary is
-//! missing the test skips loudly, or fails under `ROOTCAUSE_REQUIRE_E2E=1`.
+//! missing the test skips loudly, or fails under `ROOTCAUSE_REQUIRE_E2E=1`. [`webdriver`] drives
+//! headless Chromium for the console's tests, under the same rule.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -17,6 +18,8 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
+
+pub mod webdriver;
 
 pub use nix::sys::signal::Signal;
 pub use rootcause::testing::TestDatabase;

@@ -108,6 +108,9 @@ enum DatasetsCommand {
 
 #[derive(Debug, Subcommand)]
 enum BenchCommand {
+    /// Server time to render the console's pages for one incident of 10,000 alerts over a
+    /// generated topology of 100 services (the incident spans 82 of them).
+    Console(crate::bench::console::ConsoleOptions),
     /// Alert intake throughput and latency of rootcause on SQLite (and on PostgreSQL with
     /// --postgres-url), next to a real Alertmanager given the same load.
     Ingest(bench::ingest::IngestOptions),
@@ -241,6 +244,7 @@ impl Cli {
                 }
                 Ok(())
             }
+            Command::Bench(BenchCommand::Console(options)) => bench::console::console(&options),
             Command::Bench(BenchCommand::Ingest(options)) => bench::ingest::ingest(&options),
             Command::Bench(BenchCommand::Ranking(options)) => {
                 crate::bench::ranking::ranking(&options)

@@ -95,16 +95,47 @@ pub fn ranking(options: &RankingOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A child `rootcause serve` of this binary on a fresh SQLite store in a temporary directory,
+/// serving a generated topology of `size` services; the directory lives as long as it is held.
+pub(super) struct GeneratedEstate {
+    /// The served topology.
+    pub(super) topology: Topology,
+    /// The server (stopped when dropped).
+    pub(super) server: Server,
+    _dir: tempfile::TempDir,
+}
+
+impl GeneratedEstate {
+    /// Generates the topology (seed [`SEED`]) and starts the server on it.
+    pub(super) async fn start(size: usize, client: &reqwest::Client) -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("rootcause-bench-")
+            .tempdir()
+            .context("cannot create a temporary directory")?;
+        let document = synthetic::generate(&Shape::with_services(size, SEED));
+        let topology_path = dir.path().join("topology.json");
+        std::fs::write(&topology_path, to_json(&document))?;
+        let topology =
+            Topology::from_document(document).context("generated topology is invalid")?;
+        let address = free_address()?;
+        let mut command = serve_command(address, &dir.path().join("data"))?;
+        command.arg("--topology").arg(&topology_path);
+        let server =
+            Server::start(client, "rootcause", command, dir.path(), address, "/readyz").await?;
+        Ok(GeneratedEstate {
+            topology,
+            server,
+            _dir: dir,
+        })
+    }
+}
+
 async fn measure(size: usize, options: &RankingOptions) -> anyhow::Result<Row> {
-    let dir = tempfile::Builder::new()
-        .prefix("rootcause-bench-ranking-")
-        .tempdir()
-        .context("cannot create a temporary directory")?;
-    let document = synthetic::generate(&Shape::with_services(size, SEED));
-    let topology_path = dir.path().join("topology.json");
-    std::fs::write(&topology_path, to_json(&document))?;
-    let topology = Topology::from_document(document).context("generated topology is invalid")?;
-    let storm = storm(&topology, options.alerts);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(4)
+        .build()?;
+    let estate = GeneratedEstate::start(size, &client).await?;
+    let storm = storm(&estate.topology, options.alerts);
     eprintln!(
         "    root {} with {} alerting services",
         storm[0].0,
@@ -114,23 +145,7 @@ async fn measure(size: usize, options: &RankingOptions) -> anyhow::Result<Row> {
             .collect::<std::collections::BTreeSet<_>>()
             .len()
     );
-
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(4)
-        .build()?;
-    let address = free_address()?;
-    let mut command = serve_command(address, &dir.path().join("data"))?;
-    command.arg("--topology").arg(&topology_path);
-    let server = Server::start(
-        &client,
-        "rootcause",
-        command,
-        dir.path(),
-        address,
-        "/readyz",
-    )
-    .await?;
-    let base = server.base_url.clone();
+    let base = estate.server.base_url.clone();
 
     let events: Arc<Mutex<Vec<Seen>>> = Arc::default();
     let mut listener = None;
@@ -244,7 +259,7 @@ async fn measure(size: usize, options: &RankingOptions) -> anyhow::Result<Row> {
     };
     let rankings = total("rootcause_rankings_total");
     let seconds = total("rootcause_ranking_seconds_sum");
-    drop(server);
+    drop(estate);
     Ok(Row {
         services: size,
         alerts: storm.len(),
@@ -318,7 +333,7 @@ async fn listen(client: reqwest::Client, url: String, events: Arc<Mutex<Vec<Seen
 
 /// The storm: a datastore first, then its callers and their callers, breadth first, one alert
 /// each; names repeat over the same services when the graph has fewer callers than alerts.
-fn storm(topology: &Topology, alerts: usize) -> Vec<(String, String)> {
+pub(super) fn storm(topology: &Topology, alerts: usize) -> Vec<(String, String)> {
     let callers = |name: &str| {
         let mut reach = topology
             .callers(name, 3)
@@ -373,7 +388,7 @@ fn storm(topology: &Topology, alerts: usize) -> Vec<(String, String)> {
 }
 
 /// The `q` quantile (nearest rank) of unsorted values; 0 when empty.
-fn percentile(values: &[f64], q: f64) -> f64 {
+pub(super) fn percentile(values: &[f64], q: f64) -> f64 {
     if values.is_empty() {
         return 0.0;
     }

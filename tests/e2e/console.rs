@@ -15,6 +15,48 @@ use rootcause_models::case::Source;
 use rootcause_topology::{Format, Topology};
 use serde_json::{Value, json};
 
+/// What a page gets wrong for keyboard and screen-reader users, and text whose contrast with
+/// its background is below WCAG AA (4.5:1), as a list of sentences (empty when none). Our own
+/// checks, not a full audit: labels, names, tab order, described images, contrast of HTML text.
+const ACCESSIBILITY: &str = r#"
+const problems = [];
+for (const c of document.querySelectorAll("input, select, textarea")) {
+  if (c.type === "hidden") continue;
+  const labelled = c.closest("label") || c.getAttribute("aria-label") || (c.id && document.querySelector(`label[for="${c.id}"]`));
+  if (!labelled) problems.push(`no label: ${c.outerHTML.slice(0, 80)}`);
+}
+for (const b of document.querySelectorAll("button, a[href]")) {
+  if (!(b.textContent.trim() || b.getAttribute("aria-label"))) problems.push(`no name: ${b.outerHTML.slice(0, 80)}`);
+}
+for (const e of document.querySelectorAll("[tabindex]")) {
+  if (Number(e.getAttribute("tabindex")) > 0) problems.push(`tabindex above 0: ${e.outerHTML.slice(0, 80)}`);
+}
+for (const g of document.querySelectorAll("svg[role=img]")) {
+  if (!g.getAttribute("aria-label")) problems.push("an image without a description");
+}
+const channels = (css) => (css.match(/[\d.]+/g) || []).map(Number);
+const luminance = ([r, g, b]) => {
+  const f = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+  return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+};
+const background = (element) => {
+  for (let e = element; e; e = e.parentElement) {
+    const c = channels(getComputedStyle(e).backgroundColor);
+    if (c.length === 3 || (c.length === 4 && c[3] > 0)) return c.slice(0, 3);
+  }
+  return channels(getComputedStyle(document.documentElement).backgroundColor).slice(0, 3);
+};
+for (const e of document.querySelectorAll("main *, header *")) {
+  if (e.closest("svg") || !e.checkVisibility()) continue;
+  const own = [...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+  if (!own) continue;
+  const [a, b] = [luminance(channels(getComputedStyle(e).color)), luminance(background(e))];
+  const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  if (ratio < 4.5) problems.push(`contrast ${ratio.toFixed(2)}: "${e.textContent.trim().slice(0, 40)}" (${e.className})`);
+}
+return [...new Set(problems)];
+"#;
+
 /// An alert name a hostile or careless sender might use: it must render as text.
 const HOSTILE: &str = "<script>window.__injected=1</script>";
 
@@ -180,6 +222,31 @@ async fn a_responder_goes_from_an_alert_storm_to_an_approved_action_and_a_resolu
     browser
         .full_page_screenshot(&shots.join("incident-1280.png"), 1280)
         .await;
+    // Usable without a mouse and legible, in the light scheme and the dark one.
+    for dark in [false, true] {
+        browser.prefer_dark(dark).await;
+        let problems = browser.script(ACCESSIBILITY, json!([])).await;
+        assert_eq!(problems, json!([]), "accessibility (dark: {dark})");
+    }
+    browser
+        .screenshot(&shots.join("incident-1280-dark.png"))
+        .await;
+    browser.prefer_dark(false).await;
+    // The check itself sees what it looks for.
+    let planted = browser
+        .script(
+            &format!(
+                "const p = document.createElement('p'); p.textContent = 'faint'; p.style.color = '#d0d0d0';\n\
+                 document.querySelector('main').append(p, document.createElement('input'));\n{ACCESSIBILITY}"
+            ),
+            json!([]),
+        )
+        .await;
+    let planted = planted.to_string();
+    assert!(
+        planted.contains("contrast") && planted.contains("faint") && planted.contains("no label"),
+        "{planted}"
+    );
 
     // Approve the first suggested action of the top hypothesis; the audit trail records it.
     let approve = browser

@@ -249,6 +249,19 @@ impl Browser {
         .await;
     }
 
+    /// Makes pages see `prefers-color-scheme: dark` (or light), through Chromium's DevTools
+    /// protocol (ChromeDriver's `goog/cdp/execute`).
+    pub async fn prefer_dark(&self, dark: bool) {
+        let scheme = if dark { "dark" } else { "light" };
+        self.must(
+            "POST",
+            "/goog/cdp/execute",
+            Some(json!({"cmd": "Emulation.setEmulatedMedia",
+                        "params": {"features": [{"name": "prefers-color-scheme", "value": scheme}]}})),
+        )
+        .await;
+    }
+
     /// Saves a PNG of the viewport to `path` (creating its directory).
     pub async fn screenshot(&self, path: &Path) -> PathBuf {
         let data = self.must("GET", "/screenshot", None).await;

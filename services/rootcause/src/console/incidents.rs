@@ -18,7 +18,10 @@ use crate::state::AppState;
 use crate::store::{IncidentFilter, Page, StoredIncident};
 
 /// Incidents one page lists.
-const PAGE_SIZE: i64 = 100;
+const PAGE_SIZE: usize = 100;
+/// Incidents read to find a page of one team's (teams are a property of the topology's
+/// services, not a column of the store).
+const TEAM_SCAN: i64 = 2_000;
 
 /// The list's filters, as the query string carries them (empty means any).
 #[derive(Debug, Default, Deserialize)]
@@ -55,6 +58,7 @@ pub(super) async fn page(
             );
         }
     };
+    let team = Filters::given(&filters.team);
     let rows = match state
         .store
         .list_incidents(&IncidentFilter {
@@ -64,7 +68,11 @@ pub(super) async fn page(
                 since: None,
                 until: None,
                 before: None,
-                limit: PAGE_SIZE,
+                limit: if team.is_some() {
+                    TEAM_SCAN
+                } else {
+                    PAGE_SIZE as i64
+                },
             },
         })
         .await
@@ -74,10 +82,12 @@ pub(super) async fn page(
     };
     let current = state.topology.current();
     let topology = &current.topology;
-    let team = Filters::given(&filters.team);
     let now = state.clock.now_millis();
     let mut shown = Vec::with_capacity(rows.len());
     for row in rows {
+        if shown.len() == PAGE_SIZE {
+            break;
+        }
         let services = services_of(&row);
         if let Some(team) = team {
             let on_team = services

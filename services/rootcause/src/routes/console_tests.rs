@@ -70,6 +70,23 @@ async fn an_incident_renders_with_its_ranking_and_hostile_labels_as_text() {
         app.get_with("/?status=burning", &[HTML]).await.status,
         StatusCode::BAD_REQUEST
     );
+    // Teams come from the topology: the cache's team sees the incident, another team does not.
+    let put = app
+        .put_json(
+            "/api/v1/services/redis-cart",
+            &json!({"name": "redis-cart", "kind": "cache", "team": "data"}),
+        )
+        .await;
+    assert!(put.status.is_success(), "{}", put.text);
+    let data = app.get_with("/?team=data", &[HTML]).await;
+    assert!(
+        data.text
+            .contains(&format!("data-href=\"/incidents/{id}\"")),
+        "{}",
+        data.text
+    );
+    let web = app.get_with("/?team=web", &[HTML]).await;
+    assert!(!web.text.contains("data-href"), "{}", web.text);
 }
 
 #[tokio::test]
@@ -132,4 +149,30 @@ async fn without_a_session_a_browser_is_sent_to_sign_in_and_an_api_client_gets_4
             .await;
         assert_eq!(page.status, StatusCode::OK, "{path}");
     }
+}
+
+#[tokio::test]
+async fn a_merged_incident_leads_to_its_survivor() {
+    let app = app().await;
+    let fire = async |service: &str| {
+        let answer = app
+            .post_json(
+                "/api/v1/alerts",
+                &json!({"alerts": [{"service": service, "alertname": "Down"}]}),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.text);
+        answer.json()["incidents"][0].as_i64().unwrap()
+    };
+    // Three calls apart, then joined by the service between them.
+    let first = fire("redis-cart").await;
+    let second = fire("emailservice").await;
+    assert_ne!(first, second, "far apart: two incidents");
+    assert_eq!(fire("checkoutservice").await, first);
+    let page = app.get_with(&format!("/incidents/{second}"), &[HTML]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.text);
+    assert_eq!(
+        page.headers["location"],
+        format!("/incidents/{first}").as_str()
+    );
 }

@@ -55,6 +55,9 @@ enum Command {
     /// The model registry of a running service: list, show, activate (rollback).
     #[command(subcommand)]
     Models(crate::learning::ModelsCommand),
+    /// Structural risks of a topology (single points of failure, single replicas, blast radius,
+    /// dependency cycles, fan-in hot spots), highest first.
+    Risks(crate::risks::RisksArgs),
     /// Accuracy after 0, 10, 50, 200 and 1,000 resolved incidents of a simulated estate, each
     /// step trained and gated as the service's training job does.
     LearningCurve(crate::learning_curve::CurveArgs),
@@ -244,6 +247,7 @@ impl Cli {
                 }
                 Ok(())
             }
+            Command::Risks(args) => crate::risks::risks(&args),
             Command::Bench(BenchCommand::Console(options)) => bench::console::console(&options),
             Command::Bench(BenchCommand::Ingest(options)) => bench::ingest::ingest(&options),
             Command::Bench(BenchCommand::Ranking(options)) => {

@@ -21,6 +21,7 @@ pub mod datasets;
 pub mod eval;
 pub mod learning;
 pub mod learning_curve;
+pub mod risks;
 pub mod tokens;
 pub mod traces_import;
 pub mod train;

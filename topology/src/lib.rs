@@ -5,7 +5,7 @@
 //! [`TopologyDocument`]s whose errors name the path of every problem, changed one validated step
 //! at a time, compared with [`TopologyDiff`], and queried: callers and callees within k hops,
 //! hop distance, propagation paths, blast radius and single points of failure; [`layout`] draws
-//! a part of it in layers for the console.
+//! a part of it in layers for the console; [`risks`] reads its structural risks.
 //!
 //! [`bundled`] holds the topologies of public benchmark systems (Online Boutique, Sock Shop,
 //! Train Ticket), compiled in so the service runs with no configuration.
@@ -22,6 +22,7 @@ mod learned;
 mod model;
 pub mod otlp;
 mod query;
+pub mod risks;
 
 #[cfg(test)]
 mod proptests;

@@ -16,6 +16,7 @@ use anyhow::Context;
 use arc_swap::ArcSwap;
 use chrono::{DateTime, TimeZone, Utc};
 use rootcause_topology::bundled::{self, Example};
+use rootcause_topology::risks::StructuralRisk;
 use rootcause_topology::{Canonical, Format, SinglePointOfFailure, Topology, TopologyError};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -74,6 +75,7 @@ pub struct Current {
     /// The graph.
     pub topology: Topology,
     single_points_of_failure: OnceLock<Vec<SinglePointOfFailure>>,
+    structural_risks: OnceLock<Vec<StructuralRisk>>,
 }
 
 impl Current {
@@ -82,6 +84,7 @@ impl Current {
             version,
             topology,
             single_points_of_failure: OnceLock::new(),
+            structural_risks: OnceLock::new(),
         }
     }
 
@@ -98,6 +101,13 @@ impl Current {
     pub fn single_points_of_failure(&self) -> &[SinglePointOfFailure] {
         self.single_points_of_failure
             .get_or_init(|| self.topology.single_points_of_failure())
+    }
+
+    /// Structural risks of this version, highest first, computed once on first use. CPU-bound
+    /// on large topologies (a blast radius per service): call it off the async workers.
+    pub fn structural_risks(&self) -> &[StructuralRisk] {
+        self.structural_risks
+            .get_or_init(|| self.topology.structural_risks())
     }
 }
 

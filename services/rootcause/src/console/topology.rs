@@ -1,6 +1,6 @@
 //! The topology page (`/topology`): search a service to see its callers, callees, blast radius
 //! and whether it is a single point of failure, with a map of its neighbourhood; without a
-//! search, the estate's single points of failure.
+//! search, the estate's structural risks.
 
 use std::collections::BTreeSet;
 use std::time::Instant;
@@ -9,6 +9,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
+use rootcause_topology::risks::StructuralRisk;
 use rootcause_topology::{Reach, SinglePointOfFailure, Topology};
 use serde::Deserialize;
 
@@ -30,7 +31,14 @@ pub(super) async fn page(State(state): State<AppState>, Query(search): Query<Sea
     let started = Instant::now();
     let current = state.topology.current();
     let topology = &current.topology;
-    let spofs = current.single_points_of_failure();
+    // Single points of failure and risks are computed once per version, on first use: off the
+    // async workers, since that takes a while on a large estate.
+    let of = current.clone();
+    let spofs =
+        match tokio::task::spawn_blocking(move || of.single_points_of_failure().to_vec()).await {
+            Ok(spofs) => spofs,
+            Err(error) => return super::failure(error, started),
+        };
     let wanted = search
         .service
         .as_deref()
@@ -42,8 +50,17 @@ pub(super) async fn page(State(state): State<AppState>, Query(search): Query<Sea
             StatusCode::NOT_FOUND,
             html! { p.warning role="alert" { "No service or alias is called " q { (w) } "." } },
         ),
-        (Some(_), Some(service)) => (StatusCode::OK, service_view(topology, &service.name, spofs)),
-        (None, _) => (StatusCode::OK, overview(spofs)),
+        (Some(_), Some(service)) => (
+            StatusCode::OK,
+            service_view(topology, &service.name, &spofs),
+        ),
+        (None, _) => {
+            let of = current.clone();
+            match tokio::task::spawn_blocking(move || of.structural_risks().to_vec()).await {
+                Ok(risks) => (StatusCode::OK, overview(&risks)),
+                Err(error) => return super::failure(error, started),
+            }
+        }
     };
     let main = html! {
         h1 { "Topology" }
@@ -141,19 +158,24 @@ fn reach_list(title: &str, reach: &[Reach<'_>]) -> Markup {
     }
 }
 
-fn overview(spofs: &[SinglePointOfFailure]) -> Markup {
+fn overview(risks: &[StructuralRisk]) -> Markup {
     html! {
-        section aria-labelledby="spof-title" {
-            h2 #spof-title { "Single points of failure · " (spofs.len()) }
-            @if spofs.is_empty() { p.muted { "None: every service has an alternative path." } }
+        section aria-labelledby="risks-title" {
+            h2 #risks-title { "Structural risks · " (risks.len()) }
+            p.muted { "Read from the shape of the estate (also " code { "GET /api/v1/risks" } " and "
+                code { "rootcause risks" } "): single points of failure, single replicas, the largest blast radii, dependency cycles, fan-in hot spots." }
+            @if risks.is_empty() { p.muted { "None found." } }
             @else {
-                table {
-                    thead { tr { th scope="col" { "Service" } th scope="col" { "Splits the estate" } th scope="col" { "Entry points depending on it" } th scope="col" { "Services cut off" } } }
-                    tbody { @for s in spofs { tr {
-                        td { a href={ "/topology?service=" (s.service) } { (s.service) } }
-                        td { @if s.articulation_point { "yes" } @else { "no" } }
-                        td { (s.entry_points.join(", ")) }
-                        td.number { (s.cut_off) }
+                table.risks {
+                    thead { tr { th scope="col" { "Severity" } th scope="col" { "Kind" } th scope="col" { "Services" } th scope="col" { "Why" } } }
+                    tbody { @for r in risks { tr {
+                        td { (shell::badge(&format!("{:?}", r.severity).to_lowercase())) " " span.figure { (format!("{:.2}", r.score)) } }
+                        td { (serde_json::to_value(r.kind).ok().and_then(|k| k.as_str().map(|k| k.replace('_', " "))).unwrap_or_default()) }
+                        td { @for (i, s) in r.services.iter().take(5).enumerate() {
+                            @if i > 0 { ", " }
+                            a href={ "/topology?service=" (s) } { (s) }
+                        } @if r.services.len() > 5 { " …" } }
+                        td { (r.why) }
                     } } }
                 }
             }

@@ -149,6 +149,24 @@ async fn without_a_session_a_browser_is_sent_to_sign_in_and_an_api_client_gets_4
             .await;
         assert_eq!(page.status, StatusCode::OK, "{path}");
     }
+    // The topology overview lists the structural risks, the front end first.
+    let overview = app
+        .get_with("/topology", &[HTML, ("authorization", &bearer)])
+        .await;
+    let risks = overview
+        .text
+        .split("class=\"risks\"")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        risks.contains("single point of failure"),
+        "{}",
+        overview.text
+    );
+    assert!(
+        risks.find("frontend").unwrap_or(usize::MAX) < risks.find("blast radius").unwrap_or(0),
+        "{risks}"
+    );
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@ mod incident;
 mod incident_metrics;
 mod incidents;
 mod learning;
+mod risks;
 mod services;
 mod session;
 mod tokens;
@@ -79,6 +80,7 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
     );
     let v1 = OpenApiRouter::new()
         .merge(topology::router())
+        .merge(risks::router())
         .merge(traces::router())
         .merge(services::router())
         .merge(alerts::router())

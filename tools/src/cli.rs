@@ -58,6 +58,9 @@ enum Command {
     /// Structural risks of a topology (single points of failure, single replicas, blast radius,
     /// dependency cycles, fan-in hot spots), highest first.
     Risks(crate::risks::RisksArgs),
+    /// The stability report of a running service over a period (MTTA, MTTR, noise reduction,
+    /// change failure rate, production accuracy, action success rate), as a table, JSON or CSV.
+    Report(crate::risks::ReportArgs),
     /// Accuracy after 0, 10, 50, 200 and 1,000 resolved incidents of a simulated estate, each
     /// step trained and gated as the service's training job does.
     LearningCurve(crate::learning_curve::CurveArgs),
@@ -248,6 +251,7 @@ impl Cli {
                 Ok(())
             }
             Command::Risks(args) => crate::risks::risks(&args),
+            Command::Report(args) => crate::risks::report(&args),
             Command::Bench(BenchCommand::Console(options)) => bench::console::console(&options),
             Command::Bench(BenchCommand::Ingest(options)) => bench::ingest::ingest(&options),
             Command::Bench(BenchCommand::Ranking(options)) => {

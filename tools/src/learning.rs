@@ -79,7 +79,7 @@ pub enum ModelsCommand {
 /// Nezha-sized records.
 const RECORDS_PER_POST: usize = 50;
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?)
@@ -87,7 +87,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// An HTTP client for the service; with `ROOTCAUSE_TOKEN` set, every request carries it as a
 /// bearer token (an environment variable, not a flag: flags show in `ps`).
-fn client() -> anyhow::Result<reqwest::Client> {
+pub(crate) fn client() -> anyhow::Result<reqwest::Client> {
     let mut headers = reqwest::header::HeaderMap::new();
     if let Ok(token) = std::env::var("ROOTCAUSE_TOKEN")
         && !token.trim().is_empty()
@@ -104,7 +104,7 @@ fn client() -> anyhow::Result<reqwest::Client> {
 }
 
 /// The JSON of a response, or an error quoting the service's error body.
-async fn json_of(response: reqwest::Response, what: &str) -> anyhow::Result<Value> {
+pub(crate) async fn json_of(response: reqwest::Response, what: &str) -> anyhow::Result<Value> {
     let status = response.status();
     let text = response.text().await.unwrap_or_default();
     if !status.is_success() {

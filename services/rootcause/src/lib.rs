@@ -14,6 +14,7 @@
 //! - [`actions`]: runbooks, approvals, automation runs, notifications, the audit log.
 //! - [`outgoing`]: one delivery attempt to a webhook, and its backoff.
 //! - [`learning`]: fault history, training jobs and the model registry.
+//! - [`stability`]: the stability report's figures over a period (pure).
 //! - [`sealing`]: secrets (automation header values) encrypted before they are stored.
 //! - [`store`]: the repository over SQLite or PostgreSQL, with embedded migrations.
 //! - [`auth`]: bearer tokens with scopes, the scope of every route, and the checks every
@@ -41,6 +42,7 @@ pub mod ranking;
 mod routes;
 pub mod sealing;
 pub mod server;
+pub mod stability;
 pub mod state;
 pub mod store;
 pub mod telemetry;

@@ -47,6 +47,7 @@ const TABLE: &[(&str, &str, Access)] = {
         ("GET", "/api/v1/models/jobs", Scoped(Read)),
         ("GET", "/api/v1/models/jobs/{id}", Scoped(Read)),
         ("GET", "/api/v1/models/{id}", Scoped(Read)),
+        ("GET", "/api/v1/reports/stability", Scoped(Read)),
         ("GET", "/api/v1/risks", Scoped(Read)),
         ("GET", "/api/v1/runbooks", Scoped(Read)),
         ("GET", "/api/v1/services", Scoped(Read)),

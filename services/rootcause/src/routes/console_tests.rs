@@ -11,18 +11,7 @@ const HTML: (&str, &str) = ("accept", "text/html");
 #[tokio::test]
 async fn an_incident_renders_with_its_ranking_and_hostile_labels_as_text() {
     let app = app().await;
-    let posted = app
-        .post_json(
-            "/api/v1/alerts",
-            &json!({"alerts": [
-                {"service": "redis-cart", "alertname": "RedisDown", "severity": "critical"},
-                {"service": "cartservice", "alertname": "<img src=x onerror=alert(1)>"},
-            ]}),
-        )
-        .await;
-    assert_eq!(posted.status, StatusCode::ACCEPTED, "{}", posted.text);
-    let id = posted.json()["incidents"][0].as_i64().unwrap();
-    app.hypotheses_covering(id, 2).await;
+    let (id, _) = app.cache_failure("<img src=x onerror=alert(1)>").await;
 
     let page = app.get_with(&format!("/incidents/{id}"), &[HTML]).await;
     assert_eq!(page.status, StatusCode::OK);

@@ -13,6 +13,7 @@ mod incident;
 mod incident_metrics;
 mod incidents;
 mod learning;
+mod reports;
 mod risks;
 mod services;
 mod session;
@@ -81,6 +82,7 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
     let v1 = OpenApiRouter::new()
         .merge(topology::router())
         .merge(risks::router())
+        .merge(reports::router())
         .merge(traces::router())
         .merge(services::router())
         .merge(alerts::router())

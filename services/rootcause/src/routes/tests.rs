@@ -144,6 +144,24 @@ pub(super) async fn app_with_tokens(
 }
 
 impl TestApp {
+    /// The quick tour's failure: the cache `redis-cart` and its caller `cartservice` (whose alert
+    /// is named `caller_alert`) alert; returns the incident once its ranking covers both alerts,
+    /// and that ranking.
+    pub(super) async fn cache_failure(&self, caller_alert: &str) -> (i64, Value) {
+        let posted = self
+            .post_json(
+                "/api/v1/alerts",
+                &json!({"alerts": [
+                    {"service": "redis-cart", "alertname": "RedisDown", "severity": "critical"},
+                    {"service": "cartservice", "alertname": caller_alert},
+                ]}),
+            )
+            .await;
+        assert_eq!(posted.status, StatusCode::ACCEPTED, "{}", posted.text);
+        let id = posted.json()["incidents"][0].as_i64().unwrap();
+        (id, self.hypotheses_covering(id, 2).await)
+    }
+
     /// The data directory: the database and the key that seals its secrets.
     pub(super) fn data_dir(&self) -> &std::path::Path {
         self.dir.path()

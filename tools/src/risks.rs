@@ -149,11 +149,12 @@ fn report_table(r: &serde_json::Value) -> String {
     );
     line("change failure rate", number(&r["change_failure_rate"], 3));
     line(
-        "top hypothesis AC@1 / AC@3",
+        "top hypothesis AC@1 / AC@5 / Avg@5",
         format!(
-            "{} / {} of {} resolutions",
+            "{} / {} / {} of {} resolutions",
             number(&r["ac1"], 3),
-            number(&r["ac3"], 3),
+            number(&r["ac5"], 3),
+            number(&r["avg5"], 3),
             r["judged"]
         ),
     );

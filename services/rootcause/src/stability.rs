@@ -11,7 +11,7 @@
 //!   [`CHANGE_BLAME_WINDOW_MS`], by an incident whose confirmed root cause is the changed service.
 //! - **Production accuracy**: for incidents resolved with a service as the cause, whether it was
 //!   the top hypothesis shown to responders (the latest `suggested` audit entry before the
-//!   resolution: its top three), as AC@1, AC@3 and Avg@3.
+//!   resolution: its top five), as AC@1, AC@3, AC@5 and Avg@5.
 //! - **Action success rate**: of the resolutions that name an action and say whether it worked,
 //!   the share that worked.
 
@@ -156,8 +156,10 @@ pub struct StabilityReport {
     pub ac1: Option<f64>,
     /// Share whose cause was among the first three shown.
     pub ac3: Option<f64>,
-    /// Mean of AC@1 to AC@3.
-    pub avg3: Option<f64>,
+    /// Share whose cause was among the first five shown.
+    pub ac5: Option<f64>,
+    /// Mean of AC@1 to AC@5.
+    pub avg5: Option<f64>,
     /// Resolutions that name an action and say whether it worked.
     pub actions_judged: usize,
     /// Share of those that worked.
@@ -286,7 +288,8 @@ pub fn report(
         judged: judged.len(),
         ac1: share(1),
         ac3: share(3),
-        avg3: share(1).map(|a1| (a1 + share(2).unwrap_or(0.0) + share(3).unwrap_or(0.0)) / 3.0),
+        ac5: share(5),
+        avg5: share(1).map(|_| (1..=5).filter_map(share).sum::<f64>() / 5.0),
         actions_judged: actions.len(),
         action_success_rate: (!actions.is_empty())
             .then(|| actions.iter().filter(|w| **w).count() as f64 / actions.len() as f64),
@@ -349,7 +352,8 @@ impl StabilityReport {
             ("overall".into(), "judged".into(), self.judged.to_string()),
             ("overall".into(), "ac1".into(), opt(self.ac1)),
             ("overall".into(), "ac3".into(), opt(self.ac3)),
-            ("overall".into(), "avg3".into(), opt(self.avg3)),
+            ("overall".into(), "ac5".into(), opt(self.ac5)),
+            ("overall".into(), "avg5".into(), opt(self.avg5)),
             (
                 "overall".into(),
                 "action_success_rate".into(),
@@ -521,7 +525,8 @@ mod tests {
         // Judged: incident 1 (rank 1) and 2 (rank 3); 4's cause is unknown.
         assert_eq!(r.judged, 2);
         assert_eq!((r.ac1, r.ac3), (Some(0.5), Some(1.0)));
-        assert!((r.avg3.unwrap() - (0.5 + 0.5 + 1.0) / 3.0).abs() < 1e-12);
+        assert_eq!(r.ac5, Some(1.0));
+        assert!((r.avg5.unwrap() - (0.5 + 0.5 + 1.0 + 1.0 + 1.0) / 5.0).abs() < 1e-12);
         assert_eq!((r.actions_judged, r.action_success_rate), (2, Some(0.5)));
         let csv = r.to_csv();
         assert!(csv.starts_with("section,name,value\n"));

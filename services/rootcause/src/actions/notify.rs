@@ -27,8 +27,9 @@ use rootcause_correlation::Millis;
 /// is cleared and the audit log answers again.
 const REMEMBERED: usize = 100_000;
 
-/// Hypotheses named in a `suggested` audit entry.
-const AUDITED_HYPOTHESES: usize = 3;
+/// Hypotheses named in a `suggested` audit entry: five, so that the stability report can score
+/// what responders were shown by AC@5 and Avg@5.
+const AUDITED_HYPOTHESES: usize = 5;
 
 /// Follows every published ranking until the service stops.
 pub(super) async fn run(

@@ -54,7 +54,7 @@ struct ReportView {
 /// MTTR (time to mitigate: as recorded by resolutions, else until all alerts ended), incidents
 /// per service and team, alerts-to-incidents noise reduction, change failure rate (a change
 /// followed within 24 h by an incident the changed service caused) overall and per service,
-/// production AC@1, AC@3 and Avg@3 of the hypotheses shown to responders before each
+/// production AC@1, AC@3, AC@5 and Avg@5 of the hypotheses shown to responders before each
 /// resolution, and the success rate of the actions taken.
 #[utoipa::path(get, path = "/reports/stability", tag = "learning", params(ReportQuery),
     responses((status = 200, description = "The report (JSON, or CSV with `format=csv`)", body = ReportView),

@@ -194,13 +194,12 @@ async fn a_responder_goes_from_an_alert_storm_to_an_approved_action_and_a_resolu
     browser
         .wait_for(&format!("g.node.top[data-service='{root}']"))
         .await;
-    let paths = browser.find_all("li.hypothesis.top .path").await;
-    if !paths.is_empty() {
-        assert!(
-            !browser.find_all("polyline.call.on-path").await.is_empty(),
-            "a path with no highlighted call"
-        );
-    }
+    // The root's callers alert, so the top hypothesis has a propagation path to them.
+    browser.wait_for("li.hypothesis.top .path").await;
+    assert!(
+        !browser.find_all("polyline.call.on-path").await.is_empty(),
+        "a path with no highlighted call"
+    );
     // An evidence chart of the top hypothesis, its baseline shaded.
     browser
         .wait_for("li.hypothesis.top figure.chart polyline.series")

@@ -20,7 +20,7 @@ pub struct RisksArgs {
 /// Runs `rootcause risks`.
 pub fn risks(args: &RisksArgs) -> anyhow::Result<()> {
     let topology = TopologySpec::parse(&args.topology)?.load()?;
-    let risks = topology.structural_risks();
+    let risks = topology.structural_risks(&topology.single_points_of_failure());
     if args.json {
         println!("{}", serde_json::json!({ "items": risks }));
     } else {

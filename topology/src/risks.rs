@@ -21,7 +21,7 @@ use petgraph::algo::tarjan_scc;
 use petgraph::graph::DiGraph;
 use serde::Serialize;
 
-use crate::{Criticality, ServiceKind, Topology};
+use crate::{Criticality, ServiceKind, SinglePointOfFailure, Topology};
 
 /// Fewest direct callers a fan-in hot spot has.
 pub const FAN_IN_FLOOR: usize = 5;
@@ -114,8 +114,10 @@ pub fn criticality_weight(criticality: Option<Criticality>) -> f64 {
 }
 
 impl Topology {
-    /// Every structural risk of the estate, highest score first (ties by kind, then service).
-    pub fn structural_risks(&self) -> Vec<StructuralRisk> {
+    /// Every structural risk of the estate, highest score first (ties by kind, then service),
+    /// given its single points of failure ([`Topology::single_points_of_failure`], which callers
+    /// usually hold already).
+    pub fn structural_risks(&self, spofs: &[SinglePointOfFailure]) -> Vec<StructuralRisk> {
         let mut risks = Vec::new();
         let weight_of =
             |name: &str| criticality_weight(self.service(name).and_then(|s| s.criticality));
@@ -125,7 +127,7 @@ impl Topology {
             .sum();
         let count = self.service_count().max(1) as f64;
 
-        for spof in self.single_points_of_failure() {
+        for spof in spofs {
             let cut: f64 = spof.examples.iter().map(|s| weight_of(s)).sum::<f64>()
                 * (spof.cut_off as f64 / spof.examples.len().max(1) as f64);
             let share = (spof.cut_off as f64 / count).min(1.0);
@@ -298,6 +300,10 @@ mod tests {
         Topology::parse(yaml, Format::Yaml).unwrap()
     }
 
+    fn risks_of(topology: &Topology) -> Vec<StructuralRisk> {
+        topology.structural_risks(&topology.single_points_of_failure())
+    }
+
     fn of_kind(risks: &[StructuralRisk], kind: RiskKind) -> Vec<Vec<&str>> {
         risks
             .iter()
@@ -343,7 +349,7 @@ dependencies:
 
     #[test]
     fn known_spofs_cycles_hot_spots_and_single_replicas_are_found_with_reasons() {
-        let risks = topology(ESTATE).structural_risks();
+        let risks = risks_of(&topology(ESTATE));
         let spofs = of_kind(&risks, RiskKind::SinglePointOfFailure);
         assert!(
             spofs
@@ -389,7 +395,7 @@ dependencies:
 
     #[test]
     fn the_blast_radius_weighs_what_it_reaches_by_criticality() {
-        let risks = topology(ESTATE).structural_risks();
+        let risks = risks_of(&topology(ESTATE));
         let blasts = of_kind(&risks, RiskKind::BlastRadius);
         // The cache reaches every caller of its callers: the whole estate but the bank side.
         assert!(blasts.iter().any(|b| b[0] == "cache"), "{blasts:?}");
@@ -399,10 +405,10 @@ dependencies:
 
     #[test]
     fn a_chain_without_cycles_or_replicas_declared_has_no_cycle_or_replica_risk() {
-        let risks = topology(
+        let chain = topology(
             "services:\n  - {name: a, kind: gateway}\n  - {name: b, kind: service}\n  - {name: c, kind: database}\ndependencies:\n  - {caller: a, callee: b}\n  - {caller: b, callee: c}\n",
-        )
-        .structural_risks();
+        );
+        let risks = risks_of(&chain);
         assert!(of_kind(&risks, RiskKind::DependencyCycle).is_empty());
         assert!(of_kind(&risks, RiskKind::SingleReplica).is_empty());
         assert!(of_kind(&risks, RiskKind::FanInHotSpot).is_empty());

@@ -106,8 +106,10 @@ impl Current {
     /// Structural risks of this version, highest first, computed once on first use. CPU-bound
     /// on large topologies (a blast radius per service): call it off the async workers.
     pub fn structural_risks(&self) -> &[StructuralRisk] {
-        self.structural_risks
-            .get_or_init(|| self.topology.structural_risks())
+        self.structural_risks.get_or_init(|| {
+            self.topology
+                .structural_risks(self.single_points_of_failure())
+        })
     }
 }
 

@@ -16,7 +16,7 @@ use rootcause_models::diagnosis::{Hypothesis, Role};
 use serde::Deserialize;
 
 use super::incident_parts::{self, ALERTS_SHOWN, Facts};
-use super::incidents::{priority, services_of};
+use super::incidents::priority;
 use super::shell::{self, Section};
 use super::{chart, failure, graph, html};
 use crate::ranking::{Found, Ranked};
@@ -182,7 +182,8 @@ fn render(
     let now = state.clock.now_millis();
     let current = state.topology.current();
     let topology = &current.topology;
-    let services = services_of(row);
+    let services = row.service_names();
+    let priority = priority(&services, topology);
     let hypotheses: &[Hypothesis] = ranked.map_or(&[], |r| &r.diagnosis.hypotheses);
     let teams: Vec<&str> = {
         let mut teams: Vec<&str> = services
@@ -196,7 +197,7 @@ fn render(
     html! {
         header.incident data-incident=(row.id) data-revision=[ranked.map(|r| r.revision)] {
             h1 { "Incident #" (row.id) " " (shell::badge(&row.status)) " "
-                span class={ "priority p" (priority(&services, topology)) } { "P" (priority(&services, topology)) } }
+                span class={ "priority p" (priority) } { "P" (priority) } }
             dl.facts {
                 dt { "Started" } dd { (shell::time(row.first_activity)) " (" (shell::when(row.first_activity, now)) ")" }
                 dt { "Last activity" } dd { (shell::time(row.last_activity)) }

@@ -83,7 +83,7 @@ fn audit_trail(facts: &Facts) -> Markup {
 }
 
 fn changes(row: &StoredIncident, facts: &Facts) -> Markup {
-    let services = super::incidents::services_of(row);
+    let services = row.service_names();
     html! {
         section aria-labelledby="changes-title" {
             h2 #changes-title { "Recent changes" }

@@ -88,7 +88,7 @@ pub(super) async fn page(
         if shown.len() == PAGE_SIZE {
             break;
         }
-        let services = services_of(&row);
+        let services = row.service_names();
         if let Some(team) = team {
             let on_team = services
                 .iter()
@@ -198,13 +198,6 @@ fn incident_row(
             td { @if let Some(f) = top.and_then(|h| h.fault_type) { (f.as_str()) } @else { "—" } }
         }
     }
-}
-
-/// The services of an incident row, in the order they joined.
-pub(super) fn services_of(row: &StoredIncident) -> Vec<String> {
-    serde_json::from_str::<Vec<(String, i64)>>(&row.services)
-        .map(|pairs| pairs.into_iter().map(|(name, _)| name).collect())
-        .unwrap_or_default()
 }
 
 /// P1 to P4 by the most critical service involved (the topology's `criticality`): critical

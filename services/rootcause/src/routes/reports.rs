@@ -192,9 +192,7 @@ async fn incident_records(
             opened_at: row.opened_at,
             first_activity: row.first_activity,
             resolved_at: row.resolved_at,
-            services: serde_json::from_str::<Vec<(String, i64)>>(&row.services)
-                .map(|s| s.into_iter().map(|(name, _)| name).collect())
-                .unwrap_or_default(),
+            services: row.service_names(),
             alert_count: row.alert_count,
             first_response_at,
             resolution,

@@ -94,6 +94,16 @@ pub struct StoredIncident {
     pub updated_at: i64,
 }
 
+impl StoredIncident {
+    /// The names of its services, in the order they joined (`services` holds name and first
+    /// alert pairs as JSON); none when the column cannot be read.
+    pub fn service_names(&self) -> Vec<String> {
+        serde_json::from_str::<Vec<(String, i64)>>(&self.services)
+            .map(|pairs| pairs.into_iter().map(|(name, _)| name).collect())
+            .unwrap_or_default()
+    }
+}
+
 /// A timeline entry as stored.
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct StoredEvent {

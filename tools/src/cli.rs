@@ -55,8 +55,11 @@ enum Command {
     /// The model registry of a running service: list, show, activate (rollback).
     #[command(subcommand)]
     Models(crate::learning::ModelsCommand),
-    /// Structural risks of a topology (single points of failure, single replicas, blast radius,
-    /// dependency cycles, fan-in hot spots), highest first.
+    /// Risks of an estate, highest first: structural (single points of failure, single
+    /// replicas, blast radius, dependency cycles, fan-in hot spots) and, with a fault history,
+    /// historical (rising fault rates, recurring root causes, failing actions, risky changes);
+    /// per-service risk scores; what the business calendar's next window exposes. From a
+    /// running service with --url.
     Risks(crate::risks::RisksArgs),
     /// The stability report of a running service over a period (MTTA, MTTR, noise reduction,
     /// change failure rate, production accuracy, action success rate), as a table, JSON or CSV.
@@ -102,6 +105,10 @@ enum HistoryCommand {
         #[command(flatten)]
         store: ServeArgs,
     },
+    /// Simulate months of faults and changes on a topology with planted risks (a rising fault
+    /// rate, risky changes, a failing action): files for `history import`, `POST
+    /// /api/v1/changes` and `rootcause risks --history --changes`.
+    Simulate(crate::risks::SimulateHistoryArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -264,6 +271,9 @@ impl Cli {
                 .load()
                 .map_err(Into::into)
                 .and_then(|config| crate::learning::import(&import, &config)),
+            Command::History(HistoryCommand::Simulate(args)) => {
+                crate::risks::simulate_history(&args)
+            }
             Command::Models(command) => crate::learning::models(&command),
             Command::Tokens(command) => {
                 use crate::tokens::TokensCommand;

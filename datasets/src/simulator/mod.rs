@@ -113,6 +113,7 @@ mod assemble;
 mod disk;
 mod faults;
 mod graph;
+pub mod history;
 mod mesh;
 mod metrics;
 mod observe;

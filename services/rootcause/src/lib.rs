@@ -6,6 +6,7 @@
 //! - [`workers`]: every background task, started through one spawner, stopped by one token.
 //! - [`clock`]: the service's time, injectable (paused and moved in tests).
 //! - [`config`]: defaults, TOML file, `ROOTCAUSE_*` environment, flags; imports no other module.
+//! - [`live_risks`]: the estate's risks kept current from the store, and the business calendar.
 //! - [`live_topology`]: the current topology version in memory, changes stored as versions.
 //! - [`ingest`]: alert intake: validation, mapping, correlation and group commits.
 //! - [`ranking`]: incidents ranked as they change: cases, the debounced worker, live updates.
@@ -14,6 +15,7 @@
 //! - [`actions`]: runbooks, approvals, automation runs, notifications, the audit log.
 //! - [`outgoing`]: one delivery attempt to a webhook, and its backoff.
 //! - [`learning`]: fault history, training jobs and the model registry.
+//! - [`risk`]: proactive risks from history, the business calendar, risk scores, priority (pure).
 //! - [`stability`]: the stability report's figures over a period (pure).
 //! - [`sealing`]: secrets (automation header values) encrypted before they are stored.
 //! - [`store`]: the repository over SQLite or PostgreSQL, with embedded migrations.
@@ -35,10 +37,12 @@ pub mod error;
 pub mod ingest;
 pub mod learning;
 mod lingering;
+pub mod live_risks;
 pub mod live_topology;
 pub mod outgoing;
 pub mod prometheus;
 pub mod ranking;
+pub mod risk;
 mod routes;
 pub mod sealing;
 pub mod server;

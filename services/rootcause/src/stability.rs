@@ -20,8 +20,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-/// How long after a change an incident caused by the changed service counts against it.
-pub const CHANGE_BLAME_WINDOW_MS: i64 = 24 * 3600 * 1000;
+use crate::risk::history::change_outcomes;
+pub use crate::risk::history::{CHANGE_BLAME_WINDOW_MS, ChangeRecord};
 
 /// What the report reads of one incident.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -57,15 +57,6 @@ pub struct ResolutionRecord {
     pub time_to_mitigate_s: Option<f64>,
     /// The hypotheses shown to responders last before the resolution, most likely first.
     pub shown: Vec<String>,
-}
-
-/// A change event.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ChangeRecord {
-    /// The changed service.
-    pub service: String,
-    /// When (ms).
-    pub at: i64,
 }
 
 /// Mean and median of durations, in seconds, and how many there were.
@@ -108,6 +99,20 @@ pub struct Count {
     pub incidents: usize,
 }
 
+/// Incidents opened on one day (UTC).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct DayCount {
+    /// The day's start (ms, UTC midnight).
+    pub day: i64,
+    /// Incidents opened that day.
+    pub incidents: usize,
+    /// Their alert occurrences.
+    pub alerts: i64,
+}
+
+/// Most days the daily series covers (the period's last).
+pub const MAX_DAYS: i64 = 366;
+
 /// Changes of one service.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct ServiceChanges {
@@ -138,6 +143,8 @@ pub struct StabilityReport {
     pub mtta: Durations,
     /// Time to mitigate.
     pub mttr: Durations,
+    /// Incidents and alerts per day (UTC), every day of the period (its last [`MAX_DAYS`]).
+    pub daily: Vec<DayCount>,
     /// Incidents per service, most first.
     pub by_service: Vec<Count>,
     /// Incidents per team (the topology's `team`), most first.
@@ -217,30 +224,22 @@ pub fn report(
         .iter()
         .filter(|c| (since..=until).contains(&c.at))
         .collect();
-    let caused = |change: &ChangeRecord| {
-        incidents.iter().any(|i| {
-            (change.at..=change.at + CHANGE_BLAME_WINDOW_MS).contains(&i.opened_at)
-                && i.resolution
-                    .as_ref()
-                    .is_some_and(|r| r.root_cause == change.service)
-        })
-    };
-    let mut per_service: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
-    for change in &changes {
-        let entry = per_service.entry(change.service.as_str()).or_default();
-        entry.0 += 1;
-        if caused(change) {
-            entry.1 += 1;
-        }
-    }
-    let failed_changes: usize = per_service.values().map(|(_, f)| f).sum();
+    let per_service = change_outcomes(
+        changes.iter().copied(),
+        incidents.iter().filter_map(|i| {
+            i.resolution
+                .as_ref()
+                .map(|r| (r.root_cause.as_str(), i.opened_at))
+        }),
+    );
+    let failed_changes: usize = per_service.values().map(|o| o.failed).sum();
     let mut changes_by_service: Vec<ServiceChanges> = per_service
         .into_iter()
-        .map(|(service, (n, failed))| ServiceChanges {
-            service: service.to_owned(),
-            changes: n,
-            failed,
-            failure_rate: failed as f64 / n as f64,
+        .map(|(service, o)| ServiceChanges {
+            service,
+            changes: o.changes,
+            failed: o.failed,
+            failure_rate: o.failed as f64 / o.changes as f64,
         })
         .collect();
     changes_by_service.sort_by(|a, b| {
@@ -278,6 +277,7 @@ pub fn report(
         noise_reduction: (alerts > 0).then(|| 1.0 - incidents.len() as f64 / alerts as f64),
         mtta,
         mttr,
+        daily: daily(since, until, &incidents),
         by_service: most_first(services),
         by_team: most_first(teams),
         changes: changes.len(),
@@ -294,6 +294,27 @@ pub fn report(
         action_success_rate: (!actions.is_empty())
             .then(|| actions.iter().filter(|w| **w).count() as f64 / actions.len() as f64),
     }
+}
+
+fn daily(since: i64, until: i64, incidents: &[&IncidentRecord]) -> Vec<DayCount> {
+    const DAY: i64 = 86_400_000;
+    let last = until.div_euclid(DAY);
+    let first = since.div_euclid(DAY).max(last - MAX_DAYS + 1);
+    let mut days: Vec<DayCount> = (first..=last)
+        .map(|d| DayCount {
+            day: d * DAY,
+            incidents: 0,
+            alerts: 0,
+        })
+        .collect();
+    for incident in incidents {
+        let index = incident.opened_at.div_euclid(DAY) - first;
+        if let Some(day) = usize::try_from(index).ok().and_then(|i| days.get_mut(i)) {
+            day.incidents += 1;
+            day.alerts += incident.alert_count;
+        }
+    }
+    days
 }
 
 fn most_first(counts: BTreeMap<String, usize>) -> Vec<Count> {
@@ -484,6 +505,9 @@ mod tests {
         let r = report(0, 1_000 * MIN, &incidents, &changes, team);
         assert_eq!(r.incidents, 4);
         assert_eq!(r.alerts, 100);
+        // One day: the period is 1,000 minutes from midnight.
+        assert_eq!(r.daily.len(), 1);
+        assert_eq!((r.daily[0].incidents, r.daily[0].alerts), (4, 100));
         assert!((r.noise_reduction.unwrap() - 0.96).abs() < 1e-12);
         // MTTA: 120 s and 360 s.
         assert_eq!(

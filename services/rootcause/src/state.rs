@@ -17,6 +17,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::ingest::Ingest;
 use crate::learning::Learning;
+use crate::live_risks::LiveRisks;
 use crate::live_topology::{LiveTopology, TopologySpec};
 use crate::ranking::Ranking;
 use crate::sealing::Sealer;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub actions: Actions,
     /// The API tokens.
     pub tokens: Tokens,
+    /// Risks from fault history, and the business calendar.
+    pub risks: Arc<LiveRisks>,
     /// Whether requests need a bearer token ([`Config::auth_required`]).
     pub auth_required: bool,
     /// Requests per second and burst per token (`auth.rate_limit_per_sec`, `_burst`).
@@ -147,6 +150,7 @@ impl AppState {
                 config.listen
             );
         }
+        let risks = Arc::new(LiveRisks::new(config.risk.clone(), config.calendar.clone()));
         let state = AppState {
             store,
             clock,
@@ -157,6 +161,7 @@ impl AppState {
             learning,
             actions,
             tokens,
+            risks,
             auth_required,
             rate_limit: (config.auth.rate_limit_per_sec, config.auth.rate_limit_burst),
             max_response_bytes: config.http.max_response_bytes,
@@ -164,13 +169,15 @@ impl AppState {
         state.start_timers(
             &spawner,
             Duration::from_secs(config.auth.reload_secs.max(1)),
+            Duration::from_secs(config.risk.refresh_secs),
         );
         Ok((state, workers))
     }
 
     /// Upkeep on timers: API tokens changed by `rootcause tokens`, `/metrics` histograms,
-    /// topology versions stored by other replicas, SQLite checkpoints.
-    fn start_timers(&self, spawner: &Spawner, token_reload: Duration) {
+    /// topology versions stored by other replicas, SQLite checkpoints, risks from fault history
+    /// (first right away).
+    fn start_timers(&self, spawner: &Spawner, token_reload: Duration, risk_refresh: Duration) {
         every(
             spawner,
             token_reload,
@@ -197,6 +204,23 @@ impl AppState {
                 }
             },
         );
+        // Not the whole state: a timer must not hold an intake handle (see `shut_down`).
+        let parts = (
+            self.risks.clone(),
+            self.store.clone(),
+            self.topology.clone(),
+            self.clock.clone(),
+        );
+        every(
+            spawner,
+            risk_refresh,
+            parts,
+            |(risks, store, topology, clock)| async move {
+                if let Err(error) = risks.refresh(&store, &topology, clock.now_millis()).await {
+                    tracing::warn!(%error, "cannot read the fault history for risks");
+                }
+            },
+        );
         every(
             spawner,
             CHECKPOINT_INTERVAL,
@@ -207,6 +231,15 @@ impl AppState {
                 }
             },
         );
+    }
+
+    /// Reads fault history again for the risks (after a resolution or an import, and on the
+    /// timer); a failure is logged and the previous reading kept.
+    pub async fn refresh_risks(&self) {
+        let now = self.clock.now_millis();
+        if let Err(error) = self.risks.refresh(&self.store, &self.topology, now).await {
+            tracing::warn!(%error, "cannot read the fault history for risks");
+        }
     }
 
     /// Stops the service once the HTTP server has answered its last request, in this order:

@@ -50,6 +50,10 @@ pub mod names {
     pub const REJECTED: &str = "rootcause_rejected_total";
     /// Gauge: always 1, labelled with the version of the binary.
     pub const BUILD_INFO: &str = "rootcause_build_info";
+    /// Gauge: a service's risk score (0 to 1), for the `risk.metrics_services` highest.
+    pub const SERVICE_RISK_SCORE: &str = "rootcause_service_risk_score";
+    /// Counter: change events to a service whose changes are risky, flagged on arrival.
+    pub const RISKY_CHANGES: &str = "rootcause_risky_changes_total";
 }
 
 /// Sets up logging to stderr. `filter` uses EnvFilter syntax (`info,sqlx=warn`).
@@ -158,4 +162,13 @@ fn describe() {
     describe_gauge!(names::RANKING_QUEUE_DEPTH, "Incidents waiting to be ranked");
     describe_counter!(names::RANKINGS_TOTAL, "Rankings computed");
     describe_gauge!(names::ALERTS_FIRING, "Firing alerts");
+    describe_gauge!(
+        names::SERVICE_RISK_SCORE,
+        "Risk score of a service (structure, fault trend, recurrence, change failure, failing \
+         actions), 0 to 1"
+    );
+    describe_counter!(
+        names::RISKY_CHANGES,
+        "Change events to services whose change failure rate is flagged"
+    );
 }

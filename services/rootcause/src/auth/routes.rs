@@ -97,6 +97,8 @@ const TABLE: &[(&str, &str, Access)] = {
         ("GET", "/incidents/{id}", Scoped(Read)),
         ("GET", "/topology", Scoped(Read)),
         ("GET", "/models", Scoped(Read)),
+        ("GET", "/risks", Scoped(Read)),
+        ("GET", "/reports", Scoped(Read)),
         ("GET", "/console/events", Scoped(Read)),
         ("GET", "/login", Public),
         ("GET", "/console/assets/{file}", Public),

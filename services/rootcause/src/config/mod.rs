@@ -15,10 +15,12 @@ use serde::{Deserialize, Serialize};
 
 pub mod outgoing;
 mod prometheus;
+mod risk;
 mod secrets;
 mod store;
 
 pub use prometheus::{MAX_POINTS, PrometheusConfig, query_range_endpoint};
+pub use risk::{CalendarConfig, LocalTime, RiskConfig, WindowConfig, WindowKind};
 pub use secrets::redact_url;
 pub use store::{SqliteDurability, StoreOptions};
 
@@ -27,7 +29,7 @@ pub const ENV_PREFIX: &str = "ROOTCAUSE_";
 
 /// Top-level configuration keys; environment variables naming anything else are ignored (CI and
 /// tests set other `ROOTCAUSE_*` variables for themselves).
-const TOP_LEVEL_KEYS: [&str; 14] = [
+const TOP_LEVEL_KEYS: [&str; 16] = [
     "listen",
     "data_dir",
     "database_url",
@@ -42,6 +44,8 @@ const TOP_LEVEL_KEYS: [&str; 14] = [
     "prometheus",
     "actions",
     "auth",
+    "risk",
+    "calendar",
 ];
 
 /// Everything `serve` can be told.
@@ -81,6 +85,10 @@ pub struct Config {
     pub actions: ActionsConfig,
     /// Who may call the API: bearer tokens with scopes.
     pub auth: AuthConfig,
+    /// Risks from fault history: windows, thresholds, recomputation.
+    pub risk: RiskConfig,
+    /// The business calendar: critical windows that raise incidents' priority.
+    pub calendar: CalendarConfig,
 }
 
 impl Default for Config {
@@ -100,6 +108,8 @@ impl Default for Config {
             prometheus: PrometheusConfig::default(),
             actions: ActionsConfig::default(),
             auth: AuthConfig::default(),
+            risk: RiskConfig::default(),
+            calendar: CalendarConfig::default(),
         }
     }
 }
@@ -151,6 +161,9 @@ impl Config {
             problems.push(why);
         }
         if let Err(why) = self.auth.validate() {
+            problems.push(why);
+        }
+        if let Err(why) = self.risk.validate() {
             problems.push(why);
         }
         every_problem(problems).map_err(ConfigError)

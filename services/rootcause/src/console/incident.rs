@@ -16,7 +16,6 @@ use rootcause_models::diagnosis::{Hypothesis, Role};
 use serde::Deserialize;
 
 use super::incident_parts::{self, ALERTS_SHOWN, Facts};
-use super::incidents::priority;
 use super::shell::{self, Section};
 use super::{chart, failure, graph, html};
 use crate::ranking::{Found, Ranked};
@@ -183,7 +182,12 @@ fn render(
     let current = state.topology.current();
     let topology = &current.topology;
     let services = row.service_names();
-    let priority = priority(&services, topology);
+    let priority = state.risks.priority(
+        &services,
+        topology,
+        row.first_activity,
+        row.resolved_at.unwrap_or(now),
+    );
     let hypotheses: &[Hypothesis] = ranked.map_or(&[], |r| &r.diagnosis.hypotheses);
     let teams: Vec<&str> = {
         let mut teams: Vec<&str> = services
@@ -197,7 +201,12 @@ fn render(
     html! {
         header.incident data-incident=(row.id) data-revision=[ranked.map(|r| r.revision)] {
             h1 { "Incident #" (row.id) " " (shell::badge(&row.status)) " "
-                span class={ "priority p" (priority) } { "P" (priority) } }
+                (shell::priority(&priority)) }
+            @if let Some(window) = &priority.window {
+                p.window role="note" { "Raised from P" (priority.base) " to P" (priority.level)
+                    ": the " (window.name) " (" (window.local_start) ", " (shell::time(window.start))
+                    " to " (shell::time(window.end)) ") concerns its services." }
+            }
             dl.facts {
                 dt { "Started" } dd { (shell::time(row.first_activity)) " (" (shell::when(row.first_activity, now)) ")" }
                 dt { "Last activity" } dd { (shell::time(row.last_activity)) }
@@ -214,7 +223,8 @@ fn render(
             (graph::map(topology, &services, hypotheses))
         }
         section aria-labelledby="hypotheses-title" {
-            h2 #hypotheses-title { "Hypotheses" }
+            h2 #hypotheses-title { "Hypotheses"
+                @if let Some(window) = &priority.window { " " span.window-tag { "during the " (window.name) } } }
             @match ranked {
                 None => p.muted { "Not ranked yet." },
                 Some(r) => {

@@ -8,11 +8,12 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
-use rootcause_topology::{Criticality, Topology};
+use rootcause_topology::Topology;
 use serde::Deserialize;
 
 use super::shell::{self, Section};
 use super::{failure, html};
+use crate::live_risks::LiveRisks;
 use crate::ranking::Found;
 use crate::state::AppState;
 use crate::store::{IncidentFilter, Page, StoredIncident};
@@ -147,7 +148,7 @@ pub(super) async fn page(
                 } }
                 tbody {
                     @for (row, services, top) in &shown {
-                        (incident_row(row, services, top.as_ref(), topology, now))
+                        (incident_row(row, services, top.as_ref(), topology, &state.risks, now))
                     }
                 }
             }
@@ -170,15 +171,21 @@ fn incident_row(
     services: &[String],
     top: Option<&rootcause_models::diagnosis::Hypothesis>,
     topology: &Topology,
+    risks: &LiveRisks,
     now: i64,
 ) -> Markup {
-    let priority = priority(services, topology);
+    let priority = risks.priority(
+        services,
+        topology,
+        row.first_activity,
+        row.resolved_at.unwrap_or(now),
+    );
     let href = format!("/incidents/{}", row.id);
     html! {
         tr data-href=(href) {
             td { a href=(href) { "#" (row.id) } }
             td { (shell::badge(&row.status)) }
-            td { span class={ "priority p" (priority) } { "P" (priority) } }
+            td { (shell::priority(&priority)) }
             td { (shell::when(row.first_activity, now)) }
             td.services {
                 @for (i, s) in services.iter().take(6).enumerate() {
@@ -198,20 +205,4 @@ fn incident_row(
             td { @if let Some(f) = top.and_then(|h| h.fault_type) { (f.as_str()) } @else { "—" } }
         }
     }
-}
-
-/// P1 to P4 by the most critical service involved (the topology's `criticality`): critical
-/// P1, high P2, medium or undeclared P3, low P4.
-pub(super) fn priority(services: &[String], topology: &Topology) -> u8 {
-    services
-        .iter()
-        .filter_map(|s| topology.service(s))
-        .map(|s| match s.criticality {
-            Some(Criticality::Critical) => 1,
-            Some(Criticality::High) => 2,
-            Some(Criticality::Medium) | None => 3,
-            Some(Criticality::Low) => 4,
-        })
-        .min()
-        .unwrap_or(3)
 }

@@ -13,6 +13,7 @@
 //! Every page answers with `Server-Timing: render;dur=<ms>` (the server's time for it) and a
 //! content security policy that allows only the console's own script and style sheet.
 
+mod bars;
 mod chart;
 mod graph;
 mod incident;
@@ -21,6 +22,8 @@ mod incidents;
 mod live;
 mod login;
 mod models;
+mod report;
+mod risks;
 mod shell;
 mod topology;
 
@@ -42,6 +45,8 @@ pub fn router() -> Router<AppState> {
         .route("/incidents/{id}", get(incident::page))
         .route("/topology", get(topology::page))
         .route("/models", get(models::page))
+        .route("/risks", get(risks::page))
+        .route("/reports", get(report::page))
         .route("/login", get(login::page))
         .route("/console/events", get(live::events))
         .route("/console/assets/{file}", get(asset))

@@ -1,6 +1,7 @@
 //! What every console page shares: the document around its content, the navigation, and the
 //! small pieces pages are built from (times, status badges, confidence meters).
 
+use crate::risk::priority::Priority;
 use maud::{DOCTYPE, Markup, html};
 
 /// Which navigation entry is the current page.
@@ -9,6 +10,8 @@ pub(super) enum Section {
     Incidents,
     Topology,
     Models,
+    Risks,
+    Reports,
     None,
 }
 
@@ -18,6 +21,8 @@ pub(super) fn page(title: &str, section: Section, live: Option<&str>, main: Mark
     let nav = [
         ("/", "Incidents", Section::Incidents),
         ("/topology", "Topology", Section::Topology),
+        ("/risks", "Risks", Section::Risks),
+        ("/reports", "Report", Section::Reports),
         ("/models", "Models", Section::Models),
     ];
     html! {
@@ -99,6 +104,20 @@ pub(super) fn age(elapsed_millis: i64) -> String {
 /// A status as a badge (`open`, `resolved`, `merged`, `approved`, ...).
 pub(super) fn badge(status: &str) -> Markup {
     html! { span class={ "badge " (css_token(status)) } { (status) } }
+}
+
+/// An incident's priority; when a critical window raised it, the window is named on hover and
+/// marked with an arrow.
+pub(super) fn priority(priority: &Priority) -> Markup {
+    let level = priority.level;
+    html! {
+        @match &priority.window {
+            Some(w) => span class={ "priority raised p" (level) }
+                title=(format!("P{} raised from P{} during the {}", level, priority.base, w.name)) {
+                "P" (level) " ↑" }
+            None => span class={ "priority p" (level) } { "P" (level) },
+        }
+    }
 }
 
 /// A probability as a labelled meter with its percentage.

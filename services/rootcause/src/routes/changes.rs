@@ -101,6 +101,25 @@ struct StoredRef {
     id: i64,
     /// False when the same event (service, kind, time, version) was already stored.
     new: bool,
+    /// Present when the changed service's changes are risky (`risk.change_failure_threshold`):
+    /// its change failure rate, from the fault history.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    risk: Option<ChangeRisk>,
+}
+
+/// Why a change was flagged on arrival.
+#[derive(Debug, Serialize, ToSchema)]
+struct ChangeRisk {
+    /// The changed service (as the topology names it).
+    service: String,
+    /// Its changes in the look-back (`risk.lookback_days`).
+    changes: usize,
+    /// Those followed within a day by a fault it caused.
+    failed: usize,
+    /// Its change failure rate, weighed against the estate's.
+    change_failure_rate: f64,
+    /// In one sentence.
+    why: String,
 }
 
 /// What a request stored.
@@ -127,6 +146,31 @@ async fn post_changes(
     let current = state.topology.current();
     let changes = parse_changes(&body, state.ingest.config(), &current.topology, now)?;
     let ids = state.store.insert_changes(&changes, now).await?;
+    let history = state.risks.history();
+    let risks: Vec<Option<ChangeRisk>> = changes
+        .iter()
+        .map(|change| {
+            let service = change.mapped.as_deref()?;
+            let seen = history.analysis.services.get(service)?;
+            let rate = seen.change_failure_rate.filter(|_| seen.risky_changes)?;
+            metrics::counter!(crate::telemetry::names::RISKY_CHANGES, "service" => service.to_owned())
+                .increment(1);
+            tracing::warn!(service, rate, "change to a service whose changes often fail");
+            Some(ChangeRisk {
+                service: service.to_owned(),
+                changes: seen.changes,
+                failed: seen.failed_changes,
+                change_failure_rate: rate,
+                why: format!(
+                    "{service}'s changes were followed by a fault it caused {} of {} times in the \
+                     last {} days (change failure rate {rate:.2})",
+                    seen.failed_changes,
+                    seen.changes,
+                    state.risks.settings().lookback_days
+                ),
+            })
+        })
+        .collect();
     // Deploys near an incident are evidence: the incidents they concern are ranked again.
     let records = changes
         .into_iter()
@@ -153,7 +197,8 @@ async fn post_changes(
     let receipt = ChangeReceipt {
         items: ids
             .into_iter()
-            .map(|(id, new)| StoredRef { id, new })
+            .zip(risks)
+            .map(|((id, new), risk)| StoredRef { id, new, risk })
             .collect(),
     };
     Ok((StatusCode::ACCEPTED, Json(receipt)).into_response())

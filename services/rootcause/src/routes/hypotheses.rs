@@ -20,7 +20,10 @@ use utoipa_axum::routes;
 
 use super::incident::IncidentPath;
 use super::incidents::IncidentView;
+use crate::clock::Clock;
 use crate::error::{ApiError, ErrorBody};
+use crate::live_risks::LiveRisks;
+use crate::live_topology::LiveTopology;
 use crate::ranking::{Found, HypothesesView, Notice, Ranked, Ranking};
 use crate::state::AppState;
 
@@ -43,7 +46,8 @@ struct EndView {
 
 /// The ranked root-cause hypotheses of an incident: every candidate (its alerting services and
 /// their callees up to `ranking.hops`), most likely first, with confidence, role, fault type,
-/// evidence and propagation paths. An incident not ranked yet is ranked for the request. A
+/// evidence and propagation paths, and in front the incident's `priority` (as in the incident's
+/// JSON: raised inside a critical window of the business calendar). An incident not ranked yet is ranked for the request. A
 /// merged incident answers 404 with code `merged` and a `Location` of the survivor's
 /// hypotheses.
 #[utoipa::path(get, path = "/incidents/{id}/hypotheses", tag = "incidents",
@@ -58,11 +62,24 @@ async fn get_hypotheses(
 ) -> Result<Response, ApiError> {
     let id = incident_path.id;
     let ranked = incident_path.held(state.ranking.hypotheses(id).await?)?;
-    Ok((
-        [(header::CONTENT_TYPE, "application/json")],
-        ranked.json.to_string(),
-    )
-        .into_response())
+    // The ranking's JSON is shared by every reader; the priority depends on the time of asking,
+    // so it is put in front of the ranking's fields here rather than parsed in.
+    let priority = match state
+        .store
+        .incident(i64::try_from(id).unwrap_or(i64::MAX))
+        .await?
+    {
+        Some(row) => {
+            let view = IncidentView::of(row, &state, state.clock.now_millis())?;
+            serde_json::to_string(&view.priority()).map_err(ApiError::internal)?
+        }
+        None => "null".to_owned(),
+    };
+    let json = match ranked.json.strip_prefix('{') {
+        Some(rest) => format!("{{\"priority\":{priority},{rest}"),
+        None => ranked.json.to_string(),
+    };
+    Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
 }
 
 /// Live updates of an incident as server-sent events: first `hypotheses` with the current
@@ -85,6 +102,9 @@ async fn incident_events(
     let subscription = incident_path.held(state.ranking.subscribe(id).await?)?;
     let mut live = Live {
         ranking: state.ranking.clone(),
+        risks: state.risks.clone(),
+        topology: state.topology.clone(),
+        clock: state.clock.clone(),
         id,
         notices: subscription.notices,
         stopping: state.ranking.stopping(),
@@ -102,6 +122,10 @@ async fn incident_events(
 /// The state of one event stream.
 struct Live {
     ranking: Ranking,
+    /// For the incident's priority.
+    risks: Arc<LiveRisks>,
+    topology: Arc<LiveTopology>,
+    clock: Clock,
     id: u64,
     notices: broadcast::Receiver<Arc<Notice>>,
     stopping: CancellationToken,
@@ -123,8 +147,15 @@ impl Live {
     }
 
     fn incident(&mut self, snapshot: &IncidentSnapshot) {
-        self.pending
-            .push_back(event("incident", &IncidentView::of_snapshot(snapshot)));
+        self.pending.push_back(event(
+            "incident",
+            &IncidentView::of_snapshot(
+                snapshot,
+                &self.risks,
+                &self.topology.current().topology,
+                self.clock.now_millis(),
+            ),
+        ));
     }
 
     fn end(&mut self, survivor: u64) {

@@ -9,9 +9,13 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use rootcause_topology::Topology;
+
 use super::alerts::AlertView;
 use super::{check_range, check_status, page_of, time_of};
 use crate::error::{ApiError, ApiPath, ApiQuery, ErrorBody};
+use crate::live_risks::LiveRisks;
+use crate::risk::priority::Priority;
 use crate::state::AppState;
 use crate::store::{IncidentFilter, StoredIncident};
 
@@ -76,17 +80,27 @@ pub(super) struct IncidentView {
     firing_count: i64,
     /// Topology version it was last correlated under.
     topology_version: Option<i64>,
+    /// P1 to P4 from its services' criticality, raised while a critical window of the business
+    /// calendar concerning them was open (the window is named).
+    priority: Priority,
 }
 
-impl TryFrom<StoredIncident> for IncidentView {
-    type Error = ApiError;
-
-    fn try_from(row: StoredIncident) -> Result<Self, ApiError> {
+impl IncidentView {
+    /// The view of a stored incident, with its priority as of `now` (ms).
+    pub(super) fn of(row: StoredIncident, state: &AppState, now: i64) -> Result<Self, ApiError> {
         let services: Vec<(String, i64)> =
             serde_json::from_str(&row.services).map_err(ApiError::internal)?;
         let groups: Vec<(String, String)> =
             serde_json::from_str(&row.label_groups).map_err(ApiError::internal)?;
+        let names: Vec<String> = services.iter().map(|(name, _)| name.clone()).collect();
+        let priority = state.risks.priority(
+            &names,
+            &state.topology.current().topology,
+            row.first_activity,
+            row.resolved_at.unwrap_or(now),
+        );
         Ok(IncidentView {
+            priority,
             id: row.id,
             unmapped: row.kind == "unmapped",
             status: row.status,
@@ -116,10 +130,27 @@ impl TryFrom<StoredIncident> for IncidentView {
 }
 
 impl IncidentView {
+    /// Its priority.
+    pub(super) fn priority(&self) -> &Priority {
+        &self.priority
+    }
+
     /// The view of an incident as the correlation engine holds it (the same JSON as the store's
-    /// row gives).
-    pub(super) fn of_snapshot(snapshot: &IncidentSnapshot) -> IncidentView {
+    /// row gives), with its priority as of `now` (ms).
+    pub(super) fn of_snapshot(
+        snapshot: &IncidentSnapshot,
+        risks: &LiveRisks,
+        topology: &Topology,
+        now: i64,
+    ) -> IncidentView {
+        let names: Vec<String> = snapshot.services.iter().map(|(n, _)| n.clone()).collect();
         IncidentView {
+            priority: risks.priority(
+                &names,
+                topology,
+                snapshot.first_activity,
+                snapshot.resolved_at.unwrap_or(now),
+            ),
             id: i64::try_from(snapshot.id).unwrap_or(i64::MAX),
             status: snapshot.status.as_str().to_owned(),
             kind: snapshot.kind.as_str().to_owned(),
@@ -204,10 +235,11 @@ async fn list_incidents(
     let next_before = (rows.len() == limit)
         .then(|| rows.last().map(|r| r.id))
         .flatten();
+    let now = state.clock.now_millis();
     Ok(Json(IncidentPage {
         items: rows
             .into_iter()
-            .map(IncidentView::try_from)
+            .map(|row| IncidentView::of(row, &state, now))
             .collect::<Result<_, _>>()?,
         next_before,
     }))
@@ -275,7 +307,7 @@ async fn get_incident(
         })
         .collect();
     Ok(Json(IncidentDetail {
-        incident: IncidentView::try_from(row)?,
+        incident: IncidentView::of(row, &state, state.clock.now_millis())?,
         alerts: alerts.into_iter().map(AlertView::from).collect(),
         alerts_truncated,
         timeline,

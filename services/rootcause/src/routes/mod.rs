@@ -13,7 +13,7 @@ mod incident;
 mod incident_metrics;
 mod incidents;
 mod learning;
-mod reports;
+pub(crate) mod reports;
 mod risks;
 mod services;
 mod session;

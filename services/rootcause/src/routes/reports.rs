@@ -17,7 +17,7 @@ use crate::state::AppState;
 use crate::store::{AuditFilter, ChangeFilter, IncidentFilter, Page, StoreError};
 
 /// The period when none is given: the last 30 days.
-const DEFAULT_PERIOD_MS: i64 = 30 * 24 * 3600 * 1000;
+pub(crate) const DEFAULT_PERIOD_MS: i64 = 30 * 24 * 3600 * 1000;
 /// Change events read for one report at most.
 const MAX_CHANGES: i64 = 100_000;
 
@@ -84,7 +84,26 @@ async fn stability_report(
             "since must not be after until",
         ));
     }
-    let (incidents, truncated) = incident_records(&state, since, until, limit).await?;
+    let (report, truncated) = gather(&state, since, until, limit).await?;
+    if csv {
+        return Ok((
+            [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+            report.to_csv(),
+        )
+            .into_response());
+    }
+    Ok(Json(ReportView { report, truncated }).into_response())
+}
+
+/// The report over `[since, until]` (ms) of at most `limit` incidents (the newest), and whether
+/// the period held more. What the route and the console's report page show.
+pub(crate) async fn gather(
+    state: &AppState,
+    since: i64,
+    until: i64,
+    limit: usize,
+) -> Result<(StabilityReport, bool), StoreError> {
+    let (incidents, truncated) = incident_records(state, since, until, limit).await?;
     let changes: Vec<ChangeRecord> = state
         .store
         .list_changes(&ChangeFilter {
@@ -107,14 +126,7 @@ async fn stability_report(
             .service(service)
             .and_then(|s| s.team.clone())
     });
-    if csv {
-        return Ok((
-            [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
-            report.to_csv(),
-        )
-            .into_response());
-    }
-    Ok(Json(ReportView { report, truncated }).into_response())
+    Ok((report, truncated))
 }
 
 /// The incidents opened in the period (newest first, at most `limit`, merged ones left out),

@@ -113,6 +113,16 @@ async fn started(config: &Config, store: Store, dir: tempfile::TempDir, clock: C
     }
 }
 
+/// The routes under `config` (its data directory replaced by a fresh one).
+pub(super) async fn app_config(config: Config) -> TestApp {
+    let (store, dir) = sqlite_store().await;
+    let config = Config {
+        data_dir: dir.path().to_owned(),
+        ..config
+    };
+    started(&config, store, dir, Clock::system()).await
+}
+
 pub(super) async fn app() -> TestApp {
     app_with(HttpConfig::default()).await
 }

@@ -456,6 +456,27 @@ impl Store {
         Ok(rows)
     }
 
+    /// The facts of at most `limit` rows that started at or after `since` (unix seconds),
+    /// latest start first; without evidence. What risks read of the fault history.
+    pub async fn history_since(
+        &self,
+        since: i64,
+        limit: u32,
+    ) -> Result<Vec<HistoryFacts>, StoreError> {
+        let rows = with_pool!(self, pool => {
+            sqlx::query_as::<_, HistoryFacts>(
+                "SELECT key, source, system, started_at, root_cause, fault_type, action, worked, \
+                 time_to_mitigate_s, evidence_schema FROM history WHERE started_at >= $1 \
+                 ORDER BY started_at DESC LIMIT $2",
+            )
+            .bind(since)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows)
+    }
+
     /// Records a resolution and, in the same transaction, the history row it makes (`None`:
     /// the incident's evidence was unavailable or the cause is external or unknown, so there is
     /// nothing to learn from). A later resolution of the same incident is a new row (the audit

@@ -91,15 +91,19 @@ async fn import_history(
     let records = crate::routes::blocking(move || parse_records(&body, lines)).await??;
     let count = records.len();
     match state.learning.import(records, &source).await {
-        Ok(upsert) => Ok((
-            StatusCode::CREATED,
-            Json(ImportReceipt {
-                records: count,
-                inserted: upsert.inserted,
-                replaced: upsert.replaced,
-            }),
-        )
-            .into_response()),
+        Ok(upsert) => {
+            // Before answering, so that the next look at the risks counts these faults.
+            state.refresh_risks().await;
+            Ok((
+                StatusCode::CREATED,
+                Json(ImportReceipt {
+                    records: count,
+                    inserted: upsert.inserted,
+                    replaced: upsert.replaced,
+                }),
+            )
+                .into_response())
+        }
         Err(ImportError::Record { index, error }) => {
             let line = if lines { Some(index + 1) } else { None };
             let path = if lines {

@@ -225,6 +225,8 @@ async fn post_resolution(
         .resolve(incident, resolution)
         .await
         .map_err(|error| incident_path.error(error))?;
+    // Before answering, so that the next look at the risks counts this fault.
+    state.refresh_risks().await;
     Ok((
         StatusCode::CREATED,
         [(

@@ -288,6 +288,24 @@ async fn a_responder_goes_from_an_alert_storm_to_an_approved_action_and_a_resolu
     browser.wait_for("figure.curve svg").await;
     browser.screenshot(&shots.join("models-1280.png")).await;
 
+    // The stability report counts the incident just resolved, with its charts; the risks page
+    // lists the estate's risks and scores. Both legible and labelled.
+    browser.goto(&format!("{}/reports", server.url)).await;
+    let figures = browser
+        .wait_for_text("dl.report", |t| t.contains("AC@1"))
+        .await;
+    assert!(figures.contains("1 resolutions judged"), "{figures}");
+    browser.wait_for("figure.columns svg rect").await;
+    browser.wait_for("figure.bars td.bar svg rect").await;
+    browser.screenshot(&shots.join("report-1280.png")).await;
+    let problems = browser.script(ACCESSIBILITY, json!([])).await;
+    assert_eq!(problems, json!([]), "accessibility of the report");
+    browser.goto(&format!("{}/risks", server.url)).await;
+    browser.wait_for("table.risk-parts tbody tr").await;
+    browser.screenshot(&shots.join("risks-1280.png")).await;
+    let problems = browser.script(ACCESSIBILITY, json!([])).await;
+    assert_eq!(problems, json!([]), "accessibility of the risks page");
+
     // The topology page of the root cause, and the list, at 1280 px.
     browser
         .goto(&format!("{}/topology?service={root}", server.url))

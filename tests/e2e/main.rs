@@ -11,5 +11,6 @@ mod learning;
 mod prometheus;
 mod ranking;
 mod readme;
+mod risks;
 mod serve;
 mod traces;

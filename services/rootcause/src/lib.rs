@@ -16,7 +16,7 @@
 //! - [`outgoing`]: one delivery attempt to a webhook, and its backoff.
 //! - [`learning`]: fault history, training jobs and the model registry.
 //! - [`risk`]: proactive risks from history, the business calendar, risk scores, priority (pure).
-//! - [`stability`]: the stability report's figures over a period (pure).
+//! - [`stability`]: the stability report over a period: its figures (pure) and what it reads.
 //! - [`sealing`]: secrets (automation header values) encrypted before they are stored.
 //! - [`store`]: the repository over SQLite or PostgreSQL, with embedded migrations.
 //! - [`auth`]: bearer tokens with scopes, the scope of every route, and the checks every

@@ -4,7 +4,8 @@
 //!
 //! The tasks: the ingest writer, the ranking worker and its Prometheus pulls, the automation
 //! runner and each run it carries out, the notifier and each notification, training jobs, and
-//! three timers (metrics upkeep, topology refresh, SQLite checkpoints). Each watches the one
+//! the timers (API tokens, metrics upkeep, topology refresh, SQLite checkpoints, the reading of
+//! the fault history for risks). Each watches the one
 //! cancellation token and stops at its next await point once shutdown begins; the tracker
 //! knows when the last one has ended.
 //!

@@ -19,9 +19,9 @@ pub struct RiskConfig {
     pub trend_window_days: u32,
     /// Fewest faults of a service in that window for its trend to be tested.
     pub trend_min_faults: usize,
-    /// False discovery rate at which a rising trend is flagged (Benjamini-Hochberg over the
-    /// services tested).
-    pub trend_alpha: f64,
+    /// False discovery rate at which a rising fault rate, or a change failure rate above the
+    /// estate's, is flagged (Benjamini-Hochberg over the services tested).
+    pub alpha: f64,
     /// A root cause (service and fault type) confirmed twice or more within this many days
     /// recurs.
     pub recurrence_days: u32,
@@ -48,7 +48,7 @@ impl Default for RiskConfig {
             lookback_days: 90,
             trend_window_days: 90,
             trend_min_faults: 4,
-            trend_alpha: 0.05,
+            alpha: 0.05,
             recurrence_days: 30,
             action_min_attempts: 3,
             action_failure_threshold: 0.5,
@@ -77,10 +77,10 @@ impl RiskConfig {
                 self.lookback_days, self.recurrence_days
             ));
         }
-        if !(self.trend_alpha > 0.0 && self.trend_alpha < 1.0) {
+        if !(self.alpha > 0.0 && self.alpha < 1.0) {
             problems.push(format!(
-                "risk.trend_alpha must be between 0 and 1, got {}",
-                self.trend_alpha
+                "risk.alpha must be between 0 and 1, got {}",
+                self.alpha
             ));
         }
         for (key, value) in [

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::bars::{Bar, bars, columns};
 use super::html;
 use super::shell::{self, Section};
-use crate::routes::reports::gather;
+use crate::stability::gather;
 use crate::state::AppState;
 
 /// Incidents read for one report page at most (the newest).

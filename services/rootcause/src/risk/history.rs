@@ -3,7 +3,7 @@
 //!
 //! - **Rising fault rate**: per service, the Laplace trend test over the faults it caused in the
 //!   last `trend_window_days` (services with at least `trend_min_faults`), corrected for the
-//!   number of services tested (Benjamini-Hochberg); flagged at `q ≤ trend_alpha`. Score
+//!   number of services tested (Benjamini-Hochberg); flagged at `q ≤ alpha`. Score
 //!   `(1 − q) · min(1, faults / 8)`: a trend resting on few faults stays moderate.
 //! - **Recurring root cause**: the same service and fault type confirmed twice or more within
 //!   `recurrence_days`. Score `1 − 0.75^(count − 1)`: 0.25 for two (a pair happens by chance
@@ -15,9 +15,11 @@
 //!   failures there shrunk toward the action's rate): a runbook that fails everywhere is the
 //!   runbook's risk, not every service's.
 //! - **Risky changes**: a service whose changes were followed within
-//!   [`CHANGE_BLAME_WINDOW_MS`] by a fault it caused, shrunk toward the estate's change failure
-//!   rate, at least `change_failure_threshold` over at least `change_min_changes` changes. Its
-//!   next change is flagged when it arrives. Score: that shrunk rate.
+//!   [`CHANGE_BLAME_WINDOW_MS`] by a fault it caused more often than the estate's changes (a
+//!   one-sided binomial test against the estate's rate, corrected for the services tested,
+//!   `q ≤ alpha`), and whose rate shrunk toward the estate's is at least
+//!   `change_failure_threshold`, over at least `change_min_changes` changes. Its next change is
+//!   flagged when it arrives. Score: that shrunk rate.
 
 use std::collections::BTreeMap;
 
@@ -25,7 +27,7 @@ use rootcause_topology::risks::Severity;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::stats::{benjamini_hochberg, laplace, shrunk_rate};
+use super::stats::{benjamini_hochberg, binomial_upper_tail, laplace, shrunk_rate};
 use crate::config::RiskConfig;
 
 /// A day in milliseconds.
@@ -265,7 +267,7 @@ fn rising_fault_rates(
         .collect();
     let q_values = benjamini_hochberg(&tested.iter().map(|(_, t)| t.p_value).collect::<Vec<_>>());
     for ((service, trend), q) in tested.iter().zip(q_values) {
-        let rising = q <= settings.trend_alpha && trend.recent > trend.earlier;
+        let rising = q <= settings.alpha && trend.recent > trend.earlier;
         let entry = out.services.entry((*service).to_owned()).or_default();
         entry.trend = Some(TrendFinding {
             faults: trend.events,
@@ -428,33 +430,51 @@ fn risky_changes(
     }
     let prior = failed as f64 / total as f64;
     out.change_failure_rate = Some(prior);
-    for (service, outcome) in outcomes {
+    let tested: Vec<(&String, ChangeOutcome)> = outcomes
+        .iter()
+        .filter(|(_, o)| o.changes >= settings.change_min_changes)
+        .map(|(s, o)| (s, *o))
+        .collect();
+    let q_values = benjamini_hochberg(
+        &tested
+            .iter()
+            .map(|(_, o)| binomial_upper_tail(o.failed, o.changes, prior))
+            .collect::<Vec<_>>(),
+    );
+    let q_of: BTreeMap<&String, f64> = tested.iter().map(|(s, _)| *s).zip(q_values).collect();
+    for (service, outcome) in &outcomes {
         let rate = shrunk_rate(outcome.failed, outcome.changes, prior);
-        let enough = outcome.changes >= settings.change_min_changes;
-        let risky = enough && rate >= settings.change_failure_threshold;
+        let q = q_of.get(service).copied();
+        let risky =
+            q.is_some_and(|q| q <= settings.alpha) && rate >= settings.change_failure_threshold;
         let entry = out.services.entry(service.clone()).or_default();
         entry.changes = outcome.changes;
         entry.failed_changes = outcome.failed;
-        entry.change_failure_rate = enough.then_some(rate);
+        entry.change_failure_rate = q.map(|_| rate);
         entry.risky_changes = risky;
-        if !risky {
+        let (true, Some(q)) = (risky, q) else {
             continue;
-        }
+        };
         out.risks.push(HistoricalRisk::new(
             HistoricalKind::RiskyChanges,
             rate,
             vec![service.clone()],
             format!(
                 "{service}'s changes were followed by a fault it caused {} of {} times in the \
-                 last {} days: change failure rate {rate:.2} (weighed against the estate's \
-                 {prior:.2}); its next change is flagged",
-                outcome.failed, outcome.changes, settings.lookback_days
+                 last {} days: change failure rate {rate:.2} against the estate's {prior:.2} \
+                 (binomial test q = {} over {} services); its next change is flagged",
+                outcome.failed,
+                outcome.changes,
+                settings.lookback_days,
+                probability(q),
+                tested.len()
             ),
             &[
                 ("changes", outcome.changes as f64),
                 ("failed", outcome.failed as f64),
                 ("change_failure_rate", rate),
                 ("estate_change_failure_rate", prior),
+                ("q_value", q),
             ],
         ));
     }
@@ -647,39 +667,43 @@ mod tests {
     fn a_planted_risky_change_service_is_flagged_and_a_safe_one_is_not() {
         let mut faults = Vec::new();
         let mut changes = Vec::new();
-        for week in 0..8 {
-            let day = 20.0 + f64::from(week) * 7.0;
-            changes.push(ChangeRecord {
-                service: "payments".into(),
-                at: (day * DAY_MS as f64) as i64,
-            });
-            changes.push(ChangeRecord {
-                service: "catalog".into(),
-                at: ((day + 1.0) * DAY_MS as f64) as i64,
-            });
-            if week % 2 == 0 {
-                // Two hours after the deploy.
+        let change = |service: &str, day: f64| ChangeRecord {
+            service: service.into(),
+            at: (day * DAY_MS as f64) as i64,
+        };
+        for week in 0..12 {
+            let day = 2.0 + f64::from(week) * 7.0;
+            changes.push(change("payments", day));
+            for (i, other) in ["catalog", "search", "web", "cart"].iter().enumerate() {
+                changes.push(change(other, day + 1.0 + i as f64 * 0.2));
+            }
+            if week % 3 != 0 {
+                // Two hours after the deploy: 8 of its 12 changes.
                 faults.push(fault("payments", "bad_deploy", day + 2.0 / 24.0));
             }
         }
         // A catalog fault three days after its change does not count against it.
-        faults.push(fault("catalog", "cpu", 25.0));
+        faults.push(fault("catalog", "cpu", 6.0));
+        // One failed change of search's: not enough to stand out from the estate.
+        faults.push(fault("search", "bad_deploy", 3.5));
         let analysis = analyse(&faults, &changes, 90 * DAY_MS, &RiskConfig::default());
         let payments = &analysis.services["payments"];
-        assert_eq!((payments.changes, payments.failed_changes), (8, 4));
+        assert_eq!((payments.changes, payments.failed_changes), (12, 8));
         assert!(payments.risky_changes);
         let catalog = &analysis.services["catalog"];
-        assert_eq!((catalog.changes, catalog.failed_changes), (8, 0));
+        assert_eq!((catalog.changes, catalog.failed_changes), (12, 0));
         assert!(!catalog.risky_changes);
-        assert_eq!(analysis.change_failure_rate, Some(0.25));
+        assert!(!analysis.services["search"].risky_changes);
+        let prior = 9.0 / 60.0;
+        assert_eq!(analysis.change_failure_rate, Some(prior));
         let risk = analysis
             .risks
             .iter()
             .find(|r| r.kind == HistoricalKind::RiskyChanges)
             .unwrap();
         assert_eq!(risk.services, ["payments"]);
-        // (4 + 4·0.25) / (8 + 4) = 0.417.
-        assert!((risk.score - 5.0 / 12.0).abs() < 1e-9);
+        assert!((risk.score - (8.0 + 4.0 * prior) / 16.0).abs() < 1e-9);
+        assert!(risk.figures["q_value"] < 0.05, "{risk:?}");
     }
 
     #[test]

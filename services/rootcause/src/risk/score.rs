@@ -9,7 +9,8 @@
 //! - `recurrence`: the score of its most recurring root cause;
 //! - `change_failure`: its change failure rate shrunk toward the estate's, once it has enough
 //!   changes (flagged or not: a service whose changes fail one time in ten carries that risk);
-//! - `failing_actions`: the shrunk failure rate of a flagged action used on its faults.
+//! - `failing_actions`: the shrunk failure rate of a flagged action used on its faults, at half
+//!   weight in the score: a runbook that fails makes an outage longer, not likelier.
 
 use std::collections::BTreeMap;
 
@@ -19,6 +20,9 @@ use utoipa::ToSchema;
 
 use super::calendar::Occurrence;
 use super::history::{HistoricalKind, HistoryAnalysis};
+
+/// The weight of the `failing_actions` part in the score.
+const FAILING_ACTIONS_WEIGHT: f64 = 0.5;
 
 /// The parts of a service's risk score.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
@@ -42,7 +46,7 @@ impl RiskParts {
             self.fault_trend,
             self.recurrence,
             self.change_failure,
-            self.failing_actions,
+            FAILING_ACTIONS_WEIGHT * self.failing_actions,
         ]
         .iter()
         .map(|p| 1.0 - p.clamp(0.0, 1.0))

@@ -73,6 +73,34 @@ pub fn laplace(times: &[f64], start: f64, end: f64) -> Option<Trend> {
     })
 }
 
+/// `P(X ≥ hits)` for `X ~ Binomial(trials, rate)`: how surprising `hits` is if the true rate is
+/// `rate` (summed in log space, exact for any `trials`).
+pub fn binomial_upper_tail(hits: usize, trials: usize, rate: f64) -> f64 {
+    if hits == 0 {
+        return 1.0;
+    }
+    if hits > trials || rate <= 0.0 {
+        return 0.0;
+    }
+    if rate >= 1.0 {
+        return 1.0;
+    }
+    let ln_choose = |k: usize| -> f64 {
+        (1..=k)
+            .map(|i| ((trials - k + i) as f64 / i as f64).ln())
+            .sum()
+    };
+    // Terms from `hits` up, each from the one before: pmf(k+1) = pmf(k)·(n−k)/(k+1)·p/(1−p).
+    let mut log_term =
+        ln_choose(hits) + hits as f64 * rate.ln() + (trials - hits) as f64 * (1.0 - rate).ln();
+    let mut total = 0.0;
+    for k in hits..=trials {
+        total += log_term.exp();
+        log_term += ((trials - k) as f64 / (k + 1) as f64).ln() + rate.ln() - (1.0 - rate).ln();
+    }
+    total.min(1.0)
+}
+
 /// Benjamini-Hochberg adjusted p-values (q-values), in the order given: flagging those at or
 /// below `alpha` keeps the expected share of false flags among all flags at most `alpha`.
 pub fn benjamini_hochberg(p_values: &[f64]) -> Vec<f64> {
@@ -133,6 +161,17 @@ mod tests {
         for (got, want) in q.iter().zip(expected) {
             assert!((got - want).abs() < 1e-6, "{q:?}");
         }
+    }
+
+    #[test]
+    fn the_binomial_tail_matches_hand_computed_values() {
+        // P(X ≥ 2 | 3, 0.5) = (3 + 1) / 8.
+        assert!((binomial_upper_tail(2, 3, 0.5) - 0.5).abs() < 1e-12);
+        // P(X ≥ 5 | 13, 0.11) = Σ C(13, i) 0.11^i 0.89^(13−i) for i ≥ 5 = 0.009687 (exact sum).
+        assert!((binomial_upper_tail(5, 13, 0.11) - 0.009_686_811).abs() < 1e-8);
+        assert_eq!(binomial_upper_tail(0, 10, 0.3), 1.0);
+        assert_eq!(binomial_upper_tail(11, 10, 0.3), 0.0);
+        assert!(binomial_upper_tail(900, 1000, 0.5) < 1e-100);
     }
 
     #[test]

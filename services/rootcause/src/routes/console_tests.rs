@@ -132,7 +132,7 @@ async fn without_a_session_a_browser_is_sent_to_sign_in_and_an_api_client_gets_4
     );
     // With the reader's token the pages answer.
     let bearer = format!("Bearer {}", secrets["reader"]);
-    for path in ["/", "/topology", "/models"] {
+    for path in ["/", "/topology", "/models", "/risks", "/reports"] {
         let page = app
             .get_with(path, &[HTML, ("authorization", &bearer)])
             .await;
@@ -182,4 +182,53 @@ async fn a_merged_incident_leads_to_its_survivor() {
         page.headers["location"],
         format!("/incidents/{first}").as_str()
     );
+}
+
+#[tokio::test]
+async fn the_report_page_charts_a_resolved_incident_and_the_risks_page_lists_scores() {
+    let app = app().await;
+    let (id, ranking) = app.cache_failure("HighLatency").await;
+    let top = ranking["hypotheses"][0]["service"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let resolved = app
+        .post_json(
+            &format!("/api/v1/incidents/{id}/resolution"),
+            &json!({"root_cause": top, "fault_type": "memory", "action": "restart",
+                    "worked": true, "time_to_mitigate_s": 600.0}),
+        )
+        .await;
+    assert_eq!(resolved.status, StatusCode::CREATED, "{}", resolved.text);
+    let report = app.get_with("/reports?days=7", &[HTML]).await;
+    assert_eq!(report.status, StatusCode::OK, "{}", report.text);
+    assert!(
+        report.text.contains("10.0 min mean"),
+        "MTTR: {}",
+        report.text
+    );
+    assert!(
+        report.text.contains("Incidents per day: 1 in all"),
+        "{}",
+        report.text
+    );
+    // A bar per service of the incident; the cache's is there.
+    assert!(
+        report.text.contains("<th scope=\"row\">redis-cart</th>"),
+        "{}",
+        report.text
+    );
+    for bad in ["/reports?days=0", "/reports?days=week"] {
+        assert_eq!(
+            app.get_with(bad, &[HTML]).await.status,
+            StatusCode::BAD_REQUEST,
+            "{bad}"
+        );
+    }
+    let risks = app.get_with("/risks", &[HTML]).await;
+    assert_eq!(risks.status, StatusCode::OK, "{}", risks.text);
+    // The front end is the bundled topology's single point of failure: the top score.
+    let table = risks.text.split("risk-parts").nth(1).unwrap_or_default();
+    assert!(table.contains("frontend"), "{}", risks.text);
+    assert!(risks.text.contains("No business calendar is configured"));
 }

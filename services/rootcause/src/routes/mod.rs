@@ -13,7 +13,7 @@ mod incident;
 mod incident_metrics;
 mod incidents;
 mod learning;
-pub(crate) mod reports;
+mod reports;
 mod risks;
 mod services;
 mod session;

@@ -17,6 +17,10 @@
 
 use std::collections::BTreeMap;
 
+mod records;
+
+pub use records::gather;
+
 use serde::Serialize;
 use utoipa::ToSchema;
 

@@ -295,7 +295,7 @@ async fn a_responder_goes_from_an_alert_storm_to_an_approved_action_and_a_resolu
         .wait_for_text("dl.report", |t| t.contains("AC@1"))
         .await;
     assert!(figures.contains("1 resolutions judged"), "{figures}");
-    browser.wait_for("figure.columns svg rect").await;
+    browser.wait_for("figure.daily svg rect").await;
     browser.wait_for("figure.bars td.bar svg rect").await;
     browser.screenshot(&shots.join("report-1280.png")).await;
     let problems = browser.script(ACCESSIBILITY, json!([])).await;

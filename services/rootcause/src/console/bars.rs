@@ -55,7 +55,7 @@ pub(super) fn columns(caption: &str, points: &[(String, f64)]) -> Markup {
         max
     );
     html! {
-        figure.columns {
+        figure.daily {
             svg viewBox={ "0 0 " (WIDTH) " " (HEIGHT) } role="img" aria-label=(summary)
                 preserveAspectRatio="none" {
                 @for (i, (label, value)) in points.iter().enumerate() {

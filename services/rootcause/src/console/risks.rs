@@ -46,13 +46,13 @@ pub(super) async fn page(State(state): State<AppState>) -> Response {
         .collect();
     let mut every: Vec<(f64, String, &str)> = structural
         .iter()
-        .map(|r| (r.score, format!("{:?}", r.kind), r.why.as_str()))
+        .map(|r| (r.score, kind_name(&r.kind), r.why.as_str()))
         .chain(
             history
                 .analysis
                 .risks
                 .iter()
-                .map(|r| (r.score, format!("{:?}", r.kind), r.why.as_str())),
+                .map(|r| (r.score, kind_name(&r.kind), r.why.as_str())),
         )
         .collect();
     every.sort_by(|a, b| b.0.total_cmp(&a.0));
@@ -133,4 +133,12 @@ pub(super) async fn page(State(state): State<AppState>) -> Response {
         shell::page("Risks", Section::Risks, None, main),
         started,
     )
+}
+
+/// A risk kind in words (`single point of failure`).
+fn kind_name(kind: &impl serde::Serialize) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))
+        .unwrap_or_default()
 }

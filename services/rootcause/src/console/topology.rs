@@ -1,6 +1,6 @@
 //! The topology page (`/topology`): search a service to see its callers, callees, blast radius
-//! and whether it is a single point of failure, with a map of its neighbourhood; without a
-//! search, the estate's structural risks.
+//! and whether it is a single point of failure, its risk score with its parts, with a map of its
+//! neighbourhood; without a search, the estate's structural risks.
 
 use std::collections::BTreeSet;
 use std::time::Instant;
@@ -16,6 +16,7 @@ use serde::Deserialize;
 use super::graph::{self, MAX_NODES, Node};
 use super::html;
 use super::shell::{self, Section};
+use crate::risk::score::{ServiceRisk, service_scores};
 use crate::state::AppState;
 
 /// Callers and callees listed, each.
@@ -50,10 +51,23 @@ pub(super) async fn page(State(state): State<AppState>, Query(search): Query<Sea
             StatusCode::NOT_FOUND,
             html! { p.warning role="alert" { "No service or alias is called " q { (w) } "." } },
         ),
-        (Some(_), Some(service)) => (
-            StatusCode::OK,
-            service_view(topology, &service.name, &spofs),
-        ),
+        (Some(_), Some(service)) => {
+            let (of, history, name) =
+                (current.clone(), state.risks.history(), service.name.clone());
+            let risk = tokio::task::spawn_blocking(move || {
+                service_scores(of.structural_risks(), &history.analysis)
+                    .into_iter()
+                    .find(|r| r.service == name)
+            })
+            .await;
+            match risk {
+                Ok(risk) => (
+                    StatusCode::OK,
+                    service_view(topology, &service.name, &spofs, risk.as_ref()),
+                ),
+                Err(error) => return super::failure(error, started),
+            }
+        }
         (None, _) => {
             let of = current.clone();
             match tokio::task::spawn_blocking(move || of.structural_risks().to_vec()).await {
@@ -83,7 +97,12 @@ pub(super) async fn page(State(state): State<AppState>, Query(search): Query<Sea
     )
 }
 
-fn service_view(topology: &Topology, name: &str, spofs: &[SinglePointOfFailure]) -> Markup {
+fn service_view(
+    topology: &Topology,
+    name: &str,
+    spofs: &[SinglePointOfFailure],
+    risk: Option<&ServiceRisk>,
+) -> Markup {
     let service = topology.service(name).expect("resolved above");
     let callers = topology.callers(name, usize::MAX).unwrap_or_default();
     let callees = topology.callees(name, usize::MAX).unwrap_or_default();
@@ -132,6 +151,18 @@ fn service_view(topology: &Topology, name: &str, spofs: &[SinglePointOfFailure])
                         }
                         None => "no",
                     }
+                }
+                dt { "Risk score" } dd {
+                    @match risk {
+                        Some(r) => {
+                            (format!("{:.2}", r.score)) " " (shell::badge(&format!("{:?}", r.severity).to_lowercase()))
+                            span.muted { (format!(" structure {:.2} · fault trend {:.2} · recurrence {:.2} · change failure {:.2} · failing actions {:.2}",
+                                r.parts.structural, r.parts.fault_trend, r.parts.recurrence, r.parts.change_failure, r.parts.failing_actions)) }
+                            @if !r.reasons.is_empty() { br; (r.reasons.join("; ")) }
+                        }
+                        None => "none found (",
+                    }
+                    @if risk.is_none() { a href="/risks" { "risks" } ")" }
                 }
             }
             (graph::draw(topology, &nodes, &direct, html! { span.key.top { "this service" } " · its calls highlighted" }))

@@ -6,11 +6,11 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
-use crate::config::{CalendarConfig, RiskConfig};
-use crate::live_topology::LiveTopology;
 use arc_swap::ArcSwap;
 use rootcause_topology::Topology;
 
+use crate::config::{CalendarConfig, RiskConfig};
+use crate::live_topology::LiveTopology;
 use crate::risk::calendar::Calendar;
 use crate::risk::history::{self, ChangeRecord, DAY_MS, Fault};
 use crate::risk::overview::HistorySnapshot;
@@ -71,14 +71,6 @@ impl LiveRisks {
             services,
             topology,
             &self.calendar.between(from, to.max(from) + 1),
-        )
-    }
-
-    /// Per-service scores from the current topology's structural risks and the latest reading.
-    pub fn scores(&self, topology: &LiveTopology) -> Vec<ServiceRisk> {
-        service_scores(
-            topology.current().structural_risks(),
-            &self.history().analysis,
         )
     }
 

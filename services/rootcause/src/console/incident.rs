@@ -203,8 +203,10 @@ fn render(
             h1 { "Incident #" (row.id) " " (shell::badge(&row.status)) " "
                 (shell::priority(&priority)) }
             @if let Some(window) = &priority.window {
-                p.window role="note" { "Raised from P" (priority.base) " to P" (priority.level)
-                    ": the " (window.name) " (" (window.local_start) ", " (shell::time(window.start))
+                p.window role="note" {
+                    @if priority.level < priority.base { "Raised from P" (priority.base) " to P" (priority.level) ": " }
+                    @else { "Already P" (priority.level) "; " }
+                    "the " (window.name) " (" (window.local_start) ", " (shell::time(window.start))
                     " to " (shell::time(window.end)) ") concerns its services." }
             }
             dl.facts {

@@ -106,15 +106,16 @@ pub(super) fn badge(status: &str) -> Markup {
     html! { span class={ "badge " (css_token(status)) } { (status) } }
 }
 
-/// An incident's priority; when a critical window raised it, the window is named on hover and
-/// marked with an arrow.
+/// An incident's priority; when a critical window raised it, marked with an arrow and the window
+/// named on hover (named too when it is open but the incident is already P1).
 pub(super) fn priority(priority: &Priority) -> Markup {
     let level = priority.level;
     html! {
         @match &priority.window {
-            Some(w) => span class={ "priority raised p" (level) }
+            Some(w) if level < priority.base => span class={ "priority raised p" (level) }
                 title=(format!("P{} raised from P{} during the {}", level, priority.base, w.name)) {
                 "P" (level) " ↑" }
+            Some(w) => span class={ "priority p" (level) } title=(format!("during the {}", w.name)) { "P" (level) },
             None => span class={ "priority p" (level) } { "P" (level) },
         }
     }

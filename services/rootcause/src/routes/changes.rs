@@ -101,8 +101,9 @@ struct StoredRef {
     id: i64,
     /// False when the same event (service, kind, time, version) was already stored.
     new: bool,
-    /// Present when the changed service's changes are risky (`risk.change_failure_threshold`):
-    /// its change failure rate, from the fault history.
+    /// Present when the changed service's changes are risky (a `risky_changes` risk of
+    /// `GET /api/v1/risks`: they fail more often than the estate's, and often): its change
+    /// failure rate, from the fault history.
     #[serde(skip_serializing_if = "Option::is_none")]
     risk: Option<ChangeRisk>,
 }

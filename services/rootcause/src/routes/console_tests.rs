@@ -234,5 +234,9 @@ async fn the_report_page_charts_a_resolved_incident_and_the_risks_page_lists_sco
     // A service's page shows its score with its parts.
     let frontend = app.get_with("/topology?service=frontend", &[HTML]).await;
     assert!(frontend.text.contains("Risk score"), "{}", frontend.text);
-    assert!(frontend.text.contains("is a single point of failure"), "{}", frontend.text);
+    assert!(
+        frontend.text.contains("is a single point of failure"),
+        "{}",
+        frontend.text
+    );
 }

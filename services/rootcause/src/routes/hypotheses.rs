@@ -47,9 +47,9 @@ struct EndView {
 /// The ranked root-cause hypotheses of an incident: every candidate (its alerting services and
 /// their callees up to `ranking.hops`), most likely first, with confidence, role, fault type,
 /// evidence and propagation paths, and in front the incident's `priority` (as in the incident's
-/// JSON: raised inside a critical window of the business calendar). An incident not ranked yet is ranked for the request. A
-/// merged incident answers 404 with code `merged` and a `Location` of the survivor's
-/// hypotheses.
+/// JSON: raised inside a critical window of the business calendar). An incident not ranked yet
+/// is ranked for the request. A merged incident answers 404 with code `merged` and a `Location`
+/// of the survivor's hypotheses.
 #[utoipa::path(get, path = "/incidents/{id}/hypotheses", tag = "incidents",
     params(("id" = i64, Path, description = "Incident id")),
     responses((status = 200, description = "The latest ranking", body = HypothesesView),

@@ -246,6 +246,19 @@ mod tests {
             ranking["priority"], *priority,
             "the hypotheses carry it too"
         );
+        let page = app
+            .get_with(&format!("/incidents/{id}"), &[("accept", "text/html")])
+            .await;
+        assert!(
+            page.text.contains("Raised from P") || page.text.contains("Already P1"),
+            "{}",
+            page.text
+        );
+        assert!(
+            page.text.contains("during the all-day session"),
+            "{}",
+            page.text
+        );
         let risks = app.get("/api/v1/risks").await.json();
         assert_eq!(risks["open_windows"][0]["name"], "all-day session");
         assert_eq!(risks["next_window"]["window"]["name"], "all-day session");

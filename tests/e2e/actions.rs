@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use chrono::{SecondsFormat, Utc};
-use rootcause_e2e::{Server, ServerOptions};
+use rootcause_e2e::{Server, ServerOptions, json_of};
 use serde_json::{Value, json};
 
 /// One request the receiver got.
@@ -89,13 +89,6 @@ impl Receiver {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-}
-
-async fn json_of(response: reqwest::Response) -> Value {
-    let status = response.status();
-    let text = response.text().await.expect("a body");
-    serde_json::from_str(&text)
-        .unwrap_or_else(|error| panic!("not JSON ({error}); status {status}: {text}"))
 }
 
 fn catalogue(receiver: &str) -> String {

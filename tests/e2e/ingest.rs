@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
-use rootcause_e2e::{Alertmanager, Server, ServerOptions, TestDatabase, metric_value};
+use rootcause_e2e::{Alertmanager, Server, ServerOptions, TestDatabase, json_of, metric_value};
 use serde_json::{Value, json};
 
 /// How long anything asynchronous (an Alertmanager notification, an engine tick) may take.
@@ -17,13 +17,6 @@ const PATIENCE: Duration = Duration::from_secs(20);
 
 /// The alerting services of the incident of the first two tests: redis-cart and its callers.
 const INCIDENT_SERVICES: [&str; 4] = ["redis-cart", "cartservice", "frontend", "checkoutservice"];
-
-async fn json_of(response: reqwest::Response) -> Value {
-    let status = response.status();
-    let text = response.text().await.expect("a body");
-    serde_json::from_str(&text)
-        .unwrap_or_else(|error| panic!("not JSON ({error}); status {status}: {text}"))
-}
 
 /// Now, as Alertmanager writes times.
 fn now() -> String {

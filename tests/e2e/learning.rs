@@ -5,15 +5,8 @@
 use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
-use rootcause_e2e::{Server, ServerOptions, TestDatabase, run_cli};
+use rootcause_e2e::{Server, ServerOptions, TestDatabase, cli_ok, json_of};
 use serde_json::{Value, json};
-
-async fn json_of(response: reqwest::Response) -> Value {
-    let status = response.status();
-    let text = response.text().await.expect("a body");
-    serde_json::from_str(&text)
-        .unwrap_or_else(|error| panic!("not JSON ({error}); status {status}: {text}"))
-}
 
 fn active(models: &Value) -> Value {
     models["models"]
@@ -23,22 +16,6 @@ fn active(models: &Value) -> Value {
         .find(|m| m["status"] == "active")
         .cloned()
         .unwrap_or(Value::Null)
-}
-
-/// Runs the CLI off the async workers and checks it succeeded; returns its stdout.
-async fn cli(args: Vec<String>) -> String {
-    let shown = args.join(" ");
-    let (status, stdout, stderr) = tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        run_cli(&args)
-    })
-    .await
-    .unwrap();
-    assert!(
-        status.success(),
-        "rootcause {shown} failed: {status}\n{stdout}\n{stderr}"
-    );
-    stdout
 }
 
 /// Fires one alert now and returns the incident's hypotheses once ranked by `model`.
@@ -82,7 +59,7 @@ async fn history_training_and_restart(options: ServerOptions) {
     let sim = tempfile::tempdir().unwrap();
     let out = sim.path().join("cases");
     let out = out.to_str().unwrap().to_owned();
-    cli(vec![
+    cli_ok(vec![
         "simulate".into(),
         "--cases".into(),
         "120".into(),
@@ -92,7 +69,7 @@ async fn history_training_and_restart(options: ServerOptions) {
         out.clone(),
     ])
     .await;
-    let imported = cli(vec![
+    let imported = cli_ok(vec![
         "history".into(),
         "import".into(),
         "--format".into(),
@@ -107,7 +84,7 @@ async fn history_training_and_restart(options: ServerOptions) {
     assert_eq!(history["total"], 120, "{history}");
 
     // Forced, so that the test does not depend on how the bundled model does on these cases.
-    let trained = cli(vec![
+    let trained = cli_ok(vec![
         "train".into(),
         "--force".into(),
         "--url".into(),
@@ -126,7 +103,7 @@ async fn history_training_and_restart(options: ServerOptions) {
         "{models}"
     );
     assert!(model["figures"]["cross_validation"]["overall"]["ac1"].is_number());
-    let listed = cli(vec![
+    let listed = cli_ok(vec![
         "models".into(),
         "list".into(),
         "--url".into(),
@@ -150,7 +127,7 @@ async fn history_training_and_restart(options: ServerOptions) {
     hypotheses_by(&server, "cartservice", &by_new).await;
 
     // Rollback from the CLI: the bundled model again.
-    cli(vec![
+    cli_ok(vec![
         "models".into(),
         "activate".into(),
         bundled["id"].to_string(),

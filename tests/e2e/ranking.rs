@@ -5,18 +5,11 @@ use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use rootcause_e2e::{Server, ServerOptions, TestDatabase};
+use rootcause_e2e::{Server, ServerOptions, TestDatabase, json_of};
 use serde_json::{Value, json};
 
 /// How long a ranking may take to show up (it is usually a few milliseconds).
 const PATIENCE: Duration = Duration::from_secs(20);
-
-async fn json_of(response: reqwest::Response) -> Value {
-    let status = response.status();
-    let text = response.text().await.expect("a body");
-    serde_json::from_str(&text)
-        .unwrap_or_else(|error| panic!("not JSON ({error}); status {status}: {text}"))
-}
 
 /// The hypotheses of incident `id` once `accept` takes them.
 async fn hypotheses_where(server: &Server, id: i64, accept: impl Fn(&Value) -> bool) -> Value {

@@ -4,31 +4,8 @@
 //! critical window, and the stability report; on SQLite and on PostgreSQL.
 
 use chrono::{SecondsFormat, Utc};
-use rootcause_e2e::{Server, ServerOptions, TestDatabase, run_cli};
+use rootcause_e2e::{Server, ServerOptions, TestDatabase, cli_ok, json_of};
 use serde_json::{Value, json};
-
-async fn json_of(response: reqwest::Response) -> Value {
-    let status = response.status();
-    let text = response.text().await.expect("a body");
-    serde_json::from_str(&text)
-        .unwrap_or_else(|error| panic!("not JSON ({error}); status {status}: {text}"))
-}
-
-/// Runs the CLI off the async workers and checks it succeeded; returns its stdout.
-async fn cli(args: Vec<String>) -> String {
-    let shown = args.join(" ");
-    let (status, stdout, stderr) = tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        run_cli(&args)
-    })
-    .await
-    .unwrap();
-    assert!(
-        status.success(),
-        "rootcause {shown} failed: {status}\n{stdout}\n{stderr}"
-    );
-    stdout
-}
 
 fn calendar_file() -> String {
     let path =
@@ -56,44 +33,48 @@ async fn planted_risks_found_and_flagged(database_url: Option<String>) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("history");
     let out = out.to_str().unwrap().to_owned();
-    let written = cli([
-        "history",
-        "simulate",
-        "--topology",
-        "train-ticket",
-        "--days",
-        "90",
-        "--seed",
-        "7",
-        "--rising",
-        "ts-order-service",
-        "--risky-changes",
-        "ts-payment-service",
-        "--failing-action",
-        "restart",
-        "--out",
-        &out,
-    ]
-    .map(str::to_owned)
-    .to_vec())
+    let written = cli_ok(
+        [
+            "history",
+            "simulate",
+            "--topology",
+            "train-ticket",
+            "--days",
+            "90",
+            "--seed",
+            "7",
+            "--rising",
+            "ts-order-service",
+            "--risky-changes",
+            "ts-payment-service",
+            "--failing-action",
+            "restart",
+            "--out",
+            &out,
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    )
     .await;
     assert!(written.is_empty(), "the summary goes to stderr: {written}");
 
     // Offline, with the example calendar: the same risks the service will serve.
-    let offline = cli([
-        "risks",
-        "--topology",
-        "train-ticket",
-        "--history",
-        &format!("{out}/history.jsonl"),
-        "--changes",
-        &format!("{out}/changes.json"),
-        "--config",
-        &calendar_file(),
-        "--json",
-    ]
-    .map(str::to_owned)
-    .to_vec())
+    let offline = cli_ok(
+        [
+            "risks",
+            "--topology",
+            "train-ticket",
+            "--history",
+            &format!("{out}/history.jsonl"),
+            "--changes",
+            &format!("{out}/changes.json"),
+            "--config",
+            &calendar_file(),
+            "--json",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    )
     .await;
     let offline: Value = serde_json::from_str(&offline).unwrap();
     assert!(
@@ -122,17 +103,19 @@ async fn planted_risks_found_and_flagged(database_url: Option<String>) {
         let answer = server.post("/api/v1/changes", &json!(chunk)).await;
         assert_eq!(answer.status(), 202, "{}", answer.text().await.unwrap());
     }
-    let imported = cli([
-        "history",
-        "import",
-        "--format",
-        "jsonl",
-        &format!("{out}/history.jsonl"),
-        "--url",
-        &server.url,
-    ]
-    .map(str::to_owned)
-    .to_vec())
+    let imported = cli_ok(
+        [
+            "history",
+            "import",
+            "--format",
+            "jsonl",
+            &format!("{out}/history.jsonl"),
+            "--url",
+            &server.url,
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    )
     .await;
     assert!(imported.contains("new"), "{imported}");
 
@@ -177,9 +160,11 @@ async fn planted_risks_found_and_flagged(database_url: Option<String>) {
     assert_eq!(served.len(), computed.len());
 
     // The CLI against the service prints the table.
-    let table = cli(["risks", "--url", &server.url, "--limit", "5"]
-        .map(str::to_owned)
-        .to_vec())
+    let table = cli_ok(
+        ["risks", "--url", &server.url, "--limit", "5"]
+            .map(str::to_owned)
+            .to_vec(),
+    )
     .await;
     assert!(table.contains("rising_fault_rate"), "{table}");
     assert!(table.contains("Next window: round the clock"), "{table}");
@@ -232,7 +217,7 @@ async fn planted_risks_found_and_flagged(database_url: Option<String>) {
     );
 
     // And the stability report of the period.
-    let report = cli(["report", "--url", &server.url].map(str::to_owned).to_vec()).await;
+    let report = cli_ok(["report", "--url", &server.url].map(str::to_owned).to_vec()).await;
     assert!(report.contains("incidents"), "{report}");
 }
 

@@ -4,15 +4,11 @@
 
 use std::time::Duration;
 
-use rootcause_e2e::{Server, ServerOptions, TestDatabase, run_cli, workspace_root};
-use serde_json::{Value, json};
+use rootcause_e2e::{Server, ServerOptions, TestDatabase, json_of, run_cli, workspace_root};
+use serde_json::json;
 
 fn sock_shop_yaml() -> String {
     std::fs::read_to_string(workspace_root().join("topology/bundled/sock-shop.yaml")).unwrap()
-}
-
-async fn json_of(response: reqwest::Response) -> Value {
-    response.json().await.expect("a JSON body")
 }
 
 /// The whole life of a server on one database; `options` picks the database.

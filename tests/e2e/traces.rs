@@ -2,12 +2,8 @@
 //! version that serves the edge as `source: traces`, the same trace again stores nothing, and
 //! a malformed body is refused with the JSON path of the problem.
 
-use rootcause_e2e::{Server, ServerOptions};
+use rootcause_e2e::{Server, ServerOptions, json_of};
 use serde_json::{Value, json};
-
-async fn json_of(response: reqwest::Response) -> Value {
-    response.json().await.expect("a JSON body")
-}
 
 /// One trace: `checkoutservice` (client span) calls `fraud-check` (server span), which the
 /// bundled Online Boutique topology does not have.

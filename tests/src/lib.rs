@@ -118,6 +118,30 @@ pub fn run_cli(args: &[&str]) -> (ExitStatus, String, String) {
     )
 }
 
+/// The JSON body of `response`; panics with its status and text when it is not JSON.
+pub async fn json_of(response: reqwest::Response) -> serde_json::Value {
+    let status = response.status();
+    let text = response.text().await.expect("a body");
+    serde_json::from_str(&text)
+        .unwrap_or_else(|error| panic!("not JSON ({error}); status {status}: {text}"))
+}
+
+/// Runs the CLI off the async workers ([`run_cli`]) and checks it succeeded; returns its stdout.
+pub async fn cli_ok(args: Vec<String>) -> String {
+    let shown = args.join(" ");
+    let (status, stdout, stderr) = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run_cli(&args)
+    })
+    .await
+    .expect("the CLI task ran");
+    assert!(
+        status.success(),
+        "rootcause {shown} failed: {status}\n{stdout}\n{stderr}"
+    );
+    stdout
+}
+
 /// How to start a server.
 #[derive(Debug, Default, Clone)]
 pub struct ServerOptions {

@@ -12,7 +12,7 @@ use maud::html;
 use super::bars::{Bar, bars};
 use super::html;
 use super::shell::{self, Section};
-use crate::risk::score::{exposure, service_scores};
+use crate::risk::overview::{overview, serde_name};
 use crate::state::AppState;
 
 /// Services listed by score.
@@ -22,65 +22,59 @@ pub(super) async fn page(State(state): State<AppState>) -> Response {
     let started = Instant::now();
     let now = state.clock.now_millis();
     let current = state.topology.current();
-    let of = current.clone();
-    let structural = match tokio::task::spawn_blocking(move || of.structural_risks().to_vec()).await
+    let history = state.risks.history();
+    let (risks, of, read) = (state.risks.clone(), current.clone(), history.clone());
+    // What `GET /api/v1/risks` serves, off the async workers (structural risks are computed on
+    // first use of a topology version).
+    let view = match tokio::task::spawn_blocking(move || {
+        overview(
+            of.version.id,
+            of.structural_risks(),
+            &read,
+            risks.calendar(),
+            now,
+            LISTED,
+        )
+    })
+    .await
     {
-        Ok(risks) => risks,
+        Ok(view) => view,
         Err(error) => return super::failure(error, started),
     };
-    let history = state.risks.history();
-    let scores = service_scores(&structural, &history.analysis);
-    let calendar = state.risks.calendar();
-    let open = calendar.active_at(now);
-    let next = calendar
-        .next_after(now)
-        .map(|w| exposure(&w, &scores, 0.25, 10));
-    let score_bars: Vec<Bar> = scores
+    let score_bars: Vec<Bar> = view
+        .services
         .iter()
-        .take(LISTED)
         .map(|r| Bar {
             label: r.service.clone(),
             value: r.score,
             text: format!("{:.2}", r.score),
         })
         .collect();
-    let mut every: Vec<(f64, String, &str)> = structural
-        .iter()
-        .map(|r| (r.score, kind_name(&r.kind), r.why.as_str()))
-        .chain(
-            history
-                .analysis
-                .risks
-                .iter()
-                .map(|r| (r.score, kind_name(&r.kind), r.why.as_str())),
-        )
-        .collect();
-    every.sort_by(|a, b| b.0.total_cmp(&a.0));
     let main = html! {
         h1 { "Risks" }
         p.muted {
             @match history.computed_at {
-                Some(at) => { "Fault history read " (shell::time(at)) ": " (history.analysis.faults)
-                    " faults and " (history.analysis.changes) " changes over the last "
+                Some(at) => { "Fault history read " (shell::time(at)) ": " (view.faults)
+                    " faults and " (view.changes) " changes over the last "
                     (state.risks.settings().lookback_days) " days" }
                 None => "Fault history not read yet",
             }
-            @if let Some(rate) = history.analysis.change_failure_rate {
+            @if let Some(rate) = view.change_failure_rate {
                 " · change failure rate " (format!("{rate:.2}"))
             }
-            " · topology version " (current.version.id)
+            " · topology version " (view.topology_version)
         }
         section aria-labelledby="windows-title" {
             h2 #windows-title { "Critical windows" }
-            @if calendar.is_empty() {
+            @if state.risks.calendar().is_empty() {
                 p.muted { "No business calendar is configured ([calendar] in the configuration)." }
             }
-            @for w in &open {
+            @for w in &view.open_windows {
                 p.window role="note" { "Open now: the " (w.name) " (" (w.local_start) ", until "
                     (shell::time(w.end)) "); incidents on its services are raised by "
                     (w.raise_priority) " level(s)." }
             }
-            @if let Some(next) = &next {
+            @if let Some(next) = &view.next_window {
                 p { "Next: the " strong { (next.window.name) } " at " (next.window.local_start) " ("
                     (shell::time(next.window.start)) ")." }
                 @if next.services.is_empty() {
@@ -101,10 +95,10 @@ pub(super) async fn page(State(state): State<AppState>) -> Response {
                     th scope="col" { "Change failure" } th scope="col" { "Failing actions" } th scope="col" { "Why" }
                 } }
                 tbody {
-                    @for r in scores.iter().take(LISTED) {
+                    @for r in &view.services {
                         tr {
                             td { a href={ "/topology?service=" (r.service) } { (r.service) } }
-                            td { (format!("{:.2}", r.score)) " " (shell::badge(&format!("{:?}", r.severity).to_lowercase())) }
+                            td { (format!("{:.2}", r.score)) " " (shell::badge(&serde_name(&r.severity))) }
                             td { (format!("{:.2}", r.parts.structural)) }
                             td { (format!("{:.2}", r.parts.fault_trend)) }
                             td { (format!("{:.2}", r.parts.recurrence)) }
@@ -121,8 +115,8 @@ pub(super) async fn page(State(state): State<AppState>) -> Response {
             table.risks {
                 thead { tr { th scope="col" { "Score" } th scope="col" { "Kind" } th scope="col" { "Why" } } }
                 tbody {
-                    @for (score, kind, why) in &every {
-                        tr { td { (format!("{score:.2}")) } td { (kind) } td { (why) } }
+                    @for r in &view.items {
+                        tr { td { (format!("{:.2}", r.score)) } td { (r.kind.replace('_', " ")) } td { (r.why) } }
                     }
                 }
             }
@@ -133,12 +127,4 @@ pub(super) async fn page(State(state): State<AppState>) -> Response {
         shell::page("Risks", Section::Risks, None, main),
         started,
     )
-}
-
-/// A risk kind in words (`single point of failure`).
-fn kind_name(kind: &impl serde::Serialize) -> String {
-    serde_json::to_value(kind)
-        .ok()
-        .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))
-        .unwrap_or_default()
 }

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use super::graph::{self, MAX_NODES, Node};
 use super::html;
 use super::shell::{self, Section};
+use crate::risk::overview::serde_name;
 use crate::risk::score::{ServiceRisk, service_scores};
 use crate::state::AppState;
 
@@ -155,7 +156,7 @@ fn service_view(
                 dt { "Risk score" } dd {
                     @match risk {
                         Some(r) => {
-                            (format!("{:.2}", r.score)) " " (shell::badge(&format!("{:?}", r.severity).to_lowercase()))
+                            (format!("{:.2}", r.score)) " " (shell::badge(&serde_name(&r.severity)))
                             span.muted { (format!(" structure {:.2} · fault trend {:.2} · recurrence {:.2} · change failure {:.2} · failing actions {:.2}",
                                 r.parts.structural, r.parts.fault_trend, r.parts.recurrence, r.parts.change_failure, r.parts.failing_actions)) }
                             @if !r.reasons.is_empty() { br; (r.reasons.join("; ")) }
@@ -200,8 +201,8 @@ fn overview(risks: &[StructuralRisk]) -> Markup {
                 table.risks {
                     thead { tr { th scope="col" { "Severity" } th scope="col" { "Kind" } th scope="col" { "Services" } th scope="col" { "Why" } } }
                     tbody { @for r in risks { tr {
-                        td { (shell::badge(&format!("{:?}", r.severity).to_lowercase())) " " span.figure { (format!("{:.2}", r.score)) } }
-                        td { (serde_json::to_value(r.kind).ok().and_then(|k| k.as_str().map(|k| k.replace('_', " "))).unwrap_or_default()) }
+                        td { (shell::badge(&serde_name(&r.severity))) " " span.figure { (format!("{:.2}", r.score)) } }
+                        td { (serde_name(&r.kind).replace('_', " ")) }
                         td { @for (i, s) in r.services.iter().take(5).enumerate() {
                             @if i > 0 { ", " }
                             a href={ "/topology?service=" (s) } { (s) }

@@ -91,18 +91,18 @@ pub fn overview(
         .iter()
         .map(|r| RiskItem {
             source: "structure",
-            kind: label(&r.kind),
+            kind: serde_name(&r.kind),
             score: r.score,
-            severity: label(&r.severity),
+            severity: serde_name(&r.severity),
             services: r.services.clone(),
             why: r.why.clone(),
             figures: BTreeMap::new(),
         })
         .chain(history.analysis.risks.iter().map(|r| RiskItem {
             source: "history",
-            kind: label(&r.kind),
+            kind: serde_name(&r.kind),
             score: r.score,
-            severity: label(&r.severity),
+            severity: serde_name(&r.severity),
             services: r.services.clone(),
             why: r.why.clone(),
             figures: r.figures.clone(),
@@ -129,8 +129,8 @@ fn rfc3339(millis: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// A unit enum's serde name (`single_point_of_failure`).
-fn label(value: &impl Serialize) -> String {
+/// A unit enum's serde name (`single_point_of_failure`, `critical`).
+pub fn serde_name(value: &impl Serialize) -> String {
     serde_json::to_value(value)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))

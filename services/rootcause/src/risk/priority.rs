@@ -19,13 +19,6 @@ pub struct Priority {
     pub window: Option<Occurrence>,
 }
 
-impl Priority {
-    /// `P1` to `P4`.
-    pub fn label(&self) -> String {
-        format!("P{}", self.level)
-    }
-}
-
 /// The priority of an incident on `services`, given the calendar's windows open while it was
 /// (`windows`); the window raising it most wins.
 pub fn priority(services: &[String], topology: &Topology, windows: &[Occurrence]) -> Priority {

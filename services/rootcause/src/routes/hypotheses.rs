@@ -63,16 +63,29 @@ async fn get_hypotheses(
     let id = incident_path.id;
     let ranked = incident_path.held(state.ranking.hypotheses(id).await?)?;
     // The ranking's JSON is shared by every reader; the priority depends on the time of asking,
-    // so it is put in front of the ranking's fields here rather than parsed in.
-    let priority = match state
-        .store
-        .incident(i64::try_from(id).unwrap_or(i64::MAX))
-        .await?
-    {
-        Some(row) => {
-            let view = IncidentView::of(row, &state, state.clock.now_millis())?;
-            serde_json::to_string(&view.priority()).map_err(ApiError::internal)?
+    // so it is put in front of the ranking's fields here rather than parsed in. The incident
+    // is read from memory where the ranking holds it (it just did), from the store otherwise.
+    let now = state.clock.now_millis();
+    let view = match state.ranking.latest(id) {
+        Found::Held((snapshot, _)) => Some(IncidentView::of_snapshot(
+            &snapshot,
+            &state.risks,
+            &state.topology.current().topology,
+            now,
+        )),
+        Found::Merged(_) | Found::Unknown => {
+            match state
+                .store
+                .incident(i64::try_from(id).unwrap_or(i64::MAX))
+                .await?
+            {
+                Some(row) => Some(IncidentView::of(row, &state, now)?),
+                None => None,
+            }
         }
+    };
+    let priority = match view {
+        Some(view) => serde_json::to_string(view.priority()).map_err(ApiError::internal)?,
         None => "null".to_owned(),
     };
     let json = match ranked.json.strip_prefix('{') {

@@ -163,6 +163,7 @@ mod tests {
                 starts_at: 240,
                 ends_at: None,
                 labels: Default::default(),
+                count: 1,
             }],
             topology: Some(Arc::new(
                 rootcause_topology::Topology::parse(

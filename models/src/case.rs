@@ -220,7 +220,9 @@ fn window<'a>(times: &[i64], values: &'a [f64], from: i64, to: i64) -> &'a [f64]
     if a < b { &values[a..b] } else { &[] }
 }
 
-/// An alert as a ranker sees it.
+/// An alert as a ranker sees it: one occurrence, or `count` occurrences alike (same service,
+/// name, signal and severity) that a live incident holds as one, so that what a ranking reads
+/// grows with the kinds of alerts an incident has, not with the size of an alert storm.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CaseAlert {
     /// The service the alert was mapped to; `None` if it maps to none.
@@ -231,12 +233,23 @@ pub struct CaseAlert {
     pub signal: String,
     /// `severity` label (`critical`, `warning`, `info`, ...), empty if absent.
     pub severity: String,
-    /// Unix seconds when it began firing.
+    /// Unix seconds when it began firing (the earliest, for several occurrences).
     pub starts_at: i64,
-    /// Unix seconds when it resolved, if it did.
+    /// Unix seconds when it resolved, if it did (`None` for several occurrences).
     pub ends_at: Option<i64>,
-    /// All labels.
+    /// All labels (the first occurrence's, for several).
     pub labels: BTreeMap<String, String>,
+    /// How many occurrences it stands for; 1 for a single alert.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub count: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+fn is_one(count: &u64) -> bool {
+    *count == 1
 }
 
 /// A change event as a ranker sees it.

@@ -149,6 +149,7 @@ pub fn generate(topology: &Topology, plan: &HistoryPlan) -> GeneratedHistory {
                     starts_at: at,
                     ends_at: Some(at + (minutes * 60.0) as i64),
                     labels: labels.clone(),
+                    count: 1,
                 }],
                 changes: change.into_iter().collect(),
                 metrics: Vec::new(),

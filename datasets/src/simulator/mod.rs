@@ -330,6 +330,7 @@ fn case_alert(
         starts_at,
         ends_at,
         labels: labels.clone(),
+        count: 1,
     }
 }
 

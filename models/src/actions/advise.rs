@@ -208,6 +208,7 @@ mod tests {
                 starts_at: 10_000,
                 ends_at: None,
                 labels: Default::default(),
+                count: 1,
             }],
             // A deploy of api ten minutes before, one of db two hours before (too old).
             changes: vec![change("api", 9_400), change("db", 2_800)],

@@ -411,6 +411,7 @@ mod tests {
                 starts_at: 1_000,
                 ends_at: None,
                 labels: Default::default(),
+                count: 1,
             }],
             topology: Some(Arc::new(topology)),
             ..Case::default()

@@ -23,7 +23,7 @@ pub(super) fn alert_and_change_detectors(
             1.0
         };
         let slot = per_service.entry(service).or_default();
-        slot.0 += weight;
+        slot.0 += weight * a.count as f64;
         slot.1.push(&a.name);
         // An alert is a threshold detector someone set on one signal: it is also evidence on
         // the mechanism it watches (a CPU alert on the CPU detector), so the fault type follows

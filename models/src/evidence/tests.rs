@@ -153,6 +153,7 @@ fn alerts_order_the_graph_context_and_paths_lead_to_them() {
         starts_at: at,
         ends_at: None,
         labels: BTreeMap::new(),
+        count: 1,
     };
     case.alerts = vec![alert("a", ANCHOR + 60), alert("b", ANCHOR)];
     case.edges.push(edge("a", "b", "calls", |_| 10.0));
@@ -168,6 +169,24 @@ fn alerts_order_the_graph_context_and_paths_lead_to_them() {
     // A latency alert is also evidence on the latency mechanism, so the fault type follows it.
     assert_eq!(score(&evidence, "b", Detector::LatencyMetric), 3.0);
     assert_eq!(score(&evidence, "b", Detector::CpuMetric), 0.0);
+
+    // Three occurrences held as one alert with a count read as the three of them.
+    let three = |c: &mut Case| {
+        c.alerts = vec![alert("a", ANCHOR + 60), alert("b", ANCHOR)];
+        c.alerts
+            .extend([alert("b", ANCHOR + 30), alert("b", ANCHOR + 90)]);
+    };
+    let mut apart = case.clone();
+    three(&mut apart);
+    let mut grouped = case.clone();
+    grouped.alerts = vec![alert("a", ANCHOR + 60), alert("b", ANCHOR)];
+    grouped.alerts[1].count = 3;
+    let (apart, grouped) = (
+        extract(&apart, &Settings::default()),
+        extract(&grouped, &Settings::default()),
+    );
+    assert_eq!(score(&apart, "b", Detector::Alerts), 9.0);
+    assert_eq!(apart, grouped);
 }
 
 #[test]

@@ -104,6 +104,7 @@ fn case() -> Case {
             starts_at: ANCHOR + 60,
             ends_at: Some(ANCHOR + 900),
             labels: BTreeMap::from([("alertname".to_string(), "HighLatency".to_string())]),
+            count: 1,
         }],
         changes: vec![CaseChange {
             service: "checkout".into(),

@@ -41,8 +41,8 @@ pub mod names {
     pub const RANKING_SECONDS: &str = "rootcause_ranking_seconds";
     /// Gauge: incidents waiting to be ranked.
     pub const RANKING_QUEUE_DEPTH: &str = "rootcause_ranking_queue_depth";
-    /// Counter: alert occurrences not held for ranking because their incident holds
-    /// `ranking.max_alerts_per_incident` already.
+    /// Counter: alert occurrences not held for ranking because they are of a new kind and their
+    /// incident holds `ranking.max_alert_kinds_per_incident` kinds already.
     pub const RANKING_ALERTS_NOT_HELD: &str = "rootcause_ranking_alerts_not_held_total";
     /// Counter: rankings computed.
     pub const RANKINGS_TOTAL: &str = "rootcause_rankings_total";

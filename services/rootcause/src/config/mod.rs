@@ -342,10 +342,12 @@ pub struct RankingConfig {
     /// Least time between two rankings of one incident. 0 ranks every change at once (changes
     /// that arrive while a ranking runs are still coalesced into the next one).
     pub min_interval_ms: u64,
-    /// Alerts of one incident held in memory for ranking: the first received (later ones are
-    /// stored, counted and listed, but not held), the same ones a restart loads. Each ranking
-    /// copies them, so the cap bounds the memory and the work of every ranking too.
-    pub max_alerts_per_incident: usize,
+    /// Kinds of alerts (service, alert name, signal, severity) of one incident held in memory
+    /// for ranking, each with its number of occurrences: the first kinds received (occurrences
+    /// of later kinds are stored, counted and listed, but not held), the same ones a restart
+    /// loads. An alert storm of one kind costs one entry; this caps what a flood of distinct
+    /// alert names can make a ranking hold and copy.
+    pub max_alert_kinds_per_incident: usize,
 }
 
 impl Default for RankingConfig {
@@ -354,7 +356,7 @@ impl Default for RankingConfig {
             model: "default".to_owned(),
             hops: 2,
             min_interval_ms: 0,
-            max_alerts_per_incident: 10_000,
+            max_alert_kinds_per_incident: 10_000,
         }
     }
 }

@@ -13,6 +13,9 @@ pub enum SqliteDurability {
     Normal,
 }
 
+/// Default of [`StoreOptions::sqlite_cache_mib`].
+pub const SQLITE_CACHE_MIB: u32 = 8;
+
 /// Connection settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -23,6 +26,10 @@ pub struct StoreOptions {
     pub sqlite_synchronous: SqliteDurability,
     /// How long to wait for a connection (and, on SQLite, for a lock) before failing.
     pub acquire_timeout_secs: u64,
+    /// SQLite only: page cache of each connection, MiB (heap memory, so up to
+    /// `max_connections` times this). The database file is also mapped into memory, which
+    /// serves reads of committed pages without this cache.
+    pub sqlite_cache_mib: u32,
 }
 
 impl Default for StoreOptions {
@@ -31,6 +38,7 @@ impl Default for StoreOptions {
             max_connections: 8,
             sqlite_synchronous: SqliteDurability::Full,
             acquire_timeout_secs: 10,
+            sqlite_cache_mib: SQLITE_CACHE_MIB,
         }
     }
 }

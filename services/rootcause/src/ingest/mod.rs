@@ -84,6 +84,8 @@ pub enum IngestError {
 pub struct Prepared {
     events: Vec<AlertEvent>,
     rows: Vec<AlertWrite>,
+    /// Each row's `alertname`, for ranking.
+    names: Vec<String>,
 }
 
 /// Whether a request may share its group commit with others.
@@ -112,6 +114,8 @@ type Reply = oneshot::Sender<Result<Receipt, Failure>>;
 struct Job {
     events: Vec<AlertEvent>,
     rows: Vec<AlertWrite>,
+    /// Each row's `alertname`, for ranking.
+    names: Vec<String>,
     grouping: Grouping,
     reply: Reply,
 }
@@ -182,11 +186,18 @@ impl Ingest {
     /// request: handlers run it off the async workers, with the parsing.
     pub fn prepare(&self, alerts: Vec<IncomingAlert>) -> Prepared {
         let mapper = self.mapper();
-        let (events, rows) = alerts
-            .into_iter()
-            .map(|alert| prepare(alert, &mapper, &self.settings))
-            .unzip();
-        Prepared { events, rows }
+        let mut prepared = Prepared {
+            events: Vec::with_capacity(alerts.len()),
+            rows: Vec::with_capacity(alerts.len()),
+            names: Vec::with_capacity(alerts.len()),
+        };
+        for alert in alerts {
+            let (event, row, name) = prepare(alert, &mapper, &self.settings);
+            prepared.events.push(event);
+            prepared.rows.push(row);
+            prepared.names.push(name);
+        }
+        prepared
     }
 
     /// Correlates and durably stores prepared alerts; returns once they are committed.
@@ -201,6 +212,7 @@ impl Ingest {
         let job = Job {
             events: prepared.events,
             rows: prepared.rows,
+            names: prepared.names,
             grouping,
             reply,
         };
@@ -245,8 +257,9 @@ fn prepare(
     alert: IncomingAlert,
     mapper: &ServiceMapper,
     settings: &Settings,
-) -> (AlertEvent, AlertWrite) {
+) -> (AlertEvent, AlertWrite, String) {
     let service = mapper.map(&alert.labels).map(str::to_owned);
+    let name = alert.labels.get("alertname").cloned().unwrap_or_default();
     let subject = match &service {
         Some(service) => Subject::Service(service.clone()),
         None => settings.unmapped_subject(&alert.labels),
@@ -273,7 +286,7 @@ fn prepare(
         ends_at: alert.ends_at,
         subject,
     };
-    (event, row)
+    (event, row, name)
 }
 
 async fn rebuild(
@@ -475,6 +488,9 @@ async fn write_loop(
         tokio::task::yield_now().await;
         metrics::gauge!(names::INCIDENTS_OPEN).set(engine.open_incidents() as f64);
         metrics::gauge!(names::ALERTS_FIRING).set(engine.firing_alerts() as f64);
+        // Also set by each sender; set here too, or it would keep the last sender's reading
+        // once the traffic stops.
+        metrics::gauge!(names::INGEST_QUEUE_DEPTH).set(jobs.len() as f64);
     }
     if let Some(last) = in_flight.take() {
         acknowledge(last.await, &ranking);
@@ -612,6 +628,8 @@ fn correlate(
     };
     let correlation = started.elapsed();
     let mut rows: Vec<AlertWrite> = Vec::new();
+    // Beside each row: whether this group opened its occurrence, and its alert name.
+    let mut opened_and_name: Vec<(bool, String)> = Vec::new();
     let mut row_of: HashMap<AlertKey, usize> = HashMap::new();
     let mut replies = Vec::with_capacity(group.len());
     let mut seen = observations.into_iter();
@@ -622,7 +640,7 @@ fn correlate(
             ..Receipt::default()
         };
         let mut incidents = BTreeSet::new();
-        for mut row in job.rows {
+        for (mut row, name) in job.rows.into_iter().zip(job.names) {
             let observation = seen.next().expect("one observation per alert");
             if row.service.is_none() {
                 receipt.unmapped += 1;
@@ -667,11 +685,13 @@ fn correlate(
                         .map(|id| id as i64)
                         .or(rows[index].incident);
                     rows[index] = row;
+                    opened_and_name[index].0 |= observation.outcome == Outcome::Opened;
                 }
                 None => {
                     row.incident = observation.incident.map(|id| id as i64);
                     row_of.insert(observation.key, rows.len());
                     rows.push(row);
+                    opened_and_name.push((observation.outcome == Outcome::Opened, name));
                 }
             }
         }
@@ -682,26 +702,24 @@ fn correlate(
     let committed = Committed {
         alerts: rows
             .iter()
-            .filter_map(|row| {
+            .zip(opened_and_name)
+            .filter_map(|(row, (opened, name))| {
                 Some(CommittedAlert {
                     incident: u64::try_from(row.incident?).ok()?,
                     key: AlertKey {
                         fingerprint: rootcause_correlation::Fingerprint::from_i64(row.fingerprint),
                         starts_at: row.starts_at,
                     },
-                    resolved_at: (row.status == AlertStatus::Resolved.as_str())
-                        .then_some(row.ends_at)
-                        .flatten(),
+                    opened,
                     service: row.service.clone(),
                     signal: row.signal,
                     severity: row.severity.clone(),
-                    labels: row.labels.clone(),
+                    name,
                 })
             })
             .collect(),
         incidents: change.incidents.clone(),
         merges: change.merges.clone(),
-        expired: change.expired.clone(),
     };
     let batch = IngestBatch {
         alerts: rows,

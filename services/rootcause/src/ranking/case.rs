@@ -7,12 +7,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use rootcause_correlation::{AlertKey, Fingerprint, Signal};
+use rootcause_correlation::Signal;
 use rootcause_models::case::{Case, CaseAlert, CaseChange, Family, Series, Source};
 use rootcause_models::evidence;
 use rootcause_topology::Topology;
 
-use crate::store::{StoredAlert, StoredChange, StoredMetric};
+use crate::store::{StoredAlertKind, StoredChange, StoredMetric};
 
 /// Seconds before an incident's first alert from which change events count as its evidence: a
 /// deploy an hour before the first alert is a classic cause; a deploy the day before is not.
@@ -112,23 +112,53 @@ impl ChangeRecord {
     }
 }
 
-/// An alert of an incident as ranking keeps it, with the key it is stored under.
-pub fn stored_alert(alert: &StoredAlert) -> (AlertKey, CaseAlert) {
-    let key = AlertKey {
-        fingerprint: Fingerprint::from_i64(alert.fingerprint),
-        starts_at: alert.starts_at,
-    };
-    let case = case_alert(
-        alert.service.clone(),
-        &alert.labels,
-        &alert.signal,
-        alert.severity.clone(),
-        alert.starts_at,
-        (alert.status == "resolved")
-            .then_some(alert.ends_at)
-            .flatten(),
+/// The entry ranking holds for one kind of an incident's alerts, as the store groups them.
+pub fn stored_kind(kind: StoredAlertKind) -> CaseAlert {
+    let single_and_ended = (kind.count == 1 && kind.firing == 0)
+        .then_some(kind.ended)
+        .flatten();
+    let mut alert = case_alert(
+        kind.service,
+        &kind.labels,
+        &kind.signal,
+        kind.severity,
+        kind.starts_at,
+        single_and_ended,
     );
-    (key, case)
+    alert.count = u64::try_from(kind.count).unwrap_or(1).max(1);
+    alert.labels = kind_labels(&alert.name, &alert.severity);
+    alert
+}
+
+/// A new kind's entry from its first committed occurrence.
+pub fn committed_kind(
+    service: Option<String>,
+    name: &str,
+    signal: &str,
+    severity: Option<&str>,
+    starts_at_ms: i64,
+) -> CaseAlert {
+    let severity = severity.unwrap_or_default().to_owned();
+    CaseAlert {
+        service,
+        name: name.to_owned(),
+        signal: signal.to_owned(),
+        labels: kind_labels(name, &severity),
+        severity,
+        starts_at: starts_at_ms.div_euclid(1000),
+        ends_at: None,
+        count: 1,
+    }
+}
+
+/// The labels an entry of a kind keeps: those that name the kind (its occurrences' other
+/// labels differ, and no ranker reads them).
+fn kind_labels(name: &str, severity: &str) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::from([("alertname".to_owned(), name.to_owned())]);
+    if !severity.is_empty() {
+        labels.insert("severity".to_owned(), severity.to_owned());
+    }
+    labels
 }
 
 /// A [`CaseAlert`] from an alert row's fields. `ended` is when it resolved, if it did (a firing
@@ -153,6 +183,7 @@ pub fn case_alert(
         starts_at: starts_at.div_euclid(1000),
         ends_at: ended.map(|at| at.div_euclid(1000)),
         labels,
+        count: 1,
     }
 }
 

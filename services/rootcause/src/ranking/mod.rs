@@ -19,6 +19,7 @@
 //! broadcast channel per incident.
 
 mod case;
+mod digest;
 mod job;
 mod state;
 mod view;
@@ -30,7 +31,7 @@ use std::time::Duration;
 use anyhow::Context;
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
-use rootcause_correlation::{AlertKey, IncidentSnapshot, Millis};
+use rootcause_correlation::{AlertKey, IncidentSnapshot};
 use rootcause_models::actions::Suggestion;
 use rootcause_models::case::Case;
 use rootcause_models::diagnosis::Diagnosis;
@@ -81,17 +82,12 @@ pub struct Committed {
     pub incidents: Vec<IncidentSnapshot>,
     /// (absorbed, survivor) merges, in order.
     pub merges: Vec<(u64, u64)>,
-    /// Firing alerts that expired, and when.
-    pub expired: Vec<(AlertKey, Millis)>,
 }
 
 impl Committed {
     /// Whether nothing changed.
     pub fn is_empty(&self) -> bool {
-        self.alerts.is_empty()
-            && self.incidents.is_empty()
-            && self.merges.is_empty()
-            && self.expired.is_empty()
+        self.alerts.is_empty() && self.incidents.is_empty() && self.merges.is_empty()
     }
 }
 
@@ -102,16 +98,17 @@ pub struct CommittedAlert {
     pub incident: u64,
     /// The occurrence.
     pub key: AlertKey,
-    /// When it resolved; `None` while it fires.
-    pub resolved_at: Option<Millis>,
+    /// Whether the commit opened it (a new occurrence in the incident): only those are
+    /// counted, a later delivery of the same occurrence (its refresh, its end) is not.
+    pub opened: bool,
     /// Mapped service.
     pub service: Option<String>,
     /// Signal kind, as the correlation engine classified it.
     pub signal: &'static str,
     /// `severity` label.
     pub severity: Option<String>,
-    /// Labels, JSON object text (parsed by the ranking worker, off the ingest path).
-    pub labels: String,
+    /// `alertname`.
+    pub name: String,
 }
 
 /// What the ranking worker is told, in commit order.
@@ -263,7 +260,7 @@ impl Ranking {
             advice,
             published: broadcast::channel(PUBLISHED_CAPACITY).0,
             hops: config.hops,
-            max_alerts: config.max_alerts_per_incident.max(1),
+            max_alert_kinds: config.max_alert_kinds_per_incident.max(1),
             min_interval: Duration::from_millis(config.min_interval_ms),
             store,
             topology,

@@ -1,20 +1,21 @@
 //! What ranking holds in memory (every incident's material, the queue, recent change events)
 //! and how it changes: loading from the store, applying commits, building jobs, publishing.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use rootcause_correlation::{AlertKey, IncidentSnapshot, IncidentStatus};
-use rootcause_models::case::{CaseAlert, Series};
+use rootcause_correlation::{IncidentSnapshot, IncidentStatus};
+use rootcause_models::case::Series;
 use rootcause_models::ranker::Ranker;
 use rootcause_topology::Topology;
 use tokio::sync::{Notify, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 pub use case::{CHANGES_BEFORE_S, ChangeRecord, Job, Samples};
-use case::{Posted, add_stored_metrics, case_alert, series_of, stored_alert};
+use case::{Posted, add_stored_metrics, committed_kind, series_of, stored_kind};
+use digest::{Added, AlertDigest, Kind};
 pub use view::HypothesesView;
 
 use crate::advice::Advice;
@@ -36,9 +37,9 @@ pub(super) struct Inner {
     /// Every published ranking, for the notifier.
     pub(super) published: broadcast::Sender<Arc<Ranked>>,
     pub(super) hops: usize,
-    /// Alerts held per incident (`ranking.max_alerts_per_incident`): the first received,
-    /// as a restart loads them.
-    pub(super) max_alerts: usize,
+    /// Kinds of alerts held per incident (`ranking.max_alert_kinds_per_incident`): the first
+    /// received, as a restart loads them.
+    pub(super) max_alert_kinds: usize,
     pub(super) min_interval: Duration,
     pub(super) store: Store,
     pub(super) topology: Arc<LiveTopology>,
@@ -71,7 +72,7 @@ pub(super) struct State {
 /// One incident in memory.
 pub(super) struct Held {
     pub(super) snapshot: IncidentSnapshot,
-    pub(super) alerts: BTreeMap<AlertKey, CaseAlert>,
+    pub(super) alerts: AlertDigest,
     pub(super) posted: Posted,
     pub(super) posted_points: usize,
     /// Points of posts being stored right now, counted against the limit until they land.
@@ -156,7 +157,7 @@ impl ChangeLog {
 /// An incident's material as loaded from the store.
 pub(super) struct Material {
     pub(super) snapshot: IncidentSnapshot,
-    pub(super) alerts: BTreeMap<AlertKey, CaseAlert>,
+    pub(super) alerts: AlertDigest,
     pub(super) posted: Posted,
 }
 
@@ -164,7 +165,7 @@ impl Held {
     pub(super) fn new(snapshot: IncidentSnapshot) -> Held {
         Held {
             snapshot,
-            alerts: BTreeMap::new(),
+            alerts: AlertDigest::default(),
             posted: Posted::new(),
             posted_points: 0,
             reserved_points: 0,
@@ -291,7 +292,7 @@ impl Inner {
                 return Ok(Found::Merged(state.follow(id)));
             }
         }
-        match load(&self.store, id, self.max_alerts).await? {
+        match load(&self.store, id, self.max_alert_kinds).await? {
             Found::Held(material) => {
                 self.load_changes_since(material.snapshot.first_activity)
                     .await;
@@ -414,7 +415,7 @@ impl Inner {
             anchor: held.anchor(),
             services,
             known,
-            alerts: held.alerts.values().cloned().collect(),
+            alerts: held.alerts.alerts(),
             series: series_of(&held.posted, &held.pulled.series),
             changes: state.changes.window(from, now),
             topology,
@@ -481,7 +482,7 @@ impl Inner {
 pub(super) async fn load(
     store: &Store,
     id: u64,
-    max_alerts: usize,
+    max_alert_kinds: usize,
 ) -> Result<Found<Material>, StoreError> {
     let Some(row) = store.incident(to_i64(id)).await? else {
         return Ok(Found::Unknown);
@@ -501,22 +502,23 @@ pub(super) async fn load(
         }
         return Ok(Found::Merged(survivor));
     }
-    material(store, snapshot, max_alerts).await.map(Found::Held)
+    material(store, snapshot, max_alert_kinds)
+        .await
+        .map(Found::Held)
 }
 
-/// The alerts and posted metrics of `snapshot`'s incident, from the store.
+/// The alerts (by kind) and posted metrics of `snapshot`'s incident, from the store.
 pub(super) async fn material(
     store: &Store,
     snapshot: IncidentSnapshot,
-    max_alerts: usize,
+    max_alert_kinds: usize,
 ) -> Result<Material, StoreError> {
     let id = to_i64(snapshot.id);
-    let alerts = store
-        .incident_alerts(id, i64::try_from(max_alerts).unwrap_or(i64::MAX))
-        .await?
-        .iter()
-        .map(stored_alert)
-        .collect();
+    let mut alerts = AlertDigest::default();
+    let limit = i64::try_from(max_alert_kinds).unwrap_or(i64::MAX);
+    for kind in store.incident_alert_kinds(id, limit).await? {
+        alerts.add_entry(stored_kind(kind), max_alert_kinds);
+    }
     let mut posted = Posted::new();
     add_stored_metrics(&mut posted, store.incident_metrics(id).await?);
     Ok(Material {
@@ -526,15 +528,32 @@ pub(super) async fn material(
     })
 }
 
-/// A [`CaseAlert`] of a committed row.
-pub(super) fn committed_alert(alert: &CommittedAlert) -> CaseAlert {
-    case_alert(
-        alert.service.clone(),
-        &alert.labels,
-        alert.signal,
-        alert.severity.clone(),
-        alert.key.starts_at,
-        alert.resolved_at,
+/// Counts a committed occurrence in its incident's digest (parsing its labels only when it is
+/// the first of its kind).
+pub(super) fn count_committed(
+    digest: &mut AlertDigest,
+    alert: &CommittedAlert,
+    max_alert_kinds: usize,
+) -> Added {
+    let kind = Kind {
+        service: alert.service.as_deref(),
+        name: &alert.name,
+        signal: alert.signal,
+        severity: alert.severity.as_deref().unwrap_or_default(),
+    };
+    digest.add(
+        kind,
+        alert.key.starts_at.div_euclid(1000),
+        max_alert_kinds,
+        || {
+            committed_kind(
+                alert.service.clone(),
+                &alert.name,
+                alert.signal,
+                alert.severity.as_deref(),
+                alert.key.starts_at,
+            )
+        },
     )
 }
 

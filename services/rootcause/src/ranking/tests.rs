@@ -132,23 +132,20 @@ fn snapshot(id: u64, services: &[&str], alert_count: u64) -> IncidentSnapshot {
     }
 }
 
-fn alert(incident: u64, n: u64, service: &str, name: &str, resolved: bool) -> CommittedAlert {
+/// Occurrence `n` of alert `name` on `service`; `opened` when the commit opened it.
+fn alert(incident: u64, n: u64, service: &str, name: &str, opened: bool) -> CommittedAlert {
     CommittedAlert {
         incident,
         key: AlertKey {
             fingerprint: Fingerprint(n),
             starts_at: t0() + 1000 * n as i64,
         },
-        resolved_at: resolved.then_some(t0() + 600_000),
+        opened,
         service: Some(service.to_owned()),
         signal: "latency",
         severity: Some("critical".to_owned()),
-        labels: json_labels(service, name),
+        name: name.to_owned(),
     }
-}
-
-fn json_labels(service: &str, name: &str) -> String {
-    serde_json::json!({"alertname": name, "service": service, "severity": "critical"}).to_string()
 }
 
 /// Waits (up to 10 s) until incident `id`'s latest ranking covers `alerts` alerts, looking
@@ -176,13 +173,16 @@ async fn a_case_holds_alerts_candidates_posted_series_and_recent_changes() {
     let (ranking, _worker, _dir) = start(recorder.clone(), RankingConfig::default()).await;
     ranking.committed(Committed {
         alerts: vec![
-            alert(1, 1, "cartservice", "HighLatency", false),
+            alert(1, 1, "cartservice", "HighLatency", true),
             alert(1, 2, "frontend", "Http5xx", true),
+            alert(1, 3, "frontend", "Http5xx", true),
+            // A later delivery of occurrence 2 (its end): not counted again.
+            alert(1, 2, "frontend", "Http5xx", false),
         ],
-        incidents: vec![snapshot(1, &["cartservice", "frontend"], 2)],
+        incidents: vec![snapshot(1, &["cartservice", "frontend"], 3)],
         ..Committed::default()
     });
-    ranked(&ranking, 1, 2).await;
+    ranked(&ranking, 1, 3).await;
 
     let case = recorder.last();
     assert_eq!(case.anchor, t0() / 1000);
@@ -201,9 +201,12 @@ async fn a_case_holds_alerts_candidates_posted_series_and_recent_changes() {
     assert_eq!(alerts[0].signal, "latency");
     assert_eq!(alerts[0].severity, "critical");
     assert_eq!(alerts[0].starts_at, t0() / 1000 + 1);
-    assert_eq!(alerts[0].ends_at, None, "firing");
-    assert_eq!(alerts[1].ends_at, Some(t0() / 1000 + 600), "resolved");
-    assert_eq!(alerts[1].labels["service"], "frontend");
+    assert_eq!(alerts[0].count, 1);
+    // Two occurrences of one kind: one entry, counted twice, from the earlier start.
+    assert_eq!(alerts[1].name, "Http5xx");
+    assert_eq!(alerts[1].count, 2);
+    assert_eq!(alerts[1].starts_at, t0() / 1000 + 2);
+    assert_eq!(alerts[1].labels["alertname"], "Http5xx");
 
     // A change an hour before the anchor counts; one two hours before, or on a service that is
     // no candidate (the load generator calls the incident's services), does not.
@@ -282,7 +285,7 @@ async fn rapid_changes_are_coalesced_and_the_last_ranking_covers_the_last_change
     let changes: u64 = 50;
     for n in 1..=changes {
         ranking.committed(Committed {
-            alerts: vec![alert(1, n, "cartservice", &format!("A{n}"), false)],
+            alerts: vec![alert(1, n, "cartservice", &format!("A{n}"), true)],
             incidents: vec![snapshot(1, &["cartservice"], n)],
             ..Committed::default()
         });
@@ -304,19 +307,20 @@ async fn rapid_changes_are_coalesced_and_the_last_ranking_covers_the_last_change
 }
 
 #[tokio::test]
-async fn an_incident_holds_at_most_its_cap_of_alerts_the_first_received() {
+async fn an_incident_holds_at_most_its_cap_of_alert_kinds_the_first_received() {
     // Before: an incident's every occurrence stayed in memory, with its labels, while a restart
-    // loaded 100,000: 10 M alerts grew RSS to 13 GB where a restart needed 2.1.
+    // loaded 100,000: 10 M alerts grew RSS to 13 GB where a restart needed 2.1. Then the first
+    // 10,000 occurrences were held and copied by every ranking; now kinds are, with counts.
     let recorder = Arc::new(Recorder::default());
     let config = RankingConfig {
-        max_alerts_per_incident: 5,
+        max_alert_kinds_per_incident: 5,
         ..RankingConfig::default()
     };
     let (ranking, _worker, _dir) = start(recorder.clone(), config).await;
     let sent: u64 = 12;
     for n in 1..=sent {
         ranking.committed(Committed {
-            alerts: vec![alert(1, n, "cartservice", &format!("A{n}"), false)],
+            alerts: vec![alert(1, n, "cartservice", &format!("A{n}"), true)],
             incidents: vec![snapshot(1, &["cartservice"], n)],
             ..Committed::default()
         });
@@ -347,7 +351,7 @@ async fn min_interval_spaces_the_rankings_of_an_incident() {
     let (ranking, _worker, _dir) = start(recorder.clone(), config).await;
     let started = Instant::now();
     ranking.committed(Committed {
-        alerts: vec![alert(1, 1, "cartservice", "A", false)],
+        alerts: vec![alert(1, 1, "cartservice", "A", true)],
         incidents: vec![snapshot(1, &["cartservice"], 1)],
         ..Committed::default()
     });
@@ -358,7 +362,7 @@ async fn min_interval_spaces_the_rankings_of_an_incident() {
     );
     for n in 2..=5 {
         ranking.committed(Committed {
-            alerts: vec![alert(1, n, "cartservice", "A", false)],
+            alerts: vec![alert(1, n, "cartservice", "A", true)],
             incidents: vec![snapshot(1, &["cartservice"], n)],
             ..Committed::default()
         });
@@ -379,8 +383,8 @@ async fn a_merge_moves_alerts_to_the_survivor_and_ends_the_absorbed_stream() {
     let (ranking, _worker, _dir) = start(recorder.clone(), RankingConfig::default()).await;
     ranking.committed(Committed {
         alerts: vec![
-            alert(1, 1, "cartservice", "A", false),
-            alert(2, 2, "emailservice", "B", false),
+            alert(1, 1, "cartservice", "A", true),
+            alert(2, 2, "emailservice", "B", true),
         ],
         incidents: vec![
             snapshot(1, &["cartservice"], 1),
@@ -396,13 +400,12 @@ async fn a_merge_moves_alerts_to_the_survivor_and_ends_the_absorbed_stream() {
     absorbed.status = IncidentStatus::Merged;
     absorbed.merged_into = Some(1);
     ranking.committed(Committed {
-        alerts: vec![alert(1, 3, "checkoutservice", "C", false)],
+        alerts: vec![alert(1, 3, "checkoutservice", "C", true)],
         incidents: vec![
             snapshot(1, &["cartservice", "checkoutservice", "emailservice"], 3),
             absorbed,
         ],
         merges: vec![(2, 1)],
-        ..Committed::default()
     });
     let end = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
@@ -498,7 +501,7 @@ async fn series_pulled_from_prometheus_reach_the_case_without_holding_up_the_fir
     let url = fake_prometheus().await;
     let (ranking, _worker, _dir) = start_with_prometheus(recorder.clone(), url).await;
     ranking.committed(Committed {
-        alerts: vec![alert(1, 1, "cartservice", "HighLatency", false)],
+        alerts: vec![alert(1, 1, "cartservice", "HighLatency", true)],
         incidents: vec![snapshot(1, &["cartservice"], 1)],
         ..Committed::default()
     });
@@ -529,14 +532,14 @@ async fn an_unreachable_prometheus_never_delays_or_fails_ranking() {
     let (ranking, _worker, _dir) = start_with_prometheus(recorder.clone(), url).await;
     let started = Instant::now();
     ranking.committed(Committed {
-        alerts: vec![alert(1, 1, "cartservice", "HighLatency", false)],
+        alerts: vec![alert(1, 1, "cartservice", "HighLatency", true)],
         incidents: vec![snapshot(1, &["cartservice"], 1)],
         ..Committed::default()
     });
     ranked(&ranking, 1, 1).await;
     assert!(started.elapsed() < Duration::from_millis(1000));
     ranking.committed(Committed {
-        alerts: vec![alert(1, 2, "frontend", "HighLatency", false)],
+        alerts: vec![alert(1, 2, "frontend", "HighLatency", true)],
         incidents: vec![snapshot(1, &["cartservice", "frontend"], 2)],
         ..Committed::default()
     });
@@ -595,21 +598,21 @@ async fn an_incident_waiting_out_its_interval_does_not_hold_up_another() {
     };
     let (ranking, _worker, _dir) = start(recorder.clone(), config).await;
     ranking.committed(Committed {
-        alerts: vec![alert(1, 1, "cartservice", "A", false)],
+        alerts: vec![alert(1, 1, "cartservice", "A", true)],
         incidents: vec![snapshot(1, &["cartservice"], 1)],
         ..Committed::default()
     });
     ranked(&ranking, 1, 1).await;
     // Incident 1 changes again and must wait two seconds; incident 2 is new and must not.
     ranking.committed(Committed {
-        alerts: vec![alert(1, 2, "cartservice", "B", false)],
+        alerts: vec![alert(1, 2, "cartservice", "B", true)],
         incidents: vec![snapshot(1, &["cartservice"], 2)],
         ..Committed::default()
     });
     tokio::time::sleep(Duration::from_millis(50)).await;
     let started = Instant::now();
     ranking.committed(Committed {
-        alerts: vec![alert(2, 3, "emailservice", "C", false)],
+        alerts: vec![alert(2, 3, "emailservice", "C", true)],
         incidents: vec![snapshot(2, &["emailservice"], 1)],
         ..Committed::default()
     });

@@ -17,8 +17,9 @@ use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::task::JoinHandle;
 
+use super::digest::Added;
 use super::job::run_job;
-use super::state::{Held, Inner, committed_alert, load, material};
+use super::state::{Held, Inner, count_committed, load, material};
 use super::{CHANGES_BEFORE_S, Committed, Found, Job, Notice, Update};
 use crate::telemetry::names;
 
@@ -176,7 +177,7 @@ impl Inner {
         let reload = self.to_reload(&committed);
         let mut loaded = Vec::new();
         for id in reload {
-            match load(&self.store, id, self.max_alerts).await {
+            match load(&self.store, id, self.max_alert_kinds).await {
                 Ok(Found::Held(material)) => loaded.push(material),
                 Ok(_) => {}
                 Err(error) => {
@@ -217,32 +218,17 @@ impl Inner {
                 state.bump(id);
             }
         }
-        for alert in &committed.alerts {
+        // Only new occurrences count: a later delivery of one (its refresh, its end) changes
+        // nothing a ranker reads of alerts, and the incident's snapshot carries its counts.
+        for alert in committed.alerts.iter().filter(|a| a.opened) {
             let Some(held) = state.incidents.get_mut(&alert.incident) else {
                 continue;
             };
-            // Past the cap, an incident's new occurrences are not held (the store keeps them
-            // all): the first received stay, as a restart would load them.
-            if held.alerts.len() >= self.max_alerts && !held.alerts.contains_key(&alert.key) {
-                metrics::counter!(names::RANKING_ALERTS_NOT_HELD).increment(1);
-                continue;
-            }
-            let case = committed_alert(alert);
-            if held.alerts.get(&alert.key) != Some(&case) {
-                held.alerts.insert(alert.key, case);
-                state.bump(alert.incident);
-            }
-        }
-        for (key, ended) in &committed.expired {
-            let holder = state
-                .incidents
-                .iter_mut()
-                .find_map(|(&id, held)| held.alerts.get_mut(key).map(|alert| (id, alert)));
-            if let Some((id, alert)) = holder
-                && alert.ends_at.is_none()
-            {
-                alert.ends_at = Some(ended.div_euclid(1000));
-                state.bump(id);
+            // Past the cap on kinds, an incident's new kinds are not held (the store keeps
+            // every occurrence): the first received stay, as a restart would load them.
+            match count_committed(&mut held.alerts, alert, self.max_alert_kinds) {
+                Added::NotHeld => metrics::counter!(names::RANKING_ALERTS_NOT_HELD).increment(1),
+                Added::Counted | Added::NewKind => state.bump(alert.incident),
             }
         }
         for &(absorbed, survivor) in &committed.merges {
@@ -253,11 +239,7 @@ impl Inner {
             };
             gone.notify(Notice::End { survivor });
             if let Some(into) = state.incidents.get_mut(&survivor) {
-                for (key, alert) in gone.alerts {
-                    if into.alerts.len() < self.max_alerts || into.alerts.contains_key(&key) {
-                        into.alerts.insert(key, alert);
-                    }
-                }
+                into.alerts.absorb(gone.alerts, self.max_alert_kinds);
                 for (key, samples) in gone.posted {
                     into.posted.entry(key).or_default().merge(&samples);
                 }
@@ -327,7 +309,7 @@ impl Inner {
         let mut loaded = Vec::with_capacity(incidents.len());
         for snapshot in incidents {
             let id = snapshot.id;
-            match material(&self.store, snapshot, self.max_alerts).await {
+            match material(&self.store, snapshot, self.max_alert_kinds).await {
                 Ok(material) => loaded.push(material),
                 Err(error) => {
                     tracing::error!(%error, incident = id, "cannot load an incident for ranking")

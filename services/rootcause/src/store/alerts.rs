@@ -24,6 +24,27 @@ pub struct EngineState {
     pub unassigned: Vec<StoredAlert>,
 }
 
+/// The occurrences of one kind of alert of an incident (see [`Store::incident_alert_kinds`]).
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct StoredAlertKind {
+    /// Mapped service.
+    pub service: Option<String>,
+    /// Signal kind.
+    pub signal: String,
+    /// `severity` label.
+    pub severity: Option<String>,
+    /// Occurrences.
+    pub count: i64,
+    /// The earliest start, epoch ms.
+    pub starts_at: i64,
+    /// The latest end of a resolved occurrence, epoch ms.
+    pub ended: Option<i64>,
+    /// Occurrences still firing.
+    pub firing: i64,
+    /// The smallest labels text of the kind (any occurrence's labels name the kind).
+    pub labels: String,
+}
+
 /// An alert as stored.
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct StoredAlert {
@@ -264,6 +285,32 @@ impl Store {
         Ok(rows)
     }
 
+    /// The alerts of incident `id` by kind (service, alert name, signal, severity): how many
+    /// occurrences of each, the earliest start, the first occurrence's labels; the kinds that
+    /// arrived first, at most `limit`. What ranking holds of an incident, read without moving
+    /// every occurrence out of the database.
+    pub async fn incident_alert_kinds(
+        &self,
+        id: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredAlertKind>, StoreError> {
+        let name = match self.engine() {
+            super::Engine::Sqlite => "labels ->> '$.alertname'",
+            super::Engine::Postgres => "labels::jsonb ->> 'alertname'",
+        };
+        let sql = format!(
+            "SELECT service, signal, severity, COUNT(*) AS count, MIN(starts_at) AS starts_at, \
+             MAX(CASE WHEN status = 'resolved' THEN ends_at END) AS ended, \
+             SUM(CASE WHEN status = 'firing' THEN 1 ELSE 0 END) AS firing, MIN(labels) AS labels \
+             FROM alerts WHERE incident_id = $1 \
+             GROUP BY service, signal, severity, {name} ORDER BY MIN(id) LIMIT $2"
+        );
+        let rows = with_pool!(self, pool => {
+            sqlx::query_as::<_, StoredAlertKind>(sqlx::AssertSqlSafe(sql.clone())).bind(id).bind(limit).fetch_all(pool).await?
+        });
+        Ok(rows)
+    }
+
     /// Incidents matching `filter`, newest first.
     pub async fn list_incidents(
         &self,
@@ -378,7 +425,7 @@ mod tests {
                 source: "api",
                 severity: None,
                 signal: "custom",
-                labels: format!("{{\"n\":\"{}\"}}", event.fingerprint),
+                labels: format!("{{\"alertname\":\"Down\",\"n\":\"{}\"}}", event.fingerprint),
                 annotations: "{}".to_owned(),
                 generator_url: None,
             })
@@ -465,6 +512,22 @@ mod tests {
             assert_eq!(incidents.len(), 1);
             assert_eq!(incidents[0].firing_count, 2);
             assert!(!store.incident_timeline(1).await.unwrap().is_empty());
+
+            // What ranking loads: one entry per kind, with its counts and earliest start.
+            let kinds = store.incident_alert_kinds(1, 10).await.unwrap();
+            assert_eq!(kinds.len(), 2, "{kinds:?}");
+            let cart = kinds
+                .iter()
+                .find(|k| k.service.as_deref() == Some("cartservice"))
+                .unwrap();
+            assert_eq!((cart.count, cart.firing, cart.starts_at), (2, 1, T0));
+            assert_eq!(cart.ended, Some(T0 + 1000));
+            assert!(
+                cart.labels.contains("\"alertname\":\"Down\""),
+                "{}",
+                cart.labels
+            );
+            assert_eq!(store.incident_alert_kinds(1, 1).await.unwrap().len(), 1);
 
             let state = store.load_engine_state(T0 - 1).await.unwrap();
             assert_eq!(state.next_id, 2);

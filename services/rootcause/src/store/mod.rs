@@ -36,8 +36,8 @@ pub use actions::{
     StoredRun,
 };
 pub use alerts::{
-    AlertFilter, EngineState, IncidentFilter, Page, StoredAlert, StoredEvent, StoredIncident,
-    incident_snapshot,
+    AlertFilter, EngineState, IncidentFilter, Page, StoredAlert, StoredAlertKind, StoredEvent,
+    StoredIncident, incident_snapshot,
 };
 pub use batch::{AlertWrite, EncodedBatch, IngestBatch};
 pub use catalogues::StoredCatalogue;
@@ -243,12 +243,14 @@ impl Store {
                     })
                     .foreign_keys(true)
                     .busy_timeout(acquire_timeout)
-                    // The alert index grows by random keys (fingerprints): with SQLite's 2 MiB
-                    // default cache most inserts would miss it and read pages back through
-                    // syscalls. 64 MiB of cache and a memory map keep a million alerts' indexes
-                    // in memory.
+                    // The memory map serves reads of committed pages; the cache holds what a
+                    // transaction writes and pages read from the WAL. The alert index leads
+                    // with the start time, so a group commit dirties a few pages at its end.
                     .page_size(16384)
-                    .pragma("cache_size", "-65536")
+                    .pragma(
+                        "cache_size",
+                        format!("-{}", u64::from(options.sqlite_cache_mib.max(1)) * 1024),
+                    )
                     .pragma("mmap_size", "1073741824")
                     // Checkpoints copy the WAL into the database file. Left to the committing
                     // connection they stall the ingest writer; the service runs them from a

@@ -127,6 +127,9 @@ enum BenchCommand {
     /// Alert intake throughput and latency of rootcause on SQLite (and on PostgreSQL with
     /// --postgres-url), next to a real Alertmanager given the same load.
     Ingest(bench::ingest::IngestOptions),
+    /// Resident memory of the server on a generated topology of 10,000 services with 100,000
+    /// and 1,000,000 retained firing alerts, and after they resolve.
+    Memory(bench::memory::MemoryOptions),
     /// Time from an alert's 202 to the incident's hypotheses covering it, on generated
     /// topologies of 1,000 and 10,000 services.
     Ranking(crate::bench::ranking::RankingOptions),
@@ -261,6 +264,7 @@ impl Cli {
             Command::Report(args) => crate::risks::report(&args),
             Command::Bench(BenchCommand::Console(options)) => bench::console::console(&options),
             Command::Bench(BenchCommand::Ingest(options)) => bench::ingest::ingest(&options),
+            Command::Bench(BenchCommand::Memory(options)) => bench::memory::memory(&options),
             Command::Bench(BenchCommand::Ranking(options)) => {
                 crate::bench::ranking::ranking(&options)
             }

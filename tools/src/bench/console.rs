@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::json;
 
-use super::ranking::{GeneratedEstate, percentile, storm};
+use super::ranking::{GeneratedEstate, storm};
+use super::ranking_report::percentile;
 
 /// Alerts per request of the storm.
 const BATCH: usize = 500;

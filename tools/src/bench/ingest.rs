@@ -1,35 +1,42 @@
 //! `rootcause bench ingest`: alert-intake throughput of rootcause (on SQLite and on PostgreSQL)
-//! next to a real Alertmanager, under the same load.
+//! next to a real Alertmanager, under the same load, interleaved in rounds.
 //!
 //! Each target runs as a child process on a free local port: rootcause as `serve` of this very
 //! binary (server defaults, a fresh data directory or a fresh PostgreSQL database), Alertmanager
-//! with a route to a receiver that notifies nobody. `--concurrency` tasks then POST `--batch`
-//! alerts in Alertmanager's API v2 shape to `/api/v2/alerts`, the same path and the same bodies
-//! for every target, for `--duration-secs` after a warm-up that is not counted.
+//! with a route to a receiver that notifies nobody. All of them are started first and stay up
+//! to the end. Then come `--rounds` rounds: in each, every target in turn is loaded alone for a
+//! warm-up that is not counted and `--round-secs` measured, the others idle, and the order is
+//! rotated by one target every round (the `rounds` module says why). `--concurrency` tasks POST
+//! `--batch` alerts in Alertmanager's API v2 shape to `/api/v2/alerts`, the same path and the
+//! same bodies for every target.
 //!
 //! Every request carries new alerts: half of a batch are new firing alerts (distinct label sets,
 //! services of the bundled default topology, one in twenty with a service the topology does not
-//! know), the other half resolve the firing alerts of the task's previous batch. Only alerts of
-//! 2xx answers count as acknowledged; rootcause answers after the commit, so they are durable.
+//! know), the other half resolve the firing alerts of the task's previous batch, which may have
+//! been sent a round earlier. Only alerts of 2xx answers count as acknowledged; rootcause answers
+//! after the commit, so they are durable. The ratios to Alertmanager are taken round by round,
+//! and their median and spread reported beside the ratio of the totals.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-
 use clap::builder::RangedU64ValueParser;
 use rootcause_topology::bundled;
 
-use super::load::WARM_UP;
-use super::load::drive;
-use super::report::{Load, Measurement, Ratio, Report, Status, TargetReport, render};
+use super::load::{TargetLoad, WARM_UP, WorkerStats};
+use super::profile::Usage;
+use super::report::{
+    Load, POSTGRES, Report, RoundMeasurement, SQLITE, Settings, Status, TargetReport, goals,
+    ratios, render,
+};
+use super::rounds::schedule;
 use super::targets::{
     ALERTMANAGER_CONFIG, ALERTMANAGER_NAMES, ScratchDatabase, Server, alertmanager_binary,
     alertmanager_name, free_address, scratch_dir, serve_command,
 };
-use std::path::Path;
-use std::process::Command;
 
 /// Longest one request may take.
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -37,10 +44,15 @@ pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// Options of `rootcause bench ingest`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct IngestOptions {
-    /// Seconds of measured load per target, after a 2 s warm-up.
-    #[arg(long, value_name = "SECS", default_value_t = 30,
-          value_parser = RangedU64ValueParser::<u64>::new().range(1..=3600))]
-    pub duration_secs: u64,
+    /// Rounds: in each, every target is loaded alone for --round-secs, the order rotated by one
+    /// target every round.
+    #[arg(long, value_name = "N", default_value_t = 6,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=1000))]
+    pub rounds: usize,
+    /// Seconds of measured load per target and round, each after a 1 s warm-up.
+    #[arg(long, value_name = "SECS", default_value_t = 5,
+          value_parser = RangedU64ValueParser::<u64>::new().range(1..=600))]
+    pub round_secs: u64,
     /// Concurrent load tasks, each sending one request at a time.
     #[arg(long, value_name = "TASKS", default_value_t = 8,
           value_parser = RangedU64ValueParser::<usize>::new().range(1..=1024))]
@@ -61,21 +73,26 @@ pub struct IngestOptions {
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Also write the report as JSON to FILE (the table still goes to stdout), for CI to keep.
+    #[arg(long, value_name = "FILE")]
+    pub json_out: Option<PathBuf>,
 }
 
-/// Runs `rootcause bench ingest`: every target in turn (progress on stderr), then the report on
-/// stdout. Fails, after the report, if a target that was asked for could not be measured.
+/// Runs `rootcause bench ingest`: starts every target, runs the rounds (progress on stderr),
+/// then prints the report on stdout and writes `--json-out`. Fails, after the report, if a
+/// target that was asked for could not be measured.
 pub fn ingest(options: &IngestOptions) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     let report = runtime.block_on(run(options))?;
-    if options.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", render(&report));
-    }
+    super::report::emit(
+        &report,
+        || render(&report),
+        options.json,
+        options.json_out.as_deref(),
+    )?;
     let failed = report
         .targets
         .iter()
@@ -90,88 +107,218 @@ pub fn ingest(options: &IngestOptions) -> anyhow::Result<()> {
 
 async fn run(options: &IngestOptions) -> anyhow::Result<Report> {
     let load = Load {
-        duration: Duration::from_secs(options.duration_secs),
         concurrency: options.concurrency,
         batch: options.batch / 2 * 2,
         services: topology_services(),
     };
     let client = http_client(load.concurrency)?;
-    let mut targets = Vec::new();
-    let mut durability = vec![
-        "rootcause (SQLite): synchronous=FULL, WAL (server default): an acknowledged alert is \
-         fsynced"
-            .to_owned(),
-    ];
+    let mut durability = vec![format!(
+        "{SQLITE}: synchronous=FULL, WAL (server default): an acknowledged alert is fsynced"
+    )];
 
-    let name = "rootcause (SQLite)".to_owned();
-    let result = bench_rootcause(&client, &load, &name, None).await;
-    targets.push(TargetReport::from_result(name, result));
-
-    let name = "rootcause (PostgreSQL)";
+    // Every target up before the first round, each in its slot of the report.
+    let mut slots = vec![Slot::start(
+        start_rootcause(&client, &load, SQLITE, None).await,
+    )];
+    let mut database = None;
     match &options.postgres_url {
-        None => targets.push(TargetReport::not_run(name, "no --postgres-url given")),
-        Some(admin_url) => {
-            let result = bench_postgres(&client, &load, name, admin_url, &mut durability).await;
-            targets.push(TargetReport::from_result(name.to_owned(), result));
-        }
+        None => slots.push(Slot::Down(TargetReport::not_run(
+            POSTGRES,
+            "no --postgres-url given",
+        ))),
+        Some(admin_url) => match ScratchDatabase::create(admin_url).await {
+            Ok(created) => {
+                durability.push(format!(
+                    "{POSTGRES}: {} (server settings)",
+                    created.settings
+                ));
+                let url = created.url.clone();
+                database = Some(created);
+                let target = start_rootcause(&client, &load, POSTGRES, Some(&url)).await;
+                slots.push(Slot::start(target));
+            }
+            Err(error) => slots.push(Slot::Down(TargetReport::failed(
+                POSTGRES.to_owned(),
+                &error,
+            ))),
+        },
     }
-
     match alertmanager_binary(options.alertmanager.as_deref()) {
         Ok(Some(binary)) => {
             let name = alertmanager_name(&binary);
             durability.push(format!(
                 "{name}: alerts held in memory only (no disk write per alert)"
             ));
-            let result = bench_alertmanager(&client, &load, &name, &binary).await;
-            targets.push(TargetReport::from_result(name, result));
+            let target = start_alertmanager(&client, &load, &name, &binary).await;
+            slots.push(Slot::start(target));
         }
-        Ok(None) => targets.push(TargetReport::not_run(
+        Ok(None) => slots.push(Slot::Down(TargetReport::not_run(
             "Alertmanager",
             &format!(
                 "Alertmanager not found (no {} on PATH; pass --alertmanager PATH)",
                 ALERTMANAGER_NAMES.join(" or ")
             ),
-        )),
-        Err(error) => targets.push(TargetReport::from_result(
+        ))),
+        Err(error) => slots.push(Slot::Down(TargetReport::failed(
             "Alertmanager".to_owned(),
-            Err(error),
-        )),
+            &error,
+        ))),
     }
 
-    let ratios = ratios(&targets);
+    let mut up = slots
+        .iter_mut()
+        .filter_map(|slot| match slot {
+            Slot::Up(target) => Some(target),
+            Slot::Down(_) => None,
+        })
+        .collect::<Vec<_>>();
+    let order = schedule(up.len(), options.rounds);
+    let window = Duration::from_secs(options.round_secs);
+    for (round, targets) in order.iter().enumerate() {
+        eprintln!("==> round {}/{}", round + 1, options.rounds);
+        for (position, &index) in targets.iter().enumerate() {
+            up[index].measure(&client, round, position, window).await;
+        }
+    }
+    let order = order
+        .iter()
+        .map(|targets| targets.iter().map(|&i| up[i].name.clone()).collect())
+        .collect();
+
+    let targets = slots.into_iter().map(Slot::report).collect::<Vec<_>>();
+    // The servers are stopped by now: the scratch database can go.
+    if let Some(database) = database {
+        database.drop().await;
+    }
+    let ratios = ratios(&targets, options.rounds);
+    let goals = goals(&ratios);
     Ok(Report {
+        bench: "ingest",
         cores: std::thread::available_parallelism().map_or(1, usize::from),
-        duration_secs: options.duration_secs,
-        warm_up_secs: WARM_UP.as_secs(),
-        concurrency: load.concurrency,
-        alerts_per_request: load.batch,
+        settings: Settings {
+            rounds: options.rounds,
+            round_secs: options.round_secs,
+            warm_up_secs: WARM_UP.as_secs(),
+            concurrency: load.concurrency,
+            alerts_per_request: load.batch,
+        },
+        order,
         durability,
         targets,
         ratios,
+        goals,
     })
 }
 
-/// Each rootcause target's alerts/s over Alertmanager's.
-fn ratios(targets: &[TargetReport]) -> Vec<Ratio> {
-    let Some(baseline) = targets
-        .iter()
-        .find(|t| t.target.starts_with("Alertmanager"))
-    else {
-        return Vec::new();
-    };
-    targets
-        .iter()
-        .filter(|t| t.target.starts_with("rootcause"))
-        .map(|t| Ratio {
-            target: t.target.clone(),
-            baseline: baseline.target.clone(),
-            ratio: t
-                .alerts_per_sec()
-                .zip(baseline.alerts_per_sec())
-                .filter(|(_, base)| *base > 0.0)
-                .map(|(rate, base)| rate / base),
-        })
-        .collect()
+/// A target's place in the report: up for the rounds, or already reported (not run, or failed
+/// to start).
+enum Slot {
+    Up(Running),
+    Down(TargetReport),
+}
+
+impl Slot {
+    fn start(started: Result<Running, (String, anyhow::Error)>) -> Slot {
+        match started {
+            Ok(running) => Slot::Up(running),
+            Err((name, error)) => Slot::Down(TargetReport::failed(name, &error)),
+        }
+    }
+
+    /// The report of the target, its server stopped.
+    fn report(self) -> TargetReport {
+        match self {
+            Slot::Up(running) => running.report(),
+            Slot::Down(report) => report,
+        }
+    }
+}
+
+/// A target up for the whole run and what its rounds measured so far.
+struct Running {
+    name: String,
+    server: Server,
+    load: TargetLoad,
+    /// The scratch directory of its data and log, removed when the run ends.
+    _dir: tempfile::TempDir,
+    rounds: Vec<RoundMeasurement>,
+    /// Every round's answers together.
+    stats: WorkerStats,
+    usage: Usage,
+    measured_secs: f64,
+    /// Why it stopped being measured (its later rounds are skipped).
+    failure: Option<String>,
+}
+
+impl Running {
+    fn new(
+        name: &str,
+        server: Server,
+        load: &Load,
+        rootcause: bool,
+        dir: tempfile::TempDir,
+    ) -> Self {
+        Running {
+            name: name.to_owned(),
+            load: TargetLoad::new(&server.base_url, load, rootcause),
+            server,
+            _dir: dir,
+            rounds: Vec::new(),
+            stats: WorkerStats::default(),
+            usage: Usage::default(),
+            measured_secs: 0.0,
+            failure: None,
+        }
+    }
+
+    /// Loads the target for one round and adds the window to its figures.
+    async fn measure(
+        &mut self,
+        client: &reqwest::Client,
+        round: usize,
+        position: usize,
+        window: Duration,
+    ) {
+        if self.failure.is_some() {
+            return;
+        }
+        let result = self.load.round(client, self.server.pid(), window).await;
+        // A target that died in the round: its figures are of refused connections.
+        let result = self.server.check_alive().and(result);
+        let mut measured = match result {
+            Ok(measured) => measured,
+            Err(error) => {
+                self.failure = Some(format!("in round {}: {error:#}", round + 1));
+                return;
+            }
+        };
+        let summary = measured.stats.round(round, position, window);
+        eprintln!(
+            "    {}: {:.0} alerts/s, p50 {:.1} ms, p99 {:.1} ms, {} errors",
+            self.name, summary.alerts_per_sec, summary.p50_ms, summary.p99_ms, summary.errors
+        );
+        self.usage.add(&measured.before, &measured.after);
+        self.stats.merge(measured.stats);
+        self.rounds.push(summary);
+        self.measured_secs += window.as_secs_f64();
+    }
+
+    /// Stops the server and sums the rounds up.
+    fn report(self) -> TargetReport {
+        let Running {
+            name,
+            server,
+            rounds,
+            stats,
+            usage,
+            measured_secs,
+            failure,
+            ..
+        } = self;
+        drop(server);
+        let measurement = stats.measurement(measured_secs, &usage);
+        TargetReport::measured(name, rounds, measurement, failure)
+    }
 }
 
 /// Service names of the topology `serve` loads by default.
@@ -195,62 +342,54 @@ fn http_client(concurrency: usize) -> anyhow::Result<reqwest::Client> {
         .context("cannot build the HTTP client")
 }
 
-/// Starts rootcause (`serve`, server defaults) on a fresh data directory and loads it.
-async fn bench_rootcause(
+/// Starts rootcause (`serve`, server defaults) on a fresh data directory, on SQLite unless a
+/// database URL is given.
+async fn start_rootcause(
     client: &reqwest::Client,
     load: &Load,
     name: &str,
     database_url: Option<&str>,
-) -> anyhow::Result<Measurement> {
-    let dir = scratch_dir()?;
-    let address = free_address()?;
-    let mut command = serve_command(address, &dir.path().join("data"))?;
-    if let Some(url) = database_url {
-        command.arg("--database-url").arg(url);
-    }
-    let server = Server::start(client, name, command, dir.path(), address, "/readyz").await?;
-    drive(client, &server, load, true).await
+) -> Result<Running, (String, anyhow::Error)> {
+    let started = async {
+        let dir = scratch_dir()?;
+        let address = free_address()?;
+        let mut command = serve_command(address, &dir.path().join("data"))?;
+        if let Some(url) = database_url {
+            command.arg("--database-url").arg(url);
+        }
+        let server = Server::start(client, name, command, dir.path(), address, "/readyz").await?;
+        Ok(Running::new(name, server, load, true, dir))
+    };
+    started.await.map_err(|error| (name.to_owned(), error))
 }
 
-/// Creates a scratch database on the PostgreSQL server, loads rootcause on it, drops it.
-async fn bench_postgres(
-    client: &reqwest::Client,
-    load: &Load,
-    name: &str,
-    admin_url: &str,
-    durability: &mut Vec<String>,
-) -> anyhow::Result<Measurement> {
-    let database = ScratchDatabase::create(admin_url).await?;
-    durability.push(format!("{name}: {} (server settings)", database.settings));
-    let result = bench_rootcause(client, load, name, Some(&database.url)).await;
-    database.drop().await;
-    result
-}
-
-/// Starts Alertmanager with a receiver that notifies nobody and loads it.
-async fn bench_alertmanager(
+/// Starts Alertmanager with a receiver that notifies nobody.
+async fn start_alertmanager(
     client: &reqwest::Client,
     load: &Load,
     name: &str,
     binary: &Path,
-) -> anyhow::Result<Measurement> {
-    let dir = scratch_dir()?;
-    let config = dir.path().join("am.yml");
-    std::fs::write(&config, ALERTMANAGER_CONFIG)
-        .with_context(|| format!("cannot write {}", config.display()))?;
-    let address = free_address()?;
-    let mut command = Command::new(binary);
-    command
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.path={}",
-            dir.path().join("data").display()
-        ))
-        .arg(format!("--web.listen-address={address}"))
-        .arg("--cluster.listen-address=")
-        .arg("--log.level=warn");
-    let server = Server::start(client, name, command, dir.path(), address, "/-/ready").await?;
-    drive(client, &server, load, false).await
+) -> Result<Running, (String, anyhow::Error)> {
+    let started = async {
+        let dir = scratch_dir()?;
+        let config = dir.path().join("am.yml");
+        std::fs::write(&config, ALERTMANAGER_CONFIG)
+            .with_context(|| format!("cannot write {}", config.display()))?;
+        let address = free_address()?;
+        let mut command = Command::new(binary);
+        command
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address={address}"))
+            .arg("--cluster.listen-address=")
+            .arg("--log.level=warn");
+        let server = Server::start(client, name, command, dir.path(), address, "/-/ready").await?;
+        Ok(Running::new(name, server, load, false, dir))
+    };
+    started.await.map_err(|error| (name.to_owned(), error))
 }
 
 #[cfg(test)]
@@ -322,6 +461,112 @@ mod tests {
                 .count(),
             20
         );
+    }
+
+    /// A stand-in target on a local port: answers every request 200 and keeps its body.
+    fn fake_target(bodies: Arc<std::sync::Mutex<Vec<String>>>) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for socket in listener.incoming() {
+                let (Ok(mut socket), bodies) = (socket, bodies.clone()) else {
+                    return;
+                };
+                std::thread::spawn(move || {
+                    let mut buffer = Vec::new();
+                    let mut chunk = vec![0; 1 << 16];
+                    let mut head_end = None;
+                    loop {
+                        if head_end.is_none() {
+                            head_end = buffer
+                                .windows(4)
+                                .position(|w| w == b"\r\n\r\n")
+                                .map(|at| at + 4);
+                        }
+                        if let Some(end) = head_end {
+                            let head = String::from_utf8_lossy(&buffer[..end]).to_lowercase();
+                            let length = head
+                                .lines()
+                                .find_map(|l| l.strip_prefix("content-length:"))
+                                .map_or(0, |v| v.trim().parse::<usize>().unwrap());
+                            if buffer.len() >= end + length {
+                                let body = buffer.drain(..end + length).skip(end).collect();
+                                bodies
+                                    .lock()
+                                    .unwrap()
+                                    .push(String::from_utf8(body).unwrap());
+                                socket
+                                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                                    .unwrap();
+                                head_end = None;
+                                continue;
+                            }
+                        }
+                        match socket.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                });
+            }
+        });
+        format!("http://{address}")
+    }
+
+    /// `(worker, seq)` of an alert from its `instance` label, `w{worker}-{seq}-{index}`.
+    fn origin(alert: &serde_json::Value) -> (u64, u64) {
+        let instance = alert["labels"]["instance"].as_str().unwrap();
+        let mut parts = instance[1..].split('-').map(|n| n.parse::<u64>().unwrap());
+        (parts.next().unwrap(), parts.next().unwrap())
+    }
+
+    #[test]
+    fn each_worker_resolves_its_previous_batch_even_a_round_later() {
+        let bodies: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+        let base_url = fake_target(bodies.clone());
+        let load = Load {
+            concurrency: 3,
+            batch: 10,
+            services: topology_services(),
+        };
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let client = http_client(load.concurrency).unwrap();
+        let mut target = TargetLoad::new(&base_url, &load, false);
+        let window = Duration::from_millis(200);
+        let mut requests_after_round = Vec::new();
+        for _ in 0..2 {
+            let measured = runtime
+                .block_on(target.round(&client, std::process::id(), window))
+                .unwrap();
+            assert!(measured.stats.requests > 0 && measured.stats.errors == 0);
+            requests_after_round.push(bodies.lock().unwrap().len());
+        }
+        let bodies = bodies.lock().unwrap();
+        // The newest batch of each worker that the target has seen.
+        let mut last = BTreeMap::new();
+        for (i, body) in bodies.iter().enumerate() {
+            let alerts: Vec<serde_json::Value> = serde_json::from_str(body).unwrap();
+            // Resolutions first, then the 5 new firing alerts.
+            let (resolving, firing) = alerts.split_at(alerts.len() - 5);
+            let (worker, seq) = origin(&firing[0]);
+            assert!(firing.iter().all(|a| origin(a) == (worker, seq)));
+            let previous = last.insert(worker, seq);
+            assert_eq!(
+                previous,
+                seq.checked_sub(1),
+                "worker {worker} skipped a batch"
+            );
+            // Only a worker's very first request has nothing to resolve.
+            assert_eq!(resolving.len(), if seq == 0 { 0 } else { 5 }, "request {i}");
+            assert!(
+                resolving
+                    .iter()
+                    .all(|a| Some(origin(a)) == previous.map(|p| (worker, p)))
+            );
+        }
+        assert_eq!(last.len(), 3);
+        assert!(requests_after_round[1] > requests_after_round[0]);
     }
 
     #[test]

@@ -5,15 +5,15 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::profile::{Snapshot, thread_cores};
-use super::report::{Load, Measurement};
-use super::targets::Server;
+use super::profile::{Snapshot, Usage};
+use super::report::{Load, Measurement, RoundMeasurement};
 use anyhow::Context;
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use tokio::task::JoinHandle;
 
-/// Load before the measured window, not counted.
-pub(crate) const WARM_UP: Duration = Duration::from_secs(2);
+/// Load before each round's measured window, not counted: connections are reopened and the
+/// target's caches and queues fill again after it sat idle while the others were loaded.
+pub(crate) const WARM_UP: Duration = Duration::from_secs(1);
 
 /// How long a new firing alert says it fires (`endsAt`), as Prometheus sends it.
 pub(crate) const FIRING_FOR: TimeDelta = TimeDelta::minutes(5);
@@ -33,62 +33,92 @@ pub(crate) const ALERT_NAMES: [&str; 5] = [
     "KubePodNotReady",
 ];
 
-/// Loads a ready target: warm-up, then the measured window.
-pub(crate) async fn drive(
-    client: &reqwest::Client,
-    server: &Server,
-    load: &Load,
-    rootcause: bool,
-) -> anyhow::Result<Measurement> {
-    eprintln!(
-        "    warming up {} s, then measuring {} s ({} tasks x {} alerts per request)",
-        WARM_UP.as_secs(),
-        load.duration.as_secs(),
-        load.concurrency,
-        load.batch
-    );
-    let url = format!("{}/api/v2/alerts", server.base_url);
-    let metrics_url = rootcause.then(|| format!("{}/metrics", server.base_url));
-    let measure_from = Instant::now() + WARM_UP;
-    let until = measure_from + load.duration;
-    let workers: Vec<JoinHandle<WorkerStats>> = (0..load.concurrency)
-        .map(|worker| {
-            let bodies = BodyBuilder::new(worker, load.batch, load.services.clone());
-            tokio::spawn(run_worker(
-                client.clone(),
-                url.clone(),
-                bodies,
-                measure_from,
-                until,
-            ))
-        })
-        .collect();
-    tokio::time::sleep_until(measure_from.into()).await;
-    let before = Snapshot::take(client, server.pid(), metrics_url.as_deref()).await;
-    tokio::time::sleep_until(until.into()).await;
-    let after = Snapshot::take(client, server.pid(), metrics_url.as_deref()).await;
-    let mut stats = WorkerStats::default();
-    for worker in workers {
-        stats.merge(worker.await.context("a load task failed")?);
+/// One target's load generator across rounds. The workers' body builders live as long as it
+/// does, so a worker's first request of a round resolves the alerts its last request of the
+/// previous round fired, as if the rounds between had not happened.
+pub(crate) struct TargetLoad {
+    url: String,
+    metrics_url: Option<String>,
+    /// One per worker; `None` only while a round runs (each worker holds its own).
+    bodies: Vec<Option<BodyBuilder>>,
+}
+
+/// What one round measured on one target: the workers' answers in the window, and the CPU and
+/// metrics snapshots at its ends.
+pub(crate) struct Window {
+    pub(crate) stats: WorkerStats,
+    pub(crate) before: Snapshot,
+    pub(crate) after: Snapshot,
+}
+
+impl TargetLoad {
+    /// `load.concurrency` workers for the target at `base_url`; `rootcause` says whether it has
+    /// rootcause's `/metrics` to scrape.
+    pub(crate) fn new(base_url: &str, load: &Load, rootcause: bool) -> TargetLoad {
+        TargetLoad {
+            url: format!("{base_url}/api/v2/alerts"),
+            metrics_url: rootcause.then(|| format!("{base_url}/metrics")),
+            bodies: (0..load.concurrency)
+                .map(|worker| Some(BodyBuilder::new(worker, load.batch, load.services.clone())))
+                .collect(),
+        }
     }
-    let measurement = stats.measurement(load.duration, &before, &after);
-    eprintln!(
-        "    {:.0} alerts/s, {} errors",
-        measurement.alerts_per_sec, measurement.errors
-    );
-    Ok(measurement)
+
+    /// Loads the target: [`WARM_UP`], then `window` measured. Returns once every worker has its
+    /// last answer, so the next target's round starts on a quiet line.
+    pub(crate) async fn round(
+        &mut self,
+        client: &reqwest::Client,
+        server_pid: u32,
+        window: Duration,
+    ) -> anyhow::Result<Window> {
+        let measure_from = Instant::now() + WARM_UP;
+        let until = measure_from + window;
+        let workers: Vec<JoinHandle<(WorkerStats, BodyBuilder)>> = self
+            .bodies
+            .iter_mut()
+            .map(|slot| {
+                let bodies = slot
+                    .take()
+                    .expect("every builder came back from the last round");
+                tokio::spawn(run_worker(
+                    client.clone(),
+                    self.url.clone(),
+                    bodies,
+                    measure_from,
+                    until,
+                ))
+            })
+            .collect();
+        let metrics_url = self.metrics_url.as_deref();
+        tokio::time::sleep_until(measure_from.into()).await;
+        let before = Snapshot::take(client, server_pid, metrics_url).await;
+        tokio::time::sleep_until(until.into()).await;
+        let after = Snapshot::take(client, server_pid, metrics_url).await;
+        let mut stats = WorkerStats::default();
+        for (slot, worker) in self.bodies.iter_mut().zip(workers) {
+            let (worker_stats, bodies) = worker.await.context("a load task failed")?;
+            stats.merge(worker_stats);
+            *slot = Some(bodies);
+        }
+        Ok(Window {
+            stats,
+            before,
+            after,
+        })
+    }
 }
 
 /// One load task: sends a batch, waits for the answer, repeats until `until`. Only answers that
 /// arrive between `measure_from` and `until` are counted: before is the warm-up, and an answer
-/// after `until` belongs to no window.
+/// after `until` belongs to no window. Hands its body builder back for the target's next round.
 pub(crate) async fn run_worker(
     client: reqwest::Client,
     url: String,
     mut bodies: BodyBuilder,
     measure_from: Instant,
     until: Instant,
-) -> WorkerStats {
+) -> (WorkerStats, BodyBuilder) {
     let mut stats = WorkerStats::default();
     while Instant::now() < until {
         let (body, alerts) = bodies.next_body(Utc::now());
@@ -103,7 +133,7 @@ pub(crate) async fn run_worker(
             stats.record(outcome, alerts, done - sent);
         }
     }
-    stats
+    (stats, bodies)
 }
 
 /// POSTs one body; `Err` with a short description unless the answer is 2xx.
@@ -166,47 +196,52 @@ impl WorkerStats {
         }
     }
 
-    /// The numbers over the measured window, with CPU and metrics between two snapshots.
-    pub(crate) fn measurement(
-        mut self,
+    /// One round's figures over its `window`; sorts the latencies (merging keeps no order).
+    pub(crate) fn round(
+        &mut self,
+        round: usize,
+        position: usize,
         window: Duration,
-        before: &Snapshot,
-        after: &Snapshot,
-    ) -> Measurement {
+    ) -> RoundMeasurement {
         self.latencies_us.sort_unstable();
-        let window = window.as_secs_f64();
-        let rate = |amount: f64| if window > 0.0 { amount / window } else { 0.0 };
-        let snapshot_secs = after.at.duration_since(before.at).as_secs_f64();
-        let cores = |b: Option<f64>, a: Option<f64>| {
-            a.zip(b)
-                .filter(|_| snapshot_secs > 0.0)
-                .map(|(a, b)| (a - b) / snapshot_secs)
-        };
+        RoundMeasurement {
+            round: round + 1,
+            position: position + 1,
+            acknowledged_alerts: self.acknowledged,
+            alerts_per_sec: per_sec(self.acknowledged as f64, window.as_secs_f64()),
+            requests: self.requests,
+            p50_ms: percentile_ms(&self.latencies_us, 0.50),
+            p99_ms: percentile_ms(&self.latencies_us, 0.99),
+            errors: self.errors,
+        }
+    }
+
+    /// The numbers over all measured windows, `window_secs` in all, with the CPU and metrics
+    /// summed over the same windows.
+    pub(crate) fn measurement(mut self, window_secs: f64, usage: &Usage) -> Measurement {
+        self.latencies_us.sort_unstable();
         Measurement {
             acknowledged_alerts: self.acknowledged,
-            duration_secs: window,
-            alerts_per_sec: rate(self.acknowledged as f64),
+            duration_secs: window_secs,
+            alerts_per_sec: per_sec(self.acknowledged as f64, window_secs),
             requests: self.requests,
             p50_ms: percentile_ms(&self.latencies_us, 0.50),
             p99_ms: percentile_ms(&self.latencies_us, 0.99),
             errors: self.errors,
             first_error: self.first_error,
-            server_cpu_cores: cores(before.server_cpu_secs, after.server_cpu_secs),
-            server_threads: thread_cores(
-                &before.server_threads,
-                &after.server_threads,
-                snapshot_secs,
-            ),
-            generator_cpu_cores: cores(before.own_cpu_secs, after.own_cpu_secs),
-            machine_busy_cores: cores(before.machine.map(|m| m.0), after.machine.map(|m| m.0)),
-            machine_iowait_cores: cores(before.machine.map(|m| m.1), after.machine.map(|m| m.1)),
-            ingest: before
-                .metrics
-                .as_ref()
-                .zip(after.metrics.as_ref())
-                .map(|(b, a)| a.since(b, snapshot_secs)),
+            server_cpu_cores: usage.cores(usage.server_cpu_secs),
+            server_threads: usage.thread_cores(),
+            generator_cpu_cores: usage.cores(usage.own_cpu_secs),
+            machine_busy_cores: usage.cores(usage.machine_busy_secs),
+            machine_iowait_cores: usage.cores(usage.machine_iowait_secs),
+            ingest: usage.ingest(),
         }
     }
+}
+
+/// `amount` per second over `secs`; 0 over no time.
+pub(crate) fn per_sec(amount: f64, secs: f64) -> f64 {
+    if secs > 0.0 { amount / secs } else { 0.0 }
 }
 
 /// The `q` quantile (nearest rank) of sorted microseconds, in milliseconds; 0 when empty.

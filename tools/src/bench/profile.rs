@@ -1,5 +1,6 @@
 //! Where the time went: CPU of the target's process and threads, and rootcause's own ingest
-//! telemetry scraped from `/metrics` before and after the run.
+//! telemetry scraped from `/metrics` at both ends of each measured window, summed over a
+//! target's windows.
 
 use super::report::{IngestStats, ThreadCpu};
 use std::collections::BTreeMap;
@@ -39,6 +40,88 @@ impl Snapshot {
             machine: machine_cpu_secs(),
             metrics,
         }
+    }
+}
+
+/// What a target used over its measured windows (its rounds), summed window by window: the
+/// time between rounds, when the other targets were loaded, is left out.
+#[derive(Debug, Default)]
+pub(crate) struct Usage {
+    /// Windows added.
+    pub(crate) windows: usize,
+    /// Their length, from snapshot to snapshot.
+    pub(crate) secs: f64,
+    pub(crate) server_cpu_secs: Option<f64>,
+    /// The server's CPU seconds by thread name.
+    pub(crate) server_threads: BTreeMap<String, f64>,
+    pub(crate) own_cpu_secs: Option<f64>,
+    pub(crate) machine_busy_secs: Option<f64>,
+    pub(crate) machine_iowait_secs: Option<f64>,
+    /// The growth of rootcause's ingest histograms.
+    pub(crate) metrics: Option<IngestTotals>,
+}
+
+impl Usage {
+    /// Adds the window between two snapshots. A figure missing from any window is missing from
+    /// the sum: part of it would read as a lower rate.
+    pub(crate) fn add(&mut self, before: &Snapshot, after: &Snapshot) {
+        let first = self.windows == 0;
+        let sum = |total: Option<f64>, b: Option<f64>, a: Option<f64>| {
+            let delta = a.zip(b).map(|(a, b)| a - b);
+            if first {
+                delta
+            } else {
+                total.zip(delta).map(|(total, delta)| total + delta)
+            }
+        };
+        self.server_cpu_secs = sum(
+            self.server_cpu_secs,
+            before.server_cpu_secs,
+            after.server_cpu_secs,
+        );
+        self.own_cpu_secs = sum(self.own_cpu_secs, before.own_cpu_secs, after.own_cpu_secs);
+        self.machine_busy_secs = sum(
+            self.machine_busy_secs,
+            before.machine.map(|m| m.0),
+            after.machine.map(|m| m.0),
+        );
+        self.machine_iowait_secs = sum(
+            self.machine_iowait_secs,
+            before.machine.map(|m| m.1),
+            after.machine.map(|m| m.1),
+        );
+        for (name, end) in &after.server_threads {
+            let start = before.server_threads.get(name).copied().unwrap_or(0.0);
+            *self.server_threads.entry(name.clone()).or_default() += end - start;
+        }
+        let growth = before
+            .metrics
+            .as_ref()
+            .zip(after.metrics.as_ref())
+            .map(|(b, a)| a.minus(b));
+        self.metrics = if first {
+            growth
+        } else {
+            self.metrics.take().zip(growth).map(|(t, g)| t.plus(&g))
+        };
+        self.secs += after.at.duration_since(before.at).as_secs_f64();
+        self.windows += 1;
+    }
+
+    /// CPU seconds over the windows, in cores.
+    pub(crate) fn cores(&self, cpu_secs: Option<f64>) -> Option<f64> {
+        cpu_secs.filter(|_| self.secs > 0.0).map(|s| s / self.secs)
+    }
+
+    /// Cores per server thread name, busiest first.
+    pub(crate) fn thread_cores(&self) -> Vec<ThreadCpu> {
+        thread_cores(&BTreeMap::new(), &self.server_threads, self.secs)
+    }
+
+    /// The group-commit writer over the windows, from rootcause's `/metrics`.
+    pub(crate) fn ingest(&self) -> Option<IngestStats> {
+        let growth = self.metrics.as_ref()?;
+        Some(growth.since(&IngestTotals::default(), self.secs))
     }
 }
 
@@ -153,6 +236,30 @@ impl IngestTotals {
         }
     }
 
+    /// The growth from `earlier` to these totals.
+    pub(crate) fn minus(&self, earlier: &IngestTotals) -> IngestTotals {
+        IngestTotals {
+            commits: self.commits - earlier.commits,
+            committed_alerts: self.committed_alerts - earlier.committed_alerts,
+            commit_secs: self.commit_secs - earlier.commit_secs,
+            commit_count: self.commit_count - earlier.commit_count,
+            correlation_secs: self.correlation_secs - earlier.correlation_secs,
+            correlation_count: self.correlation_count - earlier.correlation_count,
+        }
+    }
+
+    /// These totals and `other`'s, added.
+    pub(crate) fn plus(&self, other: &IngestTotals) -> IngestTotals {
+        IngestTotals {
+            commits: self.commits + other.commits,
+            committed_alerts: self.committed_alerts + other.committed_alerts,
+            commit_secs: self.commit_secs + other.commit_secs,
+            commit_count: self.commit_count + other.commit_count,
+            correlation_secs: self.correlation_secs + other.correlation_secs,
+            correlation_count: self.correlation_count + other.correlation_count,
+        }
+    }
+
     /// What happened between `earlier` and these totals, over `secs` seconds.
     pub(crate) fn since(&self, earlier: &IngestTotals, secs: f64) -> IngestStats {
         let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
@@ -192,4 +299,67 @@ pub(crate) fn series_total(text: &str, series: &str) -> f64 {
             value.parse::<f64>().ok()
         })
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn snapshot(at: Instant, cpu: f64, worker: f64, commits: f64) -> Snapshot {
+        Snapshot {
+            at,
+            server_cpu_secs: Some(cpu),
+            server_threads: BTreeMap::from([("worker".to_owned(), worker)]),
+            own_cpu_secs: Some(cpu / 10.0),
+            machine: Some((2.0 * cpu, 0.0)),
+            metrics: Some(IngestTotals {
+                commits,
+                committed_alerts: 1000.0 * commits,
+                commit_secs: commits / 100.0,
+                commit_count: commits,
+                ..IngestTotals::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn usage_sums_the_windows_and_leaves_the_gaps_between_them_out() {
+        let start = Instant::now();
+        let at = |secs: u64| start + Duration::from_secs(secs);
+        let mut usage = Usage::default();
+        // Two 5 s windows 10 s apart. In between, while other targets were loaded, the server
+        // used 2 CPU seconds and committed 10 groups in the background: not counted.
+        usage.add(
+            &snapshot(at(0), 0.0, 0.0, 0.0),
+            &snapshot(at(5), 4.0, 3.0, 50.0),
+        );
+        usage.add(
+            &snapshot(at(15), 6.0, 4.0, 60.0),
+            &snapshot(at(20), 10.0, 6.0, 110.0),
+        );
+        assert_eq!((usage.windows, usage.secs), (2, 10.0));
+        assert_eq!(usage.cores(usage.server_cpu_secs), Some(0.8));
+        assert_eq!(usage.cores(usage.machine_busy_secs), Some(1.6));
+        assert_eq!(
+            usage.thread_cores(),
+            [ThreadCpu {
+                thread: "worker".to_owned(),
+                cores: 0.5
+            }]
+        );
+        let ingest = usage.ingest().unwrap();
+        assert_eq!(ingest.group_commits_per_sec, 10.0);
+        assert_eq!(ingest.mean_alerts_per_commit, 1000.0);
+        assert_eq!(ingest.mean_commit_ms, 10.0);
+        assert_eq!(ingest.writer_busy, 0.1);
+
+        // A figure missing from one window is missing from the sum.
+        let mut blind = snapshot(at(25), 10.0, 6.0, 110.0);
+        blind.machine = None;
+        usage.add(&blind, &snapshot(at(30), 12.0, 7.0, 120.0));
+        assert_eq!(usage.cores(usage.machine_busy_secs), None);
+        assert_eq!(usage.cores(usage.server_cpu_secs), Some(10.0 / 15.0));
+    }
 }

@@ -10,10 +10,18 @@
 //! event stream notes when each `hypotheses` event arrives and which `alert_count` it covers;
 //! an alert's latency is the time from its 202 to the first event covering it (0 when that event
 //! came first: ranking starts when the alert is committed, before the answer is sent).
+//!
+//! This is repeated for `--rounds` rounds, each size on a fresh server in every round (a new
+//! incident, as the first one was) and the sizes' order rotated every round (the `rounds`
+//! module says why); the report gives each figure's median over the rounds with its spread.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use std::path::PathBuf;
+
+use super::ranking_report::{RankingReport, RankingSettings, Row, SizeReport, render};
+use super::rounds::schedule;
 use super::targets::{Server, free_address, serve_command};
 use anyhow::{Context, bail};
 use clap::builder::RangedU64ValueParser;
@@ -42,29 +50,25 @@ pub struct RankingOptions {
     /// Pause between an alert's 202 and the next alert (0: back to back).
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub interval_ms: u64,
-    /// Exit non-zero when the p99 latency of any size exceeds this.
+    /// Rounds: in each, every size is measured once on a fresh server, the order rotated by
+    /// one size every round.
+    #[arg(long, value_name = "N", default_value_t = 5,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=100))]
+    pub rounds: usize,
+    /// Exit non-zero when the median over the rounds of any size's p99 latency exceeds this.
     #[arg(long, value_name = "MS")]
     pub max_p99_ms: Option<f64>,
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the report as JSON to FILE (the table still goes to stdout), for CI to keep.
+    #[arg(long, value_name = "FILE")]
+    pub json_out: Option<PathBuf>,
 }
 
-/// One size's numbers.
-#[derive(Debug)]
-struct Row {
-    services: usize,
-    alerts: usize,
-    latencies_ms: Vec<f64>,
-    /// The part of each latency spent before the server published the ranking (from the
-    /// ranking's `ranked_at`, millisecond resolution): the rest is delivery to the listener.
-    published_ms: Vec<f64>,
-    /// Round trips of the alert posts (the 202s).
-    acks_ms: Vec<f64>,
-    rankings: f64,
-    ranking_mean_ms: f64,
-    candidates: usize,
-}
-
-/// Runs `rootcause bench ranking`: every size in turn (progress on stderr), then the table on
-/// stdout. Fails after the table when `--max-p99-ms` is exceeded.
+/// Runs `rootcause bench ranking`: every round, every size in turn (progress on stderr), then
+/// the report on stdout and in `--json-out`. Fails after the report when `--max-p99-ms` is
+/// exceeded.
 pub fn ranking(options: &RankingOptions) -> anyhow::Result<()> {
     if options.services.iter().any(|&n| n < 8) {
         bail!("--services: a generated topology needs at least 8 services");
@@ -73,21 +77,64 @@ pub fn ranking(options: &RankingOptions) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let mut rows = Vec::new();
-    for &services in &options.services {
-        eprintln!("==> {services} services, {} alerts", options.alerts);
-        rows.push(runtime.block_on(measure(services, options))?);
+    let order = schedule(options.services.len(), options.rounds);
+    let mut rounds = vec![Vec::new(); options.services.len()];
+    let mut latencies = vec![Vec::new(); options.services.len()];
+    for (round, sizes) in order.iter().enumerate() {
+        eprintln!("==> round {}/{}", round + 1, options.rounds);
+        for (position, &index) in sizes.iter().enumerate() {
+            let services = options.services[index];
+            eprintln!("==> {services} services, {} alerts", options.alerts);
+            let row = runtime.block_on(measure(services, options))?;
+            let figures = row.figures(round, position);
+            eprintln!(
+                "    p50 {:.2} ms, p99 {:.2} ms",
+                figures.p50_ms, figures.p99_ms
+            );
+            rounds[index].push(figures);
+            latencies[index].extend(row.latencies_ms);
+        }
     }
-    print!("{}", render(&rows));
-    if let Some(limit) = options.max_p99_ms {
-        let over = rows
+    let sizes = options
+        .services
+        .iter()
+        .zip(rounds)
+        .zip(&latencies)
+        .map(|((&services, rounds), latencies)| {
+            SizeReport::new(services, options.alerts, rounds, latencies)
+        })
+        .collect();
+    let report = RankingReport {
+        bench: "ranking",
+        cores: std::thread::available_parallelism().map_or(1, usize::from),
+        settings: RankingSettings {
+            rounds: options.rounds,
+            alerts: options.alerts,
+            interval_ms: options.interval_ms,
+            services: options.services.clone(),
+            max_p99_ms: options.max_p99_ms,
+        },
+        order: order
             .iter()
-            .filter(|row| percentile(&row.latencies_ms, 0.99) > limit)
-            .map(|row| row.services.to_string())
+            .map(|sizes| sizes.iter().map(|&i| options.services[i]).collect())
+            .collect(),
+        sizes,
+    };
+    super::report::emit(
+        &report,
+        || render(&report),
+        options.json,
+        options.json_out.as_deref(),
+    )?;
+    if let Some(limit) = options.max_p99_ms {
+        let over = report
+            .over(limit)
+            .iter()
+            .map(usize::to_string)
             .collect::<Vec<_>>();
         if !over.is_empty() {
             bail!(
-                "p99 above {limit} ms (--max-p99-ms) at {} services",
+                "median p99 above {limit} ms (--max-p99-ms) at {} services",
                 over.join(", ")
             );
         }
@@ -261,8 +308,6 @@ async fn measure(size: usize, options: &RankingOptions) -> anyhow::Result<Row> {
     let seconds = total("rootcause_ranking_seconds_sum");
     drop(estate);
     Ok(Row {
-        services: size,
-        alerts: storm.len(),
         latencies_ms,
         published_ms,
         acks_ms,
@@ -387,62 +432,6 @@ pub(super) fn storm(topology: &Topology, alerts: usize) -> Vec<(String, String)>
         .collect()
 }
 
-/// The `q` quantile (nearest rank) of unsorted values; 0 when empty.
-pub(super) fn percentile(values: &[f64], q: f64) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn render(rows: &[Row]) -> String {
-    let mut out = String::from(
-        "\nalert 202 -> hypotheses event covering it (ms), alerts sent one by one\n\n",
-    );
-    out.push_str(&format!(
-        "{:>8}  {:>6}  {:>7}  {:>7}  {:>7}  {:>7}  {:>10}  {:>8}  {:>10}  {:>10}  {:>9}\n",
-        "SERVICES",
-        "ALERTS",
-        "P50",
-        "P90",
-        "P99",
-        "MAX",
-        "PUBLISHED",
-        "RANKINGS",
-        "RANK MEAN",
-        "CANDIDATES",
-        "202 P50"
-    ));
-    for row in rows {
-        let p = |q| percentile(&row.latencies_ms, q);
-        out.push_str(&format!(
-            "{:>8}  {:>6}  {:>7.2}  {:>7.2}  {:>7.2}  {:>7.2}  {:>10.1}  {:>8}  {:>10.2}  {:>10}  {:>9.2}\n",
-            row.services,
-            row.alerts,
-            p(0.5),
-            p(0.9),
-            p(0.99),
-            p(1.0),
-            percentile(&row.published_ms, 0.99),
-            row.rankings,
-            row.ranking_mean_ms,
-            row.candidates,
-            percentile(&row.acks_ms, 0.5),
-        ));
-    }
-    out.push_str(
-        "\nPUBLISHED: p99 of the part spent before the server published the ranking (ms\n\
-         resolution; the rest is delivering the event to the listener); RANKINGS: rankings the\n\
-         server computed (changes arriving during one are coalesced);\n\
-         RANK MEAN: its mean time per ranking; CANDIDATES: of the final ranking; 202 P50: alert\n\
-         post round trip (commit included).\n",
-    );
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -475,14 +464,5 @@ mod tests {
             order.contains(&1) && order.contains(&2),
             "callers and theirs"
         );
-    }
-
-    #[test]
-    fn percentiles_are_nearest_rank() {
-        let values = (1..=200).map(f64::from).collect::<Vec<_>>();
-        assert_eq!(percentile(&values, 0.5), 100.0);
-        assert_eq!(percentile(&values, 0.99), 198.0);
-        assert_eq!(percentile(&values, 1.0), 200.0);
-        assert_eq!(percentile(&[], 0.5), 0.0);
     }
 }

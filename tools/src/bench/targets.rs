@@ -103,6 +103,8 @@ pub(crate) struct Server {
     pub(crate) child: Child,
     /// `http://address`.
     pub(crate) base_url: String,
+    /// Its stdout and stderr.
+    pub(crate) log_path: PathBuf,
 }
 
 impl Server {
@@ -128,6 +130,7 @@ impl Server {
         let mut server = Server {
             child,
             base_url: format!("http://{address}"),
+            log_path: log_path.clone(),
         };
         let started = Instant::now();
         let url = format!("{}{ready_path}", server.base_url);
@@ -156,6 +159,19 @@ impl Server {
 
     pub(crate) fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// `Err` with its exit status and last log lines if the process has exited: a target that
+    /// died midway would otherwise read as one refusing connections.
+    pub(crate) fn check_alive(&mut self) -> anyhow::Result<()> {
+        match self.child.try_wait() {
+            Ok(None) => Ok(()),
+            Ok(Some(status)) => bail!(
+                "exited ({status}); its last log lines:\n{}",
+                log_tail(&self.log_path)
+            ),
+            Err(error) => bail!("cannot check the process: {error}"),
+        }
     }
 }
 

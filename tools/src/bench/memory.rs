@@ -305,7 +305,7 @@ async fn post(
 }
 
 /// Waits until the ingest and ranking queues are empty at two readings a second apart.
-async fn settle(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
+pub(super) async fn settle(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + SETTLE_TIMEOUT;
     let (mut quiet, mut waited) = (0, 0u64);
     while quiet < 2 {

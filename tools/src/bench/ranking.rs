@@ -55,6 +55,12 @@ pub struct RankingOptions {
     #[arg(long, value_name = "N", default_value_t = 5,
           value_parser = RangedU64ValueParser::<usize>::new().range(1..=100))]
     pub rounds: usize,
+    /// Alerts that join the storm's incident before the storm (distinct occurrences of the
+    /// storm's alert names on its services, posted in batches): time to hypothesis for an
+    /// incident that already holds this many.
+    #[arg(long, value_name = "N", default_value_t = 0,
+          value_parser = RangedU64ValueParser::<usize>::new().range(0..=10_000_000))]
+    pub preload: usize,
     /// Exit non-zero when the median over the rounds of any size's p99 latency exceeds this.
     #[arg(long, value_name = "MS")]
     pub max_p99_ms: Option<f64>,
@@ -112,6 +118,7 @@ pub fn ranking(options: &RankingOptions) -> anyhow::Result<()> {
             alerts: options.alerts,
             interval_ms: options.interval_ms,
             services: options.services.clone(),
+            preload: options.preload,
             max_p99_ms: options.max_p99_ms,
         },
         order: order
@@ -193,6 +200,13 @@ async fn measure(size: usize, options: &RankingOptions) -> anyhow::Result<Row> {
             .len()
     );
     let base = estate.server.base_url.clone();
+    let preloaded = match options.preload {
+        0 => None,
+        n => Some(preload(&client, &base, &storm, n).await?),
+    };
+    // Event counts include the preloaded alerts: the storm's alert i is covered by an event
+    // counting more than `offset + i`.
+    let offset = preloaded.map_or(0, |(_, count)| count);
 
     let events: Arc<Mutex<Vec<Seen>>> = Arc::default();
     let mut listener = None;
@@ -219,7 +233,7 @@ async fn measure(size: usize, options: &RankingOptions) -> anyhow::Result<Row> {
         let id = receipt["incidents"][0]
             .as_u64()
             .context("the alert is in no incident")?;
-        match incident {
+        match incident.or(preloaded.map(|(id, _)| id)) {
             None => {
                 incident = Some(id);
                 listener = Some(tokio::spawn(listen(
@@ -231,6 +245,14 @@ async fn measure(size: usize, options: &RankingOptions) -> anyhow::Result<Row> {
             Some(first) if first != id => {
                 bail!("alert {i} ({service}) joined incident {id}, not {first}")
             }
+            Some(first) if listener.is_none() => {
+                incident = Some(first);
+                listener = Some(tokio::spawn(listen(
+                    client.clone(),
+                    format!("{base}/api/v1/incidents/{first}/events"),
+                    events.clone(),
+                )));
+            }
             Some(_) => {}
         }
         acked.push((at, wall));
@@ -239,7 +261,7 @@ async fn measure(size: usize, options: &RankingOptions) -> anyhow::Result<Row> {
             tokio::time::sleep(Duration::from_millis(options.interval_ms)).await;
         }
     }
-    let wanted = storm.len() as u64;
+    let wanted = offset + storm.len() as u64;
     let started = Instant::now();
     while events
         .lock()
@@ -259,7 +281,7 @@ async fn measure(size: usize, options: &RankingOptions) -> anyhow::Result<Row> {
     let covering = |i: usize| {
         events
             .iter()
-            .find(|e| e.count > i as u64)
+            .find(|e| e.count > offset + i as u64)
             .expect("the last event covers every alert")
     };
     let latencies_ms = acked
@@ -319,6 +341,70 @@ async fn measure(size: usize, options: &RankingOptions) -> anyhow::Result<Row> {
         },
         candidates: hypotheses["hypotheses"].as_array().map_or(0, Vec::len),
     })
+}
+
+/// Alerts per request while preloading.
+const PRELOAD_BATCH: usize = 5_000;
+
+/// Posts `n` distinct alerts on the storm's services (in storm order, so the root comes first
+/// and every service joins the incident its neighbours are in) and waits until the server has
+/// ranked them; the incident they joined and its alert count.
+async fn preload(
+    client: &reqwest::Client,
+    base: &str,
+    storm: &[(String, String)],
+    n: usize,
+) -> anyhow::Result<(u64, u64)> {
+    let started = Instant::now();
+    let mut incidents = std::collections::BTreeSet::new();
+    for from in (0..n).step_by(PRELOAD_BATCH) {
+        let alerts: Vec<serde_json::Value> = (from..(from + PRELOAD_BATCH).min(n))
+            .map(|i| {
+                let (service, name) = &storm[i % storm.len()];
+                json!({"service": service, "alertname": name, "severity": "critical",
+                       "labels": {"preload": i.to_string()}})
+            })
+            .collect();
+        let response = client
+            .post(format!("{base}/api/v1/alerts"))
+            .json(&json!({ "alerts": alerts }))
+            .send()
+            .await
+            .context("a preload post failed")?;
+        let status = response.status();
+        let receipt: serde_json::Value = response.json().await.unwrap_or_default();
+        if !status.is_success() {
+            bail!("preload alerts from {from} answered {status}: {receipt}");
+        }
+        incidents.extend(
+            receipt["incidents"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(serde_json::Value::as_u64),
+        );
+    }
+    let [id] = incidents.iter().copied().collect::<Vec<_>>()[..] else {
+        bail!(
+            "the preloaded alerts joined {} incidents, not one",
+            incidents.len()
+        );
+    };
+    super::memory::settle(client, base).await?;
+    let incident: serde_json::Value = client
+        .get(format!("{base}/api/v1/incidents/{id}"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let count = incident["alert_count"]
+        .as_u64()
+        .context("the incident has no alert_count")?;
+    eprintln!(
+        "    preloaded {n} alerts into incident {id} ({count} alerts) in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok((id, count))
 }
 
 /// A `hypotheses` event as the listener saw it.

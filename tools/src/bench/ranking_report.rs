@@ -154,6 +154,8 @@ pub(super) struct RankingSettings {
     pub(super) interval_ms: u64,
     /// Topology sizes, as asked.
     pub(super) services: Vec<usize>,
+    /// Alerts the incident held before the storm (`--preload`).
+    pub(super) preload: usize,
     /// The limit on the median per-round p99, when one was set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) max_p99_ms: Option<f64>,
@@ -186,8 +188,16 @@ pub(super) fn render(report: &RankingReport) -> String {
     let mut out = format!(
         "\nalert 202 -> hypotheses event covering it (ms), alerts sent one by one; {} rounds, \
          each a fresh server per size, the sizes' order rotated every round; each figure the \
-         median over the rounds\n\n",
-        report.settings.rounds
+         median over the rounds{}\n\n",
+        report.settings.rounds,
+        if report.settings.preload > 0 {
+            format!(
+                "; the incident held {} alerts before the storm",
+                super::report::thousands(report.settings.preload as u64)
+            )
+        } else {
+            String::new()
+        }
     );
     let _ = writeln!(
         out,
@@ -330,6 +340,7 @@ mod tests {
                 alerts: 100,
                 interval_ms: 0,
                 services: vec![1000],
+                preload: 0,
                 max_p99_ms: Some(100.0),
             },
             order: vec![vec![1000]; 3],

@@ -84,6 +84,62 @@ impl Linear {
     }
 }
 
+/// A [`Linear`] with its standardisation folded into the weights, for scoring many rows with
+/// one model: `w·(x − m)/s + b` becomes `(w/s)·x + (b − (w/s)·m)`, one dot product per output
+/// instead of a subtraction, a division and a product per feature. Equal to
+/// [`Linear::outputs`] up to rounding.
+pub(super) struct Folded<'a> {
+    linear: &'a Linear,
+    weights: Vec<Vec<f64>>,
+    intercepts: Vec<f64>,
+}
+
+impl Linear {
+    pub(super) fn folded(&self) -> Folded<'_> {
+        let weights: Vec<Vec<f64>> = self
+            .weights
+            .iter()
+            .map(|w| w.iter().zip(&self.scale).map(|(w, s)| w / s).collect())
+            .collect();
+        let intercepts = weights
+            .iter()
+            .zip(&self.intercepts)
+            .map(|(w, b)| b - w.iter().zip(&self.mean).map(|(w, m)| w * m).sum::<f64>())
+            .collect();
+        Folded {
+            linear: self,
+            weights,
+            intercepts,
+        }
+    }
+}
+
+impl Folded<'_> {
+    /// Output `k` of `row`.
+    fn output(&self, k: usize, row: &[f64]) -> f64 {
+        let mut out = self.intercepts[k]
+            + self.weights[k]
+                .iter()
+                .zip(row)
+                .map(|(w, x)| w * x)
+                .sum::<f64>();
+        if k == 0
+            && self.linear.prior != 0.0
+            && let Some(cold) = row.get(COLD_START_FEATURE)
+        {
+            out += self.linear.prior * cold;
+        }
+        out
+    }
+
+    /// Every output of `row`.
+    pub(super) fn outputs(&self, row: &[f64]) -> Vec<f64> {
+        (0..self.weights.len())
+            .map(|k| self.output(k, row))
+            .collect()
+    }
+}
+
 /// Fault-type classifier over a candidate's detector strengths.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FaultClassifier {
@@ -97,17 +153,27 @@ pub struct FaultClassifier {
 impl FaultClassifier {
     /// The most likely class of a candidate with these features, and its probability.
     pub fn classify(&self, row: &[f64]) -> Option<(FaultType, f64)> {
-        let strengths = &row[..Detector::COUNT];
-        match &self.model {
-            None => self.classes.first().map(|&c| (c, 1.0)),
-            Some(linear) => {
-                let p = explain::softmax(&linear.outputs(strengths), 1.0);
+        self.classify_rows(std::slice::from_ref(&row))
+            .pop()
+            .flatten()
+    }
+
+    /// [`FaultClassifier::classify`] of every row (every candidate of an incident).
+    pub fn classify_rows(&self, rows: &[impl AsRef<[f64]>]) -> Vec<Option<(FaultType, f64)>> {
+        let Some(linear) = &self.model else {
+            let only = self.classes.first().map(|&c| (c, 1.0));
+            return vec![only; rows.len()];
+        };
+        let folded = linear.folded();
+        rows.iter()
+            .map(|row| {
+                let p = explain::softmax(&folded.outputs(&row.as_ref()[..Detector::COUNT]), 1.0);
                 p.iter()
                     .enumerate()
                     .max_by(|a, b| a.1.total_cmp(b.1))
                     .map(|(i, &p)| (self.classes[i], p))
-            }
-        }
+            })
+            .collect()
     }
 }
 
@@ -171,7 +237,10 @@ pub(super) fn incident_features(rows: &[[f64; FEATURE_COUNT]]) -> Vec<f64> {
 impl Scorer {
     /// Scores of every row (candidate) of one incident.
     pub fn scores(&self, rows: &[[f64; FEATURE_COUNT]]) -> Vec<f64> {
-        let linear = |l: &Linear| -> Vec<f64> { rows.iter().map(|r| l.outputs(r)[0]).collect() };
+        let linear = |l: &Linear| -> Vec<f64> {
+            let folded = l.folded();
+            rows.iter().map(|r| folded.output(0, r)).collect()
+        };
         let Some(gate) = &self.gate else {
             return linear(&self.pooled);
         };

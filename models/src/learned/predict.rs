@@ -26,9 +26,13 @@ impl LearnedModel {
         rows: &[[f64; FEATURE_COUNT]],
     ) -> Diagnosis {
         let scores = self.scores(rows);
-        let faults: Vec<(Option<FaultType>, Option<f64>)> = rows
-            .iter()
-            .map(|r| match self.fault.as_ref().and_then(|f| f.classify(r)) {
+        let classes = match &self.fault {
+            Some(classifier) => classifier.classify_rows(rows),
+            None => vec![None; rows.len()],
+        };
+        let faults: Vec<(Option<FaultType>, Option<f64>)> = classes
+            .into_iter()
+            .map(|class| match class {
                 Some((class, p)) => (Some(class), Some(p)),
                 None => (None, None),
             })

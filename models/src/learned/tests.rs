@@ -497,3 +497,22 @@ fn action_probabilities_of_a_few_candidates_match_the_full_feature_rows() {
         assert!(!probabilities.is_empty());
     }
 }
+
+#[test]
+fn folded_standardisation_scores_as_the_model_does() {
+    let linear = Linear {
+        mean: vec![0.5, -1.0, 3.0],
+        scale: vec![2.0, 0.25, 7.0],
+        weights: vec![vec![1.5, -0.3, 0.02], vec![-2.0, 0.0, 4.0]],
+        intercepts: vec![0.1, -0.7],
+        prior: 0.0,
+    };
+    let folded = linear.folded();
+    for row in [[0.0, 0.0, 0.0], [1.0, -2.5, 10.0], [-3.0, 8.0, 0.125]] {
+        let (slow, fast) = (linear.outputs(&row), folded.outputs(&row));
+        assert_eq!(slow.len(), fast.len());
+        for (a, b) in slow.iter().zip(&fast) {
+            assert!((a - b).abs() < 1e-12, "{slow:?} {fast:?}");
+        }
+    }
+}

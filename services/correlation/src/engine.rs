@@ -17,16 +17,17 @@
 //! outcome is ordered, so the same events in the same order give the same incidents.
 //!
 //! The public data types are in `types`, the transitions (firing, ending, merging, resolving,
-//! reopening, time passing) in `transitions`; this file holds the engine's state, its
-//! construction and restoration, what it answers about itself, and its indexes.
+//! reopening, time passing) in `transitions`, the cache of graph neighbourhoods in
+//! `neighbourhoods`; this file holds the engine's state, its construction and restoration, what
+//! it answers about itself, and its indexes.
 
+mod neighbourhoods;
 mod transitions;
 mod types;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
 
-use rootcause_topology::Topology;
+use neighbourhoods::Neighbourhoods;
 
 use crate::alert::{AlertStatus, Fingerprint};
 pub use types::{
@@ -69,8 +70,6 @@ struct Ended {
     incident: u64,
 }
 
-type Neighbours = Arc<[(String, usize)]>;
-
 /// The correlation engine. See the module documentation for the rules.
 #[derive(Debug)]
 pub struct Engine {
@@ -88,8 +87,12 @@ pub struct Engine {
     expiries: BTreeSet<(Millis, Fingerprint)>,
     /// The last ended occurrence of each recently ended fingerprint.
     ended: BTreeMap<Fingerprint, Ended>,
-    /// (noted, fingerprint, start) of each entry of `ended`, to forget old entries in order.
-    ended_order: BTreeSet<(Millis, Fingerprint, Millis)>,
+    /// (noted, fingerprint) of each entry of `ended` (but those in `ended_held`), to forget old
+    /// entries in order. The entry's start is not repeated here (a million ended alerts are
+    /// remembered by default, and each byte of a key counts): the fingerprint finds the entry,
+    /// of which there is one per fingerprint (a new occurrence replaces the old one, and its
+    /// entry here).
+    ended_order: BTreeSet<(Millis, Fingerprint)>,
     /// Entries of `ended` past their time kept because their resolved incident can still
     /// reopen; forgotten with the incident.
     ended_held: HashMap<u64, Vec<(Fingerprint, Millis)>>,
@@ -100,8 +103,8 @@ pub struct Engine {
     /// Absorbed incident → survivor, to follow old references.
     merged: HashMap<u64, u64>,
     next_id: u64,
-    neighbourhoods: HashMap<String, Neighbours>,
-    neighbourhoods_version: Option<Option<i64>>,
+    /// Services near each service that alerted, under the current topology version.
+    neighbourhoods: Neighbourhoods,
     dirty: BTreeSet<u64>,
     timeline: Vec<TimelineEntry>,
     merges: Vec<(u64, u64)>,
@@ -125,8 +128,7 @@ impl Engine {
             by_group: HashMap::new(),
             merged: HashMap::new(),
             next_id: next_id.max(1),
-            neighbourhoods: HashMap::new(),
-            neighbourhoods_version: None,
+            neighbourhoods: Neighbourhoods::default(),
             dirty: BTreeSet::new(),
             timeline: Vec::new(),
             merges: Vec::new(),
@@ -237,31 +239,6 @@ impl Engine {
     /// The incident holding firing alert `fingerprint`, if it fires.
     pub fn incident_of(&self, fingerprint: Fingerprint) -> Option<u64> {
         self.firing.get(&fingerprint).map(|f| f.incident)
-    }
-
-    fn use_graph_version(&mut self, version: Option<i64>) {
-        if self.neighbourhoods_version != Some(version) {
-            self.neighbourhoods.clear();
-            self.neighbourhoods_version = Some(version);
-        }
-    }
-
-    fn neighbours(&mut self, topology: &Topology, service: &str) -> Neighbours {
-        if let Some(found) = self.neighbourhoods.get(service) {
-            return found.clone();
-        }
-        let found: Neighbours = topology
-            .neighbourhood(service, self.settings.max_hops)
-            .map(|reach| {
-                reach
-                    .into_iter()
-                    .map(|r| (r.service.to_owned(), r.hops))
-                    .collect()
-            })
-            .unwrap_or_else(|_| Arc::from(Vec::new()));
-        self.neighbourhoods
-            .insert(service.to_owned(), found.clone());
-        found
     }
 
     /// The incident that holds `id`'s alerts now (following merges).

@@ -26,7 +26,7 @@ impl Engine {
         events: &[AlertEvent],
         now: Millis,
     ) -> Vec<Observation> {
-        self.use_graph_version(graph.version);
+        self.neighbourhoods.use_version(graph.version);
         self.tick(now);
         let observations = events
             .iter()
@@ -131,7 +131,7 @@ impl Engine {
                 self.forget_ended(fingerprint, starts_at);
             }
         }
-        while let Some(&(noted_at, fingerprint, starts_at)) = self.ended_order.first() {
+        while let Some(&(noted_at, fingerprint)) = self.ended_order.first() {
             if now.saturating_sub(noted_at) < reopen_within {
                 break;
             }
@@ -139,7 +139,7 @@ impl Engine {
             let Some(ended) = self.ended.get(&fingerprint).copied() else {
                 continue;
             };
-            if ended.starts_at != starts_at {
+            if ended.noted_at != noted_at {
                 continue;
             }
             let incident = self.follow(ended.incident);
@@ -151,7 +151,7 @@ impl Engine {
                 self.ended_held
                     .entry(incident)
                     .or_default()
-                    .push((fingerprint, starts_at));
+                    .push((fingerprint, ended.starts_at));
             } else {
                 self.ended.remove(&fingerprint);
             }
@@ -160,10 +160,16 @@ impl Engine {
         // (a late, stale delivery of one then reads as a new firing).
         let cap = self.settings.max_remembered_ended;
         while self.ended.len() > cap {
-            let Some((_, fingerprint, starts_at)) = self.ended_order.pop_first() else {
+            let Some((noted_at, fingerprint)) = self.ended_order.pop_first() else {
                 break;
             };
-            self.forget_ended(fingerprint, starts_at);
+            if self
+                .ended
+                .get(&fingerprint)
+                .is_some_and(|e| e.noted_at == noted_at)
+            {
+                self.ended.remove(&fingerprint);
+            }
         }
     }
 
@@ -283,9 +289,11 @@ impl Engine {
         let mut found = BTreeSet::new();
         match subject {
             Subject::Service(service) => {
-                let neighbours = self.neighbours(graph.topology, service);
+                let neighbours =
+                    self.neighbourhoods
+                        .of(graph.topology, service, self.settings.max_hops);
                 let near = std::iter::once(service.as_str())
-                    .chain(neighbours.iter().map(|(name, _)| name.as_str()));
+                    .chain(neighbours.iter().map(|(name, _)| name));
                 for name in near {
                     if let Some(ids) = self.by_service.get(name) {
                         found.extend(ids.iter().copied());
@@ -379,8 +387,7 @@ impl Engine {
             if let Some(ended) = self.ended.get(&fingerprint)
                 && ended.starts_at == starts_at
             {
-                self.ended_order
-                    .insert((ended.noted_at, fingerprint, starts_at));
+                self.ended_order.insert((ended.noted_at, fingerprint));
             }
         }
         self.timeline.push(TimelineEntry {
@@ -409,7 +416,9 @@ impl Engine {
     }
 
     fn merge(&mut self, survivor: u64, absorbed: u64, alert: Fingerprint, now: Millis) {
-        let Some(mut gone) = self.incidents.get(&absorbed).cloned() else {
+        // Taken out rather than cloned (it is put back, merged, below): its firing alerts can be
+        // many.
+        let Some(mut gone) = self.incidents.remove(&absorbed) else {
             return;
         };
         self.unindex(absorbed, &gone);
@@ -443,8 +452,10 @@ impl Engine {
         if !keeper.firing.is_empty() {
             keeper.quiet_since = None;
         }
-        let keeper = keeper.clone();
-        self.index(survivor, &keeper);
+        // The survivor is open, so indexed by its own services and groups already: only the
+        // absorbed incident's are new to it (and cloning the survivor to index it all would copy
+        // every firing alert of it at each merge).
+        self.index(survivor, &gone);
         gone.status = IncidentStatus::Merged;
         gone.merged_into = Some(survivor);
         gone.firing.clear();
@@ -478,16 +489,18 @@ impl Engine {
                     .get(&id)
                     .is_some_and(|i| !i.services.is_empty() && !i.services.contains_key(service));
                 is_new.then(|| {
-                    let neighbours = self.neighbours(graph.topology, service);
+                    let neighbours =
+                        self.neighbourhoods
+                            .of(graph.topology, service, self.settings.max_hops);
                     let incident = &self.incidents[&id];
                     let via = neighbours
                         .iter()
-                        .find(|(name, _)| incident.services.contains_key(name));
+                        .find(|(name, _)| incident.services.contains_key(*name));
                     TimelineEvent::ServiceJoined {
                         service: service.clone(),
                         alert: fingerprint,
-                        via: via.map(|(name, _)| name.clone()),
-                        hops: via.map(|(_, hops)| *hops),
+                        via: via.map(|(name, _)| name.to_owned()),
+                        hops: via.map(|(_, hops)| hops),
                     }
                 })
             }
@@ -632,10 +645,8 @@ impl Engine {
                 incident,
             },
         ) {
-            self.ended_order
-                .remove(&(old.noted_at, key.fingerprint, old.starts_at));
+            self.ended_order.remove(&(old.noted_at, key.fingerprint));
         }
-        self.ended_order
-            .insert((noted_at, key.fingerprint, key.starts_at));
+        self.ended_order.insert((noted_at, key.fingerprint));
     }
 }

@@ -201,7 +201,8 @@ pub struct Job {
     pub anchor: i64,
     /// Its alerting services.
     pub services: Vec<String>,
-    /// Its alerts, firing and ended.
+    /// Its alerts by kind (service, name, signal, severity), each with its count of
+    /// occurrences, firing and ended.
     pub alerts: Vec<CaseAlert>,
     /// Posted series and those pulled from Prometheus (posted ones win on equal names).
     pub series: Vec<Series>,

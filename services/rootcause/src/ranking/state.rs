@@ -528,8 +528,7 @@ pub(super) async fn material(
     })
 }
 
-/// Counts a committed occurrence in its incident's digest (parsing its labels only when it is
-/// the first of its kind).
+/// Counts a committed occurrence in its incident's digest.
 pub(super) fn count_committed(
     digest: &mut AlertDigest,
     alert: &CommittedAlert,

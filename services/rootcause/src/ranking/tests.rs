@@ -452,6 +452,43 @@ async fn an_incident_not_in_memory_is_loaded_from_the_store_and_ranked_on_reques
     ));
 }
 
+#[tokio::test]
+async fn an_incident_read_back_from_the_store_does_not_count_the_commits_rows_twice() {
+    // Incident 7 is not in memory; the commit that brings its third occurrence of one kind is
+    // already in the store when ranking reads the incident back, so the commit's row must not
+    // be counted again on top of what the store says.
+    let recorder = Arc::new(Recorder::default());
+    let (ranking, _worker, _dir) = start(recorder.clone(), RankingConfig::default()).await;
+    let store = &ranking.inner.store;
+    crate::store::tests::insert_incident(store, 7, None).await;
+    for n in 1..=3i64 {
+        crate::store::with_pool!(store, pool => {
+            sqlx::query(
+                "INSERT INTO alerts (fingerprint, starts_at, status, service, incident_id, \
+                 source, severity, signal, labels, annotations, received_at, updated_at) \
+                 VALUES ($1, $2, 'firing', 'cartservice', 7, 'api', 'critical', 'latency', \
+                 $3, '{}', 0, 0)",
+            )
+            .bind(n)
+            .bind(t0() + 1000 * n)
+            .bind(format!(r#"{{"alertname":"A","n":"{n}"}}"#))
+            .execute(pool)
+            .await
+            .unwrap();
+        });
+    }
+    ranking.committed(Committed {
+        alerts: vec![alert(7, 3, "cartservice", "A", true)],
+        incidents: vec![snapshot(7, &["cartservice"], 3)],
+        ..Committed::default()
+    });
+    ranked(&ranking, 7, 3).await;
+    let alerts = recorder.last().alerts;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].count, 3, "{alerts:?}");
+    assert_eq!(alerts[0].starts_at, t0() / 1000 + 1);
+}
+
 /// A stand-in Prometheus answering every `query_range` with redis-cart's CPU: flat, then high
 /// from the anchor on, on the grid asked for.
 async fn fake_prometheus() -> String {

@@ -197,6 +197,9 @@ impl Inner {
             self.load_changes_since(first).await;
         }
         let mut state = self.lock();
+        // Read back after this commit: their alerts in the store already count its rows and
+        // the alerts a merge moved into them, so neither is counted again below.
+        let reloaded: HashSet<u64> = loaded.iter().map(|m| m.snapshot.id).collect();
         for material in loaded {
             let id = material.snapshot.id;
             state
@@ -220,7 +223,11 @@ impl Inner {
         }
         // Only new occurrences count: a later delivery of one (its refresh, its end) changes
         // nothing a ranker reads of alerts, and the incident's snapshot carries its counts.
-        for alert in committed.alerts.iter().filter(|a| a.opened) {
+        for alert in committed
+            .alerts
+            .iter()
+            .filter(|a| a.opened && !reloaded.contains(&a.incident))
+        {
             let Some(held) = state.incidents.get_mut(&alert.incident) else {
                 continue;
             };
@@ -239,7 +246,9 @@ impl Inner {
             };
             gone.notify(Notice::End { survivor });
             if let Some(into) = state.incidents.get_mut(&survivor) {
-                into.alerts.absorb(gone.alerts, self.max_alert_kinds);
+                if !reloaded.contains(&survivor) {
+                    into.alerts.absorb(gone.alerts, self.max_alert_kinds);
+                }
                 for (key, samples) in gone.posted {
                     into.posted.entry(key).or_default().merge(&samples);
                 }

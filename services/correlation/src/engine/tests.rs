@@ -418,6 +418,33 @@ fn unmapped_alerts_group_by_shared_labels_in_incidents_of_their_own() {
 }
 
 #[test]
+fn an_unmapped_incident_keeps_at_most_its_cap_of_label_groups() {
+    // Every alert of one unknown service with an `instance` of its own: one incident, which
+    // used to take a label pair per alert (and a commit rewrote them all each time).
+    let topology = topology();
+    let settings = Settings {
+        max_incident_label_groups: 8,
+        ..Settings::default()
+    };
+    let mut engine = Engine::new(settings.clone(), 1);
+    let events: Vec<AlertEvent> = (1..=200u64)
+        .map(|n| AlertEvent {
+            subject: settings.unmapped_subject(&labels(&[
+                ("service", "unknown"),
+                ("instance", &format!("pod-{n}")),
+            ])),
+            ..firing(n, "", T0)
+        })
+        .collect();
+    let seen = engine.observe(graph(&topology), &events, T0);
+    assert!(seen.iter().all(|s| s.incident == seen[0].incident));
+    let incident = engine.incident(seen[0].incident.unwrap()).unwrap();
+    assert_eq!(incident.groups.len(), 8);
+    assert_eq!(incident.alert_count, 200);
+    engine.check_invariants().unwrap();
+}
+
+#[test]
 fn a_restored_engine_continues_where_the_old_one_stopped() {
     let topology = topology();
     let mut engine = Engine::new(Settings::default(), 1);

@@ -442,7 +442,18 @@ impl Engine {
             let entry = keeper.services.entry(service.clone()).or_insert(*first);
             *entry = (*entry).min(*first);
         }
-        keeper.groups.extend(gone.groups.iter().cloned());
+        let room = self
+            .settings
+            .max_incident_label_groups
+            .saturating_sub(keeper.groups.len());
+        let moved: Vec<_> = gone
+            .groups
+            .iter()
+            .filter(|pair| !keeper.groups.contains(*pair))
+            .take(room)
+            .cloned()
+            .collect();
+        keeper.groups.extend(moved.iter().cloned());
         keeper.firing.extend(gone.firing.iter().copied());
         keeper.alert_count += gone.alert_count;
         keeper.first_activity = keeper.first_activity.min(gone.first_activity);
@@ -453,9 +464,17 @@ impl Engine {
             keeper.quiet_since = None;
         }
         // The survivor is open, so indexed by its own services and groups already: only the
-        // absorbed incident's are new to it (and cloning the survivor to index it all would copy
-        // every firing alert of it at each merge).
-        self.index(survivor, &gone);
+        // absorbed incident's services and the groups it took are new to it (and cloning the
+        // survivor to index it all would copy every firing alert of it at each merge).
+        for service in gone.services.keys() {
+            self.by_service
+                .entry(service.clone())
+                .or_default()
+                .insert(survivor);
+        }
+        for pair in moved {
+            self.by_group.entry(pair).or_default().insert(survivor);
+        }
         gone.status = IncidentStatus::Merged;
         gone.merged_into = Some(survivor);
         gone.firing.clear();
@@ -528,8 +547,9 @@ impl Engine {
                     .insert(id);
             }
             Subject::Unmapped(pairs) => {
+                let room = self.settings.max_incident_label_groups;
                 for pair in pairs {
-                    if incident.groups.insert(pair.clone()) {
+                    if incident.groups.len() < room && incident.groups.insert(pair.clone()) {
                         self.by_group.entry(pair.clone()).or_default().insert(id);
                     }
                 }

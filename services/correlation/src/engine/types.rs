@@ -32,6 +32,10 @@ pub struct Settings {
     /// Most ended alerts remembered (for `reopen_within_secs`) to recognise late deliveries:
     /// bounds memory whatever the rate of distinct alerts. Default 1,000,000.
     pub max_remembered_ended: usize,
+    /// Most label pairs an unmapped incident is grouped by: the first ones met; later alerts
+    /// join it through those. Without a bound, a label with a value per alert (`instance`)
+    /// grew an incident by a pair per alert, and every commit rewrote them all. Default 64.
+    pub max_incident_label_groups: usize,
 }
 
 impl Default for Settings {
@@ -42,6 +46,7 @@ impl Default for Settings {
             resolve_after_secs: 300,
             reopen_within_secs: 1800,
             max_remembered_ended: 1_000_000,
+            max_incident_label_groups: 64,
             unmapped_group_labels: [
                 "service",
                 "service_name",

@@ -19,9 +19,8 @@ use serde::Serialize;
 use super::load::ALERT_NAMES;
 use super::profile::series_total;
 use super::ranking::GeneratedEstate;
+use super::targets::{metrics, settle};
 
-/// Most the server may take to drain its queues after a checkpoint.
-const SETTLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// Parallel posts while filling.
 const POSTERS: usize = 4;
 
@@ -302,48 +301,6 @@ async fn post(
         bail!("alerts {alerts:?} answered {status}: {text}");
     }
     Ok(())
-}
-
-/// Waits until the ingest and ranking queues are empty at two readings a second apart.
-pub(super) async fn settle(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + SETTLE_TIMEOUT;
-    let (mut quiet, mut waited) = (0, 0u64);
-    while quiet < 2 {
-        if Instant::now() > deadline {
-            bail!("the server did not drain its queues within {SETTLE_TIMEOUT:?}");
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let text = metrics(client, base).await?;
-        let (ingest, ranking) = (
-            series_total(&text, "rootcause_ingest_queue_depth"),
-            series_total(&text, "rootcause_ranking_queue_depth"),
-        );
-        quiet = if ingest + ranking == 0.0 {
-            quiet + 1
-        } else {
-            0
-        };
-        if quiet == 0 && waited % 10 == 0 {
-            eprintln!(
-                "    waiting: {ingest} requests queued for ingest, {ranking} incidents for \
-                 ranking, {} open incidents",
-                series_total(&text, "rootcause_incidents_open")
-            );
-        }
-        waited += 1;
-    }
-    Ok(())
-}
-
-async fn metrics(client: &reqwest::Client, base: &str) -> anyhow::Result<String> {
-    client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .context("GET /metrics failed")?
-        .text()
-        .await
-        .context("GET /metrics failed")
 }
 
 async fn read(

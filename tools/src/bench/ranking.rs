@@ -390,7 +390,7 @@ async fn preload(
             incidents.len()
         );
     };
-    super::memory::settle(client, base).await?;
+    super::targets::settle(client, base).await?;
     let incident: serde_json::Value = client
         .get(format!("{base}/api/v1/incidents/{id}"))
         .send()

@@ -12,6 +12,8 @@ use sqlx::{Connection, PgConnection};
 
 use rootcause::config::redact_url;
 
+use super::profile::series_total;
+
 /// Longest a target may take to become ready (rootcause stores a 10,000-service topology first).
 pub(crate) const READY_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -268,4 +270,50 @@ pub(crate) fn replace_database(url: &str, database: &str) -> String {
         Some(query) => format!("{scheme}://{authority}/{database}?{query}"),
         None => format!("{scheme}://{authority}/{database}"),
     }
+}
+
+/// Most a server may take to drain its queues (see [`settle`]).
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Waits until the ingest and ranking queues are empty at two readings a second apart.
+pub(crate) async fn settle(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    let (mut quiet, mut waited) = (0, 0u64);
+    while quiet < 2 {
+        if Instant::now() > deadline {
+            bail!("the server did not drain its queues within {SETTLE_TIMEOUT:?}");
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let text = metrics(client, base).await?;
+        let (ingest, ranking) = (
+            series_total(&text, "rootcause_ingest_queue_depth"),
+            series_total(&text, "rootcause_ranking_queue_depth"),
+        );
+        quiet = if ingest + ranking == 0.0 {
+            quiet + 1
+        } else {
+            0
+        };
+        if quiet == 0 && waited % 10 == 0 {
+            eprintln!(
+                "    waiting: {ingest} requests queued for ingest, {ranking} incidents for \
+                 ranking, {} open incidents",
+                series_total(&text, "rootcause_incidents_open")
+            );
+        }
+        waited += 1;
+    }
+    Ok(())
+}
+
+/// The text of the server's `/metrics`.
+pub(crate) async fn metrics(client: &reqwest::Client, base: &str) -> anyhow::Result<String> {
+    client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .context("GET /metrics failed")?
+        .text()
+        .await
+        .context("GET /metrics failed")
 }

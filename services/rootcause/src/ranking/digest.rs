@@ -59,7 +59,7 @@ pub struct AlertDigest {
 
 impl AlertDigest {
     /// Counts one occurrence of `kind` that began at `starts_at` (Unix seconds). `first` makes
-    /// the entry of a new kind from the occurrence (its labels are parsed only then); past
+    /// the entry of a new kind from the occurrence (called only for a new kind); past
     /// `max_kinds` kinds a new kind is not held.
     pub fn add(
         &mut self,

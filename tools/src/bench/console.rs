@@ -44,11 +44,7 @@ pub fn console(options: &ConsoleOptions) -> anyhow::Result<()> {
     if options.services < 8 {
         bail!("--services: a generated topology needs at least 8 services");
     }
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?
-        .block_on(measure(options))
+    super::report::runtime()?.block_on(measure(options))
 }
 
 async fn measure(options: &ConsoleOptions) -> anyhow::Result<()> {

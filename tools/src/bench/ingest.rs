@@ -70,29 +70,18 @@ pub struct IngestOptions {
     /// PATH].
     #[arg(long, value_name = "PATH")]
     pub alertmanager: Option<PathBuf>,
-    /// Print the report as JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
-    /// Also write the report as JSON to FILE (the table still goes to stdout), for CI to keep.
-    #[arg(long, value_name = "FILE")]
-    pub json_out: Option<PathBuf>,
+    /// Where the report goes.
+    #[command(flatten)]
+    pub output: super::report::ReportOutput,
 }
 
 /// Runs `rootcause bench ingest`: starts every target, runs the rounds (progress on stderr),
 /// then prints the report on stdout and writes `--json-out`. Fails, after the report, if a
 /// target that was asked for could not be measured.
 pub fn ingest(options: &IngestOptions) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = super::report::runtime()?;
     let report = runtime.block_on(run(options))?;
-    super::report::emit(
-        &report,
-        || render(&report),
-        options.json,
-        options.json_out.as_deref(),
-    )?;
+    super::report::emit(&report, || render(&report), &options.output)?;
     let failed = report
         .targets
         .iter()

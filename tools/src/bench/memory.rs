@@ -39,12 +39,9 @@ pub struct MemoryOptions {
     #[arg(long, value_name = "N", default_value_t = 5_000,
           value_parser = RangedU64ValueParser::<usize>::new().range(1..=10_000))]
     pub batch: usize,
-    /// Print the report as JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
-    /// Also write the report as JSON to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub json_out: Option<std::path::PathBuf>,
+    /// Where the report goes.
+    #[command(flatten)]
+    pub output: super::report::ReportOutput,
 }
 
 /// One reading.
@@ -79,17 +76,9 @@ pub fn memory(options: &MemoryOptions) -> anyhow::Result<()> {
     if options.alerts.is_empty() || options.alerts.windows(2).any(|w| w[0] >= w[1]) {
         bail!("--alerts: give one or more increasing counts");
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = super::report::runtime()?;
     let report = runtime.block_on(run(options))?;
-    super::report::emit(
-        &report,
-        || render(&report),
-        options.json,
-        options.json_out.as_deref(),
-    )
+    super::report::emit(&report, || render(&report), &options.output)
 }
 
 async fn run(options: &MemoryOptions) -> anyhow::Result<MemoryReport> {
@@ -117,7 +106,7 @@ async fn run(options: &MemoryOptions) -> anyhow::Result<MemoryReport> {
         eprintln!("    posting firing alerts up to {checkpoint}");
         let started = Instant::now();
         post_range(&client, &base, sent..checkpoint, options.batch, &|i| {
-            firing(&services, i, starts_at)
+            alert(&services, i, starts_at, starts_at + TimeDelta::hours(2))
         })
         .await?;
         eprintln!(
@@ -132,7 +121,7 @@ async fn run(options: &MemoryOptions) -> anyhow::Result<MemoryReport> {
     eprintln!("    resolving all {sent}");
     let ended_at = Utc::now();
     post_range(&client, &base, 0..sent, options.batch, &|i| {
-        resolved(&services, i, starts_at, ended_at)
+        alert(&services, i, starts_at, ended_at)
     })
     .await?;
     settle(&client, &base).await?;
@@ -233,26 +222,19 @@ fn labels(services: &[String], i: usize) -> serde_json::Value {
     })
 }
 
-fn firing(services: &[String], i: usize, starts_at: chrono::DateTime<Utc>) -> serde_json::Value {
-    serde_json::json!({
-        "labels": labels(services, i),
-        "annotations": {"summary": "memory bench"},
-        "startsAt": starts_at.to_rfc3339_opts(SecondsFormat::Millis, true),
-        "endsAt": (starts_at + TimeDelta::hours(2)).to_rfc3339_opts(SecondsFormat::Millis, true),
-    })
-}
-
-fn resolved(
+/// Alert `i` as Alertmanager's API takes it, started at `starts_at`, ending at `ends_at` (in
+/// the past: resolved; in the future: firing until then).
+fn alert(
     services: &[String],
     i: usize,
     starts_at: chrono::DateTime<Utc>,
-    ended_at: chrono::DateTime<Utc>,
+    ends_at: chrono::DateTime<Utc>,
 ) -> serde_json::Value {
     serde_json::json!({
         "labels": labels(services, i),
         "annotations": {"summary": "memory bench"},
         "startsAt": starts_at.to_rfc3339_opts(SecondsFormat::Millis, true),
-        "endsAt": ended_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+        "endsAt": ends_at.to_rfc3339_opts(SecondsFormat::Millis, true),
     })
 }
 

@@ -18,8 +18,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use std::path::PathBuf;
-
 use super::ranking_report::{RankingReport, RankingSettings, Row, SizeReport, render};
 use super::rounds::schedule;
 use super::targets::{Server, free_address, serve_command};
@@ -64,12 +62,9 @@ pub struct RankingOptions {
     /// Exit non-zero when the median over the rounds of any size's p99 latency exceeds this.
     #[arg(long, value_name = "MS")]
     pub max_p99_ms: Option<f64>,
-    /// Print the report as JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
-    /// Also write the report as JSON to FILE (the table still goes to stdout), for CI to keep.
-    #[arg(long, value_name = "FILE")]
-    pub json_out: Option<PathBuf>,
+    /// Where the report goes.
+    #[command(flatten)]
+    pub output: super::report::ReportOutput,
 }
 
 /// Runs `rootcause bench ranking`: every round, every size in turn (progress on stderr), then
@@ -79,10 +74,7 @@ pub fn ranking(options: &RankingOptions) -> anyhow::Result<()> {
     if options.services.iter().any(|&n| n < 8) {
         bail!("--services: a generated topology needs at least 8 services");
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = super::report::runtime()?;
     let order = schedule(options.services.len(), options.rounds);
     let mut rounds = vec![Vec::new(); options.services.len()];
     let mut latencies = vec![Vec::new(); options.services.len()];
@@ -127,12 +119,7 @@ pub fn ranking(options: &RankingOptions) -> anyhow::Result<()> {
             .collect(),
         sizes,
     };
-    super::report::emit(
-        &report,
-        || render(&report),
-        options.json,
-        options.json_out.as_deref(),
-    )?;
+    super::report::emit(&report, || render(&report), &options.output)?;
     if let Some(limit) = options.max_p99_ms {
         let over = report
             .over(limit)

@@ -541,27 +541,46 @@ pub(crate) fn render_details(out: &mut String, targets: &[TargetReport]) {
     }
 }
 
-/// Prints a bench's report: the table, or its JSON with `json`; and writes the JSON to
-/// `json_out` when given (CI keeps it).
+/// Where a bench's report goes: `--json`, `--json-out` (flattened into each bench's options).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ReportOutput {
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the report as JSON to FILE (the table still goes to stdout), for CI to keep.
+    #[arg(long, value_name = "FILE")]
+    pub json_out: Option<std::path::PathBuf>,
+}
+
+/// Prints a bench's report: the table, or its JSON with `--json`; and writes the JSON to
+/// `--json-out` when given.
 pub(crate) fn emit(
     report: &impl Serialize,
     table: impl FnOnce() -> String,
-    json: bool,
-    json_out: Option<&std::path::Path>,
+    output: &ReportOutput,
 ) -> anyhow::Result<()> {
     use anyhow::Context as _;
     let text = serde_json::to_string_pretty(report)?;
-    if json {
+    if output.json {
         println!("{text}");
     } else {
         print!("{}", table());
     }
-    if let Some(path) = json_out {
+    if let Some(path) = &output.json_out {
         std::fs::write(path, format!("{text}\n"))
             .with_context(|| format!("cannot write {}", path.display()))?;
         eprintln!("==> wrote {}", path.display());
     }
     Ok(())
+}
+
+/// The multi-threaded async runtime every bench drives its targets from.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context as _;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }
 
 /// `1234567` as `1,234,567`.

@@ -42,9 +42,7 @@ pub struct TrainingOptions {
 
 /// Runs the benchmark and prints its table.
 pub fn training(options: &TrainingOptions) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = super::report::runtime()?;
     runtime.block_on(run(options))
 }
 

@@ -2,15 +2,16 @@
 
 use clap::Parser;
 
-/// mimalloc rather than glibc's malloc. Under a steady ingest glibc's per-thread arenas kept
-/// what one thread freed for that arena, and the server's RSS was about four times its live
-/// heap (heaptrack: 240 MB peak heap where RSS was 0.9-1.0 GB); trimming the heap every 10 s
-/// or capping the arenas at two brought RSS down but cost up to 37 % of ingest throughput.
-/// `bench/soak.py` at 6,000 alerts/s for 3 minutes: RSS median 1,032 MB with glibc and a
-/// trim, 433 MB with mimalloc; `bench ingest` on SQLite: 47,350 alerts/s with glibc, 50,475
-/// with mimalloc.
+/// jemalloc, with background threads that give freed memory back to the system after a second
+/// of disuse (`dirty_decay_ms:1000,muzzy_decay_ms:0`, set in `.cargo/config.toml`; override
+/// with `_RJEM_MALLOC_CONF`). Measured with `rootcause bench memory` (10,000 services, 100 k
+/// then 1 M firing alerts, all resolved, then forgotten) on this project's 2-core machine:
+/// mimalloc 67-125 MB empty, 230-297 MB at 100 k, 393-531 MB resolved, 214-237 MB forgotten
+/// (it gives memory back only when a thread allocates again, and a server that went quiet does
+/// not); jemalloc 57, 198, 331 and 188 MB. Before mimalloc, glibc's malloc held about four
+/// times the live heap in its per-thread arenas.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> std::process::ExitCode {
     rootcause_cli::cli::Cli::parse().run()

@@ -223,6 +223,12 @@ impl Engine {
         self.firing.len()
     }
 
+    /// How many ended alerts the engine remembers (to recognise late deliveries and reopen
+    /// resolved incidents): at most `max_remembered_ended`, each for `reopen_within_secs`.
+    pub fn remembered_ended_alerts(&self) -> usize {
+        self.ended.len()
+    }
+
     /// The incident `id` as it is now, if the engine holds it.
     pub fn incident(&self, id: u64) -> Option<IncidentSnapshot> {
         self.incidents.get(&id).map(|i| snapshot(id, i))

@@ -37,6 +37,8 @@ pub mod names {
     pub const INCIDENTS_OPEN: &str = "rootcause_incidents_open";
     /// Gauge: firing alerts.
     pub const ALERTS_FIRING: &str = "rootcause_alerts_firing";
+    /// Gauge: ended alerts the correlation engine remembers.
+    pub const ALERTS_ENDED_REMEMBERED: &str = "rootcause_alerts_ended_remembered";
     /// Histogram: seconds to rank one incident (building its case and diagnosing it).
     pub const RANKING_SECONDS: &str = "rootcause_ranking_seconds";
     /// Gauge: incidents waiting to be ranked.
@@ -162,6 +164,11 @@ fn describe() {
     describe_gauge!(names::RANKING_QUEUE_DEPTH, "Incidents waiting to be ranked");
     describe_counter!(names::RANKINGS_TOTAL, "Rankings computed");
     describe_gauge!(names::ALERTS_FIRING, "Firing alerts");
+    describe_gauge!(
+        names::ALERTS_ENDED_REMEMBERED,
+        "Ended alerts the correlation engine remembers, to recognise late deliveries and reopen \
+         resolved incidents (correlation.max_remembered_ended, correlation.reopen_within_secs)"
+    );
     describe_gauge!(
         names::SERVICE_RISK_SCORE,
         "Risk score of a service (structure, fault trend, recurrence, change failure, failing \

@@ -147,8 +147,18 @@ pub(super) struct GeneratedEstate {
 }
 
 impl GeneratedEstate {
-    /// Generates the topology (seed [`SEED`]) and starts the server on it.
+    /// Generates the topology (seed [`SEED`]) and starts the server on it, with the server's
+    /// defaults.
     pub(super) async fn start(size: usize, client: &reqwest::Client) -> anyhow::Result<Self> {
+        Self::start_with(size, client, &[]).await
+    }
+
+    /// As [`GeneratedEstate::start`], with `settings` (`ROOTCAUSE_*` variables) for the server.
+    pub(super) async fn start_with(
+        size: usize,
+        client: &reqwest::Client,
+        settings: &[(&str, String)],
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("rootcause-bench-")
             .tempdir()
@@ -161,6 +171,7 @@ impl GeneratedEstate {
         let address = free_address()?;
         let mut command = serve_command(address, &dir.path().join("data"))?;
         command.arg("--topology").arg(&topology_path);
+        command.envs(settings.iter().map(|(key, value)| (key, value)));
         let server =
             Server::start(client, "rootcause", command, dir.path(), address, "/readyz").await?;
         Ok(GeneratedEstate {

@@ -488,6 +488,8 @@ async fn write_loop(
         tokio::task::yield_now().await;
         metrics::gauge!(names::INCIDENTS_OPEN).set(engine.open_incidents() as f64);
         metrics::gauge!(names::ALERTS_FIRING).set(engine.firing_alerts() as f64);
+        metrics::gauge!(names::ALERTS_ENDED_REMEMBERED)
+            .set(engine.remembered_ended_alerts() as f64);
         // Also set by each sender; set here too, or it would keep the last sender's reading
         // once the traffic stops.
         metrics::gauge!(names::INGEST_QUEUE_DEPTH).set(jobs.len() as f64);

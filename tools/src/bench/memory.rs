@@ -258,10 +258,11 @@ fn render(report: &MemoryReport) -> String {
         );
     }
     if let Some((remembered, bytes)) = remembered_cost(&report.readings) {
+        let cap = rootcause_correlation::Settings::default().max_remembered_ended;
         let _ = writeln!(
             out,
-            "\nremembering {remembered} ended alerts (correlation.max_remembered_ended, 1,000,000; \
-             for correlation.reopen_within_secs, to recognise late deliveries and reopen \
+            "\nremembering {remembered} ended alerts (at most correlation.max_remembered_ended, \
+             {cap}, for correlation.reopen_within_secs, to recognise late deliveries and reopen \
              resolved incidents): {bytes:.0} bytes each"
         );
     }

@@ -315,6 +315,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let result = runtime.block_on(async {
+        tokio::spawn(crate::allocator::publish());
         let application = Application::build(&config).await?;
         application.run_until_stopped(shutdown_signal()).await
     });

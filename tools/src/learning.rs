@@ -237,7 +237,7 @@ fn import_local(args: &ImportArgs, config: &Config, source: &str) -> anyhow::Res
                     .transpose()?;
                 let live = LiveTopology::start(store.clone(), configured.as_ref(), Clock::system())
                     .await?;
-                let graph = std::sync::Arc::new(live.current().topology.clone());
+                let graph = live.current().topology.clone();
                 let lines = read_lines(&args.path)?;
                 let progress = bar(lines.len(), "extracting evidence");
                 let mut rows = Vec::with_capacity(lines.len());

@@ -12,8 +12,10 @@
 //! - [`learning_curve`]: `rootcause learning-curve`, accuracy as resolved incidents accumulate.
 //! - [`tokens`]: `rootcause tokens create|list|revoke`, API tokens in the service's database.
 //! - [`traces_import`]: `rootcause topology import-traces`, a topology learned from OTLP/JSON.
+//! - [`allocator`]: the allocator's statistics as gauges (`serve`).
 //! - [`bench`](mod@bench): `rootcause bench ingest|ranking|training`.
 
+pub mod allocator;
 pub mod bench;
 pub mod cases;
 pub mod cli;

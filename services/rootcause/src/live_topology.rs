@@ -72,8 +72,9 @@ impl From<TopologyVersionRow> for TopologyVersion {
 pub struct Current {
     /// The stored version.
     pub version: TopologyVersion,
-    /// The graph.
-    pub topology: Topology,
+    /// The graph, shared with whatever works on this version (ranking jobs, training) rather
+    /// than copied: a 10,000-service graph is several megabytes.
+    pub topology: Arc<Topology>,
     single_points_of_failure: OnceLock<Vec<SinglePointOfFailure>>,
     structural_risks: OnceLock<Vec<StructuralRisk>>,
 }
@@ -82,7 +83,7 @@ impl Current {
     fn new(version: TopologyVersion, topology: Topology) -> Current {
         Current {
             version,
-            topology,
+            topology: Arc::new(topology),
             single_points_of_failure: OnceLock::new(),
             structural_risks: OnceLock::new(),
         }
@@ -326,7 +327,7 @@ impl LiveTopology {
             let (value, topology, canonical) = {
                 let (base, change) = (base.clone(), change.clone());
                 blocking(move || {
-                    let mut topology = base.topology.clone();
+                    let mut topology = Topology::clone(&base.topology);
                     let value = change(&mut topology)?;
                     let canonical = topology.canonical();
                     Ok::<_, ChangeError>((value, topology, canonical))

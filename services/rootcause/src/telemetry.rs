@@ -39,8 +39,17 @@ pub mod names {
     pub const ALERTS_FIRING: &str = "rootcause_alerts_firing";
     /// Gauge: ended alerts the correlation engine remembers.
     pub const ALERTS_ENDED_REMEMBERED: &str = "rootcause_alerts_ended_remembered";
+    /// Gauge: bytes in live heap allocations, as the allocator counts them (the `rootcause`
+    /// binary sets it; Rust's allocations and SQLite's page caches).
+    pub const HEAP_ALLOCATED: &str = "rootcause_heap_allocated_bytes";
+    /// Gauge: bytes of physical memory the allocator holds (live allocations, free space of
+    /// partly used pages, freed pages not yet returned, its metadata).
+    pub const HEAP_RESIDENT: &str = "rootcause_heap_resident_bytes";
     /// Histogram: seconds to rank one incident (building its case and diagnosing it).
     pub const RANKING_SECONDS: &str = "rootcause_ranking_seconds";
+    /// Gauge: incidents ranking holds in memory (open ones, and resolved ones for
+    /// `ranking.hold_resolved_secs`).
+    pub const RANKING_INCIDENTS_HELD: &str = "rootcause_ranking_incidents_held";
     /// Gauge: incidents waiting to be ranked.
     pub const RANKING_QUEUE_DEPTH: &str = "rootcause_ranking_queue_depth";
     /// Counter: alert occurrences not held for ranking because they are of a new kind and their
@@ -162,12 +171,28 @@ fn describe() {
         "Time to rank one incident: building its case and diagnosing it"
     );
     describe_gauge!(names::RANKING_QUEUE_DEPTH, "Incidents waiting to be ranked");
+    describe_gauge!(
+        names::RANKING_INCIDENTS_HELD,
+        "Incidents ranking holds in memory: open ones, and resolved ones for \
+         ranking.hold_resolved_secs (refreshed every 15 s)"
+    );
     describe_counter!(names::RANKINGS_TOTAL, "Rankings computed");
     describe_gauge!(names::ALERTS_FIRING, "Firing alerts");
     describe_gauge!(
         names::ALERTS_ENDED_REMEMBERED,
         "Ended alerts the correlation engine remembers, to recognise late deliveries and reopen \
          resolved incidents (correlation.max_remembered_ended, correlation.reopen_within_secs)"
+    );
+    describe_gauge!(
+        names::HEAP_ALLOCATED,
+        Unit::Bytes,
+        "Bytes in live heap allocations (the allocator's count, refreshed every 5 s)"
+    );
+    describe_gauge!(
+        names::HEAP_RESIDENT,
+        Unit::Bytes,
+        "Bytes of physical memory the allocator holds: live allocations, free space in partly \
+         used pages, freed pages not yet returned, its metadata"
     );
     describe_gauge!(
         names::SERVICE_RISK_SCORE,

@@ -107,6 +107,18 @@ impl Neighbourhoods {
         }
     }
 
+    /// Forgets every neighbourhood and name, giving their memory back (several megabytes in a
+    /// large estate); they are computed again when asked for. For an engine that holds no
+    /// incident, whose next alerts may come from anywhere.
+    pub(super) fn release(&mut self) {
+        if !self.names.is_empty() {
+            *self = Neighbourhoods {
+                version: self.version,
+                ..Neighbourhoods::with_budget(self.budget)
+            };
+        }
+    }
+
     /// The services within `max_hops` of `service` in `topology` (none if it has no such
     /// service), computed on first use.
     pub(super) fn of(&mut self, topology: &Topology, service: &str, max_hops: usize) -> Near<'_> {
@@ -263,6 +275,19 @@ mod tests {
         assert_eq!(cache.of(&topology, "s0", 1).iter().count(), 3);
         cache.use_version(Some(2));
         assert_eq!(cache.of(&topology, "s0", 1).iter().count(), 4);
+    }
+
+    #[test]
+    fn a_released_cache_holds_nothing_and_computes_the_same_again() {
+        let topology = ring();
+        let mut cache = Neighbourhoods::default();
+        cache.use_version(Some(1));
+        let before = listed(cache.of(&topology, "s3", 2));
+        cache.release();
+        assert!(cache.names.is_empty() && cache.ids.is_empty() && cache.cached.is_empty());
+        assert_eq!(cache.members_now, 0);
+        assert_eq!(cache.version, Some(Some(1)), "still the same version");
+        assert_eq!(listed(cache.of(&topology, "s3", 2)), before);
     }
 
     proptest! {

@@ -171,6 +171,10 @@ impl Engine {
                 self.ended.remove(&fingerprint);
             }
         }
+        // The last incident is forgotten: what the cache held was for alerts that are gone.
+        if self.incidents.is_empty() && self.firing.is_empty() {
+            self.neighbourhoods.release();
+        }
     }
 
     fn forget_ended(&mut self, fingerprint: Fingerprint, starts_at: Millis) {

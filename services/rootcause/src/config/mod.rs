@@ -348,6 +348,10 @@ pub struct RankingConfig {
     /// loads. An alert storm of one kind costs one entry; this caps what a flood of distinct
     /// alert names can make a ranking hold and copy.
     pub max_alert_kinds_per_incident: usize,
+    /// How long a resolved incident that nothing changed and nobody asked about stays in
+    /// memory (its alert kinds, series and hypotheses); afterwards it is loaded from the store
+    /// when someone asks or it reopens.
+    pub hold_resolved_secs: u64,
 }
 
 impl Default for RankingConfig {
@@ -357,6 +361,7 @@ impl Default for RankingConfig {
             hops: 2,
             min_interval_ms: 0,
             max_alert_kinds_per_incident: 10_000,
+            hold_resolved_secs: 1800,
         }
     }
 }

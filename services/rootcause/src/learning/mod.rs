@@ -200,7 +200,7 @@ impl Learning {
 
     /// The current topology as a shared graph, for records that bring none.
     fn graph(&self) -> Arc<Topology> {
-        Arc::new(self.inner.topology.current().topology.clone())
+        self.inner.topology.current().topology.clone()
     }
 
     /// Imports past incidents (all or nothing): their evidence is extracted now, on the

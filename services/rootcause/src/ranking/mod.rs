@@ -65,10 +65,6 @@ const PUBLISHED_CAPACITY: usize = 1024;
 /// instead of what it missed.
 const NOTICE_CAPACITY: usize = 64;
 
-/// A resolved incident that nobody asked about and nothing changed for this long is dropped
-/// from memory; it is loaded again from the store when someone asks.
-const EVICT_AFTER: Duration = Duration::from_secs(30 * 60);
-
 /// Most points of posted series one incident may hold: a bound on the memory a client can
 /// make the service hold for one incident.
 pub const MAX_INCIDENT_POINTS: usize = 1_000_000;
@@ -262,13 +258,13 @@ impl Ranking {
             hops: config.hops,
             max_alert_kinds: config.max_alert_kinds_per_incident.max(1),
             min_interval: Duration::from_millis(config.min_interval_ms),
+            hold_resolved: Duration::from_secs(config.hold_resolved_secs),
             store,
             topology,
             prometheus: PrometheusSource::new(prometheus.clone()),
             state: Mutex::new(State::default()),
             wake: Notify::new(),
             updates,
-            graph: Mutex::new(None),
             shutdown: spawner.token(),
             spawner: spawner.clone(),
             clock,
@@ -314,7 +310,7 @@ impl Ranking {
             Found::Merged(survivor) => return Ok(Found::Merged(survivor)),
             Found::Unknown => return Ok(Found::Unknown),
         }
-        let (version, graph) = self.inner.graph().await;
+        let (version, graph) = self.inner.graph();
         let job = {
             let mut state = self.inner.lock();
             match self.inner.job_for(&mut state, id, version, graph) {

@@ -41,6 +41,10 @@ pub(super) struct Inner {
     /// received, as a restart loads them.
     pub(super) max_alert_kinds: usize,
     pub(super) min_interval: Duration,
+    /// A resolved incident that nothing changed and nobody asked about for this long is
+    /// dropped from memory (`ranking.hold_resolved_secs`); it is loaded again from the store
+    /// when someone asks or it reopens.
+    pub(super) hold_resolved: Duration,
     pub(super) store: Store,
     pub(super) topology: Arc<LiveTopology>,
     pub(super) prometheus: Option<PrometheusSource>,
@@ -48,8 +52,6 @@ pub(super) struct Inner {
     /// Wakes the worker for changes made outside it (metrics posts, change events).
     pub(super) wake: Notify,
     pub(super) updates: mpsc::UnboundedSender<Update>,
-    /// The current topology version as an `Arc`, which a case needs: copied once per version.
-    pub(super) graph: Mutex<Option<(i64, Arc<Topology>)>>,
     /// Cancelled when the service shuts down: the worker stops and event streams end.
     pub(super) shutdown: CancellationToken,
     /// Starts Prometheus pulls.
@@ -250,34 +252,10 @@ impl Inner {
         }
     }
 
-    /// The current topology as an `Arc`, copied once per version on the blocking pool.
-    pub(super) async fn graph(self: &Arc<Self>) -> (i64, Arc<Topology>) {
-        let id = self.topology.current().version.id;
-        if let Some((version, graph)) = &*self.graph.lock().unwrap_or_else(|p| p.into_inner())
-            && *version == id
-        {
-            return (id, graph.clone());
-        }
-        let inner = self.clone();
-        tokio::task::spawn_blocking(move || inner.graph_now())
-            .await
-            .expect("copying a topology does not panic")
-    }
-
-    /// [`Inner::graph`] on the calling thread: the copy of a new version (milliseconds for a
-    /// large estate) is made here. For threads that may block.
-    pub(super) fn graph_now(&self) -> (i64, Arc<Topology>) {
+    /// The current topology version and its graph, shared (never copied) with the jobs.
+    pub(super) fn graph(&self) -> (i64, Arc<Topology>) {
         let current = self.topology.current();
-        let id = current.version.id;
-        let mut cached = self.graph.lock().unwrap_or_else(|p| p.into_inner());
-        match &*cached {
-            Some((version, graph)) if *version == id => (id, graph.clone()),
-            _ => {
-                let graph = Arc::new(current.topology.clone());
-                *cached = Some((id, graph.clone()));
-                (id, graph)
-            }
-        }
+        (current.version.id, current.topology.clone())
     }
 
     /// Makes sure incident `id` is in memory, loading it from the store if needed.
@@ -363,7 +341,7 @@ impl Inner {
                 None => return self.gone(&state, id),
             }
         }
-        let (version, graph) = self.graph().await;
+        let (version, graph) = self.graph();
         let job = {
             let mut state = self.lock();
             match self.job_for(&mut state, id, version, graph) {

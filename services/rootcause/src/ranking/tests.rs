@@ -661,3 +661,54 @@ async fn an_incident_waiting_out_its_interval_does_not_hold_up_another() {
     );
     ranked(&ranking, 1, 2).await;
 }
+
+#[tokio::test]
+async fn a_resolved_incident_leaves_memory_after_hold_resolved_and_an_open_one_stays() {
+    let recorder = Arc::new(Recorder::default());
+    let config = RankingConfig {
+        hold_resolved_secs: 0,
+        ..RankingConfig::default()
+    };
+    let (ranking, _worker, _dir) = start(recorder.clone(), config).await;
+    let resolved = IncidentSnapshot {
+        status: IncidentStatus::Resolved,
+        resolved_at: Some(t0() + 60_000),
+        firing_count: 0,
+        ..snapshot(1, &["cartservice"], 1)
+    };
+    ranking.committed(Committed {
+        alerts: vec![
+            alert(1, 1, "cartservice", "A", true),
+            alert(2, 2, "frontend", "A", true),
+        ],
+        incidents: vec![resolved, snapshot(2, &["frontend"], 1)],
+        ..Committed::default()
+    });
+    ranked(&ranking, 1, 1).await;
+    ranked(&ranking, 2, 1).await;
+
+    ranking.inner.housekeeping();
+    assert!(
+        matches!(ranking.latest(1), Found::Unknown),
+        "the resolved incident is no longer held"
+    );
+    assert!(
+        matches!(ranking.latest(2), Found::Held(_)),
+        "the open incident is"
+    );
+
+    // With the default (30 minutes) the resolved incident would have stayed.
+    let (ranking, _worker, _dir) = start(recorder, RankingConfig::default()).await;
+    ranking.committed(Committed {
+        alerts: vec![alert(3, 3, "cartservice", "A", true)],
+        incidents: vec![IncidentSnapshot {
+            status: IncidentStatus::Resolved,
+            firing_count: 0,
+            ..snapshot(3, &["cartservice"], 1)
+        }],
+        ..Committed::default()
+    });
+    ranked(&ranking, 3, 1).await;
+    ranking.inner.housekeeping();
+    assert!(matches!(ranking.latest(3), Found::Held(_)));
+}

@@ -62,8 +62,6 @@ pub(super) async fn run(inner: Arc<Inner>, mut updates: mpsc::UnboundedReceiver<
             }
         }
         if ranking.is_none() && inner.has_queued() && wait.is_none_or(|w| w <= Instant::now()) {
-            // Copied once per topology version, off the ranking loop's path.
-            inner.graph().await;
             let inner = inner.clone();
             ranking = Some(tokio::task::spawn_blocking(move || inner.rank_queued()));
             wait = None;
@@ -131,7 +129,7 @@ impl Inner {
 
     /// The next incident due for ranking, or how long to wait for one.
     fn next(self: &Arc<Self>) -> Next {
-        let (version, graph) = self.graph_now();
+        let (version, graph) = self.graph();
         let now = Instant::now();
         let mut state = self.lock();
         let mut due: Option<Instant> = None;
@@ -435,7 +433,7 @@ impl Inner {
     }
 
     /// Periodic upkeep: stale pulls, old change events, idle resolved incidents.
-    fn housekeeping(self: &Arc<Self>) {
+    pub(super) fn housekeeping(self: &Arc<Self>) {
         let open = {
             let mut state = self.lock();
             let now = self.clock.now_millis();
@@ -453,7 +451,7 @@ impl Inner {
                 .iter()
                 .filter(|(id, held)| {
                     held.snapshot.status != IncidentStatus::Open
-                        && held.touched.elapsed() > super::EVICT_AFTER
+                        && held.touched.elapsed() > self.hold_resolved
                         && held.notices.receiver_count() == 0
                         && !state.queued.contains(id)
                         && !held.pulled.in_flight
@@ -463,6 +461,7 @@ impl Inner {
             for id in evict {
                 state.incidents.remove(&id);
             }
+            metrics::gauge!(names::RANKING_INCIDENTS_HELD).set(state.incidents.len() as f64);
             state
                 .incidents
                 .iter()

@@ -1,7 +1,8 @@
 //! Root-cause ranking of incidents while they unfold.
 //!
 //! The service keeps in memory everything a ranker needs of each incident it holds (open ones,
-//! recently resolved ones, and any incident someone asked about): the engine's snapshot, its
+//! recently resolved ones, for `ranking.hold_resolved_secs`, and any incident someone asked
+//! about in that time): the engine's snapshot, its
 //! alerts, the metric windows posted with it, the series pulled from Prometheus, and the change
 //! events of the last hours. The store stays the durable copy; ranking never waits for it.
 //!

@@ -697,7 +697,7 @@ async fn a_resolved_incident_leaves_memory_after_hold_resolved_and_an_open_one_s
         "the open incident is"
     );
 
-    // With the default (30 minutes) the resolved incident would have stayed.
+    // With the default (30 minutes) a resolved incident stays.
     let (ranking, _worker, _dir) = start(recorder, RankingConfig::default()).await;
     ranking.committed(Committed {
         alerts: vec![alert(3, 3, "cartservice", "A", true)],

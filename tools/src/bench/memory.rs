@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use chrono::{SecondsFormat, TimeDelta, Utc};
 use clap::builder::RangedU64ValueParser;
+use rootcause::telemetry::names;
 use serde::Serialize;
 
 use super::load::ALERT_NAMES;
@@ -384,8 +385,8 @@ async fn forgotten(
     let started = Instant::now();
     loop {
         let text = metrics(client, base).await?;
-        let remembered = series_total(&text, "rootcause_alerts_ended_remembered");
-        let held = series_total(&text, "rootcause_ranking_incidents_held");
+        let remembered = series_total(&text, names::ALERTS_ENDED_REMEMBERED);
+        let held = series_total(&text, names::RANKING_INCIDENTS_HELD);
         if remembered == 0.0 && held == 0.0 {
             eprintln!(
                 "    forgotten after {:.0} s",
@@ -432,13 +433,13 @@ async fn read(
     let field = |name: &str| status_bytes(pid, name);
     let reading = Reading {
         state: state.to_owned(),
-        firing: series_total(&text, "rootcause_alerts_firing") as u64,
-        remembered: series_total(&text, "rootcause_alerts_ended_remembered") as u64,
+        firing: series_total(&text, names::ALERTS_FIRING) as u64,
+        remembered: series_total(&text, names::ALERTS_ENDED_REMEMBERED) as u64,
         rss_bytes: field("VmRSS:")?,
         anon_bytes: field("RssAnon:")?,
         file_bytes: field("RssFile:")? + field("RssShmem:")?,
-        heap_allocated_bytes: series_total(&text, "rootcause_heap_allocated_bytes") as u64,
-        heap_resident_bytes: series_total(&text, "rootcause_heap_resident_bytes") as u64,
+        heap_allocated_bytes: series_total(&text, names::HEAP_ALLOCATED) as u64,
+        heap_resident_bytes: series_total(&text, names::HEAP_RESIDENT) as u64,
     };
     eprintln!(
         "    {state}: {} firing, {} ended remembered, RSS {:.1} MB ({:.1} MB anonymous, heap \

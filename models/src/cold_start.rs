@@ -138,20 +138,22 @@ impl Ranker for ColdStart {
     }
 
     fn diagnose_evidence(&self, evidence: &Evidence) -> Option<Diagnosis> {
+        self.diagnose_evidence_listing(evidence, usize::MAX)
+    }
+
+    fn diagnose_evidence_listing(&self, evidence: &Evidence, listed: usize) -> Option<Diagnosis> {
         let scored = self.score(evidence);
         let scores: Vec<f64> = scored.iter().map(|s| s.0).collect();
         // The mechanism behind the score names the fault class; no probability without training.
         let faults: Vec<(Option<FaultType>, Option<f64>)> =
             scored.iter().map(|s| (s.1, None)).collect();
-        Some(explain::diagnosis(
-            "cold-start",
-            evidence,
-            &scores,
-            TEMPERATURE,
-            &faults,
-            self.unknown_threshold,
-            self.settings.anomalous_z,
-        ))
+        let how = explain::Explaining {
+            model: "cold-start",
+            temperature: TEMPERATURE,
+            unknown_threshold: self.unknown_threshold,
+            anomalous_z: self.settings.anomalous_z,
+        };
+        Some(explain::diagnosis(&how, evidence, &scores, &faults, listed))
     }
 
     fn evidence_settings(&self) -> Option<Settings> {

@@ -35,18 +35,38 @@ pub fn softmax(scores: &[f64], temperature: f64) -> Vec<f64> {
     }
 }
 
-/// Builds the diagnosis of `evidence` from per-candidate `scores` (their confidences a softmax
-/// at `temperature`) and fault classes (with their probability when a classifier gave one), all
-/// in candidate order.
+/// How a ranker's scores become a diagnosis.
+#[derive(Debug, Clone, Copy)]
+pub struct Explaining<'a> {
+    /// The model's name in the diagnosis.
+    pub model: &'a str,
+    /// Confidences are a softmax of the scores at this temperature.
+    pub temperature: f64,
+    /// A top confidence below this answers `unknown`.
+    pub unknown_threshold: f64,
+    /// A candidate whose strongest detector reaches this z is anomalous (else silent, unless it
+    /// alerts).
+    pub anomalous_z: f64,
+}
+
+/// Builds the diagnosis of `evidence` from per-candidate `scores` and fault classes (with their
+/// probability when a classifier gave one), all in candidate order, listing the `listed` most
+/// likely hypotheses (`usize::MAX` for all). Confidences are over every candidate either way:
+/// only the explanations of the unlisted ones are left out, which a storm of a thousand
+/// candidates would otherwise build at every ranking for nobody to read.
 pub fn diagnosis(
-    model: &str,
+    how: &Explaining,
     evidence: &Evidence,
     scores: &[f64],
-    temperature: f64,
     faults: &[(Option<FaultType>, Option<f64>)],
-    unknown_threshold: f64,
-    anomalous_z: f64,
+    listed: usize,
 ) -> Diagnosis {
+    let Explaining {
+        model,
+        temperature,
+        unknown_threshold,
+        anomalous_z,
+    } = *how;
     let confidences = softmax(scores, temperature);
     let mut order: Vec<usize> = (0..evidence.candidates.len()).collect();
     let key = |i: usize| {
@@ -63,6 +83,9 @@ pub fn diagnosis(
                 .cmp(&evidence.candidates[b].service)
         })
     });
+    // Judged on the most likely candidate whether or not anything is listed.
+    let top = order.first().map_or(0.0, |&i| confidences[i]);
+    order.truncate(listed);
     let hypotheses: Vec<Hypothesis> = order
         .into_iter()
         .enumerate()
@@ -83,10 +106,10 @@ pub fn diagnosis(
                 .map(|f| f.sentence.clone())
                 .collect();
             if c.graph.anomalous_callers > 0.0 {
-                sentences.push(format!(
-                    "{:.0} % of its callers are anomalous",
-                    100.0 * c.graph.anomalous_callers
-                ));
+                // Rounded as `{:.0}` would (half to even), without its exact decimal expansion,
+                // which costs more than the rest of a silent candidate's explanation.
+                let percent = (100.0 * c.graph.anomalous_callers).round_ties_even() as u32;
+                sentences.push(format!("{percent} % of its callers are anomalous"));
             }
             if c.graph.callee_more_anomalous {
                 sentences.push("a service it depends on is at least as anomalous".to_string());
@@ -112,7 +135,6 @@ pub fn diagnosis(
             }
         })
         .collect();
-    let top = hypotheses.first().and_then(|h| h.confidence).unwrap_or(0.0);
     Diagnosis {
         model: model.to_string(),
         unknown: top < unknown_threshold,

@@ -51,6 +51,15 @@ pub trait Ranker: Send + Sync {
         None
     }
 
+    /// [`Ranker::diagnose_evidence`] for a reader who lists only the `listed` most likely
+    /// hypotheses (the server): the same hypotheses as the full diagnosis' first `listed`, with
+    /// the same confidences; rankers that explain their hypotheses explain only those.
+    fn diagnose_evidence_listing(&self, evidence: &Evidence, listed: usize) -> Option<Diagnosis> {
+        let mut diagnosis = self.diagnose_evidence(evidence)?;
+        diagnosis.hypotheses.truncate(listed);
+        Some(diagnosis)
+    }
+
     /// The evidence settings of a ranker that diagnoses from evidence alone, so that a caller
     /// who needs the evidence too (to suggest actions, to find similar incidents) extracts it
     /// once and passes it to [`Ranker::diagnose_evidence`]; `None` for rankers that read the

@@ -1,12 +1,14 @@
 //! [`Topology`]: the service graph on petgraph, changed one validated step at a time.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
 
 use petgraph::Direction;
 use petgraph::stable_graph::{EdgeIndex, NodeIndex, StableDiGraph};
 use petgraph::visit::EdgeRef;
 use sha2::{Digest, Sha256};
 
+use crate::calls::CallIndex;
 use crate::document::{self, Format};
 use crate::error::{DocumentError, Problem, TopologyError};
 use crate::model::{Dependency, MAX_NAME_LEN, Service, TopologyDocument};
@@ -32,6 +34,8 @@ pub struct Topology {
     names: HashMap<String, NodeIndex>,
     aliases: HashMap<String, NodeIndex>,
     revision: u64,
+    /// Derived from the graph on demand; emptied by every change.
+    calls: OnceLock<CallIndex>,
 }
 
 impl Topology {
@@ -189,6 +193,18 @@ impl Topology {
         self.edge(caller, callee).map(|edge| &self.graph[edge])
     }
 
+    /// Where service `name` sits in the arrays of [`calls`](Topology::calls) (and of any array
+    /// indexed the same way); `None` for an unknown name. Valid until the topology changes.
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.names.get(name).map(|node| node.index())
+    }
+
+    /// Every service's direct callees and number of callers as dense arrays, indexed by
+    /// [`position`](Topology::position): built at the first call after a change, then shared.
+    pub fn calls(&self) -> &CallIndex {
+        self.calls.get_or_init(|| CallIndex::of(&self.graph))
+    }
+
     /// Adds a service. Refused if the name is empty or taken, or an alias clashes.
     pub fn add_service(&mut self, service: Service) -> Result<(), TopologyError> {
         check_name(&service.name)?;
@@ -209,7 +225,7 @@ impl Topology {
         for alias in aliases {
             self.aliases.insert(alias, node);
         }
-        self.revision += 1;
+        self.changed();
         Ok(())
     }
 
@@ -225,7 +241,7 @@ impl Topology {
             self.aliases.insert(alias.clone(), node);
         }
         let old = std::mem::replace(&mut self.graph[node], service);
-        self.revision += 1;
+        self.changed();
         Ok(old)
     }
 
@@ -254,7 +270,7 @@ impl Topology {
         for alias in &service.aliases {
             self.aliases.remove(alias);
         }
-        self.revision += 1;
+        self.changed();
         Ok((service, removed_edges))
     }
 
@@ -268,7 +284,7 @@ impl Topology {
             });
         }
         self.graph.add_edge(caller, callee, dependency);
-        self.revision += 1;
+        self.changed();
         Ok(())
     }
 
@@ -285,7 +301,7 @@ impl Topology {
                 None
             }
         };
-        self.revision += 1;
+        self.changed();
         Ok(old)
     }
 
@@ -307,8 +323,14 @@ impl Topology {
             .graph
             .remove_edge(edge)
             .expect("find_edge returned a live edge");
-        self.revision += 1;
+        self.changed();
         Ok(dependency)
+    }
+
+    /// Records a successful change: a new revision, and derived indexes built again.
+    fn changed(&mut self) {
+        self.revision += 1;
+        self.calls = OnceLock::new();
     }
 
     /// The node of a service, or `UnknownService`.
@@ -444,6 +466,56 @@ mod tests {
     /// Where each problem is, in order.
     fn paths_of(found: &[Problem]) -> Vec<&str> {
         found.iter().map(|p| p.path.as_str()).collect()
+    }
+
+    fn names_at(topology: &Topology, positions: &[u32]) -> Vec<String> {
+        let mut out: Vec<String> = positions
+            .iter()
+            .map(|&p| {
+                topology
+                    .services()
+                    .find(|s| topology.position(&s.name) == Some(p as usize))
+                    .expect("a position of a service")
+                    .name
+                    .clone()
+            })
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    #[test]
+    fn direct_neighbours_are_one_hop_and_follow_every_change() {
+        let mut topology = Topology::parse(
+            "services:\n- {name: a, kind: service}\n- {name: b, kind: service}\n- {name: c, kind: database}\ndependencies:\n- {caller: a, callee: b}\n- {caller: a, callee: c}\n- {caller: b, callee: c}\n",
+            Format::Yaml,
+        )
+        .unwrap();
+        let at = |t: &Topology, name: &str| t.position(name).unwrap();
+        let calls = topology.calls();
+        assert_eq!(
+            names_at(&topology, calls.callees(at(&topology, "a"))),
+            ["b", "c"]
+        );
+        assert!(calls.callees(at(&topology, "c")).is_empty());
+        assert_eq!(calls.caller_count(at(&topology, "c")), 2);
+        assert_eq!(calls.caller_count(at(&topology, "a")), 0);
+        assert!(calls.callees(calls.positions()).is_empty());
+        assert_eq!(calls.caller_count(calls.positions()), 0);
+        assert_eq!(topology.position("ghost"), None);
+
+        // A change is seen at once: the index is built again, not read stale.
+        topology.remove_dependency("a", "c").unwrap();
+        let calls = topology.calls();
+        assert_eq!(
+            names_at(&topology, calls.callees(at(&topology, "a"))),
+            ["b"]
+        );
+        assert_eq!(calls.caller_count(at(&topology, "c")), 1);
+        topology.remove_service("b").unwrap();
+        let calls = topology.calls();
+        assert!(calls.callees(at(&topology, "a")).is_empty());
+        assert_eq!(calls.caller_count(at(&topology, "c")), 0);
     }
 
     #[test]

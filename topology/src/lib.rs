@@ -13,6 +13,7 @@
 //! Pure: no I/O, no clock. Callers read files and keep versions.
 
 pub mod bundled;
+mod calls;
 mod diff;
 mod document;
 mod error;
@@ -27,6 +28,7 @@ pub mod risks;
 #[cfg(test)]
 mod proptests;
 
+pub use calls::CallIndex;
 pub use diff::{DependencyKey, TopologyDiff};
 pub use document::{Format, nul_path, parse, to_json, to_yaml};
 pub use error::{DocumentError, Problem, TopologyError};

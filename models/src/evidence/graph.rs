@@ -33,32 +33,57 @@ pub struct Adjacency {
 
 impl Adjacency {
     /// The calls among `case`'s candidates, from its topology and its edge series.
+    ///
+    /// The topology's calls are read from its shared [`CallIndex`](rootcause_topology::CallIndex)
+    /// by position: ranking a storm of a thousand candidates would otherwise hash names along
+    /// every dependency at every ranking.
     pub fn of(case: &Case) -> Adjacency {
         let n = case.candidates.len();
-        let index = super::candidate_index(case);
         let mut adjacency = Adjacency {
             callers: vec![Vec::new(); n],
             callees: vec![Vec::new(); n],
             fan_in: vec![0; n],
         };
-        let add = |caller: &str, callee: &str, adjacency: &mut Adjacency| {
-            let Some(&j) = index.get(callee) else { return };
-            let Some(&i) = index.get(caller) else { return };
+        let add = |i: usize, j: usize, adjacency: &mut Adjacency| {
             if i != j && !adjacency.callees[i].contains(&j) {
                 adjacency.callees[i].push(j);
                 adjacency.callers[j].push(i);
             }
         };
         if let Some(topology) = &case.topology {
-            for d in topology.dependencies() {
-                if let Some(&j) = index.get(d.callee.as_str()) {
-                    adjacency.fan_in[j] += 1;
+            let calls = topology.calls();
+            let positions: Vec<Option<usize>> = case
+                .candidates
+                .iter()
+                .map(|s| topology.position(s))
+                .collect();
+            // The candidate at each position of the topology, if any.
+            let mut candidate_at = vec![usize::MAX; calls.positions()];
+            for (i, position) in positions.iter().enumerate() {
+                if let Some(p) = *position {
+                    candidate_at[p] = i;
                 }
-                add(&d.caller, &d.callee, &mut adjacency);
+            }
+            for (i, position) in positions.into_iter().enumerate() {
+                let Some(p) = position else { continue };
+                adjacency.fan_in[i] = calls.caller_count(p);
+                for &callee in calls.callees(p) {
+                    let j = candidate_at[callee as usize];
+                    if j != usize::MAX {
+                        add(i, j, &mut adjacency);
+                    }
+                }
             }
         }
-        for e in &case.edges {
-            add(&e.caller, &e.callee, &mut adjacency);
+        if !case.edges.is_empty() {
+            let index = super::candidate_index(case);
+            for e in &case.edges {
+                if let (Some(&i), Some(&j)) =
+                    (index.get(e.caller.as_str()), index.get(e.callee.as_str()))
+                {
+                    add(i, j, &mut adjacency);
+                }
+            }
         }
         adjacency
     }
@@ -82,28 +107,42 @@ pub fn personalized_pagerank(adjacency: &Adjacency, anomaly: &[f64]) -> Vec<f64>
     } else {
         vec![1.0 / n as f64; n]
     };
-    // Out-weights per node: (target, weight), normalised; empty means the walk restarts.
-    let moves: Vec<Vec<(usize, f64)>> = (0..n)
-        .map(|u| {
-            let callee_max = adjacency.callees[u]
+    // Out-weights per node, normalised, in one flat list: node `u`'s moves are
+    // `moves[starts[u]..starts[u + 1]]` (target, weight); none means the walk restarts. One
+    // list rather than one per node: a storm's thousand candidates would otherwise cost a
+    // thousand allocations per ranking.
+    let mut moves: Vec<(usize, f64)> =
+        Vec::with_capacity(n + adjacency.callees.iter().map(Vec::len).sum::<usize>());
+    let mut starts: Vec<usize> = Vec::with_capacity(n + 1);
+    for u in 0..n {
+        let start = moves.len();
+        starts.push(start);
+        let callee_max = adjacency.callees[u]
+            .iter()
+            .map(|&v| anomaly[v])
+            .fold(0.0, f64::max);
+        moves.extend(
+            adjacency.callees[u]
                 .iter()
-                .map(|&v| anomaly[v])
-                .fold(0.0, f64::max);
-            let mut out: Vec<(usize, f64)> = adjacency.callees[u]
-                .iter()
-                .map(|&v| (v, anomaly[v].max(0.0)))
-                .collect();
-            out.push((u, (anomaly[u] - callee_max).max(0.0)));
-            let sum: f64 = out.iter().map(|m| m.1).sum();
-            if sum > 0.0 {
-                out.iter_mut().for_each(|m| m.1 /= sum);
-                out.retain(|m| m.1 > 0.0);
-                out
-            } else {
-                Vec::new()
+                .map(|&v| (v, anomaly[v].max(0.0))),
+        );
+        moves.push((u, (anomaly[u] - callee_max).max(0.0)));
+        let sum: f64 = moves[start..].iter().map(|m| m.1).sum();
+        if sum > 0.0 {
+            moves[start..].iter_mut().for_each(|m| m.1 /= sum);
+            let mut kept = start;
+            for k in start..moves.len() {
+                if moves[k].1 > 0.0 {
+                    moves[kept] = moves[k];
+                    kept += 1;
+                }
             }
-        })
-        .collect();
+            moves.truncate(kept);
+        } else {
+            moves.truncate(start);
+        }
+    }
+    starts.push(moves.len());
     let mut rank = restart.clone();
     let mut next = vec![0.0; n];
     for _ in 0..ITERATIONS {
@@ -111,7 +150,8 @@ pub fn personalized_pagerank(adjacency: &Adjacency, anomaly: &[f64]) -> Vec<f64>
             .zip(&restart)
             .for_each(|(x, r)| *x = RESTART * r);
         let mut stranded = 0.0;
-        for (u, out) in moves.iter().enumerate() {
+        for u in 0..n {
+            let out = &moves[starts[u]..starts[u + 1]];
             let mass = (1.0 - RESTART) * rank[u];
             if out.is_empty() {
                 stranded += mass;

@@ -49,7 +49,7 @@ use moderation::Moderation;
 use per_series::series_detectors;
 pub use per_series::{FULL_COVERAGE, METRIC_FLOOR};
 pub use series::robust_z;
-pub use standout::{MIN_SPREAD, standout};
+pub use standout::{MIN_SPREAD, standout, strength};
 pub use types::{CandidateEvidence, Detector, Evidence, Finding, GraphContext, Origin};
 use windows::Windows;
 

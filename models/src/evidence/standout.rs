@@ -8,6 +8,13 @@ use super::{CandidateEvidence, Detector};
 /// same, a candidate must still lead by a clear factor to stand out.
 pub const MIN_SPREAD: f64 = 0.5;
 
+/// A detector's z as a strength, `ln(1 + z)` for a positive z and 0 otherwise: comparable
+/// across detectors whatever their units. Most candidates of a large incident score nothing on
+/// most detectors, so the zeros skip the logarithm.
+pub fn strength(z: f64) -> f64 {
+    if z > 0.0 { z.ln_1p() } else { 0.0 }
+}
+
 /// How far each candidate stands out from the *other* candidates on each detector, indexed
 /// `[candidate][detector]`. With `s = ln(1 + z)`: `(s − reference) / spread`, floored at 0,
 /// where the reference is the larger of the others' median and the second strongest other
@@ -30,10 +37,7 @@ pub fn standout(candidates: &[CandidateEvidence]) -> Vec<[f64; Detector::COUNT]>
         if !candidates.iter().any(|c| c.scores[d] > 0.0) {
             continue;
         }
-        let strength: Vec<f64> = candidates
-            .iter()
-            .map(|c| c.scores[d].max(0.0).ln_1p())
-            .collect();
+        let strength: Vec<f64> = candidates.iter().map(|c| strength(c.scores[d])).collect();
         let mut sorted = strength.clone();
         sorted.sort_unstable_by(f64::total_cmp);
         let median = crate::stats::quantile(&sorted, 0.5);

@@ -1,7 +1,7 @@
 //! Feature rows: what the learned models read of a candidate's evidence, and the names and
 //! schema of those rows.
 
-use crate::evidence::{Detector, Evidence};
+use crate::evidence::{Detector, Evidence, strength};
 
 /// Version of what [`features`] computes from evidence: bump it whenever a row changes, so
 /// stored rows or figures of another schema are not mixed with this one's.
@@ -54,7 +54,7 @@ pub fn features(evidence: &Evidence) -> Vec<[f64; FEATURE_COUNT]> {
     let strength: Vec<[f64; Detector::COUNT]> = evidence
         .candidates
         .iter()
-        .map(|c| c.scores.map(|z| z.max(0.0).ln_1p()))
+        .map(|c| c.scores.map(strength))
         .collect();
     // The best and second-best strength per detector, to know every candidate's best rival.
     let mut top = [0.0f64; Detector::COUNT];
@@ -82,43 +82,44 @@ pub fn features(evidence: &Evidence) -> Vec<[f64; FEATURE_COUNT]> {
     }
     // The training-free score: the prior every scorer starts from (see [`fit_scorer`]).
     let prior = crate::cold_start::ColdStart::default().score(evidence);
-    evidence
-        .candidates
-        .iter()
+    // Rows are filled in place: a thousand candidates' rows built and returned by value would
+    // be copied twice over.
+    let mut rows = vec![[0.0; FEATURE_COUNT]; evidence.candidates.len()];
+    for ((((row, c), s), place), &(prior, _)) in rows
+        .iter_mut()
+        .zip(&evidence.candidates)
         .zip(&strength)
         .zip(&place)
         .zip(&prior)
-        .map(|(((c, s), place), &(prior, _))| {
-            let mut row = [0.0; FEATURE_COUNT];
-            for d in 0..Detector::COUNT {
-                row[d] = s[d];
-                row[Detector::COUNT + d] = place[d];
-                let rival = if s[d] >= top[d] { second[d] } else { top[d] };
-                row[2 * Detector::COUNT + d] = (s[d] - rival).max(0.0);
-            }
-            // Whatever the mechanism, a cause usually leads the system on at least one.
-            let leads = &row[2 * Detector::COUNT..3 * Detector::COUNT];
-            let best_lead = leads.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let best_local_lead = Detector::ALL
-                .iter()
-                .filter(|d| d.is_local())
-                .map(|&d| leads[d as usize])
-                .fold(f64::NEG_INFINITY, f64::max);
-            let g = &c.graph;
-            let tail = [
-                best_lead,
-                best_local_lead,
-                prior,
-                g.pagerank,
-                g.anomalous_callers,
-                g.anomalous_callees,
-                f64::from(u8::from(g.callee_more_anomalous)),
-                g.fan_in,
-                f64::from(u8::from(g.alerting)),
-                f64::from(u8::from(g.alert_delay_min == Some(0.0))),
-            ];
-            row[3 * Detector::COUNT..].copy_from_slice(&tail);
-            row
-        })
-        .collect()
+    {
+        for d in 0..Detector::COUNT {
+            row[d] = s[d];
+            row[Detector::COUNT + d] = place[d];
+            let rival = if s[d] >= top[d] { second[d] } else { top[d] };
+            row[2 * Detector::COUNT + d] = (s[d] - rival).max(0.0);
+        }
+        // Whatever the mechanism, a cause usually leads the system on at least one.
+        let leads = &row[2 * Detector::COUNT..3 * Detector::COUNT];
+        let best_lead = leads.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let best_local_lead = Detector::ALL
+            .iter()
+            .filter(|d| d.is_local())
+            .map(|&d| leads[d as usize])
+            .fold(f64::NEG_INFINITY, f64::max);
+        let g = &c.graph;
+        let tail = [
+            best_lead,
+            best_local_lead,
+            prior,
+            g.pagerank,
+            g.anomalous_callers,
+            g.anomalous_callees,
+            f64::from(u8::from(g.callee_more_anomalous)),
+            g.fan_in,
+            f64::from(u8::from(g.alerting)),
+            f64::from(u8::from(g.alert_delay_min == Some(0.0))),
+        ];
+        row[3 * Detector::COUNT..].copy_from_slice(&tail);
+    }
+    rows
 }

@@ -16,14 +16,16 @@ impl LearnedModel {
 
     /// The diagnosis of precomputed evidence.
     pub fn diagnose_evidence(&self, evidence: &Evidence) -> Diagnosis {
-        self.diagnose_rows(evidence, &features(evidence))
+        self.diagnose_rows(evidence, &features(evidence), usize::MAX)
     }
 
-    /// The diagnosis of evidence whose feature rows are already computed.
+    /// The diagnosis of evidence whose feature rows are already computed, listing the `listed`
+    /// most likely hypotheses (see [`explain::diagnosis`]).
     pub(super) fn diagnose_rows(
         &self,
         evidence: &Evidence,
         rows: &[[f64; FEATURE_COUNT]],
+        listed: usize,
     ) -> Diagnosis {
         let scores = self.scores(rows);
         let classes = match &self.fault {
@@ -37,15 +39,14 @@ impl LearnedModel {
                 None => (None, None),
             })
             .collect();
-        explain::diagnosis(
-            &format!("learned@{}", self.version),
-            evidence,
-            &scores,
-            self.temperature,
-            &faults,
-            self.unknown_threshold,
-            self.settings.anomalous_z,
-        )
+        let model = format!("learned@{}", self.version);
+        let how = explain::Explaining {
+            model: &model,
+            temperature: self.temperature,
+            unknown_threshold: self.unknown_threshold,
+            anomalous_z: self.settings.anomalous_z,
+        };
+        explain::diagnosis(&how, evidence, &scores, &faults, listed)
     }
 
     /// The actions that resolved past incidents whose cause looked like candidate `candidate`
@@ -95,6 +96,13 @@ impl Ranker for Learned {
         Some(self.model.diagnose_evidence(evidence))
     }
 
+    fn diagnose_evidence_listing(&self, evidence: &Evidence, listed: usize) -> Option<Diagnosis> {
+        Some(
+            self.model
+                .diagnose_rows(evidence, &features(evidence), listed),
+        )
+    }
+
     fn evidence_settings(&self) -> Option<Settings> {
         Some(self.model.settings)
     }
@@ -113,7 +121,7 @@ impl Ranker for Learned {
         candidates
             .iter()
             .map(|&i| match evidence.candidates.get(i) {
-                Some(c) => actions.suggest(&c.scores.map(|z| z.max(0.0).ln_1p())),
+                Some(c) => actions.suggest(&c.scores.map(evidence::strength)),
                 None => Vec::new(),
             })
             .collect()

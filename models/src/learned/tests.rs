@@ -469,6 +469,32 @@ fn the_learned_and_cold_start_rankers_diagnose_stored_evidence() {
 }
 
 #[test]
+fn a_listing_diagnosis_is_the_head_of_the_full_one() {
+    let model = trained(&examples(12));
+    let e = &examples(13)[12];
+    let rankers: [Box<dyn Ranker>; 3] = [
+        Box::new(Learned { model }),
+        Box::new(crate::cold_start::ColdStart::default()),
+        Box::new(crate::baselines::NSigma),
+    ];
+    for ranker in &rankers {
+        let Some(full) = ranker.diagnose_evidence(&e.evidence) else {
+            // A baseline reads the case, not evidence: nothing to list either.
+            assert!(ranker.diagnose_evidence_listing(&e.evidence, 3).is_none());
+            continue;
+        };
+        assert_eq!(full.hypotheses.len(), 12);
+        for listed in [0, 1, 5, 12, usize::MAX] {
+            let head = ranker
+                .diagnose_evidence_listing(&e.evidence, listed)
+                .unwrap();
+            assert_eq!(head.hypotheses[..], full.hypotheses[..listed.min(12)]);
+            assert_eq!((head.unknown, &head.model), (full.unknown, &full.model));
+        }
+    }
+}
+
+#[test]
 fn action_probabilities_of_a_few_candidates_match_the_full_feature_rows() {
     let model = crate::rankers::bundled_model();
     assert!(

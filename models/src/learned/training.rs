@@ -157,7 +157,9 @@ pub fn train_validated(
         .iter()
         .zip(&prepared)
         .enumerate()
-        .map(|(i, (e, p))| fold_models[fold_of(i, folds)].diagnose_rows(&e.evidence, &p.rows))
+        .map(|(i, (e, p))| {
+            fold_models[fold_of(i, folds)].diagnose_rows(&e.evidence, &p.rows, usize::MAX)
+        })
         .collect();
     let action_figures = action_figures(&prepared, |i, row| {
         fold_models[fold_of(i, folds)]

@@ -352,6 +352,11 @@ pub struct RankingConfig {
     /// memory (its alert kinds, series and hypotheses); afterwards it is loaded from the store
     /// when someone asks or it reopens.
     pub hold_resolved_secs: u64,
+    /// Hypotheses a ranking lists, most likely first (its `candidates` says how many services
+    /// were ranked). A storm over a large estate has hundreds of candidates: listing every one
+    /// with its evidence would make each live update hundreds of kilobytes that nobody reads
+    /// past the first few, and slow every ranking down.
+    pub hypotheses_listed: usize,
 }
 
 impl Default for RankingConfig {
@@ -362,6 +367,7 @@ impl Default for RankingConfig {
             min_interval_ms: 0,
             max_alert_kinds_per_incident: 10_000,
             hold_resolved_secs: 1800,
+            hypotheses_listed: 50,
         }
     }
 }
@@ -392,6 +398,9 @@ impl RankingConfig {
                 "ranking.hops must be at most {MAX_RANKING_HOPS}, got {}",
                 self.hops
             ));
+        }
+        if self.hypotheses_listed == 0 {
+            problems.push("ranking.hypotheses_listed must be at least 1".to_owned());
         }
         every_problem(problems)
     }

@@ -327,6 +327,9 @@ fn hypothesis_list(
         @if shown < hypotheses.len() {
             p { a href={ "/incidents/" (incident) "?all=1" } { "Show all " (hypotheses.len()) " hypotheses" } }
         }
+        @if ranked.candidates > hypotheses.len() {
+            p.muted { "The " (hypotheses.len()) " most likely of " (ranked.candidates) " candidates ranked (ranking.hypotheses_listed)." }
+        }
     }
 }
 

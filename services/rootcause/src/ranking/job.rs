@@ -29,9 +29,9 @@ pub(super) struct Outcome {
     pub(super) elapsed: Duration,
 }
 
-/// Ranks one job: builds the case, diagnoses it and suggests actions for every hypothesis.
-/// CPU-bound; runs on the blocking pool.
-pub(super) fn run_job(job: Job, ranker: &dyn Ranker, advice: &Advice) -> Outcome {
+/// Ranks one job: builds the case, diagnoses it, keeps the `listed` most likely hypotheses and
+/// suggests actions for them. CPU-bound; runs on the blocking pool.
+pub(super) fn run_job(job: Job, ranker: &dyn Ranker, advice: &Advice, listed: usize) -> Outcome {
     let started = Instant::now();
     let span = tracing::info_span!(
         "ranking",
@@ -51,7 +51,7 @@ pub(super) fn run_job(job: Job, ranker: &dyn Ranker, advice: &Advice) -> Outcome
         .then(|| ranker.evidence_settings())
         .flatten()
         .map(|settings| evidence::extract(&case, &settings));
-    let diagnosis = if case.candidates.is_empty() {
+    let mut diagnosis = if case.candidates.is_empty() {
         // An incident of unmapped alerts has no service to rank.
         Diagnosis {
             model: ranker.name().to_owned(),
@@ -62,9 +62,10 @@ pub(super) fn run_job(job: Job, ranker: &dyn Ranker, advice: &Advice) -> Outcome
     } else {
         evidence
             .as_ref()
-            .and_then(|e| ranker.diagnose_evidence(e))
+            .and_then(|e| ranker.diagnose_evidence_listing(e, listed))
             .unwrap_or_else(|| ranker.diagnose(&case))
     };
+    diagnosis.hypotheses.truncate(listed);
     let diagnosed = started.elapsed();
     let actions = advice.advise(incident, &case, &diagnosis, evidence.as_ref(), ranker);
     let advised = started.elapsed();

@@ -128,7 +128,10 @@ pub struct Ranked {
     pub ranked_at: DateTime<Utc>,
     /// The incident's alert occurrences the ranking covered.
     pub alert_count: u64,
-    /// The ranker's answer.
+    /// Services ranked: the incident's candidates, of which the diagnosis lists the
+    /// `ranking.hypotheses_listed` most likely.
+    pub candidates: usize,
+    /// The ranker's answer, its hypotheses cut to `ranking.hypotheses_listed`.
     pub diagnosis: Diagnosis,
     /// The actions suggested for each hypothesis, in the diagnosis' order.
     pub actions: Vec<Vec<Suggestion>>,
@@ -257,6 +260,7 @@ impl Ranking {
             advice,
             published: broadcast::channel(PUBLISHED_CAPACITY).0,
             hops: config.hops,
+            listed: config.hypotheses_listed.max(1),
             max_alert_kinds: config.max_alert_kinds_per_incident.max(1),
             min_interval: Duration::from_millis(config.min_interval_ms),
             hold_resolved: Duration::from_secs(config.hold_resolved_secs),

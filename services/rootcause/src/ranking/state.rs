@@ -37,6 +37,8 @@ pub(super) struct Inner {
     /// Every published ranking, for the notifier.
     pub(super) published: broadcast::Sender<Arc<Ranked>>,
     pub(super) hops: usize,
+    /// Hypotheses a ranking lists (`ranking.hypotheses_listed`).
+    pub(super) listed: usize,
     /// Kinds of alerts held per incident (`ranking.max_alert_kinds_per_incident`): the first
     /// received, as a restart loads them.
     pub(super) max_alert_kinds: usize,
@@ -350,8 +352,8 @@ impl Inner {
             }
         };
         let ranker = Arc::clone(&**self.ranker.load());
-        let advice = self.advice.clone();
-        match tokio::task::spawn_blocking(move || run_job(job, &*ranker, &advice)).await {
+        let (advice, listed) = (self.advice.clone(), self.listed);
+        match tokio::task::spawn_blocking(move || run_job(job, &*ranker, &advice, listed)).await {
             Ok(outcome) => self.publish(outcome),
             Err(error) => tracing::error!(%error, incident = id, "a ranking job failed"),
         }
@@ -410,6 +412,7 @@ impl Inner {
         let Some(held) = state.incidents.get_mut(&outcome.incident) else {
             return;
         };
+        let candidates = outcome.candidates.len();
         held.candidates = outcome.candidates;
         held.candidates_of = outcome.candidates_of;
         if held
@@ -430,6 +433,7 @@ impl Inner {
             unknown: outcome.diagnosis.unknown,
             threshold: outcome.diagnosis.threshold,
             alert_count: outcome.alert_count,
+            candidates,
             hypotheses: outcome.hypotheses,
         };
         let json = serde_json::to_string(&view).expect("a ranking always serializes");
@@ -438,6 +442,7 @@ impl Inner {
             revision: held.revision,
             ranked_at,
             alert_count: outcome.alert_count,
+            candidates,
             diagnosis: outcome.diagnosis,
             actions: outcome.actions,
             json: json.into(),

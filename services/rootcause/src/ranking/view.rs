@@ -29,7 +29,11 @@ pub struct HypothesesView {
     pub threshold: f64,
     /// The incident's alert occurrences the ranking covered.
     pub alert_count: u64,
-    /// Every candidate, most likely first (already serialized: see the module documentation).
+    /// Services ranked (the incident's candidates); `hypotheses` lists the
+    /// `ranking.hypotheses_listed` (50) most likely of them.
+    pub candidates: usize,
+    /// The most likely candidates, most likely first (already serialized: see the module
+    /// documentation).
     #[schema(value_type = Vec<HypothesisView>)]
     pub hypotheses: Box<RawValue>,
 }

@@ -116,7 +116,7 @@ impl Inner {
             }
             match self.next() {
                 Next::Job(job) => {
-                    let outcome = run_job(*job, &***self.ranker.load(), &self.advice);
+                    let outcome = run_job(*job, &***self.ranker.load(), &self.advice, self.listed);
                     let id = outcome.incident;
                     self.publish(outcome);
                     self.maybe_pull(id);

@@ -145,15 +145,16 @@ impl Ranker for ColdStart {
         let scored = self.score(evidence);
         let scores: Vec<f64> = scored.iter().map(|s| s.0).collect();
         // The mechanism behind the score names the fault class; no probability without training.
-        let faults: Vec<(Option<FaultType>, Option<f64>)> =
-            scored.iter().map(|s| (s.1, None)).collect();
+        let fault_of = |i: usize| (scored[i].1, None);
         let how = explain::Explaining {
             model: "cold-start",
             temperature: TEMPERATURE,
             unknown_threshold: self.unknown_threshold,
             anomalous_z: self.settings.anomalous_z,
         };
-        Some(explain::diagnosis(&how, evidence, &scores, &faults, listed))
+        Some(explain::diagnosis(
+            &how, evidence, &scores, &fault_of, listed,
+        ))
     }
 
     fn evidence_settings(&self) -> Option<Settings> {

@@ -49,16 +49,18 @@ pub struct Explaining<'a> {
     pub anomalous_z: f64,
 }
 
-/// Builds the diagnosis of `evidence` from per-candidate `scores` and fault classes (with their
-/// probability when a classifier gave one), all in candidate order, listing the `listed` most
-/// likely hypotheses (`usize::MAX` for all). Confidences are over every candidate either way:
-/// only the explanations of the unlisted ones are left out, which a storm of a thousand
-/// candidates would otherwise build at every ranking for nobody to read.
+/// Builds the diagnosis of `evidence` from per-candidate `scores` (in candidate order) and the
+/// fault class of candidate `i`, `fault_of(i)` (with its probability when a classifier gives
+/// one), listing the `listed` most likely hypotheses (`usize::MAX` for all). Confidences are
+/// over every candidate either way: only the explanations and fault classes of the unlisted
+/// ones are left out, which a storm of a thousand candidates would otherwise compute at every
+/// ranking for nobody to read. `fault_of` is asked only of listed candidates that are
+/// anomalous or alerting.
 pub fn diagnosis(
     how: &Explaining,
     evidence: &Evidence,
     scores: &[f64],
-    faults: &[(Option<FaultType>, Option<f64>)],
+    fault_of: &dyn Fn(usize) -> (Option<FaultType>, Option<f64>),
     listed: usize,
 ) -> Diagnosis {
     let Explaining {
@@ -118,7 +120,7 @@ pub fn diagnosis(
                 sentences.push("no anomaly in its data; a dependency of alerting services".into());
             }
             let (fault_type, fault_type_confidence) =
-                if anomalous { faults[i] } else { (None, None) };
+                if anomalous { fault_of(i) } else { (None, None) };
             Hypothesis {
                 service: c.service.clone(),
                 score: scores[i],

@@ -3,7 +3,7 @@
 
 use super::{FEATURE_COUNT, LearnedModel, features};
 use crate::case::Case;
-use crate::diagnosis::{Diagnosis, FaultType};
+use crate::diagnosis::Diagnosis;
 use crate::evidence::{self, Evidence, Settings};
 use crate::explain;
 use crate::ranker::{Ranker, Ranking};
@@ -28,17 +28,14 @@ impl LearnedModel {
         listed: usize,
     ) -> Diagnosis {
         let scores = self.scores(rows);
-        let classes = match &self.fault {
-            Some(classifier) => classifier.classify_rows(rows),
-            None => vec![None; rows.len()],
-        };
-        let faults: Vec<(Option<FaultType>, Option<f64>)> = classes
-            .into_iter()
-            .map(|class| match class {
+        // Classified on demand: only the listed anomalous candidates show a fault class.
+        let fault_of = |i: usize| match &self.fault {
+            Some(classifier) => match classifier.classify_rows(std::slice::from_ref(&rows[i]))[0] {
                 Some((class, p)) => (Some(class), Some(p)),
                 None => (None, None),
-            })
-            .collect();
+            },
+            None => (None, None),
+        };
         let model = format!("learned@{}", self.version);
         let how = explain::Explaining {
             model: &model,
@@ -46,7 +43,7 @@ impl LearnedModel {
             unknown_threshold: self.unknown_threshold,
             anomalous_z: self.settings.anomalous_z,
         };
-        explain::diagnosis(&how, evidence, &scores, &faults, listed)
+        explain::diagnosis(&how, evidence, &scores, &fault_of, listed)
     }
 
     /// The actions that resolved past incidents whose cause looked like candidate `candidate`

@@ -14,7 +14,8 @@ pub struct Diagnosis {
     pub unknown: bool,
     /// The confidence below which the answer is `unknown`.
     pub threshold: f64,
-    /// Hypotheses, most likely first. Every candidate appears once.
+    /// Hypotheses, most likely first. Every candidate appears once, unless the diagnosis was
+    /// asked for only the most likely few ([`crate::ranker::Ranker::diagnose_evidence_listing`]).
     pub hypotheses: Vec<Hypothesis>,
 }
 

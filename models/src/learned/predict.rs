@@ -30,7 +30,7 @@ impl LearnedModel {
         let scores = self.scores(rows);
         // Classified on demand: only the listed anomalous candidates show a fault class.
         let fault_of = |i: usize| match &self.fault {
-            Some(classifier) => match classifier.classify_rows(std::slice::from_ref(&rows[i]))[0] {
+            Some(classifier) => match classifier.classify(&rows[i]) {
                 Some((class, p)) => (Some(class), Some(p)),
                 None => (None, None),
             },

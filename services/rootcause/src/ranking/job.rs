@@ -51,7 +51,7 @@ pub(super) fn run_job(job: Job, ranker: &dyn Ranker, advice: &Advice, listed: us
         .then(|| ranker.evidence_settings())
         .flatten()
         .map(|settings| evidence::extract(&case, &settings));
-    let mut diagnosis = if case.candidates.is_empty() {
+    let diagnosis = if case.candidates.is_empty() {
         // An incident of unmapped alerts has no service to rank.
         Diagnosis {
             model: ranker.name().to_owned(),
@@ -63,9 +63,13 @@ pub(super) fn run_job(job: Job, ranker: &dyn Ranker, advice: &Advice, listed: us
         evidence
             .as_ref()
             .and_then(|e| ranker.diagnose_evidence_listing(e, listed))
-            .unwrap_or_else(|| ranker.diagnose(&case))
+            .unwrap_or_else(|| {
+                // A ranker that reads the case itself diagnoses every candidate.
+                let mut full = ranker.diagnose(&case);
+                full.hypotheses.truncate(listed);
+                full
+            })
     };
-    diagnosis.hypotheses.truncate(listed);
     let diagnosed = started.elapsed();
     let actions = advice.advise(incident, &case, &diagnosis, evidence.as_ref(), ranker);
     let advised = started.elapsed();
